@@ -1,0 +1,33 @@
+#include "cli/signals.h"
+
+#include <signal.h>
+
+#include <atomic>
+
+#include "image/temp_file.h"
+
+namespace virtscratch::cli {
+namespace {
+
+std::atomic<int> gSignal{0};
+
+void onSignal(int sig) {
+  if (gSignal.exchange(sig) != 0) {
+    image::removeTempFilesOnSignal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+
+}  // namespace
+
+void installSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+int signalReceived() { return gSignal.load(); }
+
+}  // namespace virtscratch::cli

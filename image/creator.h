@@ -1,0 +1,30 @@
+// Turns an ImageSpec into a finished image file: partition table (libfdisk), filesystem (mkfs
+// tools on an unnamed temporary file), content, raw or qcow2 container. The image is built
+// unnamed in the destination directory and gets its name only when complete, so an error, a
+// signal or a crash leaves nothing behind; an existing file is replaced only with `force`.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "image/progress.h"
+#include "image/size.h"
+#include "image/spec.h"
+#include "image/status.h"
+
+namespace virtscratch::image {
+
+struct CreateOptions {
+  bool force = false;
+  uint64_t maxSize = kDefaultMaxImageSize;
+  ProgressSink* progress = nullptr;
+};
+
+// Creates `name` (a plain file name, no '/') in the directory `dirFd`.
+Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
+                     const CreateOptions& options);
+
+// Creates the file at `path` (its directory must exist).
+Status createImage(const std::string& path, const ImageSpec& spec, const CreateOptions& options);
+
+}  // namespace virtscratch::image

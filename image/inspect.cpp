@@ -1,0 +1,149 @@
+#include "image/inspect.h"
+
+#include <blkid.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "image/disk_view.h"
+#include "image/file_io.h"
+#include "image/size.h"
+
+namespace virtscratch::image {
+namespace {
+
+struct ProbeDeleter {
+  void operator()(blkid_probe p) const { blkid_free_probe(p); }
+};
+using ProbePtr = std::unique_ptr<std::remove_pointer_t<blkid_probe>, ProbeDeleter>;
+
+// How much of each filesystem's start a qcow2 image contributes to the probe copy: every
+// superblock blkid looks for (btrfs's is at 64 KiB) and vfat's root directory on large disks.
+constexpr uint64_t kProbeWindow = 64 * kMiB;
+
+// A copy of the guest bytes that probing needs, for images that are not raw: a sparse memfd of
+// the virtual size into which chosen windows are copied, data extents only.
+class ProbeCopy {
+ public:
+  static Result<ProbeCopy> create(const DiskView& view) {
+    UniqueFd fd(memfd_create("virt-scratch-probe", MFD_CLOEXEC));
+    if (!fd) return errnoStatus("memfd_create", errno);
+    if (ftruncate(fd.get(), static_cast<off_t>(view.virtualSize())) != 0) {
+      return errnoStatus("size probe copy", errno);
+    }
+    VS_ASSIGN_OR_RETURN(auto extents, view.dataExtents());
+    return ProbeCopy(view, std::move(fd), std::move(extents));
+  }
+
+  int fd() const { return fd_.get(); }
+
+  Status copyWindow(uint64_t start, uint64_t length) {
+    uint64_t end = std::min(view_->virtualSize(), start + length);
+    std::vector<uint8_t> buf;
+    for (const Extent& e : extents_) {
+      uint64_t from = std::max(start, e.offset), to = std::min(end, e.end());
+      for (uint64_t pos = from; pos < to;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(to - pos, 1 * kMiB));
+        buf.resize(n);
+        VS_RETURN_IF_ERROR(view_->read(pos, buf));
+        VS_RETURN_IF_ERROR(writeAll(fd_.get(), buf.data(), n, pos));
+        pos += n;
+      }
+    }
+    return {};
+  }
+
+ private:
+  ProbeCopy(const DiskView& view, UniqueFd fd, std::vector<Extent> extents)
+      : view_(&view), fd_(std::move(fd)), extents_(std::move(extents)) {}
+  const DiskView* view_;
+  UniqueFd fd_;
+  std::vector<Extent> extents_;
+};
+
+std::string probeValue(blkid_probe probe, const char* name) {
+  const char* value = nullptr;
+  size_t length = 0;
+  if (blkid_probe_lookup_value(probe, name, &value, &length) != 0 || value == nullptr) return {};
+  return std::string(value, strnlen(value, length));
+}
+
+Result<FilesystemInfo> probeFilesystem(int fd, int partition, uint64_t offset, uint64_t size) {
+  FilesystemInfo info;
+  info.partition = partition;
+  info.offset = offset;
+  ProbePtr probe(blkid_new_probe());
+  if (!probe) return failed("blkid_new_probe failed");
+  if (blkid_probe_set_device(probe.get(), fd, static_cast<blkid_loff_t>(offset),
+                             static_cast<blkid_loff_t>(size)) != 0) {
+    return failed("cannot probe the filesystem at offset " + std::to_string(offset));
+  }
+  blkid_probe_enable_superblocks(probe.get(), 1);
+  blkid_probe_set_superblocks_flags(probe.get(),
+                                    BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID);
+  blkid_probe_enable_partitions(probe.get(), 0);
+  if (blkid_do_safeprobe(probe.get()) == 0) {
+    info.type = probeValue(probe.get(), "TYPE");
+    info.label = probeValue(probe.get(), "LABEL");
+    info.uuid = probeValue(probe.get(), "UUID");
+  }
+  return info;
+}
+
+}  // namespace
+
+Result<ImageInfo> inspectImage(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errnoStatus("open '" + path + "'", errno);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
+  UniqueFd probeFd(dup(fd.get()));
+  if (!probeFd) return errnoStatus("dup", errno);
+  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openDiskView(std::move(fd), path));
+
+  ImageInfo info;
+  info.path = path;
+  info.format = view->format();
+  info.virtualSize = view->virtualSize();
+  info.fileSize = static_cast<uint64_t>(st.st_size);
+  info.allocatedBytes = view->allocatedBytes();
+  info.backingFile = view->backingFile();
+  VS_ASSIGN_OR_RETURN(auto extents, view->dataExtents());
+  for (const Extent& e : extents) info.dataBytes += e.length;
+
+  // Raw images are probed in place; others through a copy of the windows that probing reads.
+  std::optional<ProbeCopy> copy;
+  int guestFd = probeFd.get();
+  if (info.format != ImageFormat::kRaw) {
+    VS_ASSIGN_OR_RETURN(ProbeCopy c, ProbeCopy::create(*view));
+    copy.emplace(std::move(c));
+    VS_RETURN_IF_ERROR(copy->copyWindow(0, kProbeWindow));
+    uint64_t tail = std::min<uint64_t>(info.virtualSize, kMiB);
+    VS_RETURN_IF_ERROR(copy->copyWindow(info.virtualSize - tail, tail));
+    guestFd = copy->fd();
+  }
+
+  VS_ASSIGN_OR_RETURN(info.partitionTable, readPartitionTable(guestFd, info.virtualSize));
+  if (info.partitionTable.table == PartitionTable::kNone) {
+    VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, 0, 0, info.virtualSize));
+    if (!fs.type.empty()) info.filesystems.push_back(std::move(fs));
+  } else {
+    for (const PartitionInfo& p : info.partitionTable.partitions) {
+      if (p.offset >= info.virtualSize) continue;
+      uint64_t size = std::min(p.size, info.virtualSize - p.offset);
+      if (copy) VS_RETURN_IF_ERROR(copy->copyWindow(p.offset, std::min(size, kProbeWindow)));
+      VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, p.number, p.offset, size));
+      info.filesystems.push_back(std::move(fs));
+    }
+  }
+  return info;
+}
+
+}  // namespace virtscratch::image

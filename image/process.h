@@ -1,0 +1,26 @@
+// Runs an external program from an argument vector with posix_spawn: no shell, stdin from
+// /dev/null, stdout and stderr captured, LC_ALL=C so that output can be parsed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "image/status.h"
+
+namespace virtscratch::image {
+
+struct ProcessOutput {
+  int exitCode = 0;  // 128 + signal number when the program was killed
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] (looked up in PATH) and waits for it. Fails only when the program cannot be
+// started (the message says which Debian package to install, when known); a non-zero exit code
+// is returned in ProcessOutput for the caller to judge.
+Result<ProcessOutput> runProcess(const std::vector<std::string>& argv);
+
+// runProcess, then turns a non-zero exit into kFailed: "<argv[0]> failed (exit N): <stderr>".
+Result<ProcessOutput> runChecked(const std::vector<std::string>& argv);
+
+}  // namespace virtscratch::image

@@ -1,0 +1,47 @@
+// A file under construction in a directory. It has no name while it is being built (O_TMPFILE),
+// so a crash, a signal or SIGKILL leaves nothing behind; publish() gives it its name in one step.
+// Where the filesystem has no O_TMPFILE it falls back to a hidden named file that the destructor
+// and removeTempFilesOnSignal() delete.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "image/status.h"
+#include "image/unique_fd.h"
+
+namespace virtscratch::image {
+
+class TempFile {
+ public:
+  // Makes an empty file in the directory `dirFd` (which stays owned by the caller and must
+  // outlive the TempFile). Mode 0666 less the umask, like qemu-img's files.
+  static Result<TempFile> create(int dirFd);
+
+  TempFile(TempFile&& other) noexcept;
+  TempFile& operator=(TempFile&&) = delete;
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile();
+
+  int fd() const { return fd_.get(); }
+  // A path a child process (mkfs, mcopy) can open to reach this file.
+  std::string path() const;
+
+  // fsyncs the file and gives it `name` in the directory. Without `overwrite`, an existing `name`
+  // is never replaced (kAlreadyExists), even if it appeared while the file was being built.
+  Status publish(std::string_view name, bool overwrite);
+
+ private:
+  TempFile(int dirFd, UniqueFd fd, std::string name);
+  int dirFd_;
+  UniqueFd fd_;
+  std::string name_;  // empty while unnamed (O_TMPFILE); the hidden name in the fallback
+  bool published_ = false;
+};
+
+// Async-signal-safe: unlinks the hidden named files of every live TempFile. For SIGINT/SIGTERM
+// handlers; unnamed files need nothing.
+void removeTempFilesOnSignal();
+
+}  // namespace virtscratch::image

@@ -1,0 +1,46 @@
+// What the tests share: a scratch directory that removes itself, and running the tools users
+// trust (qemu-img, sfdisk, blkid, fsck, debugfs, mtools) to check images.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace virtscratch::test {
+
+// A fresh directory under $TMPDIR (or /var/tmp: not tmpfs, so holes behave as on a real pool),
+// removed with everything in it at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Names of the entries in the directory, sorted; hidden ones included.
+  std::vector<std::string> entries() const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (no shell) and returns its exit code and output; stdin from /dev/null.
+CommandResult run(const std::vector<std::string>& argv);
+// Runs argv with `input` on stdin.
+CommandResult runWithInput(const std::vector<std::string>& argv, const std::string& input);
+
+// Makes a sparse file of `size` bytes and writes `data` at each offset.
+void writeFileAt(const std::string& path, uint64_t offset, const std::string& data);
+void makeSparseFile(const std::string& path, uint64_t size);
+std::string readFile(const std::string& path);
+bool fileExists(const std::string& path);
+uint64_t allocatedBytesOf(const std::string& path);
+
+}  // namespace virtscratch::test
