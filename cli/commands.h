@@ -8,5 +8,19 @@ namespace virtscratch::cli {
 
 int runCreate(std::span<char* const> args);
 int runInfo(std::span<char* const> args);
+int runExport(std::span<char* const> args);
+int runImport(std::span<char* const> args);
+int runClone(std::span<char* const> args);
+int runResize(std::span<char* const> args);
+
+// Client commands: they talk to virt-scratchd on the system bus (DBUS_SYSTEM_BUS_ADDRESS is
+// honoured). Implemented in cli/client/.
+int runAllocate(std::span<char* const> args);
+int runRelease(std::span<char* const> args);
+int runList(std::span<char* const> args);
+int runShow(std::span<char* const> args);
+int runStatus(std::span<char* const> args);
+// `virt-scratch export --daemon IMAGE-ID DEST`: the daemon exports, the CLI follows the Job.
+int runDaemonExport(std::span<char* const> args);
 
 }  // namespace virtscratch::cli

@@ -18,6 +18,10 @@ struct Command {
 constexpr Command kCommands[] = {
     {"create", virtscratch::cli::runCreate, "make a formatted scratch image"},
     {"info", virtscratch::cli::runInfo, "describe an image: format, sizes, partitions, filesystem"},
+    {"export", virtscratch::cli::runExport, "write an image's guest bytes as sparse-aware gzip"},
+    {"import", virtscratch::cli::runImport, "make a sparse image from gzip, raw or qcow2"},
+    {"clone", virtscratch::cli::runClone, "copy an image; its filesystems get new UUIDs"},
+    {"resize", virtscratch::cli::runResize, "grow an image, its partition and filesystem"},
 };
 
 void printUsage(FILE* out) {

@@ -12,6 +12,7 @@
 
 #include "image/file_io.h"
 #include "image/filesystem.h"
+#include "image/output_path.h"
 #include "image/partition_table.h"
 #include "image/qcow2_writer.h"
 #include "image/temp_file.h"
@@ -42,24 +43,6 @@ Status checkContentDir(const std::string& dir) {
   }
   if (!S_ISDIR(st.st_mode)) {
     return invalidArgument("content '" + dir + "' is not a directory");
-  }
-  return {};
-}
-
-Status checkDestination(int dirFd, std::string_view name, bool force) {
-  struct stat st;
-  std::string n(name);
-  if (fstatat(dirFd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return {};
-    return errnoStatus("check '" + n + "'", errno);
-  }
-  if (!force) {
-    return {ErrorCode::kAlreadyExists,
-            "'" + n + "' already exists; choose another name, or replace it with --force"};
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return {ErrorCode::kAlreadyExists, "'" + n + "' exists and is not a regular file; " +
-                                           "it is not replaced even with --force"};
   }
   return {};
 }
@@ -221,19 +204,10 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
 }
 
 Status createImage(const std::string& path, const ImageSpec& spec, const CreateOptions& options) {
-  if (path.empty()) return invalidArgument("no image path given");
-  if (path.back() == '/') return invalidArgument("'" + path + "' names a directory, not a file");
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  UniqueFd dirFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirFd) {
-    return errnoStatus("open directory '" + dir + "' for '" + path + "'", errno)
-        .withContext("cannot create the image");
-  }
-  Status status = createImageAt(dirFd.get(), name, spec, options);
-  if (!status.ok() && status.code() == ErrorCode::kAlreadyExists) return status;
-  return status.ok() ? status : status.withContext("'" + path + "' was not created");
+  VS_ASSIGN_OR_RETURN(OutputPath out, openOutputPath(path));
+  Status status = createImageAt(out.dir.get(), out.name, spec, options);
+  if (status.ok() || status.code() == ErrorCode::kAlreadyExists) return status;
+  return status.withContext("'" + path + "' was not created");
 }
 
 }  // namespace virtscratch::image

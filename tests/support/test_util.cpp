@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace virtscratch::test {
 namespace fs = std::filesystem;
@@ -136,6 +137,51 @@ uint64_t allocatedBytesOf(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace virtscratch::test
+
+namespace virtscratch::test {
+
+void extractRange(const std::string& src, uint64_t offset, uint64_t length,
+                  const std::string& dst) {
+  int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (in < 0 || out < 0 || ftruncate(out, static_cast<off_t>(length)) != 0) {
+    throw std::runtime_error("extractRange: open " + src + " or " + dst);
+  }
+  std::vector<char> buf(1 << 20);
+  uint64_t end = offset + length;
+  uint64_t pos = offset;
+  while (pos < end) {
+    off_t data = lseek(in, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 || static_cast<uint64_t>(data) >= end) break;
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    uint64_t stop = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    for (uint64_t p = static_cast<uint64_t>(data); p < stop;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), stop - p));
+      ssize_t r = pread(in, buf.data(), n, static_cast<off_t>(p));
+      if (r <= 0 || pwrite(out, buf.data(), static_cast<size_t>(r),
+                           static_cast<off_t>(p - offset)) != r) {
+        throw std::runtime_error("extractRange: copy failed");
+      }
+      p += static_cast<uint64_t>(r);
+    }
+    pos = stop;
+  }
+  close(in);
+  close(out);
+}
+
+std::map<std::string, std::string> parseExport(const std::string& text) {
+  std::map<std::string, std::string> values;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return values;
 }
 
 }  // namespace virtscratch::test

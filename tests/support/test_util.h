@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,17 @@ void makeSparseFile(const std::string& path, uint64_t size);
 std::string readFile(const std::string& path);
 bool fileExists(const std::string& path);
 uint64_t allocatedBytesOf(const std::string& path);
+
+}  // namespace virtscratch::test
+
+namespace virtscratch::test {
+
+// Copies [offset, offset + length) of `src` into a new sparse file `dst`, reading only the
+// source's data extents. For handing one partition of a raw disk to fsck or blkid.
+void extractRange(const std::string& src, uint64_t offset, uint64_t length,
+                  const std::string& dst);
+
+// Parses blkid's "-o export" output into KEY=VALUE pairs.
+std::map<std::string, std::string> parseExport(const std::string& text);
 
 }  // namespace virtscratch::test

@@ -1,0 +1,79 @@
+"""Shared by the benchmarks: timing commands side by side, medians, peak memory, tables."""
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
+VIRT_SCRATCH = os.path.join(BUILD, "cli", "virt-scratch")
+
+
+def ensure_built():
+    subprocess.run([os.path.join(ROOT, "scripts", "deps")], check=True)
+    subprocess.run([os.path.join(ROOT, "scripts", "build")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def workdir():
+    """A directory on a real disk (not tmpfs), so that holes and extents behave as in a pool."""
+    base = os.environ.get("BENCH_DIR", "/var/tmp")
+    return tempfile.mkdtemp(prefix="virt-scratch-bench-", dir=base)
+
+
+def timed(steps):
+    """Runs each argv in `steps` in order; returns (wall seconds, peak RSS in KiB of any step)."""
+    peak = 0
+    start = time.perf_counter()
+    for argv in steps:
+        with tempfile.NamedTemporaryFile(mode="r") as rss:
+            subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            peak = max(peak, int(rss.read().strip().splitlines()[-1]))
+    return time.perf_counter() - start, peak
+
+
+def median_of(runs, prepare, steps, cleanup):
+    """Median wall time and the largest peak RSS over `runs` runs of `steps`."""
+    times, peaks = [], []
+    for _ in range(runs):
+        prepare()
+        t, p = timed(steps)
+        times.append(t)
+        peaks.append(p)
+        cleanup()
+    return statistics.median(times), max(peaks)
+
+
+def remove(*paths):
+    for p in paths:
+        if os.path.isdir(p):
+            shutil.rmtree(p)
+        elif os.path.exists(p):
+            os.unlink(p)
+
+
+def machine():
+    cpu = "unknown cpu"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", os.environ.get("BENCH_DIR", "/var/tmp")],
+                        capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, work files on {fs or '?'}"
+
+
+def fmt_ms(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(lines)

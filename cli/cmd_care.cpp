@@ -1,0 +1,88 @@
+// virt-scratch clone and resize.
+#include <cstdio>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "image/clone.h"
+#include "image/resize.h"
+#include "image/size.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kCloneUsage[] =
+    "Usage: virt-scratch clone [OPTIONS] SRC DST\n"
+    "\n"
+    "Copy the image SRC to DST: a reflink where the host filesystem shares blocks, otherwise a\n"
+    "copy of the data only. Every filesystem in the clone gets a new UUID, so two clones never\n"
+    "share one.\n"
+    "\n"
+    "Options:\n"
+    "  --backing      make DST a qcow2 overlay on SRC instead of a copy\n"
+    "  --uuid U       the clone's filesystem UUID (default random)\n"
+    "  --force        replace DST if it exists\n"
+    "  --progress     show progress even when stderr is not a terminal\n"
+    "  -h, --help     show this help\n";
+
+constexpr char kResizeUsage[] =
+    "Usage: virt-scratch resize IMAGE SIZE\n"
+    "\n"
+    "Grow IMAGE to SIZE (as for create: 20G, 1T, ...): the image, its last partition and, where\n"
+    "it can be done offline, its filesystem (ext2/3/4). Other filesystems are left consistent\n"
+    "and the command says how to grow them in the guest. Shrinking is refused.\n"
+    "\n"
+    "Options:\n"
+    "  --progress     show progress even when stderr is not a terminal\n"
+    "  -h, --help     show this help\n";
+
+constexpr OptionSpec kCloneOptions[] = {
+    {"backing", false}, {"uuid", true}, {"force", false}, {"progress", false}};
+constexpr OptionSpec kResizeOptions[] = {{"progress", false}};
+
+}  // namespace
+
+int runClone(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kCloneOptions);
+  if (!args.ok()) return usageError("clone", args.status().message());
+  if (args->help) {
+    std::fputs(kCloneUsage, stdout);
+    return kExitOk;
+  }
+  if (args->positional.size() != 2) return usageError("clone", "give SRC and DST");
+  ProgressBar progress("clone", args->has("progress"));
+  image::CloneOptions options;
+  options.backing = args->has("backing");
+  options.force = args->has("force");
+  options.filesystemUuid = args->get("uuid").value_or("");
+  options.progress = &progress;
+  Status status = image::cloneImage(args->positional[0], args->positional[1], options);
+  progress.finish();
+  return status.ok() ? kExitOk : failure("clone", status);
+}
+
+int runResize(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kResizeOptions);
+  if (!args.ok()) return usageError("resize", args.status().message());
+  if (args->help) {
+    std::fputs(kResizeUsage, stdout);
+    return kExitOk;
+  }
+  if (args->positional.size() != 2) return usageError("resize", "give IMAGE and SIZE");
+  auto size = image::parseSize(args->positional[1]);
+  if (!size.ok()) return usageError("resize", size.status().message());
+  ProgressBar progress("resize", args->has("progress"));
+  auto result = image::resizeImage(args->positional[0], *size, &progress);
+  progress.finish();
+  if (!result.ok()) return failure("resize", result.status());
+  std::printf("%s: %s -> %s%s%s\n", args->positional[0].c_str(),
+              image::formatSize(result->oldSize).c_str(),
+              image::formatSize(result->newSize).c_str(),
+              result->partitionGrown ? ", partition grown" : "",
+              result->filesystemGrown ? ", filesystem grown" : "");
+  if (!result->note.empty()) std::printf("note: %s\n", result->note.c_str());
+  return kExitOk;
+}
+
+}  // namespace virtscratch::cli

@@ -1,0 +1,32 @@
+// Clones of images whose filesystems never share a UUID: a reflink (FICLONE) where the host
+// filesystem shares blocks, otherwise a copy of the data extents only; or, with `backing`, a
+// qcow2 overlay on the source that holds just the blocks the new UUID changed.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "image/progress.h"
+#include "image/status.h"
+
+namespace virtscratch::image {
+
+struct CloneOptions {
+  bool backing = false;       // a qcow2 overlay whose backing file is the source
+  bool force = false;         // replace an existing destination
+  std::string filesystemUuid; // the clone's filesystem UUID; empty: random
+  ProgressSink* progress = nullptr;
+};
+
+// Clones the image open as `srcFd` (raw or qcow2; `srcPath` names it in messages and, for
+// overlays, in the overlay's header, so give it as the overlay should refer to it) to `dstName`
+// in the directory `dstDirFd`. The clone has the source's format (an overlay is always qcow2),
+// virtual size, partition table and content, and every filesystem in it a new UUID
+// (tune2fs/xfs_admin/btrfstune/vfat volume id/swap UUID). Built unnamed, named when complete.
+Status cloneImageAt(int srcFd, const std::string& srcPath, int dstDirFd, std::string_view dstName,
+                    const CloneOptions& options);
+
+Status cloneImage(const std::string& srcPath, const std::string& dstPath,
+                  const CloneOptions& options);
+
+}  // namespace virtscratch::image

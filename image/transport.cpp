@@ -1,0 +1,169 @@
+#include "image/transport.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "image/disk_view.h"
+#include "image/file_io.h"
+#include "image/gzip_import.h"
+#include "image/output_path.h"
+#include "image/qcow2_writer.h"
+#include "image/size.h"
+#include "image/temp_file.h"
+
+namespace virtscratch::image {
+namespace {
+
+constexpr uint64_t kZeroBlock = 4096;
+
+bool allZero(const uint8_t* p, size_t n) {
+  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+// Copies the guest bytes of `view` into `outFd` (sized already), writing only non-zero blocks.
+Status copySparse(const DiskView& view, int outFd, ProgressSink* progress) {
+  VS_ASSIGN_OR_RETURN(auto extents, view.dataExtents());
+  uint64_t total = 0, done = 0;
+  for (const Extent& e : extents) total += e.length;
+  std::vector<uint8_t> buf(4 * kMiB);
+  for (const Extent& e : extents) {
+    for (uint64_t pos = e.offset; pos < e.end();) {
+      if (progress != nullptr && progress->cancelled()) {
+        return {ErrorCode::kCancelled, "interrupted"};
+      }
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.end() - pos));
+      VS_RETURN_IF_ERROR(view.read(pos, std::span<uint8_t>(buf.data(), n)));
+      for (size_t off = 0; off < n;) {
+        // Blocks aligned to the output, so that holes land on whole filesystem blocks.
+        size_t len = static_cast<size_t>(
+            std::min<uint64_t>(n - off, kZeroBlock - (pos + off) % kZeroBlock));
+        if (!allZero(buf.data() + off, len)) {
+          VS_RETURN_IF_ERROR(writeAll(outFd, buf.data() + off, len, pos + off));
+        }
+        off += len;
+      }
+      pos += n;
+      done += n;
+      if (progress != nullptr) progress->report(done, total);
+    }
+  }
+  return {};
+}
+
+Status sizeFile(int fd, uint64_t size) {
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return errnoStatus("set file size", errno);
+  return {};
+}
+
+// Turns a finished sparse raw file into a qcow2 image in `out`.
+Status rawToQcow2(int rawFd, uint64_t size, int outFd, ProgressSink* progress) {
+  VS_ASSIGN_OR_RETURN(auto extents, dataExtents(rawFd, 0, size));
+  std::vector<SourceExtent> sources;
+  sources.reserve(extents.size());
+  for (const Extent& e : extents) sources.push_back({e.offset, e.length, rawFd, e.offset});
+  Qcow2WriteOptions options;
+  options.virtualSize = size;
+  options.progress = progress;
+  return writeQcow2(outFd, options, sources);
+}
+
+Result<bool> startsWithGzipMagic(int fd) {
+  uint8_t magic[2] = {};
+  ssize_t n = pread(fd, magic, sizeof magic, 0);
+  if (n < 0) return errnoStatus("read", errno);
+  return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+}  // namespace
+
+Status exportImage(const ExportRequest& request) {
+  VS_ASSIGN_OR_RETURN(auto view, openDiskView(request.image));
+  if (request.output == "-") {
+    return exportGzip(*view, STDOUT_FILENO, request.gzip)
+        .withContext("export of '" + request.image + "' to standard output failed");
+  }
+  VS_ASSIGN_OR_RETURN(OutputPath out, openOutputPath(request.output));
+  VS_RETURN_IF_ERROR(checkDestination(out.dir.get(), out.name, request.force));
+  VS_ASSIGN_OR_RETURN(TempFile file, TempFile::create(out.dir.get()));
+  Status status = exportGzip(*view, file.fd(), request.gzip);
+  if (status.ok()) {
+    if (request.gzip.progress != nullptr && request.gzip.progress->cancelled()) {
+      status = {ErrorCode::kCancelled, "interrupted"};
+    } else {
+      status = file.publish(out.name, request.force);
+    }
+  }
+  if (!status.ok() && status.code() != ErrorCode::kAlreadyExists) {
+    return status.withContext("'" + request.output + "' was not created");
+  }
+  return status;
+}
+
+Status importImage(const ImportRequest& request) {
+  UniqueFd inFd;
+  bool fromStdin = request.input == "-";
+  if (fromStdin) {
+    inFd.reset(fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0));
+    if (!inFd) return errnoStatus("standard input", errno);
+  } else {
+    inFd.reset(open(request.input.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!inFd) return errnoStatus("open '" + request.input + "'", errno);
+  }
+  struct stat st;
+  if (fstat(inFd.get(), &st) != 0) return errnoStatus("stat '" + request.input + "'", errno);
+  bool seekable = S_ISREG(st.st_mode);
+  if (!seekable && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return invalidArgument("'" + request.input + "' is not a file or a stream");
+  }
+  bool gzip = true;
+  if (seekable) {
+    VS_ASSIGN_OR_RETURN(gzip, startsWithGzipMagic(inFd.get()));
+  }
+
+  VS_ASSIGN_OR_RETURN(OutputPath out, openOutputPath(request.output));
+  VS_RETURN_IF_ERROR(checkDestination(out.dir.get(), out.name, request.force));
+  VS_ASSIGN_OR_RETURN(TempFile raw, TempFile::create(out.dir.get()));
+  uint64_t size = 0;
+  Status status;
+  if (gzip) {
+    ImportOptions options;
+    options.progress = request.progress;
+    auto imported = importGzip(inFd.get(), raw.fd(), options);
+    status = imported.status();
+    if (imported.ok()) size = *imported;
+  } else {
+    // Not gzip: a raw or qcow2 image, converted to a sparse copy.
+    auto view = openDiskView(std::move(inFd), request.input);
+    status = view.status();
+    if (view.ok()) {
+      size = (*view)->virtualSize();
+      status = sizeFile(raw.fd(), size);
+      if (status.ok()) status = copySparse(**view, raw.fd(), request.progress);
+    }
+  }
+  if (status.ok() && request.progress != nullptr && request.progress->cancelled()) {
+    status = {ErrorCode::kCancelled, "interrupted"};
+  }
+  if (status.ok()) {
+    if (request.format == ImageFormat::kRaw) {
+      status = raw.publish(out.name, request.force);
+    } else {
+      auto qcow2 = TempFile::create(out.dir.get());
+      status = qcow2.status();
+      if (status.ok()) status = rawToQcow2(raw.fd(), size, qcow2->fd(), request.progress);
+      if (status.ok()) status = qcow2->publish(out.name, request.force);
+    }
+  }
+  if (!status.ok() && status.code() != ErrorCode::kAlreadyExists) {
+    return status.withContext("'" + request.output + "' was not created");
+  }
+  return status;
+}
+
+}  // namespace virtscratch::image
