@@ -1,0 +1,251 @@
+#include "image/filesystem.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "image/content_tree.h"
+#include "image/file_io.h"
+#include "image/process.h"
+#include "image/size.h"
+#include "image/temp_file.h"
+#include "image/unique_fd.h"
+#include "image/vfat_content.h"
+#include "image/xfs_protofile.h"
+
+namespace virtscratch::image {
+namespace {
+
+std::string fsName(Filesystem fs) { return std::string(toString(fs)); }
+
+// "300 MiB", or the exact bytes when the short form would round.
+std::string sizeText(uint64_t bytes) {
+  std::string text = formatSize(bytes);
+  if (text.find('.') != std::string::npos) {
+    text = std::to_string(bytes) + " bytes (" + text + ")";
+  }
+  return text;
+}
+
+// Messages with which the tools say that the new filesystem itself is full (not the host disk).
+bool saysContentDoesNotFit(std::string_view message) {
+  return message.find("Could not allocate block") != std::string_view::npos ||
+         message.find("Could not allocate inode") != std::string_view::npos ||
+         message.find("cannot reserve space") != std::string_view::npos;
+}
+
+// Runs one mkfs tool and puts the filesystem into its error.
+Status runMkfs(const MkfsRequest& r, const std::vector<std::string>& argv) {
+  Result<ProcessOutput> out = runChecked(argv);
+  if (out.ok()) return {};
+  const std::string& message = out.status().message();
+  const std::string what = fsName(r.filesystem) + " filesystem of " + sizeText(r.size);
+  if (!r.contentDir.empty() && saysContentDoesNotFit(message)) {
+    std::string oneLine = message;
+    for (size_t at = oneLine.find('\n'); at != std::string::npos; at = oneLine.find('\n', at)) {
+      oneLine.replace(at, 1, "; ");
+    }
+    return invalidArgument("content " + quoted(r.contentDir) + " does not fit into the " + what +
+                           " (" + oneLine + "); give a larger size");
+  }
+  std::string context = "making the " + what;
+  if (r.contentDir.empty()) return out.status().withContext(context);
+  context += " from content " + quoted(r.contentDir);
+  // Could be the host disk as well as the new filesystem: say both.
+  if (message.find("No space left") != std::string::npos) {
+    return failed(context + ": " + message +
+                  "; if the content does not fit, give a larger size, else free space on the host");
+  }
+  return out.status().withContext(context);
+}
+
+std::vector<std::string> extArgs(const MkfsRequest& r) {
+  // The device is a fresh all-zero file (MkfsRequest's contract), so nothing needs zeroing or
+  // discarding: assume_storage_prezeroed also marks the inode tables as zeroed, so the guest
+  // kernel does not zero them in the background on first mount (16 GiB of writes at 1 TiB).
+  std::vector<std::string> argv = {
+      "mke2fs",
+      "-t",
+      fsName(r.filesystem),
+      "-F",
+      "-q",
+      "-E",
+      "lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1,nodiscard"};
+  if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
+  if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
+  // mke2fs -d copies everything: files, directories, symlinks, hard links, device files, fifos,
+  // sockets, with modes, owners, times and extended attributes.
+  if (!r.contentDir.empty()) argv.insert(argv.end(), {"-d", r.contentDir});
+  argv.push_back(r.devicePath);
+  return argv;
+}
+
+// `rootFd` is the open content directory, or -1 for an empty filesystem.
+Status makeXfs(const MkfsRequest& r, int rootFd) {
+  // -K: nothing to discard on an all-zero file.
+  std::vector<std::string> argv = {"mkfs.xfs", "-f", "-q", "-K"};
+  if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
+  if (!r.uuid.empty()) argv.insert(argv.end(), {"-m", "uuid=" + r.uuid});
+  if (rootFd < 0) {
+    argv.push_back(r.devicePath);
+    return runMkfs(r, argv);
+  }
+  UniqueFd scratch(open(r.scratchDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!scratch) return errnoStatus("cannot open scratch directory " + quoted(r.scratchDir), errno);
+  // An unnamed file that mkfs.xfs reads through /proc; it is gone when `proto` is.
+  VS_ASSIGN_OR_RETURN(TempFile proto, TempFile::create(scratch.get()));
+  VS_ASSIGN_OR_RETURN(std::vector<XfsModeFixup> fixups,
+                      writeXfsProtofile(rootFd, procPathOf(rootFd), proto.fd()));
+  argv.insert(argv.end(), {"-p", proto.path(), r.devicePath});
+  VS_RETURN_IF_ERROR(runMkfs(r, argv));
+  return applyXfsModeFixups(r.devicePath, fixups)
+      .withContext("making an xfs filesystem from content " + quoted(r.contentDir));
+}
+
+Status makeBtrfs(const MkfsRequest& r) {
+  std::vector<std::string> argv = {"mkfs.btrfs", "-f", "-q", "-K"};
+  if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
+  if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
+  // --rootdir copies files, directories, symlinks, hard links, device files, fifos and sockets
+  // with modes, owners and times.
+  if (!r.contentDir.empty()) argv.insert(argv.end(), {"--rootdir", r.contentDir});
+  argv.push_back(r.devicePath);
+  VS_RETURN_IF_ERROR(runMkfs(r, argv));
+  if (r.contentDir.empty()) return {};
+  // When its estimate of the content is bigger than a regular file, mkfs.btrfs 6.2 grows the
+  // file instead of failing; the caller's size is a promise, so that is an error here.
+  struct stat st {};
+  if (stat(r.devicePath.c_str(), &st) != 0) {
+    return errnoStatus("cannot check the size of the new btrfs filesystem", errno);
+  }
+  if (static_cast<uint64_t>(st.st_size) > r.size) {
+    return invalidArgument("content " + quoted(r.contentDir) + " does not fit into the btrfs " +
+                           "filesystem of " + sizeText(r.size) + ": mkfs.btrfs wants at least " +
+                           sizeText(static_cast<uint64_t>(st.st_size)) + " for it; give a " +
+                           "larger size");
+  }
+  return {};
+}
+
+Status makeVfat(const MkfsRequest& r, int rootFd) {
+  std::vector<std::string> topLevel;
+  if (rootFd >= 0) {
+    // Before mkfs: refuse what vfat cannot hold without writing anything.
+    VS_ASSIGN_OR_RETURN(topLevel, checkVfatContent(rootFd, r.contentDir));
+  }
+  // No -F: mkfs.fat chooses FAT12/16 below 512 MiB and FAT32 from there, the layout other
+  // systems expect for each size (forcing FAT32 on small disks gives too few clusters).
+  std::vector<std::string> argv = {"mkfs.fat"};
+  if (!r.label.empty()) argv.insert(argv.end(), {"-n", r.label});
+  if (!r.uuid.empty()) argv.insert(argv.end(), {"-i", r.uuid.substr(0, 4) + r.uuid.substr(5)});
+  argv.push_back(r.devicePath);
+  VS_RETURN_IF_ERROR(runMkfs(r, argv));
+  if (topLevel.empty()) return {};
+  return copyVfatContent(rootFd, r.contentDir, topLevel, r.devicePath, r.size);
+}
+
+Status makeSwap(const MkfsRequest& r) {
+  // mkswap warns that the file has holes (the kernel could not swap to it as a file on the host);
+  // the guest sees a disk, so the warning does not apply and the exit code is 0.
+  std::vector<std::string> argv = {"mkswap"};
+  if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
+  if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
+  argv.push_back(r.devicePath);
+  return runMkfs(r, argv);
+}
+
+}  // namespace
+
+uint64_t minimumFilesystemSize(Filesystem fs) {
+  // Measured with the Debian 12 tools, at 512-byte steps: one sector less fails.
+  switch (fs) {
+    case Filesystem::kNone:
+      return 0;
+    case Filesystem::kExt2:
+      return 104 * kKiB;
+    case Filesystem::kExt3:
+    case Filesystem::kExt4:
+      // Below 2 MiB mke2fs succeeds but silently leaves out the journal: that is ext2.
+      return 2 * kMiB;
+    case Filesystem::kXfs:
+      return 300 * kMiB;
+    case Filesystem::kBtrfs:
+      return 109 * kMiB;
+    case Filesystem::kVfat:
+      return 50 * kKiB;
+    case Filesystem::kSwap:
+      return 40 * kKiB;
+  }
+  return 0;
+}
+
+Status makeFilesystem(const MkfsRequest& request) {
+  const MkfsRequest& r = request;
+  const std::string name = fsName(r.filesystem);
+  if (r.filesystem == Filesystem::kNone) {
+    if (!r.contentDir.empty()) {
+      return invalidArgument("content " + quoted(r.contentDir) +
+                             " needs a filesystem, but the filesystem is 'none'");
+    }
+    VS_RETURN_IF_ERROR(validateLabel(r.filesystem, r.label));
+    return validateUuid(r.filesystem, r.uuid);
+  }
+  const uint64_t minimum = minimumFilesystemSize(r.filesystem);
+  if (r.size < minimum) {
+    return invalidArgument("size " + sizeText(r.size) + " is too small for " + name +
+                           ": it needs at least " + sizeText(minimum) + "; give a larger size");
+  }
+  VS_RETURN_IF_ERROR(validateLabel(r.filesystem, r.label));
+  VS_RETURN_IF_ERROR(validateUuid(r.filesystem, r.uuid));
+  UniqueFd root;
+  if (!r.contentDir.empty()) {
+    if (r.filesystem == Filesystem::kSwap) {
+      return invalidArgument("content " + quoted(r.contentDir) +
+                             " needs a filesystem that holds files; swap does not");
+    }
+    VS_ASSIGN_OR_RETURN(root, openContentDir(r.contentDir));
+  }
+  switch (r.filesystem) {
+    case Filesystem::kExt2:
+    case Filesystem::kExt3:
+    case Filesystem::kExt4:
+      return runMkfs(r, extArgs(r));
+    case Filesystem::kXfs:
+      return makeXfs(r, root.get());
+    case Filesystem::kBtrfs:
+      return makeBtrfs(r);
+    case Filesystem::kVfat:
+      return makeVfat(r, root.get());
+    case Filesystem::kSwap:
+      return makeSwap(r);
+    case Filesystem::kNone:
+      break;
+  }
+  return {};
+}
+
+uint8_t mbrPartitionType(Filesystem fs) {
+  switch (fs) {
+    case Filesystem::kSwap:
+      return 0x82;
+    case Filesystem::kVfat:
+      return 0x0c;  // FAT32 with LBA; Linux and firmware take it for FAT12/16 as well
+    default:
+      return 0x83;
+  }
+}
+
+std::string_view gptPartitionType(Filesystem fs) {
+  switch (fs) {
+    case Filesystem::kSwap:
+      return "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F";
+    case Filesystem::kVfat:
+      return "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
+    default:
+      return "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+  }
+}
+
+}  // namespace virtscratch::image
