@@ -1,0 +1,377 @@
+#include "image/qcow2_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+#include <utility>
+#include <vector>
+
+#include "image/qcow2_format.h"
+#include "image/qcow2_header.h"
+
+namespace virtscratch::image {
+namespace {
+
+using qcow2::Header;
+
+// Guest clusters, as the L2 entries map them.
+enum class Kind { kUnallocated, kZero, kData, kCompressed };
+struct Mapping {
+  Kind kind = Kind::kUnallocated;
+  uint64_t host = 0;
+  uint64_t compressedSize = 0;
+};
+
+// Appends guest ranges in increasing order, merging those that touch.
+void appendMerged(std::vector<Extent>& out, uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  if (!out.empty() && out.back().end() >= offset) {
+    out.back().length = std::max(out.back().end(), offset + length) - out.back().offset;
+  } else {
+    out.push_back({offset, length});
+  }
+}
+
+class Qcow2DiskView final : public DiskView {
+ public:
+  Qcow2DiskView(UniqueFd fd, std::string path, uint64_t fileSize, Header header,
+                std::vector<uint64_t> l1, std::unique_ptr<DiskView> backing)
+      : fd_(std::move(fd)),
+        path_(std::move(path)),
+        fileSize_(fileSize),
+        h_(std::move(header)),
+        l1_(std::move(l1)),
+        backing_(std::move(backing)),
+        l2Bits_(h_.clusterBits - 3) {}
+
+  ImageFormat format() const override { return ImageFormat::kQcow2; }
+  uint64_t virtualSize() const override { return h_.size; }
+  std::string backingFile() const override { return h_.backingFile; }
+  uint64_t allocatedBytes() const override {
+    auto bytes = image::allocatedBytes(fd_.get());
+    return bytes.ok() ? *bytes : 0;
+  }
+  Result<std::vector<Extent>> dataExtents() const override;
+  Status read(uint64_t offset, std::span<uint8_t> out) const override;
+
+ private:
+  Status corrupt(const std::string& what) const {
+    return failed("qcow2 image '" + path_ + "' is corrupt: " + what);
+  }
+  uint64_t l2Entries() const { return uint64_t{1} << l2Bits_; }
+  // The L2 entries for `count` guest clusters from `cluster` on, all in one L2 table.
+  Status loadEntries(uint64_t cluster, uint64_t count, std::vector<uint64_t>& entries) const;
+  Result<Mapping> classify(uint64_t entry, uint64_t cluster) const;
+  // Host bytes; those past the end of the file read as zeros, as QEMU reads them.
+  Status readHost(uint64_t host, std::span<uint8_t> out) const;
+  Status readUnallocated(uint64_t guest, std::span<uint8_t> out) const;
+  Status readCompressed(const Mapping& m, uint64_t cluster, std::vector<uint8_t>& out) const;
+
+  UniqueFd fd_;
+  std::string path_;
+  uint64_t fileSize_;
+  Header h_;
+  std::vector<uint64_t> l1_;  // the entries covering the virtual size, host-endian
+  std::unique_ptr<DiskView> backing_;
+  uint32_t l2Bits_;
+};
+
+Status Qcow2DiskView::loadEntries(uint64_t cluster, uint64_t count,
+                                  std::vector<uint64_t>& entries) const {
+  entries.assign(count, 0);
+  uint64_t l1Index = cluster >> l2Bits_;
+  uint64_t l2Offset = l1_[l1Index] & qcow2::kOffsetMask;
+  if (l2Offset == 0) return {};
+  if (l2Offset % h_.clusterSize != 0 || l2Offset >= fileSize_) {
+    return corrupt("L1 entry " + std::to_string(l1Index) + " points to L2 table offset " +
+                   std::to_string(l2Offset) + ", which is not a cluster inside the file (" +
+                   std::to_string(fileSize_) + " bytes)");
+  }
+  std::vector<uint8_t> raw(count * 8);
+  VS_RETURN_IF_ERROR(readHost(l2Offset + (cluster & (l2Entries() - 1)) * 8, raw));
+  for (uint64_t i = 0; i < count; ++i) entries[i] = qcow2::load64(&raw[i * 8]);
+  return {};
+}
+
+Result<Mapping> Qcow2DiskView::classify(uint64_t entry, uint64_t cluster) const {
+  Mapping m;
+  auto where = [&] {
+    return "the L2 entry of guest offset " + std::to_string(cluster << h_.clusterBits);
+  };
+  if ((entry & qcow2::kFlagCompressed) != 0) {
+    uint32_t sizeBits = h_.clusterBits - 8;
+    uint32_t offsetBits = 62 - sizeBits;
+    m.kind = Kind::kCompressed;
+    m.host = entry & ((uint64_t{1} << offsetBits) - 1);
+    uint64_t sectors = ((entry >> offsetBits) & ((uint64_t{1} << sizeBits) - 1)) + 1;
+    m.compressedSize = sectors * 512 - (m.host & 511);
+    if (m.host >= fileSize_) {
+      return corrupt(where() + " points to compressed data at " + std::to_string(m.host) +
+                     ", past the end of the file (" + std::to_string(fileSize_) + " bytes)");
+    }
+    return m;
+  }
+  if ((entry & qcow2::kFlagZero) != 0) {
+    if (h_.version < 3) return corrupt(where() + " has the zero flag in a version 2 image");
+    m.kind = Kind::kZero;
+    return m;
+  }
+  m.host = entry & qcow2::kOffsetMask;
+  if (m.host == 0) return m;
+  if (m.host % h_.clusterSize != 0 || m.host >= fileSize_) {
+    return corrupt(where() + " points to host offset " + std::to_string(m.host) +
+                   ", which is not a cluster inside the file (" + std::to_string(fileSize_) +
+                   " bytes)");
+  }
+  m.kind = Kind::kData;
+  return m;
+}
+
+Status Qcow2DiskView::readHost(uint64_t host, std::span<uint8_t> out) const {
+  uint64_t inFile = host >= fileSize_ ? 0 : std::min<uint64_t>(out.size(), fileSize_ - host);
+  std::fill(out.begin() + static_cast<ptrdiff_t>(inFile), out.end(), 0);
+  if (inFile == 0) return {};
+  return readAll(fd_.get(), out.data(), inFile, host).withContext("reading '" + path_ + "'");
+}
+
+Status Qcow2DiskView::readUnallocated(uint64_t guest, std::span<uint8_t> out) const {
+  uint64_t fromBacking = 0;
+  if (backing_ && guest < backing_->virtualSize()) {
+    fromBacking = std::min<uint64_t>(out.size(), backing_->virtualSize() - guest);
+    VS_RETURN_IF_ERROR(backing_->read(guest, out.first(fromBacking)));
+  }
+  std::fill(out.begin() + static_cast<ptrdiff_t>(fromBacking), out.end(), 0);
+  return {};
+}
+
+Status Qcow2DiskView::readCompressed(const Mapping& m, uint64_t cluster,
+                                     std::vector<uint8_t>& out) const {
+  // The descriptor's sector count may reach past the end of the file for the last cluster.
+  std::vector<uint8_t> in(std::min(m.compressedSize, fileSize_ - m.host));
+  VS_RETURN_IF_ERROR(readHost(m.host, in));
+  out.resize(h_.clusterSize);
+  z_stream stream{};
+  if (inflateInit2(&stream, -12) != Z_OK) return failed("zlib inflateInit2 failed");
+  auto end = [](z_stream* s) { inflateEnd(s); };
+  std::unique_ptr<z_stream, decltype(end)> guard(&stream, end);
+  stream.next_in = in.data();
+  stream.avail_in = static_cast<uInt>(in.size());
+  stream.next_out = out.data();
+  stream.avail_out = static_cast<uInt>(out.size());
+  int ret = inflate(&stream, Z_FINISH);
+  if ((ret != Z_STREAM_END && ret != Z_BUF_ERROR) || stream.avail_out != 0) {
+    return corrupt("the compressed cluster at host offset " + std::to_string(m.host) +
+                   " (guest offset " + std::to_string(cluster << h_.clusterBits) +
+                   ") does not decompress to a full cluster");
+  }
+  return {};
+}
+
+Status Qcow2DiskView::read(uint64_t offset, std::span<uint8_t> out) const {
+  if (offset > h_.size || out.size() > h_.size - offset) {
+    return invalidArgument("read of " + std::to_string(out.size()) + " bytes at offset " +
+                           std::to_string(offset) + " is past the end of '" + path_ + "' (" +
+                           std::to_string(h_.size) + " bytes)");
+  }
+  const uint64_t end = offset + out.size();
+  std::vector<uint64_t> entries;
+  std::vector<uint8_t> cluster;
+  // Consecutive clusters of one kind (and, for data, contiguous on the host) are read at once.
+  Kind pendingKind = Kind::kZero;
+  uint64_t pendingHost = 0;
+  size_t pendingAt = 0;
+  size_t pendingLength = 0;
+  auto flush = [&]() -> Status {
+    std::span<uint8_t> part = out.subspan(pendingAt, pendingLength);
+    Status status;
+    if (pendingKind == Kind::kData) status = readHost(pendingHost, part);
+    if (pendingKind == Kind::kUnallocated) status = readUnallocated(offset + pendingAt, part);
+    if (pendingKind == Kind::kZero) std::fill(part.begin(), part.end(), 0);
+    pendingAt += pendingLength;
+    pendingLength = 0;
+    return status;
+  };
+  for (uint64_t pos = offset; pos < end;) {
+    uint64_t first = pos >> h_.clusterBits;
+    uint64_t count = std::min(((end - 1) >> h_.clusterBits) - first + 1,
+                              l2Entries() - (first & (l2Entries() - 1)));
+    VS_RETURN_IF_ERROR(loadEntries(first, count, entries));
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t c = first + i;
+      uint64_t within = pos - (c << h_.clusterBits);
+      size_t length = static_cast<size_t>(std::min(h_.clusterSize - within, end - pos));
+      VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[i], c));
+      uint64_t host = m.host + within;
+      bool joins =
+          m.kind == pendingKind && (m.kind != Kind::kData || host == pendingHost + pendingLength);
+      if (!joins || m.kind == Kind::kCompressed) {
+        VS_RETURN_IF_ERROR(flush());
+        pendingKind = m.kind;
+        pendingHost = host;
+      }
+      if (m.kind == Kind::kCompressed) {
+        VS_RETURN_IF_ERROR(readCompressed(m, c, cluster));
+        std::memcpy(out.data() + pendingAt, cluster.data() + within, length);
+        pendingAt += length;
+      } else {
+        pendingLength += length;
+      }
+      pos += length;
+    }
+  }
+  return flush();
+}
+
+Result<std::vector<Extent>> Qcow2DiskView::dataExtents() const {
+  std::vector<Extent> backing;
+  if (backing_) {
+    VS_ASSIGN_OR_RETURN(backing, backing_->dataExtents());
+  }
+  // Allocated clusters that are holes in the image file (preallocation=metadata) read as zeros.
+  VS_ASSIGN_OR_RETURN(std::vector<Extent> hostData, image::dataExtents(fd_.get(), 0, fileSize_));
+  std::vector<Extent> out;
+  size_t b = 0;
+  auto addUnallocated = [&](uint64_t guest, uint64_t length) {
+    while (b < backing.size() && backing[b].end() <= guest) ++b;
+    for (size_t j = b; j < backing.size() && backing[j].offset < guest + length; ++j) {
+      uint64_t from = std::max(backing[j].offset, guest);
+      appendMerged(out, from, std::min(backing[j].end(), guest + length) - from);
+    }
+  };
+  // One extent per cluster at most, from its first to its last host data byte: what QEMU maps
+  // for preallocated clusters, and it keeps the result bounded by the number of L2 entries.
+  auto addData = [&](uint64_t guest, uint64_t host, uint64_t length) {
+    auto it = std::upper_bound(hostData.begin(), hostData.end(), host,
+                               [](uint64_t h, const Extent& e) { return h < e.offset; });
+    if (it != hostData.begin() && std::prev(it)->end() > host) --it;
+    if (it == hostData.end() || it->offset >= host + length) return;
+    auto last =
+        std::prev(std::upper_bound(it, hostData.end(), host + length - 1,
+                                   [](uint64_t h, const Extent& e) { return h < e.offset; }));
+    uint64_t from = std::max(it->offset, host);
+    uint64_t to = std::min(last->end(), host + length);
+    appendMerged(out, guest + (from - host), to - from);
+  };
+  const uint64_t clusters = (h_.size + h_.clusterSize - 1) >> h_.clusterBits;
+  std::vector<uint64_t> entries;
+  for (uint64_t first = 0; first < clusters; first += l2Entries()) {
+    uint64_t count = std::min(l2Entries(), clusters - first);
+    if ((l1_[first >> l2Bits_] & qcow2::kOffsetMask) == 0) {
+      uint64_t guest = first << h_.clusterBits;
+      addUnallocated(guest, std::min(count << h_.clusterBits, h_.size - guest));
+      continue;
+    }
+    VS_RETURN_IF_ERROR(loadEntries(first, count, entries));
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t guest = (first + i) << h_.clusterBits;
+      uint64_t length = std::min(h_.clusterSize, h_.size - guest);
+      VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[i], first + i));
+      if (m.kind == Kind::kUnallocated) addUnallocated(guest, length);
+      if (m.kind == Kind::kCompressed) appendMerged(out, guest, length);
+      if (m.kind == Kind::kData) addData(guest, m.host, length);
+    }
+  }
+  return out;
+}
+
+// The images being opened on this thread, outermost first: openDiskView on a backing file comes
+// back here, so this sees the whole chain and can stop loops and chains that are too deep.
+constexpr size_t kMaxBackingDepth = 16;
+thread_local std::vector<std::pair<dev_t, ino_t>> tOpening;
+
+class OpeningGuard {
+ public:
+  explicit OpeningGuard(std::pair<dev_t, ino_t> id) { tOpening.push_back(id); }
+  ~OpeningGuard() { tOpening.pop_back(); }
+  OpeningGuard(const OpeningGuard&) = delete;
+  OpeningGuard& operator=(const OpeningGuard&) = delete;
+};
+
+// QEMU never points two L1 entries at one L2 table. Refusing it bounds the work and the extents
+// a hostile file can cause to its own size.
+Status checkDistinctL2Tables(const std::vector<uint64_t>& l1, const std::string& path) {
+  std::vector<uint64_t> tables;
+  for (uint64_t entry : l1) {
+    if ((entry & qcow2::kOffsetMask) != 0) tables.push_back(entry & qcow2::kOffsetMask);
+  }
+  std::sort(tables.begin(), tables.end());
+  auto shared = std::adjacent_find(tables.begin(), tables.end());
+  if (shared == tables.end()) return {};
+  return failed("qcow2 image '" + path +
+                "' is corrupt: several L1 entries point to the L2 table at " +
+                std::to_string(*shared));
+}
+
+Result<std::unique_ptr<DiskView>> openBacking(const Header& h, const std::string& path) {
+  std::string name = h.backingFile;
+  if (name.front() != '/') {
+    size_t slash = path.rfind('/');
+    if (slash != std::string::npos) name = path.substr(0, slash + 1) + name;
+  }
+  auto context = "backing file '" + name + "' of '" + path + "'";
+  if (!h.backingFormat.empty() && h.backingFormat != "raw" && h.backingFormat != "qcow2") {
+    return invalidArgument(context + " has format '" + h.backingFormat +
+                           "'; only raw and qcow2 backing files are supported");
+  }
+  UniqueFd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errnoStatus("opening " + context, errno);
+  auto openAs = [&](UniqueFd backing) -> Result<std::unique_ptr<DiskView>> {
+    if (h.backingFormat == "raw") return openRawDiskView(std::move(backing), name);
+    if (h.backingFormat == "qcow2") return openQcow2(std::move(backing), name);
+    return openDiskView(std::move(backing), name);
+  };
+  Result<std::unique_ptr<DiskView>> view = openAs(std::move(fd));
+  if (!view.ok()) return view.status().withContext("opening " + context);
+  return view;
+}
+
+}  // namespace
+
+Result<bool> isQcow2(int fd) {
+  uint8_t magic[4];
+  ssize_t n;
+  do {
+    n = pread(fd, magic, sizeof magic, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errnoStatus("reading the image header", errno);
+  return n == sizeof magic && qcow2::load32(magic) == qcow2::kMagic;
+}
+
+Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
+  std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+  if (std::find(tOpening.begin(), tOpening.end(), id) != tOpening.end()) {
+    return failed("qcow2 image '" + path + "' is in its own backing chain; the chain loops");
+  }
+  if (tOpening.size() > kMaxBackingDepth) {
+    return failed("qcow2 image '" + path + "' is more than " + std::to_string(kMaxBackingDepth) +
+                  " backing files deep; the chain is too long");
+  }
+  OpeningGuard guard(id);
+  off_t size = lseek(fd.get(), 0, SEEK_END);
+  if (size < 0) return errnoStatus("finding the size of '" + path + "'", errno);
+  auto fileSize = static_cast<uint64_t>(size);
+  VS_ASSIGN_OR_RETURN(Header h, qcow2::readHeader(fd.get(), fileSize, path));
+  // Bounded by the header checks: inside the file and at most 32 MiB.
+  std::vector<uint8_t> raw(h.l1Entries * 8);
+  VS_RETURN_IF_ERROR(readAll(fd.get(), raw.data(), raw.size(), h.l1Offset)
+                         .withContext("reading the L1 table of '" + path + "'"));
+  std::vector<uint64_t> l1(h.l1Entries);
+  for (size_t i = 0; i < l1.size(); ++i) l1[i] = qcow2::load64(&raw[i * 8]);
+  VS_RETURN_IF_ERROR(checkDistinctL2Tables(l1, path));
+  std::unique_ptr<DiskView> backing;
+  if (!h.backingFile.empty()) {
+    VS_ASSIGN_OR_RETURN(backing, openBacking(h, path));
+  }
+  return std::unique_ptr<DiskView>(std::make_unique<Qcow2DiskView>(
+      std::move(fd), path, fileSize, std::move(h), std::move(l1), std::move(backing)));
+}
+
+}  // namespace virtscratch::image
