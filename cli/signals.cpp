@@ -26,6 +26,8 @@ void installSignalHandlers() {
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  // A reader that goes away (export to a pipe) is an error to report, not a silent death.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 int signalReceived() { return gSignal.load(); }
