@@ -11,10 +11,15 @@ BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 VIRT_SCRATCH = os.path.join(BUILD, "cli", "virt-scratch")
 
 
-def ensure_built():
+def ensure_built(*targets):
+    """Installs the packages and builds `targets` (default: the virt-scratch command)."""
     subprocess.run([os.path.join(ROOT, "scripts", "deps")], check=True)
-    subprocess.run([os.path.join(ROOT, "scripts", "build")], check=True,
-                   stdout=subprocess.DEVNULL)
+    if not os.path.exists(os.path.join(BUILD, "CMakeCache.txt")):
+        subprocess.run(["cmake", "-S", ROOT, "-B", BUILD, "-DVIRTSCRATCH_WERROR=ON"], check=True,
+                       stdout=subprocess.DEVNULL)
+    for target in targets or ("virt-scratch",):
+        subprocess.run(["cmake", "--build", BUILD, "--target", target], check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 def workdir():
@@ -40,6 +45,9 @@ def median_of(runs, prepare, steps, cleanup):
     times, peaks = [], []
     for _ in range(runs):
         prepare()
+        # Each run starts with nothing left to write back from the one before, so that neither
+        # side pays for the other's deletes (this matters on hosts that mount with discard).
+        os.sync()
         t, p = timed(steps)
         times.append(t)
         peaks.append(p)

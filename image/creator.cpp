@@ -1,13 +1,13 @@
 #include "image/creator.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <optional>
 #include <vector>
 
 #include "image/file_io.h"
@@ -69,14 +69,46 @@ Status resize(int fd, uint64_t size) {
   return {};
 }
 
+// Unnamed files that hold pieces of the image while it is assembled. They are kept until the
+// image is published: freeing their blocks (and, on hosts that mount with discard, discarding
+// them) would otherwise join the journal commit that the publishing fsync waits for.
+struct WorkFiles {
+  std::vector<TempFile> onDisk;
+  std::vector<UniqueFd> inMemory;
+};
+
+// An empty filesystem is a small skeleton (16 MiB for ext4 at 1 TiB) that is copied into the
+// image and then thrown away: built in memory, the mkfs tool's fsyncs of it cost nothing. With
+// content it can be as large as the content, and xfs always writes its 64 MiB log: those go to
+// disk beside the image.
+bool buildInMemory(const ImageSpec& spec) {
+  return spec.contentDir.empty() && spec.filesystem != Filesystem::kXfs;
+}
+
+MkfsRequest mkfsRequest(const ImageSpec& spec, std::string devicePath, uint64_t size,
+                        uint64_t offset, const std::string& scratchDir) {
+  return {spec.filesystem, std::move(devicePath), size,        offset,
+          spec.label,      spec.uuid,             spec.contentDir, scratchDir};
+}
+
 // Makes the filesystem on a new unnamed file of fsSize bytes in the destination directory.
-Result<TempFile> makeFilesystemFile(int dirFd, const ImageSpec& spec, const Layout& layout,
-                                    const std::string& scratchDir) {
-  VS_ASSIGN_OR_RETURN(TempFile fsFile, TempFile::create(dirFd));
-  VS_RETURN_IF_ERROR(resize(fsFile.fd(), layout.fsSize));
-  VS_RETURN_IF_ERROR(makeFilesystem({spec.filesystem, fsFile.path(), layout.fsSize, spec.label,
-                                     spec.uuid, spec.contentDir, scratchDir}));
-  return fsFile;
+Result<int> makeFilesystemFile(int dirFd, const ImageSpec& spec, const Layout& layout,
+                               const std::string& scratchDir, WorkFiles& work) {
+  int fd = -1;
+  if (buildInMemory(spec)) {
+    UniqueFd memory(memfd_create("virt-scratch-filesystem", MFD_CLOEXEC));
+    if (!memory) return errnoStatus("memfd_create", errno);
+    fd = memory.get();
+    work.inMemory.push_back(std::move(memory));
+  } else {
+    VS_ASSIGN_OR_RETURN(TempFile file, TempFile::create(dirFd));
+    fd = file.fd();
+    work.onDisk.push_back(std::move(file));
+  }
+  VS_RETURN_IF_ERROR(resize(fd, layout.fsSize));
+  VS_RETURN_IF_ERROR(
+      makeFilesystem(mkfsRequest(spec, procPathOf(fd), layout.fsSize, 0, scratchDir)));
+  return fd;
 }
 
 // Writes zeros over every hole of the file: qemu-img's preallocation=full for raw.
@@ -114,24 +146,26 @@ Status preallocateRaw(int fd, const ImageSpec& spec, ProgressSink* progress) {
 }
 
 Status buildRaw(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
-                const std::string& scratchDir, ProgressSink* progress) {
+                const std::string& scratchDir, ProgressSink* progress, WorkFiles& work) {
   VS_RETURN_IF_ERROR(resize(image.fd(), spec.size));
-  if (spec.partition == PartitionTable::kNone) {
-    if (spec.filesystem != Filesystem::kNone) {
-      VS_RETURN_IF_ERROR(makeFilesystem({spec.filesystem, image.path(), spec.size, spec.label,
-                                         spec.uuid, spec.contentDir, scratchDir}));
-    }
-  } else {
+  if (spec.partition != PartitionTable::kNone) {
     VS_RETURN_IF_ERROR(writePartitionTable(image.fd(), spec.partition, spec.size,
                                            spec.filesystem, spec.label,
                                            {layout.fsOffset, layout.fsSize}));
-    if (spec.filesystem != Filesystem::kNone) {
-      VS_ASSIGN_OR_RETURN(TempFile fsFile, makeFilesystemFile(dirFd, spec, layout, scratchDir));
-      VS_ASSIGN_OR_RETURN(auto extents, dataExtents(fsFile.fd(), 0, layout.fsSize));
-      for (const Extent& e : extents) {
-        VS_RETURN_IF_ERROR(
-            copyRange(fsFile.fd(), e.offset, image.fd(), layout.fsOffset + e.offset, e.length));
-      }
+  }
+  if (spec.filesystem == Filesystem::kNone) {
+    // Nothing to format.
+  } else if (spec.partition == PartitionTable::kNone ||
+             filesystemSupportsOffset(spec.filesystem)) {
+    // Formatted in place: at the start of the image, or inside its partition.
+    VS_RETURN_IF_ERROR(makeFilesystem(
+        mkfsRequest(spec, image.path(), layout.fsSize, layout.fsOffset, scratchDir)));
+  } else {
+    VS_ASSIGN_OR_RETURN(int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, work));
+    VS_ASSIGN_OR_RETURN(auto extents, dataExtents(fsFd, 0, layout.fsSize));
+    for (const Extent& e : extents) {
+      VS_RETURN_IF_ERROR(copyRange(fsFd, e.offset, image.fd(), layout.fsOffset + e.offset,
+                                   e.length));
     }
   }
   return preallocateRaw(image.fd(), spec, progress);
@@ -143,33 +177,32 @@ void appendExtents(std::vector<SourceExtent>& out, int fd, const std::vector<Ext
 }
 
 Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
-                  const std::string& scratchDir, ProgressSink* progress) {
+                  const std::string& scratchDir, ProgressSink* progress, WorkFiles& work) {
   // The guest's bytes are assembled from up to two unnamed files (the partition table on a
   // sparse disk-sized file, the filesystem on a partition-sized file); only their data extents
   // reach the qcow2 writer, so nothing proportional to the virtual size is ever read.
   std::vector<SourceExtent> sources;
-  std::optional<TempFile> tableFile;
-  std::optional<TempFile> fsFile;
+  int tableFd = -1;
   if (spec.partition != PartitionTable::kNone) {
     VS_ASSIGN_OR_RETURN(TempFile t, TempFile::create(dirFd));
     VS_RETURN_IF_ERROR(resize(t.fd(), spec.size));
     VS_RETURN_IF_ERROR(writePartitionTable(t.fd(), spec.partition, spec.size, spec.filesystem,
                                            spec.label, {layout.fsOffset, layout.fsSize}));
-    tableFile.emplace(std::move(t));
+    work.onDisk.push_back(std::move(t));
+    tableFd = work.onDisk.back().fd();
     // The table lies before and after the partition; the partition itself is the filesystem's.
-    VS_ASSIGN_OR_RETURN(auto head, dataExtents(tableFile->fd(), 0, layout.fsOffset));
-    appendExtents(sources, tableFile->fd(), head, 0);
+    VS_ASSIGN_OR_RETURN(auto head, dataExtents(tableFd, 0, layout.fsOffset));
+    appendExtents(sources, tableFd, head, 0);
   }
   if (spec.filesystem != Filesystem::kNone) {
-    VS_ASSIGN_OR_RETURN(TempFile f, makeFilesystemFile(dirFd, spec, layout, scratchDir));
-    fsFile.emplace(std::move(f));
-    VS_ASSIGN_OR_RETURN(auto fsData, dataExtents(fsFile->fd(), 0, layout.fsSize));
-    appendExtents(sources, fsFile->fd(), fsData, layout.fsOffset);
+    VS_ASSIGN_OR_RETURN(int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, work));
+    VS_ASSIGN_OR_RETURN(auto fsData, dataExtents(fsFd, 0, layout.fsSize));
+    appendExtents(sources, fsFd, fsData, layout.fsOffset);
   }
-  if (tableFile) {
+  if (tableFd >= 0) {
     uint64_t tail = layout.fsOffset + layout.fsSize;
-    VS_ASSIGN_OR_RETURN(auto backup, dataExtents(tableFile->fd(), tail, spec.size));
-    for (const Extent& e : backup) sources.push_back({e.offset, e.length, tableFile->fd(), e.offset});
+    VS_ASSIGN_OR_RETURN(auto backup, dataExtents(tableFd, tail, spec.size));
+    appendExtents(sources, tableFd, backup, 0);
   }
   Qcow2WriteOptions options;
   options.virtualSize = spec.size;
@@ -177,8 +210,6 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
   options.progress = progress;
   return writeQcow2(image.fd(), options, sources);
 }
-
-std::string directoryPathOf(int dirFd) { return procPathOf(dirFd); }
 
 }  // namespace
 
@@ -191,11 +222,13 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   VS_ASSIGN_OR_RETURN(Layout layout, planLayout(spec));
 
   VS_ASSIGN_OR_RETURN(TempFile image, TempFile::create(dirFd));
-  std::string scratchDir = directoryPathOf(dirFd);
+  std::string scratchDir = procPathOf(dirFd);
+  WorkFiles work;
   if (spec.format == ImageFormat::kRaw) {
-    VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options.progress));
+    VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options.progress, work));
   } else {
-    VS_RETURN_IF_ERROR(buildQcow2(dirFd, image, spec, layout, scratchDir, options.progress));
+    VS_RETURN_IF_ERROR(
+        buildQcow2(dirFd, image, spec, layout, scratchDir, options.progress, work));
   }
   if (options.progress != nullptr && options.progress->cancelled()) {
     return {ErrorCode::kCancelled, "interrupted; nothing was created"};

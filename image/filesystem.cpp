@@ -72,13 +72,17 @@ std::vector<std::string> extArgs(const MkfsRequest& r) {
       "-F",
       "-q",
       "-E",
-      "lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1,nodiscard"};
+      "lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1,nodiscard" +
+          (r.offset == 0 ? std::string() : ",offset=" + std::to_string(r.offset))};
   if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
   if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
   // mke2fs -d copies everything: files, directories, symlinks, hard links, device files, fifos,
   // sockets, with modes, owners, times and extended attributes.
   if (!r.contentDir.empty()) argv.insert(argv.end(), {"-d", r.contentDir});
   argv.push_back(r.devicePath);
+  // At an offset the file is larger than the filesystem (the GPT backup follows it): the size
+  // must be given, in KiB.
+  if (r.offset != 0) argv.push_back(std::to_string(r.size / 1024) + "k");
   return argv;
 }
 
@@ -181,9 +185,16 @@ uint64_t minimumFilesystemSize(Filesystem fs) {
   return 0;
 }
 
+bool filesystemSupportsOffset(Filesystem fs) {
+  return fs == Filesystem::kExt2 || fs == Filesystem::kExt3 || fs == Filesystem::kExt4;
+}
+
 Status makeFilesystem(const MkfsRequest& request) {
   const MkfsRequest& r = request;
   const std::string name = fsName(r.filesystem);
+  if (r.offset != 0 && !filesystemSupportsOffset(r.filesystem)) {
+    return invalidArgument(name + " cannot be made at an offset inside a file");
+  }
   if (r.filesystem == Filesystem::kNone) {
     if (!r.contentDir.empty()) {
       return invalidArgument("content " + quoted(r.contentDir) +

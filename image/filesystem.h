@@ -30,6 +30,9 @@ struct MkfsRequest {
   // "/proc/<pid>/fd/<n>" of an unnamed temporary file. It is all zeros (sparse) on entry.
   std::string devicePath;
   uint64_t size = 0;
+  // Where the filesystem starts in devicePath, for writing it straight into a partition of a
+  // raw disk. Only where filesystemSupportsOffset() says so; 0 otherwise.
+  uint64_t offset = 0;
   std::string label;       // validated already; empty: none
   std::string uuid;        // validated already; empty: random
   std::string contentDir;  // empty: none. Files, directories and symlinks are copied in.
@@ -37,6 +40,10 @@ struct MkfsRequest {
   // made; they are removed before makeFilesystem returns.
   std::string scratchDir;
 };
+
+// True when makeFilesystem can write this filesystem at an offset inside a larger file (ext*,
+// with mke2fs -E offset): the partition is then formatted in place, with no copy.
+bool filesystemSupportsOffset(Filesystem fs);
 
 // Makes the filesystem and copies the content in, keeping modes, symlinks and times where the
 // filesystem can. Errors carry the tool's stderr, and name the content file that could not be
