@@ -22,12 +22,17 @@ constexpr Command kCommands[] = {
     {"import", virtscratch::cli::runImport, "make a sparse image from gzip, raw or qcow2"},
     {"clone", virtscratch::cli::runClone, "copy an image; its filesystems get new UUIDs"},
     {"resize", virtscratch::cli::runResize, "grow an image, its partition and filesystem"},
+    {"allocate", virtscratch::cli::runAllocate, "ask virt-scratchd for a scratch image for a domain"},
+    {"release", virtscratch::cli::runRelease, "delete a domain's images, or one image, in virt-scratchd"},
+    {"list", virtscratch::cli::runList, "list virt-scratchd's images"},
+    {"show", virtscratch::cli::runShow, "describe one of virt-scratchd's images"},
+    {"status", virtscratch::cli::runStatus, "show virt-scratchd's pool: quota, use, free space"},
 };
 
 void printUsage(FILE* out) {
   std::fprintf(out, "Usage: virt-scratch COMMAND [OPTIONS] ARGS\n\nCommands:\n");
   for (const auto& c : kCommands) {
-    std::fprintf(out, "  %-8.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
+    std::fprintf(out, "  %-9.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
   }
   std::fprintf(out, "\n'virt-scratch COMMAND --help' describes a command.\n");
@@ -50,10 +55,21 @@ int main(int argc, char** argv) {
     std::printf("virt-scratch %s\n", VIRTSCRATCH_VERSION);
     return kExitOk;
   }
+  std::span<char* const> rest(argv + 2, static_cast<size_t>(argc - 2));
+  if (name == "export") {
+    // `export --daemon` asks virt-scratchd to export one of its images and follows the job.
+    for (std::string_view arg : rest) {
+      if (arg == "--") break;
+      if (arg == "--daemon") {
+        installSignalHandlers();
+        return runDaemonExport(rest);
+      }
+    }
+  }
   for (const auto& c : kCommands) {
     if (c.name == name) {
       installSignalHandlers();
-      return c.run(std::span<char* const>(argv + 2, static_cast<size_t>(argc - 2)));
+      return c.run(rest);
     }
   }
   std::fprintf(stderr, "virt-scratch: unknown command '%s'\n\n", argv[1]);

@@ -26,8 +26,7 @@ std::string_view packageOf(std::string_view tool) {
   if (tool.starts_with("mkfs.btrfs") || tool.starts_with("btrfs")) return "btrfs-progs";
   if (tool.starts_with("mkfs.fat") || tool.starts_with("mkfs.vfat") || tool == "fatlabel")
     return "dosfstools";
-  if (tool.starts_with("m") && (tool == "mcopy" || tool == "mmd" || tool == "mdir"))
-    return "mtools";
+  if (tool == "mcopy" || tool == "mmd" || tool == "mdir" || tool == "mlabel") return "mtools";
   if (tool == "mkswap" || tool == "swaplabel") return "util-linux";
   if (tool.starts_with("qemu-")) return "qemu-utils";
   return {};

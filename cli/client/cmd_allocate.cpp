@@ -1,0 +1,124 @@
+// virt-scratch allocate: asks virt-scratchd for a scratch image for a domain.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/client/bus_client.h"
+#include "cli/commands.h"
+#include "image/size.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: virt-scratch allocate DOMAIN --size SIZE [OPTIONS]\n"
+    "       virt-scratch allocate DOMAIN --size-per-vcpu SIZE --vcpus N [OPTIONS]\n"
+    "\n"
+    "Ask virt-scratchd for a scratch image for DOMAIN (a libvirt domain UUID, or its name when\n"
+    "the daemon is connected to libvirt). Asking again for the same domain and target returns\n"
+    "the existing image. Prints the image file's path (or, with --json, its description).\n"
+    "\n"
+    "Options:\n"
+    "  --size SIZE            virtual size: bytes, or with K, M, G, T, P (1K = 1024)\n"
+    "  --size-per-vcpu SIZE   size per vCPU, instead of --size\n"
+    "  --vcpus N              the vCPU count --size-per-vcpu is multiplied by\n"
+    "  --format F             raw or qcow2 (default qcow2)\n"
+    "  --filesystem F         none, ext2, ext3, ext4, xfs, btrfs, vfat or swap (default ext4)\n"
+    "  --label L              filesystem label (and GPT partition name)\n"
+    "  --uuid U               filesystem UUID (vfat: volume id XXXX-XXXX); default random\n"
+    "  --partition P          none, mbr or gpt (default none)\n"
+    "  --preallocation P      off, metadata (qcow2), falloc or full (default off)\n"
+    "  --content DIR          copy DIR's files in; DIR must be under a content root of the\n"
+    "                         daemon's configuration\n"
+    "  --target T             guest device name, [a-z0-9] (default vdb)\n"
+    "  --lifetime L           boot (removed when the VM stops; default), domain (kept until\n"
+    "                         the VM is undefined) or manual (until released)\n"
+    "  --json                 print the image's description as one JSON object\n"
+    "  -h, --help             show this help\n";
+
+constexpr OptionSpec kOptions[] = {
+    {"size", true},          {"size-per-vcpu", true}, {"vcpus", true},  {"format", true},
+    {"filesystem", true},    {"label", true},         {"uuid", true},   {"partition", true},
+    {"preallocation", true}, {"content", true},       {"target", true}, {"lifetime", true},
+    {"json", false},
+};
+
+// The a{sv} spec. Names (format, filesystem, ...) go as given: the daemon checks them.
+Result<std::map<std::string, sdbus::Variant>> specFromArgs(const Args& args) {
+  std::map<std::string, sdbus::Variant> spec;
+  if (auto v = args.get("size")) {
+    VS_ASSIGN_OR_RETURN(uint64_t size, image::parseSize(*v));
+    spec["size"] = sdbus::Variant(size);
+  }
+  if (auto v = args.get("size-per-vcpu")) {
+    VS_ASSIGN_OR_RETURN(uint64_t size, image::parseSize(*v));
+    spec["size-per-vcpu"] = sdbus::Variant(size);
+  }
+  if (auto v = args.get("vcpus")) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || n > UINT32_MAX || (*v)[0] == '-') {
+      return invalidArgument("--vcpus '" + *v + "' is not a count of vCPUs");
+    }
+    spec["vcpus"] = sdbus::Variant(static_cast<uint32_t>(n));
+  }
+  for (const char* key : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
+                          "target", "lifetime"}) {
+    if (auto v = args.get(key)) {
+      VS_RETURN_IF_ERROR(requireUtf8(std::string("--") + key, *v));
+      spec[key] = sdbus::Variant(*v);
+    }
+  }
+  if (auto v = args.get("content")) {
+    // The daemon does not share our working directory.
+    std::error_code error;
+    std::string dir = std::filesystem::absolute(*v, error).lexically_normal().string();
+    if (error) return invalidArgument("--content '" + *v + "': " + error.message());
+    VS_RETURN_IF_ERROR(requireUtf8("--content", dir));
+    spec["content"] = sdbus::Variant(dir);
+  }
+  return spec;
+}
+
+}  // namespace
+
+int runAllocate(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kOptions);
+  if (!args.ok()) return usageError("allocate", args.status().message());
+  if (args->help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (args->positional.size() != 1) {
+    return usageError("allocate", args->positional.empty()
+                                      ? "give the domain (UUID or name) to allocate for"
+                                      : "give exactly one domain");
+  }
+  const std::string& domain = args->positional[0];
+  if (Status s = requireUtf8("the domain", domain); !s.ok())
+    return usageError("allocate", s.message());
+  auto spec = specFromArgs(*args);
+  if (!spec.ok()) return usageError("allocate", spec.status().message());
+
+  auto connection = connectToBus();
+  if (!connection.ok()) return failure("allocate", connection.status());
+  std::string output;
+  Status status = callBus([&]() -> Status {
+    ManagerProxy manager(**connection);
+    sdbus::ObjectPath path = manager.Allocate(domain, *spec);
+    ImageProxy image(**connection, path);
+    PropertyMap props = image.GetAll(org::virtscratch::Scratch1::Image_proxy::INTERFACE_NAME);
+    output =
+        args->has("json") ? imageJson(path, props) + "\n" : props["Path"].get<std::string>() + "\n";
+    return {};
+  });
+  if (!status.ok()) return failure("allocate", status);
+  std::fputs(output.c_str(), stdout);
+  return kExitOk;
+}
+
+}  // namespace virtscratch::cli

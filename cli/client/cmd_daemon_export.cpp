@@ -1,0 +1,151 @@
+// virt-scratch export --daemon IMAGE DEST: virt-scratchd writes the image as gzip; this
+// command follows its Job (progress from PropertiesChanged, the end from Completed) and cancels
+// it on Ctrl-C.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/client/bus_client.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "daemon/dbus/object_paths.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: virt-scratch export --daemon [OPTIONS] IMAGE DEST\n"
+    "\n"
+    "Have virt-scratchd write the guest bytes of IMAGE (an id as 'virt-scratch list' shows it)\n"
+    "to DEST as sparse-aware gzip, following its progress. DEST must not exist and its\n"
+    "directory must be writable by you and by the daemon. Ctrl-C cancels the export.\n"
+    "\n"
+    "Options:\n"
+    "  --level N      gzip level, 1 (fastest, default) to 9 (smallest)\n"
+    "  --threads N    compression threads (default: one per core)\n"
+    "  --progress     show progress even when stderr is not a terminal\n"
+    "  -h, --help     show this help\n";
+
+constexpr OptionSpec kOptions[] = {
+    {"daemon", false}, {"level", true}, {"threads", true}, {"progress", false}};
+
+constexpr char kJobInterface[] = "org.virtscratch.Scratch1.Job";
+
+Result<uint32_t> parseCount(const std::string& option, const std::string& value) {
+  char* end = nullptr;
+  unsigned long n = std::strtoul(value.c_str(), &end, 10);
+  if (value.empty() || value[0] == '-' || *end != '\0' || n > UINT32_MAX) {
+    return invalidArgument("--" + option + " '" + value + "' is not a number");
+  }
+  return static_cast<uint32_t>(n);
+}
+
+// What the job's signals said; signals arrive before the Export reply is read, so they are
+// kept by path until the job's path is known.
+struct JobEvents {
+  std::map<std::string, double> progress;
+  std::map<std::string, std::pair<bool, std::string>> completed;
+};
+
+void onJobSignal(sdbus::Message& message, JobEvents& events) {
+  std::string path = message.getPath();
+  std::string member = message.getMemberName();
+  if (member == "Completed") {
+    bool success = false;
+    std::string text;
+    message >> success >> text;
+    events.completed[path] = {success, text};
+  } else if (member == "PropertiesChanged") {
+    std::string interface;
+    PropertyMap changed;
+    message >> interface >> changed;
+    auto it = changed.find("Progress");
+    if (interface == kJobInterface && it != changed.end() &&
+        it->second.containsValueOfType<double>()) {
+      events.progress[path] = it->second.get<double>();
+    }
+  }
+}
+
+}  // namespace
+
+int runDaemonExport(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kOptions);
+  if (!args.ok()) return usageError("export", args.status().message());
+  if (args->help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (args->positional.size() != 2) return usageError("export", "give the image and DEST");
+  auto imagePath = imagePathFor(args->positional[0]);
+  if (!imagePath.ok()) return usageError("export", imagePath.status().message());
+  std::error_code error;
+  std::string destination =
+      std::filesystem::absolute(args->positional[1], error).lexically_normal().string();
+  if (error) return usageError("export", "DEST: " + error.message());
+  if (Status s = requireUtf8("DEST", destination); !s.ok())
+    return usageError("export", s.message());
+  std::map<std::string, sdbus::Variant> options;
+  for (const char* key : {"level", "threads"}) {
+    if (auto v = args->get(key)) {
+      auto n = parseCount(key, *v);
+      if (!n.ok()) return usageError("export", n.status().message());
+      options[key] = sdbus::Variant(*n);
+    }
+  }
+
+  auto connection = connectToBus();
+  if (!connection.ok()) return failure("export", connection.status());
+  sdbus::IConnection& bus = **connection;
+  JobEvents events;
+  std::string jobPath;
+  std::optional<std::pair<bool, std::string>> result;
+  Status status = callBus([&]() -> Status {
+    // Subscribe before the job exists: a short job may end before Export's reply is read.
+    std::string rule =
+        "type='signal',sender='" + std::string(daemon::bus::kBusName) + "',path_namespace='" +
+        std::string(daemon::bus::kJobPathPrefix.substr(0, daemon::bus::kJobPathPrefix.size() - 1)) +
+        "'";
+    auto slot = bus.addMatch(rule, [&events](sdbus::Message& m) { onJobSignal(m, events); });
+    ImageProxy image(bus, *imagePath);
+    uint64_t total = image.VirtualSize();
+    ManagerProxy manager(bus);
+    jobPath = manager.Export(sdbus::ObjectPath(*imagePath), destination, options);
+
+    ProgressBar bar("export", args->has("progress"));
+    bool cancelSent = false;
+    pumpUntil(
+        bus, [&] { return events.completed.contains(jobPath); },
+        [&] {
+          if (auto it = events.progress.find(jobPath); it != events.progress.end()) {
+            bar.report(static_cast<uint64_t>(it->second * static_cast<double>(total)), total);
+          }
+          if (interruptRequested() && !cancelSent) {
+            cancelSent = true;
+            JobProxy job(bus, jobPath);
+            try {
+              job.Cancel();
+            } catch (const sdbus::Error&) {
+              // The job ended meanwhile; its Completed signal tells how.
+            }
+          }
+        });
+    result = events.completed[jobPath];
+    if (result->first) bar.report(total, total);
+    bar.finish();
+    return {};
+  });
+  if (!status.ok()) return failure("export", status);
+  if (!result->first) {
+    bool cancelled = interruptRequested();
+    return failure("export",
+                   Status(cancelled ? ErrorCode::kCancelled : ErrorCode::kFailed, result->second));
+  }
+  return kExitOk;
+}
+
+}  // namespace virtscratch::cli

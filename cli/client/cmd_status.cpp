@@ -1,0 +1,73 @@
+// virt-scratch status: virt-scratchd's version and its pool: path, quota, use, free space.
+#include <cstdio>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/client/bus_client.h"
+#include "cli/commands.h"
+#include "cli/json.h"
+#include "image/size.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: virt-scratch status [--json]\n"
+    "\n"
+    "Show virt-scratchd's version and its pool: path, quota, space used by images (the sum of\n"
+    "their virtual sizes), free space, image count.\n"
+    "\n"
+    "Options:\n"
+    "  --json       print one JSON object\n"
+    "  -h, --help   show this help\n";
+
+constexpr OptionSpec kOptions[] = {{"json", false}};
+
+}  // namespace
+
+int runStatus(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kOptions);
+  if (!args.ok()) return usageError("status", args.status().message());
+  if (args->help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!args->positional.empty()) return usageError("status", "status takes no arguments");
+  auto connection = connectToBus();
+  if (!connection.ok()) return failure("status", connection.status());
+  std::string version, pool;
+  uint64_t quota = 0, used = 0, free = 0;
+  uint32_t count = 0;
+  Status status = callBus([&]() -> Status {
+    ManagerProxy manager(**connection);
+    version = manager.Version();
+    pool = manager.PoolPath();
+    quota = manager.PoolQuota();
+    used = manager.PoolUsed();
+    free = manager.PoolFree();
+    count = manager.ImageCount();
+    return {};
+  });
+  if (!status.ok()) return failure("status", status);
+  if (args->has("json")) {
+    std::printf("%s\n", JsonObject()
+                            .add("version", version)
+                            .add("pool", pool)
+                            .add("quota", quota)
+                            .add("used", used)
+                            .add("free", free)
+                            .add("images", static_cast<uint64_t>(count))
+                            .str()
+                            .c_str());
+    return kExitOk;
+  }
+  std::printf("virt-scratchd %s\n", version.c_str());
+  std::printf("Pool:   %s\n", pool.c_str());
+  std::printf("Images: %u\n", count);
+  std::printf("Used:   %s%s\n", image::formatSize(used).c_str(),
+              quota == 0 ? " (no quota)" : (" of " + image::formatSize(quota) + " quota").c_str());
+  std::printf("Free:   %s\n", image::formatSize(free).c_str());
+  return kExitOk;
+}
+
+}  // namespace virtscratch::cli

@@ -1,0 +1,69 @@
+// Carries out checked allocation plans: makes the domain directory, picks the cold or the warm
+// path, runs the build on a worker, and on the loop thread records the image, tells the listener
+// and calls `done`. Allocations of one template key wait for its first build and then clone it.
+// Loop thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/allocate_request.h"
+#include "daemon/image_builder.h"
+#include "daemon/service_context.h"
+
+namespace virtscratch::daemon {
+
+class Allocator {
+ public:
+  using Done = std::function<void(Result<ImageRecord>)>;
+
+  explicit Allocator(ServiceContext& ctx) : ctx_(ctx) {}
+
+  // Starts the allocation; quota, space and access were checked by the caller. `done` runs on
+  // the loop thread once the image is recorded or the allocation has failed.
+  void start(AllocationPlan plan, Done done);
+  // An allocation of `id` is in flight: `done` hears its result too.
+  bool inFlight(std::string_view id) const { return pending_.count(std::string(id)) != 0; }
+  void join(std::string_view id, Done done);
+  bool domainInFlight(std::string_view domainUuid) const;
+
+  uint64_t pendingSize() const;        // virtual bytes in flight (for the quota)
+  uint64_t pendingAllocation() const;  // host bytes in flight (for the free space check)
+  size_t active() const { return pending_.size(); }
+  uint64_t coldBuilds() const { return coldBuilds_; }
+  // Called on the loop thread whenever the last allocation in flight ends.
+  void setIdleCallback(std::function<void()> idle) { idle_ = std::move(idle); }
+  // No more spares are started, and those queued and not begun are dropped (at shutdown).
+  void stopSpares() { sparesStopped_->store(true); }
+
+ private:
+  struct Pending {
+    AllocationPlan plan;
+    std::shared_ptr<Job> job;
+    std::shared_ptr<UniqueFd> domainDir;
+    std::vector<Done> done;
+    std::string templateName;  // the template it clones, retained while it does
+  };
+
+  void dispatch(const std::string& id);
+  void submit(const std::string& id, std::unique_ptr<TemplateSource> source);
+  void templateBuilt(const std::string& name, Result<uint64_t> result);
+  // Starts building the spares the template lacks, on workers.
+  void makeSpares(const std::string& name);
+  void finish(const std::string& id, BuildOutcome outcome);
+
+  ServiceContext& ctx_;
+  std::map<std::string, Pending> pending_;                           // by image id
+  std::map<std::string, std::vector<std::string>> templateWaiters_;  // template name -> ids
+  uint64_t coldBuilds_ = 0;
+  std::function<void()> idle_;
+  std::shared_ptr<std::atomic<bool>> sparesStopped_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace virtscratch::daemon

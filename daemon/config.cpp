@@ -1,0 +1,376 @@
+// loadConfig: each file is parsed with GKeyFile; since GKeyFile keeps no line numbers, errors
+// find the line of the key themselves by scanning the file's text the way GKeyFile reads it.
+#include "daemon/config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string_view>
+
+#include "daemon/glib_ptr.h"
+#include "image/file_io.h"
+#include "image/size.h"
+#include "image/unique_fd.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Line numbers of groups and keys in a file's text.
+class LineIndex {
+ public:
+  explicit LineIndex(std::string_view text) {
+    std::string group;
+    int number = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view line = trimmed(text.substr(pos, end - pos));
+      ++number;
+      if (!line.empty() && line.front() == '[') {
+        size_t close = line.find(']');
+        group = std::string(line.substr(1, close == std::string_view::npos ? 0 : close - 1));
+        if (groupLines_.find(group) == groupLines_.end()) groupLines_[group] = number;
+      } else if (!line.empty() && line.front() != '#') {
+        size_t eq = line.find('=');
+        if (eq != std::string_view::npos) {
+          keyLines_[group + "\n" + std::string(trimmed(line.substr(0, eq)))] = number;
+        }
+      }
+      pos = end + 1;
+    }
+  }
+  int group(const std::string& g) const {
+    auto it = groupLines_.find(g);
+    return it == groupLines_.end() ? 0 : it->second;
+  }
+  // The last line that sets the key: the one whose value GKeyFile keeps.
+  int key(const std::string& g, const std::string& k) const {
+    auto it = keyLines_.find(g + "\n" + k);
+    return it == keyLines_.end() ? group(g) : it->second;
+  }
+
+ private:
+  std::map<std::string, int> groupLines_;
+  std::map<std::string, int> keyLines_;
+};
+
+struct Place {
+  const std::string& file;
+  const LineIndex& lines;
+};
+
+std::string where(const Place& place, int line) {
+  return place.file + ":" + std::to_string(line) + ": ";
+}
+
+Status keyError(const Place& place, const std::string& group, const std::string& key,
+                const std::string& why) {
+  return invalidArgument(where(place, place.lines.key(group, key)) + "[" + group + "] " + key +
+                         ": " + why);
+}
+
+// Sizes as image/size.h reads them, or 0/none for "no limit".
+Result<uint64_t> parseLimit(const std::string& text) {
+  if (text == "0" || text == "none") return uint64_t{0};
+  return image::parseSize(text, UINT64_MAX);
+}
+
+Result<uint32_t> parseTimeout(const std::string& text) {
+  auto bad = [&] {
+    return invalidArgument("invalid timeout '" + text +
+                           "' (write milliseconds, for example 30000 or 30000ms, or seconds, "
+                           "for example 30s; from 1 ms to 600s)");
+  };
+  size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  std::string_view unit = std::string_view(text).substr(digits);
+  uint64_t scale = unit.empty() || unit == "ms" ? 1 : (unit == "s" ? 1000 : 0);
+  if (digits == 0 || digits > 9 || scale == 0) return bad();
+  uint64_t ms = std::strtoull(text.c_str(), nullptr, 10) * scale;
+  if (ms == 0 || ms > 600000) return bad();
+  return static_cast<uint32_t>(ms);
+}
+
+Status checkGroupName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 32 &&
+            (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_');
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  }
+  if (!ok) return invalidArgument("'" + name + "' is not a group name");
+  return {};
+}
+
+Result<std::string> absolutePath(const std::string& text) {
+  if (text.empty() || text.front() != '/') {
+    return invalidArgument("'" + text + "' is not an absolute path");
+  }
+  std::string normal = std::filesystem::path(text).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  if (normal == "/") return invalidArgument("'" + text + "' is the root directory");
+  return normal;
+}
+
+Result<std::string> contentRoot(const std::string& text) {
+  VS_ASSIGN_OR_RETURN(std::string path, absolutePath(text));
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) {
+    return errnoStatus("content root '" + text + "'", errno);
+  }
+  struct stat st;
+  if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return invalidArgument("content root '" + text + "' is not a directory");
+  }
+  return std::string(resolved);
+}
+
+using Setter =
+    std::function<Status(GKeyFile*, const std::string& group, const std::string& key, Config&)>;
+
+Result<std::string> stringValue(GKeyFile* file, const std::string& group, const std::string& key) {
+  GError* raw = nullptr;
+  GCharPtr value(g_key_file_get_string(file, group.c_str(), key.c_str(), &raw));
+  ErrorPtr error(raw);
+  if (error) return invalidArgument(error->message);
+  return std::string(trimmed(value.get()));
+}
+
+// A setter for a key holding one string, converted by `convert`.
+template <typename Convert>
+Setter scalar(Convert convert) {
+  return [convert](GKeyFile* file, const std::string& group, const std::string& key,
+                   Config& config) -> Status {
+    VS_ASSIGN_OR_RETURN(std::string text, stringValue(file, group, key));
+    return convert(text, config);
+  };
+}
+
+struct KeySpec {
+  const char* group;
+  const char* key;
+  Setter set;
+};
+
+const std::vector<KeySpec>& keySpecs() {
+  static const std::vector<KeySpec> specs = {
+      {"pool", "path", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolPath, absolutePath(t));
+         return {};
+       })},
+      {"pool", "quota", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolQuota, parseLimit(t));
+         return {};
+       })},
+      {"pool", "reserve", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolReserve, parseLimit(t));
+         return {};
+       })},
+      {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {
+         if (t == "reflink") {
+           c.templateMode = TemplateMode::kReflink;
+         } else if (t == "overlay") {
+           c.templateMode = TemplateMode::kOverlay;
+         } else if (t == "off") {
+           c.templateMode = TemplateMode::kOff;
+         } else {
+           return invalidArgument("unknown mode '" + t +
+                                  "' (choose one of: reflink, overlay, off)");
+         }
+         return {};
+       })},
+      {"templates", "budget", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.templateBudget, parseLimit(t));
+         return {};
+       })},
+      {"access", "group", scalar([](const std::string& t, Config& c) -> Status {
+         VS_RETURN_IF_ERROR(checkGroupName(t));
+         c.accessGroup = t;
+         return {};
+       })},
+      {"content", "roots",
+       [](GKeyFile* file, const std::string& group, const std::string& key,
+          Config& config) -> Status {
+         GError* raw = nullptr;
+         gsize count = 0;
+         StrvPtr list(g_key_file_get_string_list(file, group.c_str(), key.c_str(), &count, &raw));
+         ErrorPtr error(raw);
+         if (error) return invalidArgument(error->message);
+         std::vector<std::string> roots;
+         for (gsize i = 0; i < count; ++i) {
+           std::string text(trimmed(list.get()[i]));
+           if (text.empty()) continue;
+           VS_ASSIGN_OR_RETURN(std::string root, contentRoot(text));
+           roots.push_back(std::move(root));
+         }
+         config.contentRoots = std::move(roots);
+         return {};
+       }},
+      {"libvirt", "uri", scalar([](const std::string& t, Config& c) -> Status {
+         c.libvirtUri = t;
+         return {};
+       })},
+      {"hook", "timeout", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.hookTimeoutMs, parseTimeout(t));
+         return {};
+       })},
+      {"hook", "fail", scalar([](const std::string& t, Config& c) -> Status {
+         if (t == "closed") {
+           c.hookFail = HookFailMode::kClosed;
+         } else if (t == "open") {
+           c.hookFail = HookFailMode::kOpen;
+         } else {
+           return invalidArgument("unknown mode '" + t + "' (choose one of: closed, open)");
+         }
+         return {};
+       })},
+  };
+  return specs;
+}
+
+std::string knownKeys(const std::string& group) {
+  std::string known;
+  for (const KeySpec& spec : keySpecs()) {
+    if (group != spec.group) continue;
+    if (!known.empty()) known += ", ";
+    known += spec.key;
+  }
+  return known;
+}
+
+std::string knownGroups() {
+  std::string known;
+  for (const KeySpec& spec : keySpecs()) {
+    std::string g = spec.group;
+    if (known.find("[" + g + "]") == std::string::npos) {
+      known += (known.empty() ? "[" : ", [") + g + "]";
+    }
+  }
+  return known;
+}
+
+// GKeyFile's syntax errors quote the bad line (“...”) but give no number; find it.
+std::string lineOfSyntaxError(std::string_view text, std::string_view message) {
+  size_t first = message.find("\u201c");  // 3 bytes in UTF-8, like its partner
+  size_t last = message.rfind("\u201d");
+  if (first == std::string_view::npos || last == std::string_view::npos || last < first) {
+    return "";
+  }
+  std::string_view quoted = message.substr(first + 3, last - first - 3);
+  int number = 1;
+  for (size_t pos = 0; pos <= text.size(); ++number) {
+    size_t end = std::min(text.find('\n', pos), text.size());
+    if (trimmed(text.substr(pos, end - pos)) == trimmed(quoted)) {
+      return std::to_string(number) + ":";
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+// Reads a file whole; a missing file is kNotFound.
+Result<std::string> readText(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errnoStatus("cannot read configuration '" + path + "'", errno);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
+  if (!S_ISREG(st.st_mode)) return invalidArgument("configuration '" + path + "' is not a file");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  VS_RETURN_IF_ERROR(image::readAll(fd.get(), text.data(), text.size(), 0)
+                         .withContext("cannot read configuration '" + path + "'"));
+  return text;
+}
+
+Status applyFile(const std::string& path, const std::string& text, Config& config) {
+  KeyFilePtr file = newKeyFile();
+  GError* raw = nullptr;
+  if (!g_key_file_load_from_data(file.get(), text.data(), text.size(), G_KEY_FILE_NONE, &raw)) {
+    ErrorPtr error(raw);
+    return invalidArgument(path + ":" + lineOfSyntaxError(text, error->message) + " " +
+                           error->message);
+  }
+  LineIndex lines(text);
+  Place place{path, lines};
+  gsize groupCount = 0;
+  StrvPtr groups(g_key_file_get_groups(file.get(), &groupCount));
+  for (gsize g = 0; g < groupCount; ++g) {
+    std::string group = groups.get()[g];
+    if (knownKeys(group).empty()) {
+      return invalidArgument(where(place, lines.group(group)) + "unknown group [" + group +
+                             "] (known: " + knownGroups() + ")");
+    }
+    gsize keyCount = 0;
+    StrvPtr keys(g_key_file_get_keys(file.get(), group.c_str(), &keyCount, nullptr));
+    for (gsize k = 0; k < keyCount; ++k) {
+      std::string key = keys.get()[k];
+      auto spec = std::find_if(keySpecs().begin(), keySpecs().end(),
+                               [&](const KeySpec& s) { return group == s.group && key == s.key; });
+      if (spec == keySpecs().end()) {
+        return keyError(place, group, key,
+                        "unknown key (known in [" + group + "]: " + knownKeys(group) + ")");
+      }
+      Status status = spec->set(file.get(), group, key, config);
+      if (!status.ok()) return keyError(place, group, key, status.message());
+    }
+  }
+  return {};
+}
+
+// Drop-in names in `dir`, sorted: regular *.conf files not starting with a dot.
+Result<std::vector<std::string>> dropIns(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* raw = opendir(dir.c_str());
+  if (raw == nullptr) {
+    if (errno == ENOENT) return names;
+    return errnoStatus("cannot read the drop-in directory '" + dir + "'", errno);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> d(raw, closedir);
+  while (dirent* e = readdir(d.get())) {
+    std::string name = e->d_name;
+    if (name.empty() || name.front() == '.' || name.size() <= 5 ||
+        name.compare(name.size() - 5, 5, ".conf") != 0) {
+      continue;
+    }
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+Result<Config> loadConfig(const std::string& path) {
+  Config config;
+  auto main = readText(path);
+  if (main.ok()) {
+    VS_RETURN_IF_ERROR(applyFile(path, *main, config));
+  } else if (main.status().code() != ErrorCode::kNotFound) {
+    return main.status();
+  }
+  std::string dir = path + ".d";
+  VS_ASSIGN_OR_RETURN(std::vector<std::string> names, dropIns(dir));
+  for (const std::string& name : names) {
+    std::string file = dir + "/" + name;
+    VS_ASSIGN_OR_RETURN(std::string text, readText(file));
+    VS_RETURN_IF_ERROR(applyFile(file, text, config));
+  }
+  return config;
+}
+
+}  // namespace virtscratch::daemon

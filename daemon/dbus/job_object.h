@@ -1,0 +1,49 @@
+// The bus face of one job: /org/virtscratch/Scratch1/job/<n>, interface
+// org.virtscratch.Scratch1.Job. Progress goes out as PropertiesChanged at most every 200 ms
+// (whatever the Service reports); the end as the Completed signal, after which the owner
+// removes the object. Loop thread only.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <chrono>
+#include <string>
+
+#include "daemon/service.h"
+#include "scratch1_adaptor.h"
+
+namespace virtscratch::daemon::bus {
+
+class JobObject final
+    : public sdbus::AdaptorInterfaces<org::virtscratch::Scratch1::Job_adaptor,
+                                      sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
+ public:
+  static constexpr std::chrono::milliseconds kProgressInterval{200};
+
+  JobObject(sdbus::IConnection& connection, Service& service, const JobInfo& job);
+  ~JobObject();
+  JobObject(const JobObject&) = delete;
+  JobObject& operator=(const JobObject&) = delete;
+
+  // Announces the end (InterfacesRemoved) now; the object is destroyed later, outside the
+  // handler that may be running on it.
+  void retire();
+
+  void progress(const JobInfo& job);
+  void completed(const JobInfo& job, const Status& status);
+
+ private:
+  void Cancel() override;
+  std::string Operation() override;
+  double Progress() override;
+  uint64_t Bytes() override;
+  uint64_t Rate() override;
+  bool Cancelable() override;
+
+  Service& service_;
+  bool retired_ = false;
+  JobInfo job_;
+  std::chrono::steady_clock::time_point lastEmitted_{};
+};
+
+}  // namespace virtscratch::daemon::bus

@@ -1,0 +1,109 @@
+#include "daemon/dbus/manager_object.h"
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "daemon/dbus/bus_errors.h"
+#include "daemon/dbus/caller.h"
+#include "daemon/dbus/object_paths.h"
+#include "daemon/dbus/object_tree.h"
+#include "daemon/dbus/request_decoder.h"
+
+namespace virtscratch::daemon::bus {
+
+using org::virtscratch::Scratch1::Manager_adaptor;
+
+ManagerObject::ManagerObject(sdbus::IConnection& connection, Service& service, ObjectTree& tree,
+                             std::string version)
+    : AdaptorInterfaces(connection, kManagerPath),
+      service_(service),
+      tree_(tree),
+      version_(std::move(version)) {
+  registerAdaptor();
+}
+
+ManagerObject::~ManagerObject() { unregisterAdaptor(); }
+
+void ManagerObject::poolChanged() {
+  emitPropertiesChangedSignal(Manager_adaptor::INTERFACE_NAME, {"PoolUsed", "ImageCount"});
+}
+
+void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
+                             std::map<std::string, sdbus::Variant> spec) {
+  busCallAsync("Allocate", result, [&]() -> Status {
+    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
+    VS_ASSIGN_OR_RETURN(AllocateRequest request, decodeAllocateRequest(std::move(domain), spec));
+    // Last: from here on `result` belongs to the completion. std::function needs a copyable
+    // target and sdbus::Result is move-only, hence the shared_ptr.
+    auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
+    service_.allocate(caller, std::move(request), [this, reply](Result<ImageRecord> made) {
+      if (!made.ok()) return replyError("Allocate", *reply, made.status());
+      try {
+        replyValue("Allocate", *reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
+      } catch (...) {
+        replyError("Allocate", *reply, failed("cannot publish image " + made->id + " on the bus"));
+      }
+    });
+    return {};
+  });
+}
+
+uint32_t ManagerObject::ReleaseDomain(const std::string& domain) {
+  return busCall("ReleaseDomain", [&]() -> Result<uint32_t> {
+    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
+    return service_.releaseDomain(caller, domain);
+  });
+}
+
+std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
+  return busCall("ListImages", [&] {
+    std::vector<sdbus::ObjectPath> paths;
+    for (const ImageRecord* record : service_.images()) {
+      paths.emplace_back(imagePath(record->id));
+    }
+    return paths;
+  });
+}
+
+void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
+                           std::string destination, std::map<std::string, sdbus::Variant> options) {
+  busCallAsync("Export", result, [&]() -> Status {
+    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
+    std::optional<std::string> id = imageIdOf(image);
+    if (!id) {
+      return Status(ErrorCode::kNotFound, "'" + image + "' is not an image object; image paths " +
+                                              "start with " + std::string(kImagePathPrefix));
+    }
+    VS_ASSIGN_OR_RETURN(ExportParams params, decodeExportOptions(std::move(destination), options));
+    VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(caller, *id, std::move(params)));
+    // The job exists once startExport returns: the answer need not wait for any work.
+    JobInfo job;
+    job.id = jobId;
+    job.operation = "export";
+    for (const JobInfo& known : service_.jobs()) {
+      if (known.id == jobId) job = known;
+    }
+    result.returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+    return {};
+  });
+}
+
+std::string ManagerObject::Version() { return version_; }
+std::string ManagerObject::PoolPath() {
+  return busCall("PoolPath", [&] { return service_.poolStatus().path; });
+}
+uint64_t ManagerObject::PoolQuota() {
+  return busCall("PoolQuota", [&] { return service_.poolStatus().quota; });
+}
+uint64_t ManagerObject::PoolUsed() {
+  return busCall("PoolUsed", [&] { return service_.poolStatus().used; });
+}
+uint64_t ManagerObject::PoolFree() {
+  return busCall("PoolFree", [&] { return service_.poolStatus().free; });
+}
+uint32_t ManagerObject::ImageCount() {
+  return busCall("ImageCount", [&] { return service_.poolStatus().imageCount; });
+}
+
+}  // namespace virtscratch::daemon::bus

@@ -1,0 +1,53 @@
+// The bus face of the pool: /org/virtscratch/Scratch1, interface org.virtscratch.Scratch1.Manager,
+// plus the standard ObjectManager that reports every image and job object. Allocate and Export
+// are asynchronous server methods: the call is answered later from the loop, so a slow
+// allocation never holds up other callers. Loop thread only.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "daemon/service.h"
+#include "scratch1_adaptor.h"
+
+namespace virtscratch::daemon::bus {
+
+class ObjectTree;
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::virtscratch::Scratch1::Manager_adaptor,
+                                      sdbus::ObjectManager_adaptor, sdbus::Properties_adaptor> {
+ public:
+  ManagerObject(sdbus::IConnection& connection, Service& service, ObjectTree& tree,
+                std::string version);
+  ~ManagerObject();
+  ManagerObject(const ManagerObject&) = delete;
+  ManagerObject& operator=(const ManagerObject&) = delete;
+
+  // The image count and used size changed.
+  void poolChanged();
+
+ private:
+  void Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
+                std::map<std::string, sdbus::Variant> spec) override;
+  uint32_t ReleaseDomain(const std::string& domain) override;
+  std::vector<sdbus::ObjectPath> ListImages() override;
+  void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
+              std::string destination, std::map<std::string, sdbus::Variant> options) override;
+
+  std::string Version() override;
+  std::string PoolPath() override;
+  uint64_t PoolQuota() override;
+  uint64_t PoolUsed() override;
+  uint64_t PoolFree() override;
+  uint32_t ImageCount() override;
+
+  Service& service_;
+  ObjectTree& tree_;
+  std::string version_;
+};
+
+}  // namespace virtscratch::daemon::bus

@@ -1,0 +1,134 @@
+#include "daemon/dbus/object_tree.h"
+
+#include <utility>
+
+#include "daemon/dbus/bus_errors.h"
+#include "daemon/dbus/image_object.h"
+#include "daemon/dbus/job_object.h"
+#include "daemon/dbus/manager_object.h"
+#include "daemon/dbus/object_paths.h"
+
+namespace virtscratch::daemon::bus {
+namespace {
+
+// Listener calls come from the Service, not from sdbus-c++'s dispatch: an error sending a
+// signal is logged, never thrown back into the Service.
+template <typename F>
+void noThrow(std::string_view what, F&& body) {
+  try {
+    body();
+  } catch (...) {
+    (void)unexpectedError(what, std::current_exception());
+  }
+}
+
+}  // namespace
+
+ObjectTree::ObjectTree(sdbus::IConnection& connection, LoopInvoker& loop, std::string version)
+    : connection_(connection),
+      loop_(loop),
+      version_(std::move(version)),
+      retired_(std::make_shared<std::vector<std::unique_ptr<ImageObject>>>()) {}
+
+void ObjectTree::retireLater(std::unique_ptr<ImageObject> object) {
+  object->retire();
+  retired_->push_back(std::move(object));
+  // Destroying sdbus-c++ objects inside their own handler would pull the vtable from under
+  // sd-bus; the next loop iteration is safe.
+  loop_.post([weak = std::weak_ptr(retired_)] {
+    if (auto retired = weak.lock()) retired->clear();
+  });
+}
+
+ObjectTree::~ObjectTree() { detach(); }
+
+void ObjectTree::attach(Service& service) {
+  service_ = &service;
+  manager_ = std::make_unique<ManagerObject>(connection_, service, *this, version_);
+  for (const ImageRecord* record : service.images()) {
+    images_.emplace(record->id, std::make_unique<ImageObject>(connection_, service, *record));
+  }
+  for (const JobInfo& job : service.jobs()) {
+    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, service, job));
+  }
+}
+
+void ObjectTree::detach() {
+  retired_->clear();
+  jobs_.clear();
+  images_.clear();
+  manager_.reset();
+  service_ = nullptr;
+}
+
+std::string ObjectTree::ensureImage(const ImageRecord& record) {
+  if (service_ != nullptr && !images_.contains(record.id)) {
+    images_.emplace(record.id, std::make_unique<ImageObject>(connection_, *service_, record));
+    manager_->emitImageAdded(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid);
+    manager_->poolChanged();
+  }
+  return imagePath(record.id);
+}
+
+std::string ObjectTree::ensureJob(const JobInfo& job) {
+  if (service_ != nullptr && !jobs_.contains(job.id)) {
+    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, *service_, job));
+  }
+  return jobPath(job.id);
+}
+
+void ObjectTree::imageAdded(const ImageRecord& record) {
+  noThrow("ImageAdded", [&] { ensureImage(record); });
+}
+
+void ObjectTree::imageChanged(const ImageRecord& record) {
+  noThrow("image PropertiesChanged", [&] {
+    auto it = images_.find(record.id);
+    if (it == images_.end()) return (void)ensureImage(record);
+    bool sizeChanged = it->second->record().spec.size != record.spec.size;
+    it->second->update(record);
+    if (sizeChanged) manager_->poolChanged();
+  });
+}
+
+void ObjectTree::imageRemoved(const ImageRecord& record, std::string_view reason) {
+  noThrow("ImageRemoved", [&] {
+    auto it = images_.find(record.id);
+    if (it == images_.end()) return;
+    auto object = std::move(it->second);
+    images_.erase(it);
+    // InterfacesRemoved first, then the manager's signal.
+    if (object->inHandler()) {
+      retireLater(std::move(object));
+    } else {
+      object.reset();
+    }
+    manager_->emitImageRemoved(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid,
+                               std::string(reason));
+    manager_->poolChanged();
+  });
+}
+
+void ObjectTree::jobAdded(const JobInfo& job) {
+  noThrow("job InterfacesAdded", [&] { ensureJob(job); });
+}
+
+void ObjectTree::jobProgress(const JobInfo& job) {
+  noThrow("job PropertiesChanged", [&] {
+    auto it = jobs_.find(job.id);
+    if (it != jobs_.end()) it->second->progress(job);
+  });
+}
+
+void ObjectTree::jobCompleted(const JobInfo& job, const Status& status) {
+  noThrow("Completed", [&] {
+    auto it = jobs_.find(job.id);
+    if (it == jobs_.end()) return;
+    it->second->completed(job, status);
+    // Completion comes from the loop, never inside the job's own handler: it can go at once,
+    // so a client that heard Completed finds no job any more.
+    jobs_.erase(it);
+  });
+}
+
+}  // namespace virtscratch::daemon::bus

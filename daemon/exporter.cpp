@@ -1,0 +1,78 @@
+#include "daemon/exporter.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "daemon/access.h"
+#include "daemon/record_file.h"
+#include "image/disk_view.h"
+#include "image/gzip_export.h"
+#include "image/output_path.h"
+#include "image/temp_file.h"
+
+namespace virtscratch::daemon {
+
+Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
+                                 const ExportParams& params) {
+  const std::string& dest = params.destination;
+  if (dest.empty() || dest.front() != '/') {
+    return invalidArgument("destination '" + dest + "' is not an absolute path");
+  }
+  if (dest.back() == '/') return invalidArgument("destination '" + dest + "' names a directory");
+  if (params.level < 1 || params.level > 9) {
+    return invalidArgument("compression level " + std::to_string(params.level) +
+                           " is not between 1 and 9");
+  }
+  if (params.threads > 256) {
+    return invalidArgument("threads " + std::to_string(params.threads) + " is more than 256");
+  }
+  size_t slash = dest.rfind('/');
+  std::string dir = slash == 0 ? "/" : dest.substr(0, slash);
+  ExportTask task;
+  task.destName = dest.substr(slash + 1);
+  task.destination = dest;
+  if (task.destName == "." || task.destName == "..") {
+    return invalidArgument("destination '" + dest + "' names a directory");
+  }
+  VS_ASSIGN_OR_RETURN(UniqueFd destDir, openDirectoryWritableBy(uid, dir));
+  VS_RETURN_IF_ERROR(image::checkDestination(destDir.get(), task.destName, false));
+  task.destDir = std::make_shared<UniqueFd>(std::move(destDir));
+
+  std::string rel = record.domainUuid + "/" + imageFileName(record.target, record.spec.format);
+  UniqueFd image(openat(pool.fd(), rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!image) return errnoStatus("cannot open " + record.path, errno);
+  task.image = std::make_shared<UniqueFd>(std::move(image));
+  task.imagePath = record.path;
+  task.uid = uid;
+  task.gid = primaryGroupOf(uid);
+  task.level = params.level;
+  task.threads = params.threads;
+  return task;
+}
+
+Status runExport(const ExportTask& task, image::ProgressSink* progress) {
+  UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
+  if (!image) return errnoStatus("dup", errno);
+  VS_ASSIGN_OR_RETURN(auto view, image::openDiskView(std::move(image), task.imagePath));
+  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(task.destDir->get()));
+  image::ExportOptions options;
+  options.level = task.level;
+  options.threads = task.threads;
+  options.progress = progress;
+  Status status = image::exportGzip(*view, file.fd(), options);
+  if (status.ok() && progress != nullptr && progress->cancelled()) {
+    status = {ErrorCode::kCancelled, "export was cancelled"};
+  }
+  if (status.ok() && fchown(file.fd(), task.uid, task.gid) != 0) {
+    status =
+        errnoStatus("give '" + task.destination + "' to uid " + std::to_string(task.uid), errno);
+  }
+  if (status.ok()) status = file.publish(task.destName, false);
+  if (!status.ok()) return status.withContext("'" + task.destination + "' was not created");
+  return {};
+}
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,49 @@
+// The worker-thread half of an allocation: makes the image in its domain directory, cold (the
+// engine's creator runs mkfs) or as a clone of a template, then writes its record. Leaves nothing
+// behind on failure. A spare is renamed into place when the source offers one. A clone that
+// fails for a reason other than cancel or space falls back to a cold build, so a broken template
+// costs time, never an allocation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "daemon/record_file.h"
+#include "image/progress.h"
+#include "image/spec.h"
+#include "image/status.h"
+#include "image/unique_fd.h"
+
+namespace virtscratch::daemon {
+
+struct TemplateSource {
+  std::string name;      // the template's name in the cache
+  int dirFd = -1;        // <pool>/.templates
+  std::string fileName;  // in dirFd
+  std::string path;      // absolute: an overlay's backing file
+  bool overlay = false;
+  // A spare to rename into place instead of cloning (in dirFd), and its filesystem UUID.
+  std::string spareFile;
+  std::string spareUuid;
+};
+
+struct BuildTask {
+  std::shared_ptr<UniqueFd> domainDir;
+  StoredRecord stored;    // written once the image is made; createdUs is set then
+  image::ImageSpec spec;  // uuid: the filesystem UUID to give; contentDir: the opened content
+  uint64_t maxSize = 0;
+  image::ProgressSink* progress = nullptr;
+  std::shared_ptr<void> keepAlive;  // holds what spec.contentDir names open
+};
+
+struct BuildOutcome {
+  Status status;
+  bool cold = false;       // mkfs ran
+  std::string cloneError;  // why a clone fell back to a cold build; empty when it did not
+  StoredRecord stored;     // as written (templateName empty unless an overlay was made)
+};
+
+BuildOutcome buildImage(BuildTask task, const TemplateSource* source);
+
+}  // namespace virtscratch::daemon

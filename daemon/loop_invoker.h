@@ -1,0 +1,17 @@
+// The seam between worker threads and the main loop: work finished elsewhere is handed back with
+// post(), and runs on the loop thread. The real one wraps g_main_context_invoke; tests use a
+// queue they drain themselves.
+#pragma once
+
+#include <functional>
+
+namespace virtscratch::daemon {
+
+class LoopInvoker {
+ public:
+  virtual ~LoopInvoker() = default;
+  // Thread-safe. `fn` runs later on the loop thread, never inside post().
+  virtual void post(std::function<void()> fn) = 0;
+};
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,227 @@
+// virt-scratchd: wires the configuration, the GLib main loop, the Service and its bus face
+// together. Everything here runs on the main (loop) thread except LoopInvoker::post().
+#include <glib-unix.h>
+#include <glib.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "daemon/config.h"
+#include "daemon/dbus/bus_source.h"
+#include "daemon/dbus/object_paths.h"
+#include "daemon/dbus/object_tree.h"
+#include "daemon/domain_uuid.h"
+#include "daemon/log.h"
+#include "daemon/loop_invoker.h"
+#include "daemon/service.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+constexpr char kDefaultConfig[] = "/etc/virt-scratch/virt-scratchd.conf";
+
+constexpr char kUsage[] =
+    "Usage: virt-scratchd [--config FILE]\n"
+    "\n"
+    "The virt-scratch system service: owns the scratch image pool and serves\n"
+    "org.virtscratch.Scratch1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured).\n"
+    "Normally started by systemd (virt-scratchd.service).\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE   configuration file (default /etc/virt-scratch/virt-scratchd.conf);\n"
+    "                  drop-ins are read from FILE.d/*.conf\n"
+    "  --version       print the version\n"
+    "  -h, --help      show this help\n";
+
+// Hands work from worker threads to the loop with an idle source at default priority, so it
+// is not starved by a busy bus. g_main_context_invoke would run `fn` at once when called on
+// the loop thread, which the LoopInvoker contract forbids.
+class GLibLoopInvoker final : public LoopInvoker {
+ public:
+  explicit GLibLoopInvoker(GMainContext* context) : context_(context) {}
+
+  void post(std::function<void()> fn) override {
+    GSource* source = g_idle_source_new();
+    g_source_set_priority(source, G_PRIORITY_DEFAULT);
+    g_source_set_callback(
+        source,
+        [](gpointer data) -> gboolean {
+          (*static_cast<std::function<void()>*>(data))();
+          return G_SOURCE_REMOVE;
+        },
+        new std::function<void()>(std::move(fn)),
+        [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+    g_source_attach(source, context_);  // thread-safe; wakes the loop
+    g_source_unref(source);
+  }
+
+ private:
+  GMainContext* context_;
+};
+
+// Without libvirt ([libvirt] uri empty) only UUIDs identify domains. The Service has checked
+// the text's shape already (not empty, no '/' or control characters).
+class NoLibvirtResolver final : public DomainResolver {
+ public:
+  Result<DomainId> resolve(std::string_view given) override {
+    if (!isUuid(given)) {
+      return Status(ErrorCode::kNotFound,
+                    "domain '" + std::string(given) +
+                        "' not found: libvirt is not configured ([libvirt] uri is empty in "
+                        "virt-scratchd.conf), so give the domain's UUID");
+    }
+    DomainId id;
+    id.uuid = normaliseUuid(given);
+    return id;
+  }
+};
+
+struct Options {
+  std::string config = kDefaultConfig;
+};
+
+// 0: go on; otherwise the exit status.
+int parseOptions(int argc, char** argv, Options& options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return -1;
+    }
+    if (arg == "--version") {
+      std::printf("virt-scratchd %s\n", VIRTSCRATCH_VERSION);
+      return -1;
+    }
+    if (arg == "--config" && i + 1 < argc) {
+      options.config = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      options.config = std::string(arg.substr(9));
+    } else {
+      std::fprintf(stderr, "virt-scratchd: unknown argument '%s'; see --help\n", argv[i]);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+// Pings systemd's watchdog at half its interval while the loop turns (WATCHDOG_USEC set).
+// Returns the timer's source id, 0 when there is no watchdog.
+guint startWatchdog() {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return 0;
+  auto intervalMs = static_cast<guint>(std::max<uint64_t>(usec / 2000, 1));
+  return g_timeout_add(
+      intervalMs,
+      [](gpointer) -> gboolean {
+        sd_notify(0, "WATCHDOG=1");
+        return G_SOURCE_CONTINUE;
+      },
+      nullptr);
+}
+
+struct Daemon {
+  GMainLoop* loop = nullptr;
+  Service* service = nullptr;
+  bool stopping = false;
+  int exitCode = 0;
+
+  // Stops taking work, lets what runs finish, then leaves the loop.
+  void stop(bool cancel) {
+    if (stopping) return;
+    stopping = true;
+    sd_notify(0, "STOPPING=1");
+    service->shutdown(cancel, [this] { g_main_loop_quit(loop); });
+  }
+};
+
+int run(const Options& options) {
+  Result<Config> config = loadConfig(options.config);
+  if (!config.ok()) {
+    logLine(LogLevel::kError, config.status().message());
+    return 1;
+  }
+  const std::string poolPath = config->poolPath;
+
+  GMainContext* context = g_main_context_default();
+  std::unique_ptr<GMainLoop, decltype(&g_main_loop_unref)> loop(g_main_loop_new(context, FALSE),
+                                                                g_main_loop_unref);
+  GLibLoopInvoker invoker(context);
+  NoLibvirtResolver resolver;
+
+  std::unique_ptr<sdbus::IConnection> connection;
+  try {
+    connection = sdbus::createSystemBusConnection();
+  } catch (const sdbus::Error& e) {
+    logLine(LogLevel::kError, "cannot connect to the system bus: " + e.getMessage());
+    return 1;
+  }
+
+  bus::ObjectTree tree(*connection, invoker, VIRTSCRATCH_VERSION);
+  Service service(std::move(config).value(), invoker, tree, resolver);
+  Result<std::string> started = service.start();
+  if (!started.ok()) {
+    logLine(LogLevel::kError,
+            "cannot open the pool " + poolPath + ": " + started.status().message());
+    return 1;
+  }
+  logLine(LogLevel::kInfo, *started);
+
+  Daemon daemon;
+  daemon.loop = loop.get();
+  daemon.service = &service;
+  // From here on SIGTERM and SIGINT wait for the loop, which finishes the work first.
+  auto onSignal = [](gpointer data) -> gboolean {
+    auto* d = static_cast<Daemon*>(data);
+    if (!d->stopping) logLine(LogLevel::kInfo, "stopping: finishing the work in progress");
+    d->stop(false);
+    return G_SOURCE_CONTINUE;
+  };
+  g_unix_signal_add(SIGTERM, onSignal, &daemon);
+  g_unix_signal_add(SIGINT, onSignal, &daemon);
+  bus::BusSource busSource(*connection, context, [&daemon](const std::string& why) {
+    logLine(LogLevel::kError, why);
+    daemon.exitCode = 1;
+    daemon.stop(true);
+  });
+  try {
+    tree.attach(service);
+    connection->requestName(bus::kBusName);
+  } catch (const sdbus::Error& e) {
+    logLine(LogLevel::kError, "cannot serve " + std::string(bus::kBusName) +
+                                  " on the system bus: " + e.getMessage() +
+                                  " (is the bus policy org.virtscratch.Scratch1.conf installed?)");
+    return 1;
+  }
+
+  guint watchdog = startWatchdog();
+
+  sd_notify(0, "READY=1\nSTATUS=Serving org.virtscratch.Scratch1");
+  logLine(LogLevel::kInfo, "serving " + std::string(bus::kBusName) + " with the pool " + poolPath);
+  g_main_loop_run(loop.get());
+
+  // The signal sources stay: removing them would restore SIGTERM's default action, and a
+  // second SIGTERM during the teardown would end the process with it.
+  if (watchdog != 0) g_source_remove(watchdog);
+  tree.detach();
+  logLine(LogLevel::kInfo, daemon.exitCode == 0 ? "stopped" : "stopped after an error");
+  return daemon.exitCode;
+}
+
+}  // namespace
+}  // namespace virtscratch::daemon
+
+int main(int argc, char** argv) {
+  virtscratch::daemon::Options options;
+  int parsed = virtscratch::daemon::parseOptions(argc, argv, options);
+  if (parsed != 0) return parsed < 0 ? 0 : parsed;
+  // A client that goes away mid-reply must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  return virtscratch::daemon::run(options);
+}

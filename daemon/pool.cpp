@@ -1,0 +1,149 @@
+#include "daemon/pool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "daemon/log.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+Status makeDirectories(const std::string& path) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    std::string parent = path.substr(0, slash);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return errnoStatus("cannot create '" + parent + "' for the pool", errno);
+    }
+  }
+  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    return errnoStatus("cannot create the pool directory '" + path + "'", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+Status Pool::open() {
+  VS_RETURN_IF_ERROR(makeDirectories(path_));
+  fd_.reset(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd_) return errnoStatus("cannot open the pool directory '" + path_ + "'", errno);
+  return {};
+}
+
+std::string Pool::imagePath(std::string_view domainUuid, std::string_view target,
+                            image::ImageFormat format) const {
+  return path_ + "/" + std::string(domainUuid) + "/" + imageFileName(target, format);
+}
+
+Result<UniqueFd> Pool::openDomainDir(std::string_view domainUuid, bool* created) {
+  std::string name(domainUuid);
+  *created = mkdirat(fd_.get(), name.c_str(), 0750) == 0;
+  if (!*created && errno != EEXIST) {
+    return errnoStatus("cannot create '" + path_ + "/" + name + "'", errno);
+  }
+  UniqueFd dir(openat(fd_.get(), name.c_str(), kDirFlags));
+  if (!dir) {
+    int err = errno;
+    if (err == ELOOP || err == ENOTDIR) {
+      return failed("'" + path_ + "/" + name +
+                    "' is not a directory; remove it from the pool and try again");
+    }
+    return errnoStatus("cannot open '" + path_ + "/" + name + "'", err);
+  }
+  return dir;
+}
+
+void Pool::removeDomainDirIfEmpty(std::string_view domainUuid) {
+  std::string name(domainUuid);
+  // rmdir refuses a directory that holds anything, which is the check wanted.
+  if (unlinkat(fd_.get(), name.c_str(), AT_REMOVEDIR) == 0) fsync(fd_.get());
+}
+
+void Pool::insert(PoolEntry entry) {
+  entry.record.path =
+      imagePath(entry.record.domainUuid, entry.record.target, entry.record.spec.format);
+  std::string id = entry.record.id;
+  entries_[id] = std::move(entry);
+}
+
+const PoolEntry* Pool::find(std::string_view id) const {
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+PoolEntry* Pool::find(std::string_view id) {
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+std::vector<const PoolEntry*> Pool::entries() const {
+  std::vector<const PoolEntry*> out;
+  out.reserve(entries_.size());
+  for (const auto& [id, entry] : entries_) out.push_back(&entry);
+  return out;
+}
+
+std::vector<std::string> Pool::idsInDomain(std::string_view domainUuid) const {
+  std::vector<std::string> ids;
+  for (const auto& [id, entry] : entries_) {
+    if (entry.record.domainUuid == domainUuid) ids.push_back(id);
+  }
+  return ids;
+}
+
+uint64_t Pool::usedBytes() const {
+  uint64_t used = 0;
+  for (const auto& [id, entry] : entries_) used += entry.record.spec.size;
+  return used;
+}
+
+Result<PoolEntry> Pool::remove(std::string_view id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return Status(ErrorCode::kNotFound, "no image '" + std::string(id) + "'");
+  }
+  const ImageRecord& r = it->second.record;
+  UniqueFd dir(openat(fd_.get(), r.domainUuid.c_str(), kDirFlags));
+  if (!dir) return errnoStatus("cannot open the directory of " + r.id, errno);
+  std::string record = recordFileName(r.target);
+  std::string away = record + ".tmp-release";
+  std::string image = imageFileName(r.target, r.spec.format);
+  if (renameat(dir.get(), record.c_str(), dir.get(), away.c_str()) != 0 && errno != ENOENT) {
+    return errnoStatus("cannot release " + r.id + ": rename its record", errno);
+  }
+  if (unlinkat(dir.get(), image.c_str(), 0) != 0 && errno != ENOENT) {
+    Status status = errnoStatus("cannot release " + r.id + ": delete " + r.path, errno);
+    // Put the record back so that the pool still describes the image it holds.
+    renameat(dir.get(), away.c_str(), dir.get(), record.c_str());
+    return status;
+  }
+  unlinkat(dir.get(), away.c_str(), 0);
+  if (fsync(dir.get()) != 0) {
+    logLine(LogLevel::kWarning, "fsync of " + path_ + "/" + r.domainUuid + " failed");
+  }
+  PoolEntry entry = std::move(it->second);
+  entries_.erase(it);
+  return entry;
+}
+
+Result<uint64_t> Pool::availableBytes() const {
+  struct statvfs st;
+  if (fstatvfs(fd_.get(), &st) != 0) return errnoStatus("statvfs '" + path_ + "'", errno);
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+uint64_t Pool::allocatedBytes(const ImageRecord& record) const {
+  std::string rel = record.domainUuid + "/" + imageFileName(record.target, record.spec.format);
+  struct stat st;
+  if (fstatat(fd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,61 @@
+// The pool directory and what the daemon knows of its images. Every file in the pool is reached
+// relative to the pool's directory descriptor with O_NOFOLLOW, so a symlink planted in the pool
+// is never followed. Loop thread, except fd(), path() and imagePath(), which workers may read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/image_record.h"
+#include "daemon/record_file.h"
+#include "image/status.h"
+#include "image/unique_fd.h"
+
+namespace virtscratch::daemon {
+
+using PoolEntry = StoredRecord;
+
+class Pool {
+ public:
+  explicit Pool(std::string path) : path_(std::move(path)) {}
+
+  // Creates the pool directory (0750; missing parents 0755) and opens it.
+  Status open();
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+  std::string imagePath(std::string_view domainUuid, std::string_view target,
+                        image::ImageFormat format) const;
+
+  // The domain's directory, made (0750) when missing; `created` says whether it was.
+  Result<UniqueFd> openDomainDir(std::string_view domainUuid, bool* created);
+  // Removes the domain's directory if nothing is in it.
+  void removeDomainDirIfEmpty(std::string_view domainUuid);
+
+  void insert(PoolEntry entry);
+  const PoolEntry* find(std::string_view id) const;
+  PoolEntry* find(std::string_view id);
+  std::vector<const PoolEntry*> entries() const;  // sorted by id
+  std::vector<std::string> idsInDomain(std::string_view domainUuid) const;
+  uint64_t usedBytes() const;  // sum of virtual sizes
+  size_t size() const { return entries_.size(); }
+
+  // Deletes the image's files and forgets it. The record is renamed away first, so a crash at any
+  // point leaves either the whole image or a record-less image that start() deletes; then the
+  // image and the renamed record are unlinked and the directory fsynced.
+  Result<PoolEntry> remove(std::string_view id);
+
+  // Bytes the pool's filesystem has available to the daemon (statvfs f_bavail).
+  Result<uint64_t> availableBytes() const;
+  // Host bytes the image occupies; 0 when it cannot be read.
+  uint64_t allocatedBytes(const ImageRecord& record) const;
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  std::map<std::string, PoolEntry, std::less<>> entries_;
+};
+
+}  // namespace virtscratch::daemon

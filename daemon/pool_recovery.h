@@ -1,0 +1,38 @@
+// What start() does to the pool after a restart or a crash: walks <pool>/<domain uuid>/ without
+// ever following a symlink, deletes temporary files, images without a record (an allocation
+// that died before its record was written) and records without an image (a release that died
+// half-way), removes empty domain directories, and reads the records of the images that remain.
+// Anything it does not recognise (symlinks, foreign files, unreadable records and their images)
+// is left alone and named in the report. <pool>/.templates is the TemplateCache's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "daemon/record_file.h"
+#include "image/status.h"
+
+namespace virtscratch::daemon {
+
+struct Recovery {
+  std::vector<StoredRecord> images;
+  int temporaryFiles = 0;
+  int halfMadeImages = 0;
+  int orphanRecords = 0;
+  int emptyDirectories = 0;
+  std::vector<std::string> leftAlone;  // "'<relative path>' (why)"
+
+  // "cleaned 2 temporary files, 1 half-made image; left alone: 'x' (symlink)".
+  std::string summary() const;
+};
+
+Result<Recovery> recoverPool(int poolFd, const std::string& poolPath);
+
+// True for names of temporary files the daemon or the engine may leave after a crash:
+// ".virt-scratch-tmp-*" and "*.record.tmp*".
+bool isTemporaryName(std::string_view name);
+
+// Names of a directory's entries ("." and ".." left out); never follows a symlink.
+Result<std::vector<std::string>> listDirectory(int dirFd);
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,134 @@
+// The daemon's model: the pool of scratch images, their records, templates, jobs, quota and
+// access. It knows nothing of D-Bus (daemon/dbus/ is its bus face) or of libvirt (the watcher
+// calls it). Lives on the main loop thread: every method must be called there, and every
+// callback and listener call happens there. Slow work (mkfs, copies, export) runs on a worker
+// pool and comes back through the LoopInvoker.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/image_record.h"
+#include "daemon/loop_invoker.h"
+#include "image/spec.h"
+#include "image/status.h"
+
+namespace virtscratch::daemon {
+
+// Who is calling, as the bus says (sd_bus_creds of the sender).
+struct Caller {
+  uid_t uid = 0;
+};
+
+// Allocate's request after the bus layer has decoded a{sv}; the Service validates all of it.
+struct AllocateRequest {
+  std::string domain;      // libvirt domain UUID, or a name the DomainResolver knows
+  image::ImageSpec spec;   // spec.size 0 when sizePerVcpu is used
+  uint64_t sizePerVcpu = 0;
+  uint32_t vcpus = 0;      // with sizePerVcpu: size = sizePerVcpu * vcpus
+  bool sizeGiven = false;  // "size" was in the request (together with size-per-vcpu: an error)
+  std::string target = "vdb";
+  Lifetime lifetime = Lifetime::kBoot;
+};
+
+struct ExportParams {
+  std::string destination;  // absolute path; its directory must be writable by the caller
+  int level = 1;
+  unsigned threads = 0;
+};
+
+struct PoolStatus {
+  std::string path;
+  uint64_t quota = 0;
+  uint64_t used = 0;  // sum of virtual sizes of the pool's images
+  uint64_t free = 0;  // bytes available on the pool's filesystem, less the reserve
+  uint32_t imageCount = 0;
+};
+
+struct JobInfo {
+  uint64_t id = 0;
+  std::string operation;  // "allocate", "export"
+  double progress = 0;    // 0..1
+  uint64_t bytes = 0;     // done
+  uint64_t rate = 0;      // bytes per second
+  bool cancelable = true;
+};
+
+// Looks up libvirt domains. Without libvirt, a UUID is taken as it is and names are unknown.
+struct DomainId {
+  std::string uuid;
+  std::string name;
+};
+class DomainResolver {
+ public:
+  virtual ~DomainResolver() = default;
+  virtual Result<DomainId> resolve(std::string_view uuidOrName) = 0;
+};
+
+class ServiceListener {
+ public:
+  virtual ~ServiceListener() = default;
+  virtual void imageAdded(const ImageRecord& record) = 0;
+  virtual void imageChanged(const ImageRecord& record) = 0;  // state or sizes changed
+  // reason: "released", "domain-stopped", "domain-undefined", "cleanup"
+  virtual void imageRemoved(const ImageRecord& record, std::string_view reason) = 0;
+  virtual void jobAdded(const JobInfo& job) = 0;
+  virtual void jobProgress(const JobInfo& job) = 0;  // at most every 200 ms per job
+  virtual void jobCompleted(const JobInfo& job, const Status& status) = 0;
+};
+
+class Service {
+ public:
+  Service(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Opens (creates) the pool, removes temporary and half-made files, rebuilds the records.
+  // Returns a line for the log saying what was found and cleaned.
+  Result<std::string> start();
+
+  // Makes the image on a worker thread; `done` runs on the loop thread. Idempotent: an existing
+  // image of the same domain and target is returned as it is. Quota, free space and access are
+  // checked before anything is written (kQuotaExceeded, kNoSpace, kAccessDenied); every bad
+  // field gives kInvalidArgument naming it.
+  void allocate(const Caller& caller, AllocateRequest request,
+                std::function<void(Result<ImageRecord>)> done);
+
+  Result<uint32_t> releaseDomain(const Caller& caller, std::string_view domain,
+                                 std::string_view reason = "released");
+  Status releaseImage(const Caller& caller, std::string_view id,
+                      std::string_view reason = "released");
+  // Releases the domain's images whose lifetime is in `lifetimes` (for the libvirt watcher).
+  uint32_t releaseByLifetime(std::string_view domainUuid, std::vector<Lifetime> lifetimes,
+                             std::string_view reason);
+  Status setState(std::string_view id, ImageState state);
+
+  std::vector<const ImageRecord*> images() const;
+  const ImageRecord* findImage(std::string_view id) const;
+  uint64_t allocatedBytes(std::string_view id) const;  // host bytes the image occupies
+
+  // Starts an export job; its progress and end reach the listener.
+  Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
+  Status cancelJob(const Caller& caller, uint64_t jobId);
+  std::vector<JobInfo> jobs() const;
+
+  PoolStatus poolStatus() const;
+
+  // Stops taking work, lets running jobs finish (or cancels them when `cancel`), then calls
+  // `done` on the loop thread.
+  void shutdown(bool cancel, std::function<void()> done);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,37 @@
+// What the parts of the Service share: its configuration, the loop, the listener, the pool, the
+// template cache, the jobs and the workers. Owned by the Service; loop thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "daemon/config.h"
+#include "daemon/jobs.h"
+#include "daemon/loop_invoker.h"
+#include "daemon/pool.h"
+#include "daemon/service.h"
+#include "daemon/templates.h"
+#include "daemon/worker_pool.h"
+
+namespace virtscratch::daemon {
+
+struct ServiceContext {
+  const Config& config;
+  LoopInvoker& loop;
+  ServiceListener& listener;
+  Pool& pool;
+  TemplateCache& templates;
+  JobTable& jobs;
+  WorkerPool& workers;
+  std::weak_ptr<void> alive;  // expires when the Service is destroyed
+
+  // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.
+  void post(std::function<void()> fn) const {
+    loop.post([alive = alive, fn = std::move(fn)] {
+      if (!alive.expired()) fn();
+    });
+  }
+};
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,111 @@
+// The warm path's cache: formatted images kept per spec in <pool>/.templates/, so that every
+// allocation of a spec after the first is a clone (reflink, data copy or qcow2 overlay, each with
+// its own filesystem UUID) and never runs mkfs. A template is keyed by everything in the spec but
+// the filesystem UUID; specs with content, with preallocation or without a filesystem are not
+// cached (content is not fingerprinted; preallocation is lost in a clone; no filesystem means no
+// mkfs to save).
+//
+// Each template also keeps up to kSpares spares: clones made ahead of time with random UUIDs, so
+// that an allocation that asks for no particular UUID only renames a spare into place and its
+// latency does not grow with the size of the image. Spares are made again in the background
+// after one is taken.
+//
+// Templates and spares are not images: not counted in the quota, not listed. Above the budget
+// (allocated bytes; 0: no limit) spares go first, then unused templates, least recently used
+// first; a template an overlay is backed by, or one being cloned, is never evicted.
+// Loop thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "image/spec.h"
+#include "image/status.h"
+#include "image/unique_fd.h"
+
+namespace virtscratch::daemon {
+
+class TemplateCache {
+ public:
+  static constexpr unsigned kSpares = 2;
+
+  struct Spare {
+    std::string file;  // <name>.spare-<filesystem uuid>.<format>, in the templates directory
+    std::string uuid;  // its filesystem UUID
+    uint64_t allocated = 0;
+  };
+
+  struct Entry {
+    std::string name;  // 16 hex digits: files <name>.<format> and <name>.template
+    std::string key;   // empty for a template kept only because overlays use it
+    image::ImageFormat format = image::ImageFormat::kQcow2;
+    image::Filesystem filesystem = image::Filesystem::kNone;
+    bool ready = false;       // built; false while a worker builds it
+    uint32_t users = 0;       // overlays backed by it and clones in progress
+    uint64_t allocated = 0;   // host bytes of the template file
+    uint64_t lastUse = 0;     // larger is more recent
+    uint64_t generation = 0;  // tells a rebuilt template from the one a late spare came from
+    std::vector<Spare> spares;
+    unsigned sparesBuilding = 0;
+  };
+
+  TemplateCache(TemplateMode mode, uint64_t budget) : mode_(mode), budget_(budget) {}
+
+  // Makes and opens <pool>/.templates, keeps the templates (and their spares) whose description
+  // matches and those in `referenced` (overlays depend on them), deletes the rest, and finds out
+  // whether the filesystem can reflink. Returns a phrase for the start report.
+  Result<std::string> open(int poolFd, const std::string& poolPath,
+                           const std::set<std::string>& referenced);
+
+  // The cache key of `spec`, or nothing when the spec is not cached (see above) or mode is off.
+  std::optional<std::string> keyOf(const image::ImageSpec& spec) const;
+  // Whether clones of this template are qcow2 overlays (mode overlay, qcow2, and no reflink).
+  bool overlayFor(const Entry& entry) const;
+
+  Entry* find(const std::string& key);
+  Entry* byName(const std::string& name);
+  // A new entry, not ready, for a worker to build; nullptr if another key has its name.
+  Entry* add(const std::string& key, const image::ImageSpec& spec);
+  void built(const std::string& name, uint64_t allocated);
+  void discard(const std::string& name);  // a build that failed: forget it
+  void retain(const std::string& name);   // users + 1, and marks it used now
+  void release(const std::string& name);  // users - 1
+
+  // A ready spare of the template, taken out of the cache (the caller renames its file).
+  std::optional<Spare> takeSpare(const std::string& name);
+  // How many spares the caller should build now for `entry`; counted as building.
+  unsigned spareDeficit(Entry& entry) const;
+  // A spare build has ended; a spare of a template since evicted or rebuilt is deleted.
+  void spareBuilt(const std::string& name, uint64_t generation, const Result<Spare>& spare);
+  std::string spareFileName(const Entry& entry, const std::string& uuid) const;
+
+  // Deletes spares, then unused templates, least recently used first, until the budget holds.
+  // Returns the names of the templates deleted.
+  std::vector<std::string> evict();
+
+  int dirFd() const { return dir_.get(); }
+  std::string fileName(const Entry& entry) const;
+  std::string filePath(const Entry& entry) const;  // absolute: overlays refer to it
+  uint64_t bytes() const;
+  size_t count() const { return entries_.size(); }
+  bool reflinks() const { return reflinks_; }
+
+ private:
+  void remove(const Entry& entry);
+  void dropSpare(Entry& entry);
+
+  TemplateMode mode_;
+  uint64_t budget_;
+  std::string dirPath_;
+  UniqueFd dir_;
+  bool reflinks_ = false;
+  uint64_t tick_ = 0;
+  std::map<std::string, Entry> entries_;  // by name
+};
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,201 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <fstream>
+
+#include "tests/support/test_util.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+using test::TempDir;
+
+void writeText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST(Config, GivesTheDefaultsWhenTheFileIsMissing) {
+  TempDir dir;
+  auto config = loadConfig(dir.file("virt-scratchd.conf"));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolPath, "/var/lib/virt-scratch/pool");
+  EXPECT_EQ(config->poolQuota, 0u);
+  EXPECT_EQ(config->templateMode, TemplateMode::kReflink);
+  EXPECT_EQ(config->accessGroup, "libvirt");
+  EXPECT_TRUE(config->contentRoots.empty());
+  EXPECT_EQ(config->hookTimeoutMs, 30000u);
+  EXPECT_EQ(config->hookFail, HookFailMode::kClosed);
+}
+
+TEST(Config, ReadsEveryKey) {
+  TempDir dir;
+  mkdir(dir.file("content").c_str(), 0755);
+  symlink(dir.file("content").c_str(), dir.file("content-link").c_str());
+  writeText(dir.file("virt-scratchd.conf"),
+            "# comment\n[pool]\npath = /srv/pool/\nquota=10G\nreserve = 1.5G\n"
+            "[templates]\nmode=overlay\nbudget=2G\n[access]\ngroup=kvm\n"
+            "[content]\nroots=" +
+                dir.file("content-link") + ";" + dir.file("content") +
+                "/;\n"
+                "[libvirt]\nuri=qemu:///system\n[hook]\ntimeout=5s\nfail=open\n");
+  auto config = loadConfig(dir.file("virt-scratchd.conf"));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolPath, "/srv/pool");
+  EXPECT_EQ(config->poolQuota, uint64_t{10} << 30);
+  EXPECT_EQ(config->poolReserve, uint64_t{3} << 29);
+  EXPECT_EQ(config->templateMode, TemplateMode::kOverlay);
+  EXPECT_EQ(config->templateBudget, uint64_t{2} << 30);
+  EXPECT_EQ(config->accessGroup, "kvm");
+  std::vector<std::string> roots = {dir.file("content"), dir.file("content")};
+  EXPECT_EQ(config->contentRoots, roots);  // canonical: the symlink resolved
+  EXPECT_EQ(config->libvirtUri, "qemu:///system");
+  EXPECT_EQ(config->hookTimeoutMs, 5000u);
+  EXPECT_EQ(config->hookFail, HookFailMode::kOpen);
+}
+
+TEST(Config, TakesZeroAndNoneAsNoLimitAndMillisecondTimeouts) {
+  TempDir dir;
+  writeText(dir.file("a.conf"), "[pool]\nquota=none\nreserve=0\n[hook]\ntimeout=250ms\n");
+  auto config = loadConfig(dir.file("a.conf"));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolQuota, 0u);
+  EXPECT_EQ(config->poolReserve, 0u);
+  EXPECT_EQ(config->hookTimeoutMs, 250u);
+  writeText(dir.file("b.conf"), "[hook]\ntimeout=1500\n");
+  EXPECT_EQ(loadConfig(dir.file("b.conf"))->hookTimeoutMs, 1500u);
+}
+
+TEST(Config, AppliesDropInsInNameOrderAfterTheMainFile) {
+  TempDir dir;
+  std::string main = dir.file("virt-scratchd.conf");
+  writeText(main, "[pool]\nquota=1G\nreserve=1M\n");
+  mkdir((main + ".d").c_str(), 0755);
+  writeText(main + ".d/20-b.conf", "[pool]\nquota=3G\n");
+  writeText(main + ".d/10-a.conf", "[pool]\nquota=2G\n[access]\ngroup=kvm\n");
+  writeText(main + ".d/30-ignored.conf.bak", "[pool]\nquota=lots\n");
+  auto config = loadConfig(main);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolQuota, uint64_t{3} << 30);
+  EXPECT_EQ(config->poolReserve, uint64_t{1} << 20);
+  EXPECT_EQ(config->accessGroup, "kvm");
+}
+
+TEST(Config, ReadsDropInsEvenWithoutAMainFile) {
+  TempDir dir;
+  std::string main = dir.file("virt-scratchd.conf");
+  mkdir((main + ".d").c_str(), 0755);
+  writeText(main + ".d/a.conf", "[templates]\nmode=off\n");
+  auto config = loadConfig(main);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->templateMode, TemplateMode::kOff);
+}
+
+struct BadKey {
+  std::string text;
+  std::string expected;  // after "<file>:"
+};
+
+class ConfigErrors : public ::testing::TestWithParam<BadKey> {};
+
+TEST_P(ConfigErrors, NameTheFileLineAndKey) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  writeText(file, GetParam().text);
+  auto config = loadConfig(file);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message().rfind(file + ":" + GetParam().expected, 0), 0u)
+      << config.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryKey, ConfigErrors,
+    ::testing::Values(
+        BadKey{"[pool]\npath=/x\nquota=lots\n", "3: [pool] quota: invalid size 'lots'"},
+        BadKey{"[pool]\npath=relative\n", "2: [pool] path: 'relative' is not an absolute path"},
+        BadKey{"[pool]\npath=/\n", "2: [pool] path: '/' is the root directory"},
+        BadKey{"# c\n[pool]\n\nreserve = -1G\n", "4: [pool] reserve: invalid size '-1G'"},
+        BadKey{"[templates]\nmode=fast\n", "2: [templates] mode: unknown mode 'fast'"},
+        BadKey{"[templates]\nbudget=1Q\n", "2: [templates] budget: invalid size '1Q'"},
+        BadKey{"[access]\ngroup=bad name\n", "2: [access] group: 'bad name' is not a group"},
+        BadKey{"[content]\nroots=/\n", "2: [content] roots: '/' is the root directory"},
+        BadKey{"[content]\nroots=srv/content\n", "2: [content] roots: 'srv/content' is not an"},
+        BadKey{"[content]\nroots=/no/such/dir\n", "2: [content] roots: content root '/no/such"},
+        BadKey{"[hook]\ntimeout=soon\n", "2: [hook] timeout: invalid timeout 'soon'"},
+        BadKey{"[hook]\ntimeout=0\n", "2: [hook] timeout: invalid timeout '0'"},
+        BadKey{"[hook]\ntimeout=11m\n", "2: [hook] timeout: invalid timeout '11m'"},
+        BadKey{"[hook]\nfail=maybe\n", "2: [hook] fail: unknown mode 'maybe'"},
+        BadKey{"[pool]\n\n# size is not a key\nsize=1G\n", "4: [pool] size: unknown key"},
+        BadKey{"[pool]\npath=/x\n[extra]\nk=v\n", "3: unknown group [extra]"},
+        BadKey{"[pool]\nquota=1G\n[hook]\nfail=open\n[pool]\nquota=2X\n",
+               "6: [pool] quota: invalid size '2X'"}));
+
+TEST(Config, NamesTheDropInThatIsWrong) {
+  TempDir dir;
+  std::string main = dir.file("virt-scratchd.conf");
+  writeText(main, "[pool]\nquota=1G\n");
+  mkdir((main + ".d").c_str(), 0755);
+  writeText(main + ".d/10-a.conf", "[pool]\nquota=2G\n");
+  writeText(main + ".d/20-b.conf", "\n[libvirt]\nuri=qemu:///system\nurl=typo\n");
+  auto config = loadConfig(main);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().rfind(main + ".d/20-b.conf:4: [libvirt] url: unknown key", 0),
+            0u)
+      << config.status().message();
+}
+
+TEST(Config, RejectsAFileGKeyFileCannotParse) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  writeText(file, "[pool]\nquota=1G\nthis line has no equals sign\n");
+  auto config = loadConfig(file);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().rfind(file + ":3: ", 0), 0u) << config.status().message();
+}
+
+TEST(Config, FailsWhenTheMainFileIsNotAFile) {
+  TempDir dir;
+  auto config = loadConfig(dir.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find(dir.path()), std::string::npos);
+}
+
+// The shipped file documents every key with its default, commented out: uncommented, it must
+// load and give exactly the built-in defaults.
+TEST(Config, ShippedFileStatesTheTrueDefaults) {
+  std::string shipped = std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf";
+  auto asShipped = loadConfig(shipped);
+  ASSERT_TRUE(asShipped.ok()) << asShipped.status().message();
+  std::ifstream in(shipped);
+  std::string text, line;
+  int uncommented = 0;
+  while (std::getline(in, line)) {
+    if (line.size() > 1 && line[0] == '#' && std::isalpha(static_cast<unsigned char>(line[1])) &&
+        line.find(" =") != std::string::npos) {
+      line.erase(0, 1);
+      ++uncommented;
+    }
+    text += line + "\n";
+  }
+  EXPECT_EQ(uncommented, 10);
+  TempDir dir;
+  writeText(dir.file("virt-scratchd.conf"), text);
+  auto config = loadConfig(dir.file("virt-scratchd.conf"));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  Config defaults;
+  EXPECT_EQ(config->poolPath, defaults.poolPath);
+  EXPECT_EQ(config->poolQuota, defaults.poolQuota);
+  EXPECT_EQ(config->poolReserve, defaults.poolReserve);
+  EXPECT_EQ(config->templateMode, defaults.templateMode);
+  EXPECT_EQ(config->templateBudget, defaults.templateBudget);
+  EXPECT_EQ(config->accessGroup, defaults.accessGroup);
+  EXPECT_EQ(config->contentRoots, defaults.contentRoots);
+  EXPECT_EQ(config->libvirtUri, defaults.libvirtUri);
+  EXPECT_EQ(config->hookTimeoutMs, defaults.hookTimeoutMs);
+  EXPECT_EQ(config->hookFail, defaults.hookFail);
+}
+
+}  // namespace
+}  // namespace virtscratch::daemon

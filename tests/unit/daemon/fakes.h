@@ -1,0 +1,106 @@
+// Fakes at the Service's seams for the daemon's unit tests: a loop the test drains itself, a
+// listener that records what it heard, and a resolver with a fixed table of domains.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/domain_uuid.h"
+#include "daemon/loop_invoker.h"
+#include "daemon/service.h"
+
+namespace virtscratch::daemon::fake {
+
+class FakeLoop : public LoopInvoker {
+ public:
+  void post(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(fn));
+    }
+    wake_.notify_one();
+  }
+
+  // Runs posted work on this (the "loop") thread until `done` holds; false at the deadline.
+  bool runUntil(const std::function<bool()>& done,
+                std::chrono::seconds deadline = std::chrono::seconds(60)) {
+    auto end = std::chrono::steady_clock::now() + deadline;
+    while (!done()) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mutex_);
+        if (!wake_.wait_until(lock, end, [this] { return !queue_.empty(); })) return false;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+    return true;
+  }
+
+  // Runs what is queued now, without waiting for more.
+  void drain() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queue_;
+};
+
+class FakeListener : public ServiceListener {
+ public:
+  void imageAdded(const ImageRecord& record) override { added.push_back(record); }
+  void imageChanged(const ImageRecord& record) override { changed.push_back(record); }
+  void imageRemoved(const ImageRecord& record, std::string_view reason) override {
+    removed.push_back({record, std::string(reason)});
+  }
+  void jobAdded(const JobInfo& job) override { jobsAdded.push_back(job); }
+  void jobProgress(const JobInfo& job) override {
+    progress.push_back({job, std::chrono::steady_clock::now()});
+  }
+  void jobCompleted(const JobInfo& job, const Status& status) override {
+    completed.push_back({job, status});
+  }
+
+  std::vector<ImageRecord> added;
+  std::vector<ImageRecord> changed;
+  std::vector<std::pair<ImageRecord, std::string>> removed;
+  std::vector<JobInfo> jobsAdded;
+  std::vector<std::pair<JobInfo, std::chrono::steady_clock::time_point>> progress;
+  std::vector<std::pair<JobInfo, Status>> completed;
+};
+
+// UUIDs are taken as they are; names come from `names`.
+class FakeResolver : public DomainResolver {
+ public:
+  Result<DomainId> resolve(std::string_view uuidOrName) override {
+    ++calls;
+    if (isUuid(uuidOrName)) return DomainId{std::string(uuidOrName), ""};
+    auto it = names.find(std::string(uuidOrName));
+    if (it == names.end()) {
+      return Status(ErrorCode::kNotFound, "no domain '" + std::string(uuidOrName) + "'");
+    }
+    return DomainId{it->second, it->first};
+  }
+  std::map<std::string, std::string> names;
+  int calls = 0;
+};
+
+}  // namespace virtscratch::daemon::fake

@@ -1,0 +1,100 @@
+// A Service over a pool in a TempDir, with the fakes of fakes.h, and helpers that run the loop
+// until an asynchronous call has answered.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "daemon/service.h"
+#include "tests/support/test_util.h"
+#include "tests/unit/daemon/fakes.h"
+
+namespace virtscratch::daemon::fake {
+
+using ::virtscratch::test::CommandResult;
+using ::virtscratch::test::TempDir;
+
+inline constexpr const char* kDomainA = "aaaaaaaa-1111-4222-8333-444444444444";
+inline constexpr const char* kDomainB = "bbbbbbbb-1111-4222-8333-444444444444";
+inline constexpr uid_t kNobody = 65534;  // in group nogroup on Debian
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  Config baseConfig() const {
+    Config c;
+    c.poolPath = dir.file("pool");
+    c.templateMode = TemplateMode::kOff;
+    c.accessGroup = "nogroup";
+    return c;
+  }
+
+  Service& startService(Config c) {
+    service.reset();
+    service = std::make_unique<Service>(std::move(c), loop, listener, resolver);
+    auto report = service->start();
+    EXPECT_TRUE(report.ok()) << report.status().message();
+    if (report.ok()) startReport = *report;
+    return *service;
+  }
+  Service& startService() { return startService(baseConfig()); }
+
+  static AllocateRequest request(const std::string& domain, uint64_t size,
+                                 const std::string& target = "vdb") {
+    AllocateRequest r;
+    r.domain = domain;
+    r.spec.size = size;
+    r.sizeGiven = true;
+    r.spec.format = image::ImageFormat::kRaw;
+    r.target = target;
+    return r;
+  }
+
+  Result<ImageRecord> allocate(AllocateRequest r, Caller caller = {}) {
+    std::optional<Result<ImageRecord>> out;
+    service->allocate(caller, std::move(r), [&](Result<ImageRecord> result) { out = result; });
+    EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "allocate never answered";
+    if (!out) return Status(ErrorCode::kFailed, "no answer");
+    return *out;
+  }
+
+  // Runs the loop until the job has completed; its status.
+  Status waitForJob(uint64_t id) {
+    auto done = [&] {
+      for (const auto& [job, status] : listener.completed) {
+        if (job.id == id) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(loop.runUntil(done)) << "job " << id << " never completed";
+    for (const auto& [job, status] : listener.completed) {
+      if (job.id == id) return status;
+    }
+    return Status(ErrorCode::kFailed, "no completion");
+  }
+
+  void TearDown() override {
+    if (!service) return;
+    bool stopped = false;
+    service->shutdown(true, [&] { stopped = true; });
+    EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
+    service.reset();
+  }
+
+  TempDir dir;
+  FakeLoop loop;
+  FakeListener listener;
+  FakeResolver resolver;
+  std::unique_ptr<Service> service;
+  std::string startReport;
+};
+
+// blkid's view of a raw image: TYPE, UUID, LABEL...
+inline std::map<std::string, std::string> probe(const std::string& path) {
+  CommandResult r = ::virtscratch::test::run({"blkid", "-p", "-o", "export", path});
+  return ::virtscratch::test::parseExport(r.out);
+}
+
+}  // namespace virtscratch::daemon::fake

@@ -1,0 +1,15 @@
+# The daemon core's unit tests: config, records, pool recovery, jobs and the Service, with fakes
+# at its seams (loop, listener, resolver) and real images checked with qemu-img, blkid and gzip.
+add_executable(daemon_tests
+  daemon/config_test.cpp
+  daemon/jobs_test.cpp
+  daemon/pool_test.cpp
+  daemon/record_test.cpp
+  daemon/service_test.cpp
+  daemon/service_files_test.cpp
+)
+target_include_directories(daemon_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(daemon_tests PRIVATE VIRTSCRATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(daemon_tests PRIVATE
+  virtscratch_daemon vs_test_support GTest::gtest GTest::gtest_main)
+gtest_discover_tests(daemon_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
