@@ -57,6 +57,16 @@ Result<Args> parseArgs(std::span<char* const> argv, std::span<const OptionSpec> 
   return args;
 }
 
+std::optional<int> endEarly(std::string_view command, const Result<Args>& args,
+                            const char* usage) {
+  if (!args.ok()) return usageError(command, args.status().message());
+  if (args->help) {
+    std::fputs(usage, stdout);
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
 int usageError(std::string_view command, std::string_view message) {
   std::fprintf(stderr, "virt-scratch %.*s: %.*s\nTry 'virt-scratch %.*s --help'.\n",
                static_cast<int>(command.size()), command.data(), static_cast<int>(message.size()),

@@ -37,6 +37,12 @@ class Args {
 
 Result<Args> parseArgs(std::span<char* const> argv, std::span<const OptionSpec> options);
 
+// What every command does first with parseArgs' result: on a usage error prints it (see
+// usageError), on --help prints `usage` to stdout; then returns the exit status the command ends
+// with. Returns nothing when the command should go on.
+std::optional<int> endEarly(std::string_view command, const Result<Args>& args,
+                            const char* usage);
+
 // Prints "virt-scratch COMMAND: MESSAGE" and a hint to --help on stderr; returns kExitUsage.
 int usageError(std::string_view command, std::string_view message);
 // Prints "virt-scratch COMMAND: MESSAGE" on stderr; returns kExitFailure.

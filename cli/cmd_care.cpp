@@ -45,11 +45,7 @@ constexpr OptionSpec kResizeOptions[] = {{"progress", false}};
 
 int runClone(std::span<char* const> argv) {
   auto args = parseArgs(argv, kCloneOptions);
-  if (!args.ok()) return usageError("clone", args.status().message());
-  if (args->help) {
-    std::fputs(kCloneUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("clone", args, kCloneUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("clone", "give SRC and DST");
   ProgressBar progress("clone", args->has("progress"));
   image::CloneOptions options;
@@ -64,11 +60,7 @@ int runClone(std::span<char* const> argv) {
 
 int runResize(std::span<char* const> argv) {
   auto args = parseArgs(argv, kResizeOptions);
-  if (!args.ok()) return usageError("resize", args.status().message());
-  if (args->help) {
-    std::fputs(kResizeUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("resize", args, kResizeUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("resize", "give IMAGE and SIZE");
   auto size = image::parseSize(args->positional[1]);
   if (!size.ok()) return usageError("resize", size.status().message());

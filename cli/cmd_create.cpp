@@ -54,11 +54,7 @@ Result<image::ImageSpec> specFromArgs(const Args& args) {
 
 int runCreate(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("create", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("create", args, kUsage)) return *exit;
   if (args->positional.size() != 1) {
     return usageError("create", args->positional.empty() ? "give the path of the image to make"
                                                          : "give exactly one image path");

@@ -103,11 +103,7 @@ void printText(const image::ImageInfo& info) {
 
 int runInfo(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("info", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("info", args, kUsage)) return *exit;
   if (args->positional.size() != 1) return usageError("info", "give exactly one image path");
   auto info = image::inspectImage(args->positional[0]);
   if (!info.ok()) return failure("info", info.status());

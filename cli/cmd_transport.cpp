@@ -60,11 +60,7 @@ Result<long> parseNumber(std::string_view option, const std::string& text, long 
 
 int runExport(std::span<char* const> argv) {
   auto args = parseArgs(argv, kExportOptions);
-  if (!args.ok()) return usageError("export", args.status().message());
-  if (args->help) {
-    std::fputs(kExportUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("export", args, kExportUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("export", "give IMAGE and OUT.gz");
   image::ExportRequest request;
   request.image = args->positional[0];
@@ -92,11 +88,7 @@ int runExport(std::span<char* const> argv) {
 
 int runImport(std::span<char* const> argv) {
   auto args = parseArgs(argv, kImportOptions);
-  if (!args.ok()) return usageError("import", args.status().message());
-  if (args->help) {
-    std::fputs(kImportUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("import", args, kImportUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("import", "give IN and OUT");
   image::ImportRequest request;
   request.input = args->positional[0];

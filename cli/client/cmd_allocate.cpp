@@ -88,11 +88,7 @@ Result<std::map<std::string, sdbus::Variant>> specFromArgs(const Args& args) {
 
 int runAllocate(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("allocate", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("allocate", args, kUsage)) return *exit;
   if (args->positional.size() != 1) {
     return usageError("allocate", args->positional.empty()
                                       ? "give the domain (UUID or name) to allocate for"

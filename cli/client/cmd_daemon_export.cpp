@@ -75,11 +75,7 @@ void onJobSignal(sdbus::Message& message, JobEvents& events) {
 
 int runDaemonExport(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("export", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("export", args, kUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("export", "give the image and DEST");
   auto imagePath = imagePathFor(args->positional[0]);
   if (!imagePath.ok()) return usageError("export", imagePath.status().message());

@@ -49,11 +49,7 @@ uint64_t number(const PropertyMap& props, const char* name) {
 
 int runList(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("list", args.status().message());
-  if (args->help) {
-    std::fputs(kListUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("list", args, kListUsage)) return *exit;
   if (!args->positional.empty()) return usageError("list", "list takes no arguments");
   auto connection = connectToBus();
   if (!connection.ok()) return failure("list", connection.status());
@@ -87,11 +83,7 @@ int runList(std::span<char* const> argv) {
 
 int runShow(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("show", args.status().message());
-  if (args->help) {
-    std::fputs(kShowUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("show", args, kShowUsage)) return *exit;
   if (args->positional.size() != 1) return usageError("show", "give one image id");
   auto path = imagePathFor(args->positional[0]);
   if (!path.ok()) return usageError("show", path.status().message());

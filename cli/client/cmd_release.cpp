@@ -30,11 +30,7 @@ bool looksLikeImage(const std::string& arg) {
 
 int runRelease(std::span<char* const> argv) {
   auto args = parseArgs(argv, {});
-  if (!args.ok()) return usageError("release", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("release", args, kUsage)) return *exit;
   if (args->positional.size() != 1) {
     return usageError("release", "give one domain or image to release");
   }

@@ -27,11 +27,7 @@ constexpr OptionSpec kOptions[] = {{"json", false}};
 
 int runStatus(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
-  if (!args.ok()) return usageError("status", args.status().message());
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (auto exit = endEarly("status", args, kUsage)) return *exit;
   if (!args->positional.empty()) return usageError("status", "status takes no arguments");
   auto connection = connectToBus();
   if (!connection.ok()) return failure("status", connection.status());
