@@ -57,8 +57,7 @@ Result<Args> parseArgs(std::span<char* const> argv, std::span<const OptionSpec> 
   return args;
 }
 
-std::optional<int> endEarly(std::string_view command, const Result<Args>& args,
-                            const char* usage) {
+std::optional<int> endEarly(std::string_view command, const Result<Args>& args, const char* usage) {
   if (!args.ok()) return usageError(command, args.status().message());
   if (args->help) {
     std::fputs(usage, stdout);
@@ -75,8 +74,8 @@ int usageError(std::string_view command, std::string_view message) {
 }
 
 int failure(std::string_view command, const Status& status) {
-  std::fprintf(stderr, "virt-scratch %.*s: %s\n", static_cast<int>(command.size()),
-               command.data(), status.message().c_str());
+  std::fprintf(stderr, "virt-scratch %.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               status.message().c_str());
   return kExitFailure;
 }
 

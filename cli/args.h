@@ -40,8 +40,7 @@ Result<Args> parseArgs(std::span<char* const> argv, std::span<const OptionSpec> 
 // What every command does first with parseArgs' result: on a usage error prints it (see
 // usageError), on --help prints `usage` to stdout; then returns the exit status the command ends
 // with. Returns nothing when the command should go on.
-std::optional<int> endEarly(std::string_view command, const Result<Args>& args,
-                            const char* usage);
+std::optional<int> endEarly(std::string_view command, const Result<Args>& args, const char* usage);
 
 // Prints "virt-scratch COMMAND: MESSAGE" and a hint to --help on stderr; returns kExitUsage.
 int usageError(std::string_view command, std::string_view message);

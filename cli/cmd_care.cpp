@@ -68,11 +68,10 @@ int runResize(std::span<char* const> argv) {
   auto result = image::resizeImage(args->positional[0], *size, &progress);
   progress.finish();
   if (!result.ok()) return failure("resize", result.status());
-  std::printf("%s: %s -> %s%s%s\n", args->positional[0].c_str(),
-              image::formatSize(result->oldSize).c_str(),
-              image::formatSize(result->newSize).c_str(),
-              result->partitionGrown ? ", partition grown" : "",
-              result->filesystemGrown ? ", filesystem grown" : "");
+  std::printf(
+      "%s: %s -> %s%s%s\n", args->positional[0].c_str(), image::formatSize(result->oldSize).c_str(),
+      image::formatSize(result->newSize).c_str(), result->partitionGrown ? ", partition grown" : "",
+      result->filesystemGrown ? ", filesystem grown" : "");
   if (!result->note.empty()) std::printf("note: %s\n", result->note.c_str());
   return kExitOk;
 }

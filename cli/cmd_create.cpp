@@ -30,9 +30,9 @@ constexpr char kUsage[] =
     "  -h, --help             show this help\n";
 
 constexpr OptionSpec kOptions[] = {
-    {"size", true},          {"format", true}, {"filesystem", true}, {"label", true},
-    {"uuid", true},          {"partition", true}, {"preallocation", true}, {"content", true},
-    {"force", false},        {"progress", false},
+    {"size", true},   {"format", true},    {"filesystem", true},    {"label", true},
+    {"uuid", true},   {"partition", true}, {"preallocation", true}, {"content", true},
+    {"force", false}, {"progress", false},
 };
 
 Result<image::ImageSpec> specFromArgs(const Args& args) {
@@ -40,10 +40,18 @@ Result<image::ImageSpec> specFromArgs(const Args& args) {
   auto size = args.get("size");
   if (!size) return invalidArgument("--size is required, for example --size 10G");
   VS_ASSIGN_OR_RETURN(spec.size, image::parseSize(*size));
-  if (auto v = args.get("format")) { VS_ASSIGN_OR_RETURN(spec.format, image::parseImageFormat(*v)); }
-  if (auto v = args.get("filesystem")) { VS_ASSIGN_OR_RETURN(spec.filesystem, image::parseFilesystem(*v)); }
-  if (auto v = args.get("partition")) { VS_ASSIGN_OR_RETURN(spec.partition, image::parsePartitionTable(*v)); }
-  if (auto v = args.get("preallocation")) { VS_ASSIGN_OR_RETURN(spec.preallocation, image::parsePreallocation(*v)); }
+  if (auto v = args.get("format")) {
+    VS_ASSIGN_OR_RETURN(spec.format, image::parseImageFormat(*v));
+  }
+  if (auto v = args.get("filesystem")) {
+    VS_ASSIGN_OR_RETURN(spec.filesystem, image::parseFilesystem(*v));
+  }
+  if (auto v = args.get("partition")) {
+    VS_ASSIGN_OR_RETURN(spec.partition, image::parsePartitionTable(*v));
+  }
+  if (auto v = args.get("preallocation")) {
+    VS_ASSIGN_OR_RETURN(spec.preallocation, image::parsePreallocation(*v));
+  }
   spec.label = args.get("label").value_or("");
   spec.uuid = args.get("uuid").value_or("");
   spec.contentDir = args.get("content").value_or("");

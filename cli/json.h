@@ -13,9 +13,13 @@ std::string jsonString(std::string_view s);
 class JsonObject {
  public:
   JsonObject& add(std::string_view key, std::string_view value);
-  JsonObject& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  JsonObject& add(std::string_view key, const char* value) {
+    return add(key, std::string_view(value));
+  }
   JsonObject& add(std::string_view key, uint64_t value);
-  JsonObject& add(std::string_view key, int value) { return add(key, static_cast<uint64_t>(value)); }
+  JsonObject& add(std::string_view key, int value) {
+    return add(key, static_cast<uint64_t>(value));
+  }
   JsonObject& add(std::string_view key, bool value);
   // `json` is inserted as it is: an object or array already rendered.
   JsonObject& addRaw(std::string_view key, std::string_view json);

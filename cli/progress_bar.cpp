@@ -55,14 +55,13 @@ void ProgressBar::finish() {
 }
 
 void ProgressBar::draw(uint64_t done, uint64_t total, bool final) {
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
   double left = rate > 0 && total > done ? static_cast<double>(total - done) / rate : 0;
   constexpr int kWidth = 24;
-  int filled = total > 0 ? static_cast<int>(kWidth * static_cast<double>(done) /
-                                            static_cast<double>(total))
-                         : 0;
+  int filled =
+      total > 0 ? static_cast<int>(kWidth * static_cast<double>(done) / static_cast<double>(total))
+                : 0;
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(kWidth, ' ');
   std::string totalText = total > 0 ? " of " + image::formatSize(total) : "";

@@ -29,8 +29,8 @@ struct Caller {
 
 // Allocate's request after the bus layer has decoded a{sv}; the Service validates all of it.
 struct AllocateRequest {
-  std::string domain;      // libvirt domain UUID, or a name the DomainResolver knows
-  image::ImageSpec spec;   // spec.size 0 when sizePerVcpu is used
+  std::string domain;     // libvirt domain UUID, or a name the DomainResolver knows
+  image::ImageSpec spec;  // spec.size 0 when sizePerVcpu is used
   uint64_t sizePerVcpu = 0;
   uint32_t vcpus = 0;      // with sizePerVcpu: size = sizePerVcpu * vcpus
   bool sizeGiven = false;  // "size" was in the request (together with size-per-vcpu: an error)

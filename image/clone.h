@@ -12,9 +12,9 @@
 namespace virtscratch::image {
 
 struct CloneOptions {
-  bool backing = false;       // a qcow2 overlay whose backing file is the source
-  bool force = false;         // replace an existing destination
-  std::string filesystemUuid; // the clone's filesystem UUID; empty: random
+  bool backing = false;        // a qcow2 overlay whose backing file is the source
+  bool force = false;          // replace an existing destination
+  std::string filesystemUuid;  // the clone's filesystem UUID; empty: random
   ProgressSink* progress = nullptr;
 };
 

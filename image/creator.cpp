@@ -38,8 +38,8 @@ Status checkContentDir(const std::string& dir) {
   if (dir.empty()) return {};
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
-    return invalidArgument("content directory '" + dir + "' cannot be read: " +
-                           std::strerror(errno));
+    return invalidArgument("content directory '" + dir +
+                           "' cannot be read: " + std::strerror(errno));
   }
   if (!S_ISDIR(st.st_mode)) {
     return invalidArgument("content '" + dir + "' is not a directory");
@@ -57,9 +57,8 @@ Result<Layout> planLayout(const ImageSpec& spec) {
   if (layout.fsSize < minimum) {
     std::string where = spec.partition == PartitionTable::kNone ? "the disk" : "the partition";
     return invalidArgument("a " + std::string(toString(spec.filesystem)) +
-                           " filesystem needs at least " + formatSize(minimum) + ", but " +
-                           where + " would hold " + formatSize(layout.fsSize) +
-                           "; give a larger --size");
+                           " filesystem needs at least " + formatSize(minimum) + ", but " + where +
+                           " would hold " + formatSize(layout.fsSize) + "; give a larger --size");
   }
   return layout;
 }
@@ -87,8 +86,8 @@ bool buildInMemory(const ImageSpec& spec) {
 
 MkfsRequest mkfsRequest(const ImageSpec& spec, std::string devicePath, uint64_t size,
                         uint64_t offset, const std::string& scratchDir) {
-  return {spec.filesystem, std::move(devicePath), size,        offset,
-          spec.label,      spec.uuid,             spec.contentDir, scratchDir};
+  return {spec.filesystem, std::move(devicePath), size,      offset, spec.label,
+          spec.uuid,       spec.contentDir,       scratchDir};
 }
 
 // Makes the filesystem on a new unnamed file of fsSize bytes in the destination directory.
@@ -134,13 +133,15 @@ Status fillHoles(int fd, uint64_t size, ProgressSink* progress) {
 Status preallocateRaw(int fd, const ImageSpec& spec, ProgressSink* progress) {
   switch (spec.preallocation) {
     case Preallocation::kOff:
-    case Preallocation::kMetadata: return {};
+    case Preallocation::kMetadata:
+      return {};
     case Preallocation::kFalloc:
       if (int err = posix_fallocate(fd, 0, static_cast<off_t>(spec.size)); err != 0) {
         return errnoStatus("reserve " + formatSize(spec.size), err);
       }
       return {};
-    case Preallocation::kFull: return fillHoles(fd, spec.size, progress);
+    case Preallocation::kFull:
+      return fillHoles(fd, spec.size, progress);
   }
   return {};
 }
@@ -149,14 +150,12 @@ Status buildRaw(int dirFd, TempFile& image, const ImageSpec& spec, const Layout&
                 const std::string& scratchDir, ProgressSink* progress, WorkFiles& work) {
   VS_RETURN_IF_ERROR(resize(image.fd(), spec.size));
   if (spec.partition != PartitionTable::kNone) {
-    VS_RETURN_IF_ERROR(writePartitionTable(image.fd(), spec.partition, spec.size,
-                                           spec.filesystem, spec.label,
-                                           {layout.fsOffset, layout.fsSize}));
+    VS_RETURN_IF_ERROR(writePartitionTable(image.fd(), spec.partition, spec.size, spec.filesystem,
+                                           spec.label, {layout.fsOffset, layout.fsSize}));
   }
   if (spec.filesystem == Filesystem::kNone) {
     // Nothing to format.
-  } else if (spec.partition == PartitionTable::kNone ||
-             filesystemSupportsOffset(spec.filesystem)) {
+  } else if (spec.partition == PartitionTable::kNone || filesystemSupportsOffset(spec.filesystem)) {
     // Formatted in place: at the start of the image, or inside its partition.
     VS_RETURN_IF_ERROR(makeFilesystem(
         mkfsRequest(spec, image.path(), layout.fsSize, layout.fsOffset, scratchDir)));
@@ -164,8 +163,8 @@ Status buildRaw(int dirFd, TempFile& image, const ImageSpec& spec, const Layout&
     VS_ASSIGN_OR_RETURN(int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, work));
     VS_ASSIGN_OR_RETURN(auto extents, dataExtents(fsFd, 0, layout.fsSize));
     for (const Extent& e : extents) {
-      VS_RETURN_IF_ERROR(copyRange(fsFd, e.offset, image.fd(), layout.fsOffset + e.offset,
-                                   e.length));
+      VS_RETURN_IF_ERROR(
+          copyRange(fsFd, e.offset, image.fd(), layout.fsOffset + e.offset, e.length));
     }
   }
   return preallocateRaw(image.fd(), spec, progress);
@@ -227,8 +226,7 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   if (spec.format == ImageFormat::kRaw) {
     VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options.progress, work));
   } else {
-    VS_RETURN_IF_ERROR(
-        buildQcow2(dirFd, image, spec, layout, scratchDir, options.progress, work));
+    VS_RETURN_IF_ERROR(buildQcow2(dirFd, image, spec, layout, scratchDir, options.progress, work));
   }
   if (options.progress != nullptr && options.progress->cancelled()) {
     return {ErrorCode::kCancelled, "interrupted; nothing was created"};

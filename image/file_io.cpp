@@ -24,8 +24,7 @@ bool fallBackFromKernelCopy(int err) {
          err == ETXTBSY;
 }
 
-Status copyByReading(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset,
-                     uint64_t length) {
+Status copyByReading(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset, uint64_t length) {
   std::vector<char> buf(std::min<uint64_t>(length, 1 * kMiB));
   while (length > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(length, buf.size()));
@@ -60,8 +59,8 @@ Status copyChunk(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset, uin
       }
       return errnoStatus("copy_file_range", errno);
     }
-    if (n == 0) return failed("copy_file_range: source ended early at offset " +
-                              std::to_string(inOffset));
+    if (n == 0)
+      return failed("copy_file_range: source ended early at offset " + std::to_string(inOffset));
     inOffset += static_cast<uint64_t>(n);
     outOffset += static_cast<uint64_t>(n);
     length -= static_cast<uint64_t>(n);
@@ -133,9 +132,8 @@ Result<std::vector<Extent>> dataExtents(int fd, uint64_t start, uint64_t end) {
 Status copyRange(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset, uint64_t length,
                  ProgressSink* progress) {
   struct stat st;
-  uint64_t blockSize = fstat(outFd, &st) == 0 && st.st_blksize > 0
-                           ? static_cast<uint64_t>(st.st_blksize)
-                           : 4096;
+  uint64_t blockSize =
+      fstat(outFd, &st) == 0 && st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 4096;
   uint64_t done = 0;
   while (done < length) {
     if (progress != nullptr && progress->cancelled()) {

@@ -12,8 +12,8 @@
 namespace virtscratch::image {
 
 struct ExportOptions {
-  int level = 1;          // 1..9, as gzip
-  unsigned threads = 0;   // 0: one per online CPU
+  int level = 1;                     // 1..9, as gzip
+  unsigned threads = 0;              // 0: one per online CPU
   ProgressSink* progress = nullptr;  // guest bytes done of virtualSize
 };
 

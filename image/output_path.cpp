@@ -19,7 +19,8 @@ Result<OutputPath> openOutputPath(const std::string& path) {
     return invalidArgument("'" + path + "' names a directory, not a file");
   }
   out.dir.reset(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!out.dir) return errnoStatus("cannot open the directory '" + dir + "' of '" + path + "'", errno);
+  if (!out.dir)
+    return errnoStatus("cannot open the directory '" + dir + "' of '" + path + "'", errno);
   return out;
 }
 

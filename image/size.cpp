@@ -10,14 +10,29 @@ __extension__ typedef unsigned __int128 Wide;
 
 int suffixShift(char c) {
   switch (c) {
-    case 'b': case 'B': return 0;
-    case 'k': case 'K': return 10;
-    case 'm': case 'M': return 20;
-    case 'g': case 'G': return 30;
-    case 't': case 'T': return 40;
-    case 'p': case 'P': return 50;
-    case 'e': case 'E': return 60;
-    default: return -1;
+    case 'b':
+    case 'B':
+      return 0;
+    case 'k':
+    case 'K':
+      return 10;
+    case 'm':
+    case 'M':
+      return 20;
+    case 'g':
+    case 'G':
+      return 30;
+    case 't':
+    case 'T':
+      return 40;
+    case 'p':
+    case 'P':
+      return 50;
+    case 'e':
+    case 'E':
+      return 60;
+    default:
+      return -1;
   }
 }
 

@@ -7,16 +7,26 @@ namespace virtscratch {
 
 std::string_view errorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "Ok";
-    case ErrorCode::kInvalidArgument: return "InvalidArgument";
-    case ErrorCode::kNotFound: return "NotFound";
-    case ErrorCode::kAlreadyExists: return "AlreadyExists";
-    case ErrorCode::kNoSpace: return "NoSpace";
-    case ErrorCode::kQuotaExceeded: return "QuotaExceeded";
-    case ErrorCode::kAccessDenied: return "AccessDenied";
-    case ErrorCode::kBusy: return "Busy";
-    case ErrorCode::kCancelled: return "Cancelled";
-    case ErrorCode::kFailed: return "Failed";
+    case ErrorCode::kOk:
+      return "Ok";
+    case ErrorCode::kInvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::kNotFound:
+      return "NotFound";
+    case ErrorCode::kAlreadyExists:
+      return "AlreadyExists";
+    case ErrorCode::kNoSpace:
+      return "NoSpace";
+    case ErrorCode::kQuotaExceeded:
+      return "QuotaExceeded";
+    case ErrorCode::kAccessDenied:
+      return "AccessDenied";
+    case ErrorCode::kBusy:
+      return "Busy";
+    case ErrorCode::kCancelled:
+      return "Cancelled";
+    case ErrorCode::kFailed:
+      return "Failed";
   }
   return "Failed";
 }
@@ -37,13 +47,24 @@ Status errnoStatus(std::string_view what, int err) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
-    case EFBIG: code = ErrorCode::kNoSpace; break;
-    case ENOENT: code = ErrorCode::kNotFound; break;
-    case EEXIST: code = ErrorCode::kAlreadyExists; break;
+    case EFBIG:
+      code = ErrorCode::kNoSpace;
+      break;
+    case ENOENT:
+      code = ErrorCode::kNotFound;
+      break;
+    case EEXIST:
+      code = ErrorCode::kAlreadyExists;
+      break;
     case EACCES:
-    case EPERM: code = ErrorCode::kAccessDenied; break;
-    case EINTR: code = ErrorCode::kCancelled; break;
-    default: break;
+    case EPERM:
+      code = ErrorCode::kAccessDenied;
+      break;
+    case EINTR:
+      code = ErrorCode::kCancelled;
+      break;
+    default:
+      break;
   }
   return {code, std::move(message)};
 }

@@ -55,7 +55,7 @@ Status errnoStatus(std::string_view what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }
@@ -83,10 +83,10 @@ class [[nodiscard]] Result {
 #define VS_CONCAT(a, b) VS_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not ok.
-#define VS_RETURN_IF_ERROR(expr)                   \
-  do {                                             \
-    ::virtscratch::Status vs_status_ = (expr);     \
-    if (!vs_status_.ok()) return vs_status_;       \
+#define VS_RETURN_IF_ERROR(expr)               \
+  do {                                         \
+    ::virtscratch::Status vs_status_ = (expr); \
+    if (!vs_status_.ok()) return vs_status_;   \
   } while (false)
 
 // `lhs = value of expr`, or returns its Status from the enclosing function.

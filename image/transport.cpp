@@ -41,8 +41,8 @@ Status copySparse(const DiskView& view, int outFd, ProgressSink* progress) {
       VS_RETURN_IF_ERROR(view.read(pos, std::span<uint8_t>(buf.data(), n)));
       for (size_t off = 0; off < n;) {
         // Blocks aligned to the output, so that holes land on whole filesystem blocks.
-        size_t len = static_cast<size_t>(
-            std::min<uint64_t>(n - off, kZeroBlock - (pos + off) % kZeroBlock));
+        size_t len =
+            static_cast<size_t>(std::min<uint64_t>(n - off, kZeroBlock - (pos + off) % kZeroBlock));
         if (!allZero(buf.data() + off, len)) {
           VS_RETURN_IF_ERROR(writeAll(outFd, buf.data() + off, len, pos + off));
         }

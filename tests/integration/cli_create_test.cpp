@@ -107,8 +107,8 @@ TEST_P(CreateMatrix, MakesAnImageThatRealToolsAccept) {
   std::string image = dir.file("disk." + format);
   std::string uuid = fs == "vfat" ? "1234-ABCD" : "3f1a52a6-1c1b-4c3e-9d59-0a4a2a6f7b10";
 
-  std::vector<std::string> argv = {kBin, "create", "--size", "512M", "--format", format,
-                                   "--filesystem", fs, "--partition", table};
+  std::vector<std::string> argv = {kBin,   "create",       "--size", "512M",        "--format",
+                                   format, "--filesystem", fs,       "--partition", table};
   if (fs != "none") argv.insert(argv.end(), {"--label", labelFor(fs), "--uuid", uuid});
   if (withContent) argv.insert(argv.end(), {"--content", content});
   argv.push_back(image);
@@ -144,7 +144,7 @@ TEST_P(CreateMatrix, MakesAnImageThatRealToolsAccept) {
     EXPECT_LE(fsOffset + fsSize, kDiskSize);
     std::string type = p["type"].str();
     if (table == "gpt") {
-      const char* expected = fs == "swap" ? "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
+      const char* expected = fs == "swap"   ? "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
                              : fs == "vfat" ? "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
                                             : "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
       EXPECT_EQ(type, expected);
@@ -186,15 +186,15 @@ TEST_P(CreateMatrix, MakesAnImageThatRealToolsAccept) {
   EXPECT_EQ(j["filesystems"][0]["offset"].u64(), fsOffset);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryFilesystemTableAndFormat, CreateMatrix,
-    ::testing::Combine(::testing::Values("none", "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat",
-                                         "swap"),
-                       ::testing::Values("none", "mbr", "gpt"), ::testing::Values("raw", "qcow2")),
-    [](const auto& param) {
-      return std::get<0>(param.param) + "_" + std::get<1>(param.param) + "_" +
-             std::get<2>(param.param);
-    });
+INSTANTIATE_TEST_SUITE_P(EveryFilesystemTableAndFormat, CreateMatrix,
+                         ::testing::Combine(::testing::Values("none", "ext2", "ext3", "ext4", "xfs",
+                                                              "btrfs", "vfat", "swap"),
+                                            ::testing::Values("none", "mbr", "gpt"),
+                                            ::testing::Values("raw", "qcow2")),
+                         [](const auto& param) {
+                           return std::get<0>(param.param) + "_" + std::get<1>(param.param) + "_" +
+                                  std::get<2>(param.param);
+                         });
 
 }  // namespace
 }  // namespace virtscratch::test

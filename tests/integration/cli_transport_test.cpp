@@ -172,8 +172,8 @@ TEST(ImportCommand, RejectsTruncatedCorruptAndNonGzipInputsNamingTheOffset) {
   }
   // Plain text is neither gzip nor an image with a header: it imports as raw bytes, so a
   // stream on stdin is the way to check the gzip magic.
-  auto notGzip = run({"sh", "-c", "echo hello | \"$1\" import - \"$2\"", "sh", kBin,
-                      dir.file("out.raw")});
+  auto notGzip =
+      run({"sh", "-c", "echo hello | \"$1\" import - \"$2\"", "sh", kBin, dir.file("out.raw")});
   EXPECT_EQ(notGzip.exitCode, 1);
   EXPECT_NE(notGzip.err.find("not a gzip"), std::string::npos) << notGzip.err;
   EXPECT_FALSE(fileExists(dir.file("out.raw")));
@@ -182,9 +182,9 @@ TEST(ImportCommand, RejectsTruncatedCorruptAndNonGzipInputsNamingTheOffset) {
 TEST(CloneCommand, GivesTheCloneANewFilesystemUuidAndKeepsItSparse) {
   TempDir dir;
   std::string src = dir.file("src.raw");
-  ASSERT_EQ(run({kBin, "create", "--size", "256M", "--format", "raw", "--label", "data", src})
-                .exitCode,
-            0);
+  ASSERT_EQ(
+      run({kBin, "create", "--size", "256M", "--format", "raw", "--label", "data", src}).exitCode,
+      0);
   std::string dst = dir.file("dst.raw");
   auto r = run({kBin, "clone", src, dst});
   ASSERT_EQ(r.exitCode, 0) << r.err;

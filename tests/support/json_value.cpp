@@ -17,11 +17,12 @@ class JsonParser {
 
  private:
   [[noreturn]] void fail(const std::string& why) {
-    throw std::runtime_error("JSON: " + why + " at offset " + std::to_string(i_) + " in: " +
-                             s_.substr(0, 200));
+    throw std::runtime_error("JSON: " + why + " at offset " + std::to_string(i_) +
+                             " in: " + s_.substr(0, 200));
   }
   void skipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
+      ++i_;
   }
   bool consume(const std::string& word) {
     if (s_.compare(i_, word.size(), word) == 0) {
@@ -43,11 +44,21 @@ class JsonParser {
       if (i_ >= s_.size()) fail("bad escape");
       char e = s_[i_++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           auto code = static_cast<unsigned>(std::stoul(s_.substr(i_, 4), nullptr, 16));
           i_ += 4;
@@ -63,7 +74,8 @@ class JsonParser {
           }
           break;
         }
-        default: out += e;
+        default:
+          out += e;
       }
     }
     if (i_ >= s_.size()) fail("unterminated string");

@@ -161,8 +161,8 @@ void extractRange(const std::string& src, uint64_t offset, uint64_t length,
     for (uint64_t p = static_cast<uint64_t>(data); p < stop;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), stop - p));
       ssize_t r = pread(in, buf.data(), n, static_cast<off_t>(p));
-      if (r <= 0 || pwrite(out, buf.data(), static_cast<size_t>(r),
-                           static_cast<off_t>(p - offset)) != r) {
+      if (r <= 0 ||
+          pwrite(out, buf.data(), static_cast<size_t>(r), static_cast<off_t>(p - offset)) != r) {
         throw std::runtime_error("extractRange: copy failed");
       }
       p += static_cast<uint64_t>(r);

@@ -50,8 +50,7 @@ namespace virtscratch::test {
 
 // Copies [offset, offset + length) of `src` into a new sparse file `dst`, reading only the
 // source's data extents. For handing one partition of a raw disk to fsck or blkid.
-void extractRange(const std::string& src, uint64_t offset, uint64_t length,
-                  const std::string& dst);
+void extractRange(const std::string& src, uint64_t offset, uint64_t length, const std::string& dst);
 
 // Parses blkid's "-o export" output into KEY=VALUE pairs.
 std::map<std::string, std::string> parseExport(const std::string& text);

@@ -29,7 +29,8 @@ TEST(SizeParser, RejectsZeroNegativeMalformedAndEmptySizesNamingThem) {
 }
 
 TEST(SizeParser, RejectsOverflowingSizes) {
-  for (const char* bad : {"18446744073709551616", "99999999999999999999999", "16E", "17179869184G"}) {
+  for (const char* bad :
+       {"18446744073709551616", "99999999999999999999999", "16E", "17179869184G"}) {
     auto r = parseSize(bad, UINT64_MAX);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.status().message().find("too large"), std::string::npos) << r.status().message();
