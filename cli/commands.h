@@ -22,5 +22,9 @@ int runShow(std::span<char* const> args);
 int runStatus(std::span<char* const> args);
 // `virt-scratch export --daemon IMAGE-ID DEST`: the daemon exports, the CLI follows the Job.
 int runDaemonExport(std::span<char* const> args);
+// `virt-scratch enable|disable DOMAIN`: a scratch disk in a libvirt domain's persistent
+// definition (libvirt API), its images released through virt-scratchd.
+int runEnable(std::span<char* const> args);
+int runDisable(std::span<char* const> args);
 
 }  // namespace virtscratch::cli

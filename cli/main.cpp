@@ -29,6 +29,8 @@ constexpr Command kCommands[] = {
     {"list", virtscratch::cli::runList, "list virt-scratchd's images"},
     {"show", virtscratch::cli::runShow, "describe one of virt-scratchd's images"},
     {"status", virtscratch::cli::runStatus, "show virt-scratchd's pool: quota, use, free space"},
+    {"enable", virtscratch::cli::runEnable, "give a libvirt domain a scratch disk at each start"},
+    {"disable", virtscratch::cli::runDisable, "take a libvirt domain's scratch disk away"},
 };
 
 void printUsage(FILE* out) {

@@ -18,6 +18,10 @@
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/domain_uuid.h"
+#include "daemon/libvirt/libvirt_connection.h"
+#include "daemon/libvirt/libvirt_event_loop.h"
+#include "daemon/libvirt/libvirt_resolver.h"
+#include "daemon/libvirt/lifecycle_watcher.h"
 #include "daemon/log.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
@@ -153,7 +157,23 @@ int run(const Options& options) {
   std::unique_ptr<GMainLoop, decltype(&g_main_loop_unref)> loop(g_main_loop_new(context, FALSE),
                                                                 g_main_loop_unref);
   GLibLoopInvoker invoker(context);
-  NoLibvirtResolver resolver;
+  NoLibvirtResolver noLibvirtResolver;
+  DomainResolver* resolver = &noLibvirtResolver;
+  // [libvirt] uri set: names are looked up, and the watcher follows the domains once the pool
+  // is open. libvirt's event loop runs on this loop, registered before any connection opens.
+  std::unique_ptr<libvirt::LibvirtConnection> libvirtConnection;
+  std::unique_ptr<libvirt::LibvirtResolver> libvirtResolver;
+  if (!config->libvirtUri.empty()) {
+    if (Status s = libvirt::registerGLibEventLoop(context); !s.ok()) {
+      logLine(LogLevel::kError, s.message());
+      return 1;
+    }
+    libvirt::quietLibvirtErrors();
+    libvirtConnection = std::make_unique<libvirt::LibvirtConnection>(
+        libvirt::LibvirtConnection::Options{.uri = config->libvirtUri}, context);
+    libvirtResolver = std::make_unique<libvirt::LibvirtResolver>(*libvirtConnection);
+    resolver = libvirtResolver.get();
+  }
 
   std::unique_ptr<sdbus::IConnection> connection;
   try {
@@ -164,7 +184,7 @@ int run(const Options& options) {
   }
 
   bus::ObjectTree tree(*connection, invoker, VIRTSCRATCH_VERSION);
-  Service service(std::move(config).value(), invoker, tree, resolver);
+  Service service(std::move(config).value(), invoker, tree, *resolver);
   Result<std::string> started = service.start();
   if (!started.ok()) {
     logLine(LogLevel::kError,
@@ -201,6 +221,11 @@ int run(const Options& options) {
   }
 
   guint watchdog = startWatchdog();
+  std::unique_ptr<libvirt::LifecycleWatcher> watcher;
+  if (libvirtConnection) {
+    watcher = std::make_unique<libvirt::LifecycleWatcher>(service, *libvirtConnection, invoker);
+    libvirtConnection->start();
+  }
 
   sd_notify(0, "READY=1\nSTATUS=Serving org.virtscratch.Scratch1");
   logLine(LogLevel::kInfo, "serving " + std::string(bus::kBusName) + " with the pool " + poolPath);
@@ -209,6 +234,7 @@ int run(const Options& options) {
   // The signal sources stay: removing them would restore SIGTERM's default action, and a
   // second SIGTERM during the teardown would end the process with it.
   if (watchdog != 0) g_source_remove(watchdog);
+  watcher.reset();  // before the Service it calls
   tree.detach();
   logLine(LogLevel::kInfo, daemon.exitCode == 0 ? "stopped" : "stopped after an error");
   return daemon.exitCode;

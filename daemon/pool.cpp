@@ -14,6 +14,11 @@ namespace {
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
+// Pool and domain directories: QEMU, running as another user (libvirt-qemu), must traverse them
+// to open an image that libvirt has handed to it, but nobody else may list them. Set with chmod
+// because the unit's UMask=0077 would take the x bits off a plain mkdir.
+constexpr mode_t kDirMode = 0711;
+
 Status makeDirectories(const std::string& path) {
   for (size_t slash = path.find('/', 1); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
@@ -22,7 +27,11 @@ Status makeDirectories(const std::string& path) {
       return errnoStatus("cannot create '" + parent + "' for the pool", errno);
     }
   }
-  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+  if (mkdir(path.c_str(), kDirMode) == 0) {
+    if (chmod(path.c_str(), kDirMode) != 0) {
+      return errnoStatus("cannot set the mode of the pool directory '" + path + "'", errno);
+    }
+  } else if (errno != EEXIST) {
     return errnoStatus("cannot create the pool directory '" + path + "'", errno);
   }
   return {};
@@ -44,7 +53,7 @@ std::string Pool::imagePath(std::string_view domainUuid, std::string_view target
 
 Result<UniqueFd> Pool::openDomainDir(std::string_view domainUuid, bool* created) {
   std::string name(domainUuid);
-  *created = mkdirat(fd_.get(), name.c_str(), 0750) == 0;
+  *created = mkdirat(fd_.get(), name.c_str(), kDirMode) == 0;
   if (!*created && errno != EEXIST) {
     return errnoStatus("cannot create '" + path_ + "/" + name + "'", errno);
   }
@@ -56,6 +65,9 @@ Result<UniqueFd> Pool::openDomainDir(std::string_view domainUuid, bool* created)
                     "' is not a directory; remove it from the pool and try again");
     }
     return errnoStatus("cannot open '" + path_ + "/" + name + "'", err);
+  }
+  if (*created && fchmod(dir.get(), kDirMode) != 0) {
+    return errnoStatus("cannot set the mode of '" + path_ + "/" + name + "'", errno);
   }
   return dir;
 }

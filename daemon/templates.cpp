@@ -32,13 +32,18 @@ std::string hex(std::string_view bytes) {
 Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
                                         const std::set<std::string>& referenced) {
   dirPath_ = poolPath + "/.templates";
-  if (mkdirat(poolFd, ".templates", 0750) != 0 && errno != EEXIST) {
+  // 0711 like the pool's directories: QEMU must reach a template that backs an overlay.
+  bool created = mkdirat(poolFd, ".templates", 0711) == 0;
+  if (!created && errno != EEXIST) {
     return errnoStatus("cannot create '" + dirPath_ + "'", errno);
   }
   dir_.reset(openat(poolFd, ".templates", kDirFlags));
   if (!dir_) {
     mode_ = TemplateMode::kOff;
     return "templates off: '" + dirPath_ + "' is not a directory (" + std::strerror(errno) + ")";
+  }
+  if (created && fchmod(dir_.get(), 0711) != 0) {
+    return errnoStatus("cannot set the mode of '" + dirPath_ + "'", errno);
   }
   VS_ASSIGN_OR_RETURN(TemplateScan scan, scanTemplates(dir_.get(), referenced));
   // Least recently used first, by the time their files were last changed.

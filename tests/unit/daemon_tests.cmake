@@ -13,3 +13,15 @@ target_compile_definitions(daemon_tests PRIVATE VIRTSCRATCH_SOURCE_DIR="${PROJEC
 target_link_libraries(daemon_tests PRIVATE
   virtscratch_daemon vs_test_support GTest::gtest GTest::gtest_main)
 gtest_discover_tests(daemon_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+
+# The libvirt side, against libvirt's test driver in the test process: the daemon's event loop,
+# watcher and resolver (daemon/libvirt/), and the definition edits of enable/disable
+# (cli/client/domain_edit).
+add_executable(libvirt_tests
+  daemon/domain_edit_test.cpp
+  daemon/lifecycle_watcher_test.cpp
+)
+target_include_directories(libvirt_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(libvirt_tests PRIVATE
+  virtscratch_libvirt virtscratch_client vs_test_support GTest::gtest GTest::gtest_main)
+gtest_discover_tests(libvirt_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)

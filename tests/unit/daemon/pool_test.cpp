@@ -123,11 +123,14 @@ TEST(Pool, RemovesAnImageRecordFirstAndItsEmptyDirectory) {
   ASSERT_TRUE(pool.open().ok());
   struct stat st;
   ASSERT_EQ(stat(dir.file("a/b/pool").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0750u);
+  // QEMU, as another user, must traverse to the images; nobody else may list them.
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
   bool created = false;
   auto domainDir = pool.openDomainDir(kDomain, &created);
   ASSERT_TRUE(domainDir.ok());
   EXPECT_TRUE(created);
+  ASSERT_EQ(fstat(domainDir->get(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
   StoredRecord s = recordFor("vdb");
   ASSERT_TRUE(writeRecordAt(domainDir->get(), s).ok());
   test::writeFileAt(pool.imagePath(kDomain, "vdb", s.record.spec.format), 0, "x");

@@ -1,0 +1,209 @@
+// virt-scratch enable / disable: give a libvirt domain a scratch disk in its persistent
+// definition, or take it away (cli/client/domain_edit.h), talking to libvirt directly and to
+// virt-scratchd for the pool's path and to release images.
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/client/bus_client.h"
+#include "cli/client/domain_edit.h"
+#include "cli/commands.h"
+#include "daemon/dbus/object_paths.h"
+#include "image/size.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kEnableUsage[] =
+    "Usage: virt-scratch enable DOMAIN (--size SIZE | --size-per-vcpu SIZE) [OPTIONS]\n"
+    "\n"
+    "Give DOMAIN (a libvirt domain name or UUID) a scratch disk: writes it into the domain's\n"
+    "persistent definition, so it takes effect at the domain's next start. With --attach boot\n"
+    "(the default) the definition gets a <disk> whose file virt-scratchd makes before QEMU opens\n"
+    "it (the libvirt hook asks for it); with --attach hotplug virt-scratchd attaches the disk\n"
+    "once the domain runs. Enabling a target again replaces its disk. virt-scratchd must be\n"
+    "running (the disk's path is in its pool).\n"
+    "\n"
+    "Options:\n"
+    "  --size SIZE            virtual size: bytes, or with K, M, G, T, P (1K = 1024)\n"
+    "  --size-per-vcpu SIZE   size per vCPU of the domain, instead of --size\n"
+    "  --format F             raw or qcow2 (default qcow2)\n"
+    "  --filesystem F         none, ext2, ext3, ext4, xfs, btrfs, vfat or swap (default ext4)\n"
+    "  --label L              filesystem label (and GPT partition name)\n"
+    "  --partition P          none, mbr or gpt (default none)\n"
+    "  --target T             guest device name, [a-z0-9] (default vdb)\n"
+    "  --attach A             boot (default) or hotplug\n"
+    "  --lifetime L           boot (removed when the domain stops; default), domain (kept until\n"
+    "                         it is undefined) or manual (until released)\n"
+    "  --connect URI          libvirt URI (default $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
+    "  -h, --help             show this help\n";
+
+constexpr char kDisableUsage[] =
+    "Usage: virt-scratch disable DOMAIN [--target T] [--connect URI]\n"
+    "\n"
+    "Take DOMAIN's scratch disk of target T (all of them without --target) out of its\n"
+    "persistent definition, and release the images in virt-scratchd. The image of a running\n"
+    "domain is left until it stops.\n"
+    "\n"
+    "Options:\n"
+    "  --target T      the scratch disk's guest device name\n"
+    "  --connect URI   libvirt URI (default $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
+    "  -h, --help      show this help\n";
+
+constexpr OptionSpec kEnableOptions[] = {
+    {"size", true},     {"size-per-vcpu", true}, {"format", true}, {"filesystem", true},
+    {"label", true},    {"partition", true},     {"target", true}, {"attach", true},
+    {"lifetime", true}, {"connect", true},
+};
+constexpr OptionSpec kDisableOptions[] = {{"target", true}, {"connect", true}};
+
+Status checkTarget(const std::string& target) {
+  bool ok = !target.empty() && target.size() <= 16 && target[0] >= 'a' && target[0] <= 'z';
+  for (char c : target) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  if (!ok) {
+    return invalidArgument("--target '" + target +
+                           "' is not a guest device name: 1 to 16 of a-z and 0-9, starting "
+                           "with a letter (e.g. vdb)");
+  }
+  return {};
+}
+
+Result<domain::ScratchDisk> diskFromArgs(const Args& args) {
+  domain::ScratchDisk disk;
+  auto size = args.get("size");
+  auto perVcpu = args.get("size-per-vcpu");
+  if (size.has_value() == perVcpu.has_value()) {
+    return invalidArgument("give one of --size and --size-per-vcpu");
+  }
+  if (size) {
+    VS_ASSIGN_OR_RETURN(disk.size, image::parseSize(*size));
+  } else {
+    VS_ASSIGN_OR_RETURN(disk.sizePerVcpu, image::parseSize(*perVcpu));
+  }
+  if (auto v = args.get("format")) {
+    VS_ASSIGN_OR_RETURN(disk.format, image::parseImageFormat(*v));
+  }
+  if (auto v = args.get("filesystem")) {
+    VS_ASSIGN_OR_RETURN(disk.filesystem, image::parseFilesystem(*v));
+  }
+  if (auto v = args.get("label")) disk.label = *v;
+  if (auto v = args.get("partition")) {
+    VS_ASSIGN_OR_RETURN(disk.partition, image::parsePartitionTable(*v));
+  }
+  if (auto v = args.get("target")) disk.target = *v;
+  VS_RETURN_IF_ERROR(checkTarget(disk.target));
+  if (auto v = args.get("attach")) {
+    VS_ASSIGN_OR_RETURN(disk.attach, domain::parseAttach(*v));
+  }
+  if (auto v = args.get("lifetime")) {
+    if (*v != "boot" && *v != "domain" && *v != "manual") {
+      return invalidArgument("--lifetime '" + *v + "' is not boot, domain or manual");
+    }
+    disk.lifetime = *v;
+  }
+  return disk;
+}
+
+Result<std::string> daemonPoolPath() {
+  VS_ASSIGN_OR_RETURN(auto connection, connectToBus());
+  std::string pool;
+  VS_RETURN_IF_ERROR(callBus([&]() -> Status {
+    ManagerProxy manager(*connection);
+    pool = manager.PoolPath();
+    return {};
+  }));
+  return pool;
+}
+
+// "<uuid without dashes>_<target>", as virt-scratchd names images.
+std::string imageId(std::string uuid, const std::string& target) {
+  std::erase(uuid, '-');
+  return uuid + "_" + target;
+}
+
+}  // namespace
+
+int runEnable(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kEnableOptions);
+  if (auto exit = endEarly("enable", args, kEnableUsage)) return *exit;
+  if (args->positional.size() != 1) return usageError("enable", "give one domain (name or UUID)");
+  auto disk = diskFromArgs(*args);
+  if (!disk.ok()) return usageError("enable", disk.status().message());
+  std::string pool;
+  if (disk->attach == domain::Attach::kBoot) {
+    auto path = daemonPoolPath();
+    if (!path.ok()) {
+      return failure("enable", Status(path.status().code(),
+                                      "cannot ask virt-scratchd for its pool's path, which the "
+                                      "disk's file is in: " +
+                                          path.status().message()));
+    }
+    pool = *path;
+  }
+  auto conn = openLibvirt(args->get("connect"));
+  if (!conn.ok()) return failure("enable", conn.status());
+  auto edited = enableScratchDisk(conn->get(), args->positional[0], *disk, pool);
+  if (!edited.ok()) return failure("enable", edited.status());
+  std::printf("domain %s: scratch disk %s (%s, attach %s, lifetime %s)%s\n", edited->name.c_str(),
+              disk->target.c_str(),
+              disk->size != 0 ? image::formatSize(disk->size).c_str()
+                              : (image::formatSize(disk->sizePerVcpu) + " per vCPU").c_str(),
+              std::string(domain::toString(disk->attach)).c_str(), disk->lifetime.c_str(),
+              edited->running ? "; it takes effect when the domain next starts" : "");
+  return kExitOk;
+}
+
+int runDisable(std::span<char* const> argv) {
+  auto args = parseArgs(argv, kDisableOptions);
+  if (auto exit = endEarly("disable", args, kDisableUsage)) return *exit;
+  if (args->positional.size() != 1) return usageError("disable", "give one domain (name or UUID)");
+  std::optional<std::string> target = args->get("target");
+  if (target) {
+    if (Status s = checkTarget(*target); !s.ok()) return usageError("disable", s.message());
+  }
+  auto conn = openLibvirt(args->get("connect"));
+  if (!conn.ok()) return failure("disable", conn.status());
+  auto edited = disableScratchDisks(conn->get(), args->positional[0], target);
+  if (!edited.ok()) return failure("disable", edited.status());
+  for (const std::string& t : edited->targets) {
+    std::printf("domain %s: scratch disk %s removed from the definition\n", edited->name.c_str(),
+                t.c_str());
+  }
+  if (edited->running) {
+    std::printf(
+        "domain %s is running: its images stay until it stops (lifetime boot); release "
+        "others afterwards with virt-scratch release\n",
+        edited->name.c_str());
+    return kExitOk;
+  }
+  auto bus = connectToBus();
+  if (!bus.ok()) return failure("disable", bus.status());
+  for (const std::string& t : edited->targets) {
+    std::string id = imageId(edited->uuid, t);
+    Status status = callBus([&]() -> Status {
+      try {
+        ImageProxy image(**bus, std::string(daemon::bus::kImagePathPrefix) + id);
+        image.Release();
+      } catch (const sdbus::Error& e) {
+        // No such object: the image was never made or is gone already.
+        if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
+            e.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
+          return Status(ErrorCode::kNotFound, e.getMessage());
+        }
+        throw;
+      }
+      return {};
+    });
+    if (status.code() == ErrorCode::kNotFound) continue;  // never made, or released already
+    if (!status.ok()) {
+      return failure("disable",
+                     Status(status.code(), "the definition changed, but image " + id +
+                                               " was not released: " + status.message()));
+    }
+    std::printf("released %s\n", id.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace virtscratch::cli

@@ -1,0 +1,235 @@
+#include "cli/client/domain_edit.h"
+
+#include <libvirt/virterror.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "cli/client/domain_xml.h"
+
+namespace virtscratch::cli {
+namespace {
+
+constexpr char kDefaultUri[] = "qemu:///system";
+
+Status libvirtError(std::string_view what) {
+  const char* message = virGetLastErrorMessage();
+  return failed(std::string(what) + ": " +
+                (message != nullptr ? message : "unknown libvirt error"));
+}
+
+bool looksLikeUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+Result<DomainPtr> lookup(virConnectPtr conn, std::string_view domain) {
+  std::string text(domain);
+  DomainPtr dom;
+  if (looksLikeUuid(text)) dom.reset(virDomainLookupByUUIDString(conn, text.c_str()));
+  if (!dom) dom.reset(virDomainLookupByName(conn, text.c_str()));
+  if (dom) return dom;
+  if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+    const char* uri = virConnectGetURI(conn);
+    std::string where = uri != nullptr ? uri : "libvirt";
+    std::free(const_cast<char*>(uri));
+    return Status(ErrorCode::kNotFound,
+                  "no domain '" + text + "' at " + where + " (see virsh list --all)");
+  }
+  return libvirtError("cannot look up domain '" + text + "'");
+}
+
+Result<EditedDomain> describe(virDomainPtr dom) {
+  EditedDomain out;
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(dom, uuid) < 0) return libvirtError("cannot read the domain's UUID");
+  out.uuid = uuid;
+  std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const char* name = virDomainGetName(dom);
+  out.name = name != nullptr ? name : out.uuid;
+  out.running = virDomainIsActive(dom) == 1;
+  if (virDomainIsPersistent(dom) != 1) {
+    return invalidArgument("domain '" + out.name +
+                           "' is transient: enable and disable change the persistent "
+                           "definition; define it first (virsh define)");
+  }
+  return out;
+}
+
+Result<std::string> inactiveXml(virDomainPtr dom, const std::string& name) {
+  char* xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+  if (xml == nullptr) return libvirtError("cannot read the definition of domain '" + name + "'");
+  std::string text(xml);
+  std::free(xml);
+  return text;
+}
+
+Result<domain::DomainScratch> readScratch(const std::string& xml, const std::string& name) {
+  auto scratch = domain::parseDomainXml(xml);
+  if (!scratch.ok()) {
+    return invalidArgument("the scratch metadata of domain '" + name + "' cannot be read: " +
+                           scratch.status().message() + "; fix it with virsh edit");
+  }
+  return scratch;
+}
+
+// The file is made by the hook at `prepare begin`, before QEMU opens it. startupPolicy='optional'
+// lets a domain start without the disk when the hook fails open ([hook] fail=open) and the file
+// is missing; with fail=closed the hook stops the start before this matters.
+std::string bootDiskXml(const domain::ScratchDisk& disk, const std::string& path) {
+  return "<disk type='file' device='disk'><driver name='qemu' type='" +
+         std::string(image::toString(disk.format)) + "'/><source file='" + escapeXml(path) +
+         "' startupPolicy='optional'/><target dev='" + escapeXml(disk.target) + "' bus='virtio'/><serial>" +
+         escapeXml(domain::diskSerial(disk.target)) + "</serial></disk>";
+}
+
+// Replaces `old` (may be null) by `newXml` (may be empty) in the definition.
+Status changeDisk(virConnectPtr conn, virDomainPtr dom, const std::string& name,
+                  const DiskElement* old, const std::string& newXml) {
+  constexpr unsigned kConfig = VIR_DOMAIN_AFFECT_CONFIG;
+  bool redefine = false;
+  if (old != nullptr && virDomainDetachDeviceFlags(dom, old->xml.c_str(), kConfig) < 0) {
+    if (virGetLastErrorCode() != VIR_ERR_NO_SUPPORT) {
+      return libvirtError("cannot remove disk " + old->target + " from domain '" + name + "'");
+    }
+    redefine = true;
+  }
+  if (!redefine && !newXml.empty() &&
+      virDomainAttachDeviceFlags(dom, newXml.c_str(), kConfig) < 0) {
+    if (virGetLastErrorCode() != VIR_ERR_NO_SUPPORT || old != nullptr) {
+      return libvirtError("cannot add the scratch disk to domain '" + name + "'");
+    }
+    redefine = true;
+  }
+  if (!redefine) return {};
+  // The driver cannot change devices of a definition: write the whole definition instead.
+  VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom, name));
+  VS_ASSIGN_OR_RETURN(std::string edited,
+                      editDisks(xml, old != nullptr ? old->target : std::string(), newXml));
+  DomainPtr defined(virDomainDefineXML(conn, edited.c_str()));
+  if (!defined) return libvirtError("cannot redefine domain '" + name + "'");
+  return {};
+}
+
+Status writeMetadata(virDomainPtr dom, const std::string& name,
+                     const std::vector<domain::ScratchDisk>& disks) {
+  std::string uri(domain::kNamespace);
+  int rc = disks.empty()
+               ? virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
+                                      uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG)
+               : virDomainSetMetadata(
+                     dom, VIR_DOMAIN_METADATA_ELEMENT, domain::metadataXml(disks).c_str(),
+                     std::string(domain::kPrefix).c_str(), uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG);
+  if (rc < 0) return libvirtError("cannot write the scratch metadata of domain '" + name + "'");
+  return {};
+}
+
+const DiskElement* findDisk(const std::vector<DiskElement>& disks, std::string_view target) {
+  for (const DiskElement& d : disks) {
+    if (d.target == target) return &d;
+  }
+  return nullptr;
+}
+
+bool isScratch(const DiskElement& disk) { return disk.serial == domain::diskSerial(disk.target); }
+
+}  // namespace
+
+Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri) {
+  virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+  std::string chosen = kDefaultUri;
+  if (uri) {
+    chosen = *uri;
+  } else if (const char* env = std::getenv("LIBVIRT_DEFAULT_URI"); env != nullptr && *env) {
+    chosen = env;
+  }
+  ConnectPtr conn(virConnectOpen(chosen.c_str()));
+  if (!conn) return libvirtError("cannot connect to libvirt at " + chosen);
+  return conn;
+}
+
+std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
+                             const domain::ScratchDisk& disk) {
+  return std::string(poolPath) + "/" + std::string(uuid) + "/" + disk.target + "." +
+         std::string(image::toString(disk.format));
+}
+
+Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
+                                       const domain::ScratchDisk& disk, std::string_view poolPath) {
+  VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
+  VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
+  VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));
+  VS_ASSIGN_OR_RETURN(domain::DomainScratch scratch, readScratch(xml, out.name));
+  VS_ASSIGN_OR_RETURN(std::vector<DiskElement> disks, listDisks(xml));
+  const DiskElement* old = findDisk(disks, disk.target);
+  if (old != nullptr && !isScratch(*old)) {
+    return Status(ErrorCode::kAlreadyExists,
+                  "domain '" + out.name + "' has a disk " + disk.target +
+                      " already, and it is not a scratch disk; choose another --target");
+  }
+  std::string newXml;
+  if (disk.attach == domain::Attach::kBoot) {
+    if (poolPath.empty()) return invalidArgument("the pool's path is needed for attach='boot'");
+    newXml = bootDiskXml(disk, scratchImagePath(poolPath, out.uuid, disk));
+  }
+  if (old != nullptr || !newXml.empty()) {
+    VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));
+  }
+  std::vector<domain::ScratchDisk> entries;
+  for (const domain::ScratchDisk& d : scratch.disks) {
+    if (d.target != disk.target) entries.push_back(d);
+  }
+  entries.push_back(disk);
+  VS_RETURN_IF_ERROR(writeMetadata(dom.get(), out.name, entries));
+  out.targets = {disk.target};
+  return out;
+}
+
+Result<EditedDomain> disableScratchDisks(virConnectPtr conn, std::string_view domain,
+                                         const std::optional<std::string>& target) {
+  VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
+  VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
+  VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));
+  VS_ASSIGN_OR_RETURN(domain::DomainScratch scratch, readScratch(xml, out.name));
+  VS_ASSIGN_OR_RETURN(std::vector<DiskElement> disks, listDisks(xml));
+  std::vector<std::string> targets;
+  auto add = [&targets](const std::string& t) {
+    if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
+  };
+  for (const domain::ScratchDisk& d : scratch.disks) {
+    if (!target || d.target == *target) add(d.target);
+  }
+  for (const DiskElement& d : disks) {
+    if (isScratch(d) && (!target || d.target == *target)) add(d.target);
+  }
+  if (targets.empty()) {
+    return Status(ErrorCode::kNotFound, "domain '" + out.name + "' has no scratch disk" +
+                                            (target ? " " + *target : std::string("s")) +
+                                            " (virt-scratch enable adds one)");
+  }
+  for (const std::string& t : targets) {
+    const DiskElement* old = findDisk(disks, t);
+    if (old != nullptr && isScratch(*old)) {
+      VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, {}));
+    }
+  }
+  std::vector<domain::ScratchDisk> remaining;
+  for (const domain::ScratchDisk& d : scratch.disks) {
+    if (std::find(targets.begin(), targets.end(), d.target) == targets.end()) {
+      remaining.push_back(d);
+    }
+  }
+  if (remaining.size() != scratch.disks.size()) {
+    VS_RETURN_IF_ERROR(writeMetadata(dom.get(), out.name, remaining));
+  }
+  out.targets = std::move(targets);
+  return out;
+}
+
+}  // namespace virtscratch::cli

@@ -1,0 +1,338 @@
+#include "daemon/libvirt/lifecycle_watcher.h"
+
+#include <libvirt/virterror.h>
+
+#include <cstdlib>
+#include <set>
+#include <vector>
+
+#include "daemon/domain_uuid.h"
+#include "daemon/log.h"
+#include "domain/scratch_metadata.h"
+
+namespace virtscratch::daemon::libvirt {
+namespace {
+
+const std::vector<Lifetime> kAllLifetimes = {Lifetime::kBoot, Lifetime::kDomain, Lifetime::kManual};
+
+std::string uuidOf(virDomainPtr dom) {
+  char buffer[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(dom, buffer) < 0) return {};
+  return normaliseUuid(buffer);
+}
+
+using SharedConnect = std::shared_ptr<virConnect>;
+
+// A reference of its own for work on the worker: the connection may be closed meanwhile.
+SharedConnect share(virConnectPtr conn) {
+  virConnectRef(conn);
+  return SharedConnect(conn, virConnectClose);
+}
+
+Result<std::string> liveXml(virDomainPtr dom, const std::string& uuid) {
+  char* xml = virDomainGetXMLDesc(dom, 0);
+  if (xml == nullptr) return libvirtError("cannot read the definition of domain " + uuid);
+  std::string text(xml);
+  std::free(xml);
+  return text;
+}
+
+// libvirt formats every definition itself, one element per line and text unescaped unless it
+// needs it, so the serial the disk was given appears exactly like this.
+bool hasScratchDisk(const std::string& xml, std::string_view target) {
+  return xml.find("<serial>" + domain::diskSerial(target) + "</serial>") != std::string::npos;
+}
+
+std::string escapeXml(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string hotplugDiskXml(const ImageRecord& record) {
+  return "<disk type='file' device='disk'><driver name='qemu' type='" +
+         std::string(image::toString(record.spec.format)) + "'/><source file='" +
+         escapeXml(record.path) + "'/><target dev='" + record.target + "' bus='virtio'/><serial>" +
+         domain::diskSerial(record.target) + "</serial></disk>";
+}
+
+Result<AllocateRequest> requestFor(const std::string& uuid, const domain::ScratchDisk& disk,
+                                   uint32_t vcpus) {
+  AllocateRequest request;
+  request.domain = uuid;
+  request.spec.format = disk.format;
+  request.spec.filesystem = disk.filesystem;
+  request.spec.label = disk.label;
+  request.spec.partition = disk.partition;
+  if (disk.size != 0) {
+    request.spec.size = disk.size;
+    request.sizeGiven = true;
+  } else {
+    request.sizePerVcpu = disk.sizePerVcpu;
+    request.vcpus = vcpus;
+  }
+  request.target = disk.target;
+  VS_ASSIGN_OR_RETURN(request.lifetime, parseLifetime(disk.lifetime));
+  return request;
+}
+
+}  // namespace
+
+LifecycleWatcher::LifecycleWatcher(Service& service, LibvirtConnection& connection,
+                                   LoopInvoker& loop)
+    : service_(service), connection_(connection), loop_(loop) {
+  connection_.addObserver(this);
+}
+
+LifecycleWatcher::~LifecycleWatcher() {
+  connection_.removeObserver(this);
+  if (connection_.connected()) disconnected(connection_.get());
+}
+
+void LifecycleWatcher::connected(virConnectPtr conn) {
+  // Subscribed before reconciling, so that nothing happens unseen in between.
+  callbackId_ =
+      virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                       VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), this, nullptr);
+  if (callbackId_ < 0) {
+    logLine(
+        LogLevel::kError,
+        libvirtError("cannot follow domain lifecycle events on " + connection_.uri()).message() +
+            "; images are released only by the hook and at the next reconnect");
+  }
+  reconcile(conn);
+}
+
+void LifecycleWatcher::disconnected(virConnectPtr conn) {
+  if (callbackId_ >= 0) virConnectDomainEventDeregisterAny(conn, callbackId_);
+  callbackId_ = -1;
+}
+
+int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int event, int,
+                                  void* opaque) {
+  auto* self = static_cast<LifecycleWatcher*>(opaque);
+  if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_STOPPED &&
+      event != VIR_DOMAIN_EVENT_UNDEFINED) {
+    return 0;
+  }
+  std::string uuid = uuidOf(dom);
+  if (uuid.empty()) return 0;
+  self->inspect(conn, {uuid}, false, [self, event](const Inspection& inspection) {
+    const DomainState& state = inspection.domains.front();
+    if (event == VIR_DOMAIN_EVENT_STARTED) self->started(state);
+    if (event == VIR_DOMAIN_EVENT_STOPPED) self->stopped(state);
+    if (event == VIR_DOMAIN_EVENT_UNDEFINED) self->undefined(state);
+  });
+  return 0;
+}
+
+void LifecycleWatcher::inspect(virConnectPtr conn, std::vector<std::string> uuids, bool listRunning,
+                               std::function<void(const Inspection&)> apply) {
+  std::weak_ptr<int> alive = alive_;
+  worker_.post([this, conn = share(conn), uuids = std::move(uuids), listRunning, alive,
+                apply = std::move(apply)] {
+    auto inspection = std::make_shared<Inspection>();
+    for (const std::string& uuid : uuids)
+      inspection->domains.push_back(readState(conn.get(), uuid));
+    if (listRunning) {
+      virDomainPtr* domains = nullptr;
+      int count = virConnectListAllDomains(conn.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+      if (count < 0) {
+        logLine(LogLevel::kWarning, libvirtError("cannot list the running domains").message());
+      }
+      for (int i = 0; i < count; ++i) {
+        DomainPtr dom(domains[i]);
+        DomainState state;
+        state.uuid = uuidOf(dom.get());
+        auto xml = liveXml(dom.get(), state.uuid);
+        if (state.uuid.empty() || !xml.ok()) continue;  // stopped meanwhile
+        state.presence = DomainState::Presence::kRunning;
+        state.liveXml = std::move(*xml);
+        inspection->running.push_back(std::move(state));
+      }
+      std::free(domains);
+    }
+    loop_.post([alive, apply, inspection] {
+      if (!alive.expired()) apply(*inspection);
+    });
+  });
+}
+
+LifecycleWatcher::DomainState LifecycleWatcher::readState(virConnectPtr conn,
+                                                          const std::string& uuid) {
+  DomainState state;
+  state.uuid = uuid;
+  DomainPtr dom(virDomainLookupByUUIDString(conn, uuid.c_str()));
+  if (!dom) {
+    if (lastErrorIs(VIR_ERR_NO_DOMAIN)) {
+      state.presence = DomainState::Presence::kGone;
+    } else {
+      state.error = libvirtError("cannot look up domain " + uuid).message();
+    }
+    return state;
+  }
+  int active = virDomainIsActive(dom.get());
+  if (active < 0) {
+    state.error = libvirtError("cannot tell whether domain " + uuid + " runs").message();
+    return state;
+  }
+  if (active == 0) {
+    state.presence = DomainState::Presence::kStopped;
+    return state;
+  }
+  auto xml = liveXml(dom.get(), uuid);
+  if (!xml.ok()) {
+    state.error = xml.status().message();
+    return state;
+  }
+  state.presence = DomainState::Presence::kRunning;
+  state.liveXml = std::move(*xml);
+  return state;
+}
+
+void LifecycleWatcher::started(const DomainState& state) {
+  // Stopped again before it was read: its STOPPED follows.
+  if (state.presence != DomainState::Presence::kRunning) return;
+  const std::string& uuid = state.uuid;
+  auto scratch = domain::parseDomainXml(state.liveXml);
+  if (!scratch.ok()) {
+    logLine(LogLevel::kWarning,
+            "domain " + uuid + ": its scratch disks are ignored: " + scratch.status().message());
+    return;
+  }
+  for (const domain::ScratchDisk& disk : scratch->disks) {
+    std::string id = imageIdOf(uuid, disk.target);
+    bool present = hasScratchDisk(state.liveXml, disk.target);
+    if (present || disk.attach == domain::Attach::kBoot) {
+      if (present && service_.findImage(id) != nullptr) {
+        (void)service_.setState(id, ImageState::kAttached);
+      }
+      continue;
+    }
+    auto request = requestFor(uuid, disk, scratch->vcpus);
+    if (!request.ok()) {
+      logLine(LogLevel::kWarning,
+              "domain " + uuid + ", disk " + disk.target + ": " + request.status().message());
+      continue;
+    }
+    std::weak_ptr<int> alive = alive_;
+    service_.allocate(Caller{0}, std::move(*request),
+                      [this, alive, uuid, id](Result<ImageRecord> record) {
+                        if (alive.expired()) return;
+                        if (!record.ok()) {
+                          logLine(LogLevel::kError, "cannot make the scratch image " + id +
+                                                        " to hot-plug into domain " + uuid + ": " +
+                                                        record.status().message());
+                          return;
+                        }
+                        attachImage(uuid, id);
+                      });
+  }
+}
+
+void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& imageId) {
+  const ImageRecord* record = service_.findImage(imageId);
+  virConnectPtr conn = connection_.get();
+  if (record == nullptr || conn == nullptr) return;
+  std::string disk = hotplugDiskXml(*record);
+  std::string what = record->path + " into domain " + uuid + " as " + record->target;
+  std::string target = record->target;
+  std::weak_ptr<int> alive = alive_;
+  worker_.post([this, conn = share(conn), uuid, imageId, disk, what, target, alive] {
+    DomainPtr dom(virDomainLookupByUUIDString(conn.get(), uuid.c_str()));
+    // Stopped while the image was made: STOPPED releases it.
+    if (!dom || virDomainIsActive(dom.get()) != 1) return;
+    auto xml = liveXml(dom.get(), uuid);
+    if (!xml.ok() || !hasScratchDisk(*xml, target)) {
+      if (virDomainAttachDeviceFlags(dom.get(), disk.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        logLine(LogLevel::kError, libvirtError("cannot hot-plug " + what).message());
+        return;
+      }
+      logLine(LogLevel::kInfo, "hot-plugged " + what);
+    }
+    loop_.post([this, alive, imageId] {
+      if (!alive.expired() && service_.findImage(imageId) != nullptr) {
+        (void)service_.setState(imageId, ImageState::kAttached);
+      }
+    });
+  });
+}
+
+void LifecycleWatcher::markDetached(const std::string& uuid) {
+  for (const ImageRecord* record : service_.images()) {
+    if (record->domainUuid == uuid && record->state == ImageState::kAttached) {
+      (void)service_.setState(record->id, ImageState::kReady);
+    }
+  }
+}
+
+void LifecycleWatcher::stopped(const DomainState& state) {
+  switch (state.presence) {
+    case DomainState::Presence::kGone:  // a transient domain is gone as soon as it stops
+      return undefined(state);
+    case DomainState::Presence::kRunning:  // started again: its images are in use
+      return;
+    case DomainState::Presence::kUnknown:
+      logLine(LogLevel::kWarning, state.error + "; its images are left alone");
+      return;
+    case DomainState::Presence::kStopped:
+      break;
+  }
+  uint32_t released = service_.releaseByLifetime(state.uuid, {Lifetime::kBoot}, "domain-stopped");
+  markDetached(state.uuid);
+  if (released != 0) {
+    logLine(LogLevel::kInfo, "domain " + state.uuid + " stopped: released " +
+                                 std::to_string(released) + " image(s) of lifetime boot");
+  }
+}
+
+void LifecycleWatcher::undefined(const DomainState& state) {
+  // Undefined while running, it goes on as a transient domain: its STOPPED releases.
+  if (state.presence == DomainState::Presence::kRunning) return;
+  if (state.presence == DomainState::Presence::kUnknown) {
+    logLine(LogLevel::kWarning, state.error + "; its images are left alone");
+    return;
+  }
+  uint32_t released = service_.releaseByLifetime(state.uuid, kAllLifetimes, "domain-undefined");
+  if (released != 0) {
+    logLine(LogLevel::kInfo, "domain " + state.uuid + " is gone: released " +
+                                 std::to_string(released) + " image(s)");
+  }
+}
+
+void LifecycleWatcher::reconcile(virConnectPtr conn) {
+  std::set<std::string> uuids;
+  for (const ImageRecord* record : service_.images()) uuids.insert(record->domainUuid);
+  inspect(conn, {uuids.begin(), uuids.end()}, true, [this](const Inspection& inspection) {
+    for (const DomainState& state : inspection.domains) {
+      if (state.presence == DomainState::Presence::kGone) undefined(state);
+      if (state.presence == DomainState::Presence::kStopped) stopped(state);
+      if (state.presence == DomainState::Presence::kUnknown) {
+        logLine(LogLevel::kWarning, state.error + "; its images are left alone");
+      }
+    }
+    for (const DomainState& state : inspection.running) started(state);
+  });
+}
+
+}  // namespace virtscratch::daemon::libvirt

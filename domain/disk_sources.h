@@ -1,0 +1,20 @@
+// The disks a libvirt domain definition already has: for each <devices><disk>, its target device
+// (<target dev='vdb'/>) and the file or block device it reads (<source file=...> or dev=...).
+// The hook checks that the image the daemon made is the file the domain will open; the CLI's
+// enable sees whether a target is taken. Read with the same hardened parser as the metadata
+// (domain/xml_document.h). Pure, any thread.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "image/status.h"
+
+namespace virtscratch::domain {
+
+// Target device -> source path ("" when the disk has no file or dev source: network, empty
+// cdrom). Errors (kInvalidArgument) as parseDomainXml's for malformed or hostile XML.
+Result<std::map<std::string, std::string>> diskSources(std::string_view domainXml);
+
+}  // namespace virtscratch::domain

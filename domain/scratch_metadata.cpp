@@ -1,0 +1,328 @@
+#include "domain/scratch_metadata.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include "domain/xml_document.h"
+#include "image/filesystem.h"
+#include "image/size.h"
+
+namespace virtscratch::domain {
+namespace {
+
+constexpr std::string_view kDefinition = "the domain definition";
+constexpr size_t kMaxTargetLength = 16;
+
+std::string trimmed(std::string_view text) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
+
+bool isUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+Result<uint32_t> parseVcpus(std::string_view raw) {
+  std::string text = trimmed(raw);
+  uint64_t n = 0;
+  bool ok = !text.empty() && text.size() <= 10;
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '9';
+    if (ok) n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!ok || n == 0 || n > UINT32_MAX) {
+    return invalidArgument(std::string(kDefinition) + " has <vcpu>" + text +
+                           "</vcpu>, which is not a count of vCPUs");
+  }
+  return static_cast<uint32_t>(n);
+}
+
+Status checkTarget(std::string_view target) {
+  bool ok =
+      !target.empty() && target.size() <= kMaxTargetLength && target[0] >= 'a' && target[0] <= 'z';
+  for (char c : target) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  if (ok) return {};
+  return invalidArgument(
+      "it is not a guest device name: 1 to 16 of a-z and 0-9, starting with a "
+      "letter, as vdb");
+}
+
+Status checkLifetime(std::string_view lifetime) {
+  if (lifetime == "boot" || lifetime == "domain" || lifetime == "manual") return {};
+  return invalidArgument("unknown lifetime '" + std::string(lifetime) +
+                         "' (known: boot, domain, manual)");
+}
+
+// The attributes of one <scratch:disk>, each checked on its own, then together.
+Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
+  static constexpr std::array<std::string_view, 9> kKnown = {
+      "target",    "size",     "size-per-vcpu", "format", "filesystem",
+      "partition", "lifetime", "attach",        "label"};
+  std::map<std::string, std::string, std::less<>> attributes;
+  std::string where = "scratch disk number " + std::to_string(number);
+  for (const xmlAttr* a = node->properties; a != nullptr; a = a->next) {
+    std::string name = attributeName(a);
+    std::string value = attributeValue(a);
+    if (a->ns != nullptr || std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
+      return invalidArgument(where + " has the unknown attribute " + name + "='" + value +
+                             "' (known: target, size, size-per-vcpu, format, filesystem, label, "
+                             "partition, lifetime, attach)");
+    }
+    attributes.emplace(std::move(name), std::move(value));
+  }
+  ScratchDisk disk;
+  if (auto it = attributes.find("target"); it != attributes.end()) {
+    Status s = checkTarget(it->second);
+    if (!s.ok()) return s.withContext(where + ": target='" + it->second + "'");
+    disk.target = it->second;
+  }
+  where = "scratch disk " + disk.target;
+  // Every other attribute's error names the disk, the attribute and its value.
+  auto bad = [&where](const std::string& name, const std::string& value, const Status& why) {
+    return why.withContext(where + ": " + name + "='" + value + "'");
+  };
+  for (const auto& [name, value] : attributes) {
+    Status s;
+    if (name == "size" || name == "size-per-vcpu") {
+      auto size = image::parseSize(value);
+      if (!size.ok()) return bad(name, value, size.status());
+      (name == "size" ? disk.size : disk.sizePerVcpu) = *size;
+    } else if (name == "format") {
+      auto format = image::parseImageFormat(value);
+      if (!format.ok()) return bad(name, value, format.status());
+      disk.format = *format;
+    } else if (name == "filesystem") {
+      auto fs = image::parseFilesystem(value);
+      if (!fs.ok()) return bad(name, value, fs.status());
+      disk.filesystem = *fs;
+    } else if (name == "partition") {
+      auto table = image::parsePartitionTable(value);
+      if (!table.ok()) return bad(name, value, table.status());
+      disk.partition = *table;
+    } else if (name == "lifetime") {
+      if (s = checkLifetime(value); !s.ok()) return bad(name, value, s);
+      disk.lifetime = value;
+    } else if (name == "attach") {
+      auto attach = parseAttach(value);
+      if (!attach.ok()) return bad(name, value, attach.status());
+      disk.attach = *attach;
+    } else if (name == "label") {
+      disk.label = value;
+    }
+  }
+  if (!disk.label.empty()) {
+    if (Status s = image::validateLabel(disk.filesystem, disk.label); !s.ok()) {
+      return bad("label", disk.label, s);
+    }
+  }
+  if ((disk.size == 0) == (disk.sizePerVcpu == 0)) {
+    return invalidArgument(where +
+                           (disk.size == 0 ? " has neither size nor size-per-vcpu"
+                                           : " has both size and size-per-vcpu") +
+                           "; give exactly one, for example size='10G' or size-per-vcpu='5G'");
+  }
+  return disk;
+}
+
+// <scratch:disks>: only <scratch:disk> elements, no attributes, targets unique.
+Result<std::vector<ScratchDisk>> parseDisks(const xmlNode* disks) {
+  if (disks->properties != nullptr) {
+    return invalidArgument("<" + qualifiedName(disks) + "> has the unknown attribute " +
+                           attributeName(disks->properties) + "='" +
+                           attributeValue(disks->properties) + "' (it takes none)");
+  }
+  std::vector<ScratchDisk> out;
+  std::set<std::string> targets;
+  for (const xmlNode* child = disks->children; child != nullptr; child = child->next) {
+    if (child->type == XML_TEXT_NODE && trimmed(textOf(child)).empty()) continue;
+    if (child->type == XML_COMMENT_NODE) continue;
+    if (!isElement(child, "disk", kNamespace)) {
+      std::string what =
+          child->type == XML_ELEMENT_NODE ? "the element <" + qualifiedName(child) + ">" : "text";
+      return invalidArgument("<" + qualifiedName(disks) + "> holds " + what +
+                             "; it may hold only <disk> elements in its namespace " +
+                             std::string(kNamespace));
+    }
+    VS_ASSIGN_OR_RETURN(ScratchDisk disk, parseDisk(child, out.size() + 1));
+    if (!targets.insert(disk.target).second) {
+      return invalidArgument("two scratch disks have target='" + disk.target +
+                             "'; every scratch disk needs its own target");
+    }
+    out.push_back(std::move(disk));
+  }
+  return out;
+}
+
+// The one <disks> element of our namespace in <metadata>, whatever its prefix, or null.
+Result<const xmlNode*> findDisks(const xmlNode* metadata) {
+  const xmlNode* found = nullptr;
+  for (const xmlNode* child = metadata->children; child != nullptr; child = child->next) {
+    bool ours = child->type == XML_ELEMENT_NODE && child->ns != nullptr &&
+                child->ns->href != nullptr &&
+                std::string_view(reinterpret_cast<const char*>(child->ns->href)) == kNamespace;
+    if (!ours) continue;
+    if (!isElement(child, "disks", kNamespace)) {
+      return invalidArgument("<metadata> holds <" + qualifiedName(child) + "> in namespace " +
+                             std::string(kNamespace) + ", which knows only <disks>");
+    }
+    if (found != nullptr) {
+      return invalidArgument("<metadata> holds more than one <" + qualifiedName(child) +
+                             "> of namespace " + std::string(kNamespace) + "; keep one");
+    }
+    found = child;
+  }
+  return found;
+}
+
+void appendEscaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\n':
+        out += "&#10;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      case '\t':
+        out += "&#9;";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+// A size as the shortest exact text parseSize reads back: "10G", "1536M", "4096".
+std::string sizeText(uint64_t bytes) {
+  static constexpr std::array<std::pair<char, int>, 5> kSuffixes = {
+      {{'P', 50}, {'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}}};
+  for (auto [suffix, shift] : kSuffixes) {
+    uint64_t unit = uint64_t{1} << shift;
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  }
+  return std::to_string(bytes);
+}
+
+}  // namespace
+
+Result<DomainScratch> parseDomainXml(std::string_view xml) {
+  VS_ASSIGN_OR_RETURN(XmlDocPtr doc, readXml(xml, kDefinition));
+  const xmlNode* root = xmlDocGetRootElement(doc.get());
+  if (!isElement(root, "domain")) {
+    return invalidArgument(std::string(kDefinition) + " has the root element <" +
+                           qualifiedName(root) + ">, not <domain>");
+  }
+  DomainScratch out;
+  const xmlNode* metadata = nullptr;
+  bool haveName = false;
+  for (const xmlNode* child = root->children; child != nullptr; child = child->next) {
+    if (isElement(child, "uuid") && out.uuid.empty()) {
+      out.uuid = trimmed(textOf(child));
+      std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),
+                     [](char c) { return static_cast<char>(std::tolower(c)); });
+      if (!isUuid(out.uuid)) {
+        return invalidArgument(std::string(kDefinition) + " has <uuid>" + out.uuid +
+                               "</uuid>, which is not a UUID (8-4-4-4-12 hex digits)");
+      }
+    } else if (isElement(child, "name") && !haveName) {
+      out.name = textOf(child);
+      haveName = true;
+    } else if (isElement(child, "vcpu")) {
+      VS_ASSIGN_OR_RETURN(out.vcpus, parseVcpus(textOf(child)));
+    } else if (isElement(child, "metadata") && metadata == nullptr) {
+      metadata = child;
+    }
+  }
+  if (out.uuid.empty()) return invalidArgument(std::string(kDefinition) + " has no <uuid>");
+  if (out.name.empty()) return invalidArgument(std::string(kDefinition) + " has no <name>");
+  if (metadata != nullptr) {
+    VS_ASSIGN_OR_RETURN(const xmlNode* disks, findDisks(metadata));
+    if (disks != nullptr) {
+      VS_ASSIGN_OR_RETURN(out.disks, parseDisks(disks));
+    }
+  }
+  return out;
+}
+
+std::string metadataXml(const std::vector<ScratchDisk>& disks) {
+  // Unprefixed: virDomainSetMetadata puts every element without a namespace into the one it is
+  // given; a prefix here would come out doubled ("scratch:scratch:disk").
+  std::string out = "<disks>";
+  for (const ScratchDisk& disk : disks) {
+    out += "<disk";
+    auto attribute = [&out](std::string_view name, std::string_view value) {
+      out += ' ';
+      out += name;
+      out += "='";
+      appendEscaped(out, value);
+      out += '\'';
+    };
+    attribute("target", disk.target);
+    if (disk.size != 0) attribute("size", sizeText(disk.size));
+    if (disk.sizePerVcpu != 0) attribute("size-per-vcpu", sizeText(disk.sizePerVcpu));
+    attribute("format", image::toString(disk.format));
+    attribute("filesystem", image::toString(disk.filesystem));
+    if (!disk.label.empty()) attribute("label", disk.label);
+    attribute("partition", image::toString(disk.partition));
+    attribute("lifetime", disk.lifetime);
+    attribute("attach", toString(disk.attach));
+    out += "/>";
+  }
+  out += "</disks>";
+  return out;
+}
+
+Result<uint64_t> diskSize(const ScratchDisk& disk, uint32_t vcpus) {
+  if (disk.size != 0) return disk.size;
+  if (disk.sizePerVcpu == 0) {
+    return invalidArgument("scratch disk " + disk.target + " has neither size nor size-per-vcpu");
+  }
+  if (vcpus == 0) {
+    return invalidArgument("scratch disk " + disk.target +
+                           ": size-per-vcpu needs a vCPU count of at least 1");
+  }
+  if (disk.sizePerVcpu > image::kDefaultMaxImageSize / vcpus) {
+    return invalidArgument("scratch disk " + disk.target + ": size-per-vcpu " +
+                           sizeText(disk.sizePerVcpu) + " times " + std::to_string(vcpus) +
+                           " vCPUs is above the maximum of " +
+                           image::formatSize(image::kDefaultMaxImageSize));
+  }
+  return disk.sizePerVcpu * vcpus;
+}
+
+std::string diskSerial(std::string_view target) { return "scratch-" + std::string(target); }
+
+std::string_view toString(Attach attach) { return attach == Attach::kBoot ? "boot" : "hotplug"; }
+
+Result<Attach> parseAttach(std::string_view name) {
+  if (name == "boot") return Attach::kBoot;
+  if (name == "hotplug") return Attach::kHotplug;
+  return invalidArgument("unknown attach '" + std::string(name) + "' (known: boot, hotplug)");
+}
+
+}  // namespace virtscratch::domain

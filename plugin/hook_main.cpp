@@ -1,0 +1,186 @@
+// virt-scratch-hook, installed as <sysconfdir>/libvirt/hooks/qemu.d/virt-scratch. libvirt runs it
+// at every step of every domain's life and waits for it, so it returns at once unless the step is
+// "prepare begin" (make the attach='boot' scratch images before QEMU opens them) or "release end"
+// (release the lifetime='boot' images), and unless the domain has scratch disks at all. It never
+// calls libvirt (that would deadlock the domain's start), starts no process, and on failure
+// prints one line on stderr, which libvirt shows the user, and exits 1; with [hook] fail=open it
+// logs the reason and exits 0 so the domain starts without its scratch disk.
+#include <syslog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <string>
+
+#include "daemon/config.h"
+#include "domain/disk_sources.h"
+#include "domain/scratch_metadata.h"
+#include "plugin/hook_bus.h"
+#include "plugin/hook_request.h"
+#include "plugin/hook_watchdog.h"
+
+namespace virtscratch::hook {
+namespace {
+
+constexpr char kDefaultConfig[] = "/etc/virt-scratch/virt-scratchd.conf";
+constexpr size_t kMaxInput = size_t{4} << 20;  // as the metadata reader accepts
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+std::string configPath() {
+  const char* env = std::getenv("VIRT_SCRATCH_CONFIG");
+  return env != nullptr && *env != '\0' ? env : kDefaultConfig;
+}
+
+int failClosed(std::string_view line) {
+  std::fprintf(stderr, "virt-scratch: %s\n", oneLine(line).c_str());
+  return kExitFailed;
+}
+
+// The daemon's failures follow [hook] fail; the user's own mistakes (bad metadata) always fail.
+int failAsConfigured(const daemon::Config& config, std::string_view line) {
+  if (config.hookFail == daemon::HookFailMode::kClosed) return failClosed(line);
+  std::string text = oneLine(line) + " (fail=open: going on without it)";
+  std::fprintf(stderr, "virt-scratch: warning: %s\n", text.c_str());
+  openlog("virt-scratch-hook", LOG_PID, LOG_DAEMON);
+  syslog(LOG_WARNING, "%s", text.c_str());
+  closelog();
+  return kExitOk;
+}
+
+// What the watchdog says and returns if the bus itself hangs (sd-bus does not time out while
+// connecting): the same as a daemon that does not answer. A little after the calls' own
+// deadline, so that their more precise errors win when they can.
+void armWatchdogFor(const daemon::Config& config, const std::string& what,
+                    const std::string& configFile) {
+  constexpr auto kGrace = std::chrono::milliseconds(250);
+  std::string reason = what + "the system bus or virt-scratchd did not answer within " +
+                       std::to_string(config.hookTimeoutMs) + " ms ([hook] timeout)";
+  bool open = config.hookFail == daemon::HookFailMode::kOpen;
+  std::string line =
+      open ? "virt-scratch: warning: " + oneLine(reason) + " (fail=open: going on without it)"
+           : "virt-scratch: " + oneLine(reason) +
+                 "; check that dbus-daemon and virt-scratchd run, or set [hook] fail=open in " +
+                 configFile + " to start domains without their scratch disks";
+  armWatchdog(std::chrono::milliseconds(config.hookTimeoutMs) + kGrace, line,
+              open ? kExitOk : kExitFailed);
+}
+
+std::string hintFor(const Status& status, const std::string& config) {
+  if (status.code() == ErrorCode::kInvalidArgument) {
+    return "; correct the domain's scratch metadata (virt-scratch enable, or virsh edit)";
+  }
+  return "; check that virt-scratchd runs (systemctl status virt-scratchd), or set [hook] "
+         "fail=open in " +
+         config + " to start domains without their scratch disks";
+}
+
+int prepare(const std::string& xml, const domain::DomainScratch& scratch,
+            const daemon::Config& config, const std::string& configFile) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
+  std::string who = " for domain '" + scratch.name + "'";
+  auto sources = domain::diskSources(xml);
+  if (!sources.ok()) {
+    return failClosed("domain '" + scratch.name + "': " + sources.status().message());
+  }
+  armWatchdogFor(config, "cannot make the scratch disks" + who + ": ", configFile);
+  auto client = DaemonClient::connect(deadline);
+  if (!client.ok()) {
+    return failAsConfigured(config, "cannot make the scratch disks" + who + ": " +
+                                        client.status().message() +
+                                        hintFor(client.status(), configFile));
+  }
+  int exitCode = kExitOk;
+  for (const domain::ScratchDisk& disk : scratch.disks) {
+    if (disk.attach != domain::Attach::kBoot) continue;
+    std::string what = "cannot make scratch disk " + disk.target + who + ": ";
+    auto path = (*client)->allocate(scratch.uuid, disk, scratch.vcpus);
+    if (!path.ok()) {
+      exitCode = failAsConfigured(
+          config, what + path.status().message() + hintFor(path.status(), configFile));
+      if (exitCode != kExitOk) return exitCode;
+      continue;
+    }
+    auto source = sources->find(disk.target);
+    if (source != sources->end() && std::filesystem::path(source->second).lexically_normal() !=
+                                        std::filesystem::path(*path).lexically_normal()) {
+      exitCode = failAsConfigured(
+          config, what + "the domain's <disk> for " + disk.target + " uses '" + source->second +
+                      "' but virt-scratchd made the image at '" + *path +
+                      "'; run 'virt-scratch enable' again to point the disk at the pool");
+      if (exitCode != kExitOk) return exitCode;
+    }
+  }
+  return exitCode;
+}
+
+int release(const domain::DomainScratch& scratch, const daemon::Config& config,
+            const std::string& configFile) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
+  std::string what = "cannot release the scratch disks of domain '" + scratch.name + "': ";
+  armWatchdogFor(config, what, configFile);
+  auto client = DaemonClient::connect(deadline);
+  if (!client.ok()) {
+    return failAsConfigured(
+        config, what + client.status().message() + hintFor(client.status(), configFile));
+  }
+  auto released = (*client)->releaseBootImages(scratch.uuid);
+  if (!released.ok()) {
+    return failAsConfigured(
+        config, what + released.status().message() + hintFor(released.status(), configFile));
+  }
+  return kExitOk;
+}
+
+int run(int argc, const char* const* argv) {
+  auto request = parseHookArgs(argc, argv);
+  if (!request.ok()) {
+    std::fprintf(stderr, "virt-scratch: %s\n", request.status().message().c_str());
+    return kExitUsage;
+  }
+  if (request->action == HookAction::kNone) return kExitOk;
+
+  const std::string& name = request->domainName;
+  auto xml = readAllStdin(kMaxInput);
+  if (!xml.ok()) return failClosed("domain '" + name + "': " + xml.status().message());
+  auto scratch = domain::parseDomainXml(*xml);
+  if (!scratch.ok()) {
+    return failClosed("cannot read the scratch disks of domain '" + name +
+                      "': " + scratch.status().message() +
+                      "; correct its metadata (virt-scratch enable, or virsh edit)");
+  }
+  // Most domains have no scratch disks: they never wait for the configuration or the bus.
+  bool anyBoot = false;
+  for (const auto& disk : scratch->disks) anyBoot = anyBoot || disk.attach == domain::Attach::kBoot;
+  if (scratch->disks.empty() || (request->action == HookAction::kPrepare && !anyBoot)) {
+    return kExitOk;
+  }
+
+  std::string configFile = configPath();
+  auto config = daemon::loadConfig(configFile);
+  if (!config.ok()) {
+    return failClosed("cannot read the configuration for domain '" + name +
+                      "': " + config.status().message());
+  }
+  return request->action == HookAction::kPrepare ? prepare(*xml, *scratch, *config, configFile)
+                                                 : release(*scratch, *config, configFile);
+}
+
+}  // namespace
+}  // namespace virtscratch::hook
+
+// Anything thrown (out of memory, an unexpected bus exception) still ends as one line and a
+// failure, never as an abort with a core dump in the middle of a domain's start.
+int main(int argc, char** argv) {
+  try {
+    return virtscratch::hook::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "virt-scratch: internal error: %s\n",
+                 virtscratch::hook::oneLine(e.what()).c_str());
+  } catch (...) {
+    std::fprintf(stderr, "virt-scratch: internal error\n");
+  }
+  return 1;
+}

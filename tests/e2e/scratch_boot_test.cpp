@@ -1,0 +1,84 @@
+// Scratch disks with attach='boot': `virt-scratch enable` writes the metadata and the <disk>, the
+// hook has the daemon make the image before QEMU opens it, the guest mounts it by label, and the
+// image goes when its lifetime ends.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/e2e/scratch_test.h"
+
+namespace virtscratch::test {
+namespace {
+
+using BootScratchDisk = ScratchTest;
+
+TEST_F(BootScratchDisk, EnabledDomainStartsWithItsDiskMadeBeforeQemuOpensIt) {
+  startDaemon();
+  ASSERT_NO_FATAL_FAILURE(defineDomain({}));
+  ASSERT_NO_FATAL_FAILURE(enable({"--size", "256M", "--label", "scratch", "--lifetime", "domain"}));
+  std::string image = poolImage();
+  EXPECT_FALSE(fileExists(image)) << "enable made the image; the hook should, at start";
+
+  // QEMU fails to start a domain whose disk file is missing: the start succeeding means the
+  // file was there before QEMU opened it.
+  CommandResult r = virsh({"start", name()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(fileExists(image));
+  auto disks = blockDevices();
+  EXPECT_NE(std::find(disks.begin(), disks.end(), std::make_pair(std::string("vdb"), image)),
+            disks.end())
+      << virsh({"domblklist", name()}).out;
+
+  ASSERT_TRUE(waitForState("shut off", 90s)) << console();
+  std::string seen = console();
+  EXPECT_NE(seen.find("VS-DISK dev=/dev/vda size=268435456"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("VS-MARKER-WRITTEN"), std::string::npos) << seen;
+
+  // lifetime='domain': the image stays after the stop, with what the guest wrote, until the
+  // domain is undefined.
+  ASSERT_TRUE(fileExists(image));
+  EXPECT_EQ(readGuestFile(image, "/marker"), "written by the guest on /dev/vda\n");
+  r = virsh({"undefine", name()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(waitForFile(image, false)) << "the image stayed after undefine: " << image;
+}
+
+TEST_F(BootScratchDisk, BootLifetimeImageIsGoneWhenTheDomainStops) {
+  startDaemon();
+  ASSERT_NO_FATAL_FAILURE(defineDomain({}));
+  ASSERT_NO_FATAL_FAILURE(enable({"--size", "256M", "--label", "scratch", "--lifetime", "boot"}));
+  std::string image = poolImage();
+
+  CommandResult r = virsh({"start", name()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(fileExists(image));
+  ASSERT_TRUE(waitForState("shut off", 90s)) << console();
+  EXPECT_NE(console().find("VS-MARKER-WRITTEN"), std::string::npos) << console();
+  EXPECT_TRUE(waitForFile(image, false)) << "the image stayed after the stop: " << image;
+  // The definition still asks for the disk: the next start makes a fresh one.
+  r = virsh({"start", name()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(fileExists(image));
+}
+
+TEST_F(BootScratchDisk, SizePerVcpuGivesOneSizePerVcpu) {
+  startDaemon();
+  for (unsigned vcpus : {1u, 4u}) {
+    SCOPED_TRACE(testing::Message() << vcpus << " vCPUs");
+    Guest guest;
+    guest.vcpus = vcpus;
+    ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
+    ASSERT_NO_FATAL_FAILURE(enable({"--size-per-vcpu", "128M", "--label", "scratch"}));
+    std::string image = poolImage();
+    CommandResult r = virsh({"start", name()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(virtualSize(image), vcpus * (128ull << 20));
+    virsh({"destroy", name()});
+    r = virsh({"undefine", name()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    ASSERT_TRUE(waitForFile(image, false));
+  }
+}
+
+}  // namespace
+}  // namespace virtscratch::test

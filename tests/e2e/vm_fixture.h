@@ -1,0 +1,93 @@
+// The real pieces for the end-to-end tests: libvirtd and QEMU (software emulation) on the
+// machine's system bus, set up by scripts/vm-env (which also links the built hook and builds the
+// tiny guest), the real virt-scratchd on that bus with its pool in a temporary directory, virsh,
+// and the virt-scratch command. The tests share libvirtd, the bus name and the hook, so ctest
+// runs them one at a time (RESOURCE_LOCK). Single-threaded.
+//
+// The guest (scripts/vm-env, write_init) finds its scratch disk by filesystem label, mounts it,
+// writes /marker, prints VS-DISK dev=... size=..., VS-MARKER-WRITTEN (or VS-NO-DISK) on its
+// serial console, which goes to a file, and powers off; with `hold` it stays up instead.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_util.h"
+
+namespace virtscratch::test {
+
+using namespace std::chrono_literals;
+
+struct Guest {
+  unsigned vcpus = 1;
+  std::string label = "scratch";        // the label the guest looks for
+  int waitSeconds = 20;                 // how long the guest waits for the disk
+  bool hold = false;                    // stay up after writing the marker
+  std::vector<std::string> qcow2Disks;  // image files attached as virtio disks vda, vdb, ...
+};
+
+struct DaemonOptions {
+  std::string hookFail = "closed";  // [hook] fail
+};
+
+class VmTest : public ::testing::Test {
+ public:
+  static std::string vmEnv();  // scripts/vm-env
+  // The hook and `virt-scratch enable` are built: tests of the scratch disks need them.
+  static bool hookBuilt();
+  static bool enableAvailable();
+
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // A persistent domain named after the test (name() gives it), defined from `guest`.
+  void defineDomain(const Guest& guest);
+  const std::string& name() const { return name_; }
+  std::string uuid();
+  CommandResult virsh(std::vector<std::string> args);
+  std::string domainState();
+  bool waitForState(const std::string& state, std::chrono::milliseconds deadline = 60s);
+  // What the guest printed on its serial console so far.
+  std::string console() const;
+  bool waitForConsole(const std::string& text, std::chrono::milliseconds deadline = 60s);
+  // Targets and sources of the domain's disks, as `virsh domblklist` lists them (live when it
+  // runs).
+  std::vector<std::pair<std::string, std::string>> blockDevices();
+  // The contents of `path` in the ext filesystem of an image, read with debugfs from a raw copy.
+  std::string readGuestFile(const std::string& image, const std::string& path);
+  uint64_t virtualSize(const std::string& image);  // qemu-img info
+
+  // virt-scratchd on the system bus, configured with a pool in the test's directory and
+  // [libvirt] uri=qemu:///system; waits until it owns its name.
+  void startDaemon(const DaemonOptions& options = {});
+  int stopDaemon();  // SIGTERM; the exit code
+  std::string daemonLog() const;
+  std::string poolPath() const { return dir_->file("pool"); }
+  // Where the daemon keeps a domain's image: <pool>/<uuid>/<target>.<format>.
+  std::string poolImage(const std::string& target = "vdb", const std::string& format = "qcow2");
+  bool waitForFile(const std::string& path, bool present, std::chrono::milliseconds deadline = 30s);
+
+  CommandResult cli(std::vector<std::string> args);  // virt-scratch
+
+  std::unique_ptr<TempDir> dir_;
+
+ private:
+  std::string name_;
+  bool defined_ = false;
+  bool systemConfigSaved_ = false;
+  pid_t daemonPid_ = -1;
+  int lockFd_ = -1;  // /run/virt-scratch-e2e.lock, held for the test's time
+};
+
+// Waits for `done()` with short pauses until the deadline; false on timeout.
+bool pollUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline);
+
+}  // namespace virtscratch::test

@@ -1,0 +1,307 @@
+// The libvirt watcher, resolver and event loop against libvirt's test driver in this process:
+// domains are defined, started, destroyed and undefined through the API on the test's own
+// connection, the GLib loop turns until the pool shows the expected state, and the images are
+// checked on disk with blkid. Hot-plugging itself (the test driver has no live attach) and
+// reconnecting to a restarted libvirtd are covered by the end-to-end tests.
+#include "daemon/libvirt/lifecycle_watcher.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "daemon/domain_uuid.h"
+#include "daemon/libvirt/libvirt_connection.h"
+#include "daemon/libvirt/libvirt_resolver.h"
+#include "daemon/service.h"
+#include "tests/support/test_util.h"
+#include "tests/unit/daemon/fakes.h"
+#include "tests/unit/daemon/libvirt_fixture.h"
+
+namespace virtscratch::daemon::libvirt {
+namespace {
+
+using testing::drainReady;
+using testing::spinUntil;
+using ::virtscratch::test::fileExists;
+
+constexpr const char* kWeb = "0d3c2e8a-5f4b-4c6d-9e7f-101112131415";
+constexpr const char* kDb = "1d3c2e8a-5f4b-4c6d-9e7f-101112131415";
+constexpr const char* kGone = "2d3c2e8a-5f4b-4c6d-9e7f-101112131415";
+
+std::string scratchDisk(const std::string& target, const std::string& lifetime,
+                        const std::string& attach) {
+  return "<scratch:disk target='" + target +
+         "' size='16M' format='raw' filesystem='ext4' label='scratch' lifetime='" + lifetime +
+         "' attach='" + attach + "'/>";
+}
+
+std::string domainXml(const std::string& name, const std::string& uuid, const std::string& disks,
+                      const std::string& devices = "") {
+  return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
+         "</uuid><metadata><scratch:disks xmlns:scratch='http://virtscratch.org/xmlns/scratch/"
+         "1.0'>" +
+         disks +
+         "</scratch:disks></metadata><memory>65536</memory><vcpu>2</vcpu><os><type>hvm</type>"
+         "</os><devices>" +
+         devices + "</devices></domain>";
+}
+
+std::string bootDiskDevice(const std::string& path, const std::string& target) {
+  return "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='" + path +
+         "'/><target dev='" + target + "' bus='virtio'/><serial>scratch-" + target +
+         "</serial></disk>";
+}
+
+class LifecycleWatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::registerForTests();
+    // Opened first and closed last: the test driver's state lives while a connection is open.
+    driver.reset(virConnectOpen("test:///default"));
+    ASSERT_TRUE(driver) << libvirtError("test:///default").message();
+    connection = std::make_unique<LibvirtConnection>(
+        LibvirtConnection::Options{.uri = "test:///default"}, testing::testContext());
+    resolver = std::make_unique<LibvirtResolver>(*connection);
+    Config config;
+    config.poolPath = dir.file("pool");
+    config.templateMode = TemplateMode::kOff;
+    config.accessGroup = "nogroup";
+    service = std::make_unique<Service>(config, invoker, listener, *resolver);
+    auto started = service->start();
+    ASSERT_TRUE(started.ok()) << started.status().message();
+  }
+
+  void TearDown() override {
+    watcher.reset();
+    bool stopped = false;
+    service->shutdown(true, [&] { stopped = true; });
+    EXPECT_TRUE(spinUntil([&] { return stopped; }));
+    service.reset();
+    resolver.reset();
+    connection.reset();
+    driver.reset();
+    drainReady();  // libvirt's deferred frees
+  }
+
+  DomainPtr define(const std::string& xml) {
+    DomainPtr dom(virDomainDefineXML(driver.get(), xml.c_str()));
+    EXPECT_TRUE(dom) << libvirtError("define").message();
+    return dom;
+  }
+
+  void startWatching() {
+    watcher = std::make_unique<LifecycleWatcher>(*service, *connection, invoker);
+    connection->start();
+    ASSERT_TRUE(connection->connected());
+  }
+
+  // What the hook's Allocate does before the domain starts.
+  ImageRecord allocate(const std::string& uuid, const std::string& target, Lifetime lifetime) {
+    AllocateRequest r;
+    r.domain = uuid;
+    r.spec.size = 16 << 20;
+    r.sizeGiven = true;
+    r.spec.format = image::ImageFormat::kRaw;
+    r.target = target;
+    r.lifetime = lifetime;
+    std::optional<Result<ImageRecord>> out;
+    service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
+    EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
+    EXPECT_TRUE(out && out->ok()) << (out ? out->status().message() : "no answer");
+    return out && out->ok() ? **out : ImageRecord{};
+  }
+
+  bool has(const std::string& uuid, const std::string& target) const {
+    return service->findImage(imageIdOf(uuid, target)) != nullptr;
+  }
+
+  std::string removalReason(const std::string& uuid, const std::string& target) const {
+    for (const auto& [record, reason] : listener.removed) {
+      if (record.id == imageIdOf(uuid, target)) return reason;
+    }
+    return "";
+  }
+
+  test::TempDir dir;
+  ConnectPtr driver;
+  testing::GLibInvoker invoker;
+  fake::FakeListener listener;
+  std::unique_ptr<LibvirtConnection> connection;
+  std::unique_ptr<LibvirtResolver> resolver;
+  std::unique_ptr<Service> service;
+  std::unique_ptr<LifecycleWatcher> watcher;
+};
+
+TEST_F(LifecycleWatcherTest, StoppedDomainLosesItsBootImagesAndUndefinedOneTheRest) {
+  DomainPtr dom = define(domainXml(
+      "web", kWeb, scratchDisk("vdb", "boot", "boot") + scratchDisk("vdc", "domain", "boot")));
+  ASSERT_TRUE(dom);
+  startWatching();
+  ImageRecord boot = allocate(kWeb, "vdb", Lifetime::kBoot);
+  ImageRecord kept = allocate(kWeb, "vdc", Lifetime::kDomain);
+  ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0) << libvirtError("destroy").message();
+
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdb"); })) << "the boot image stayed";
+  EXPECT_FALSE(fileExists(boot.path));
+  EXPECT_EQ(removalReason(kWeb, "vdb"), "domain-stopped");
+  EXPECT_TRUE(has(kWeb, "vdc"));
+  EXPECT_TRUE(fileExists(kept.path));
+
+  ASSERT_EQ(virDomainUndefine(dom.get()), 0) << libvirtError("undefine").message();
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdc"); })) << "the domain image stayed";
+  EXPECT_FALSE(fileExists(kept.path));
+  EXPECT_EQ(removalReason(kWeb, "vdc"), "domain-undefined");
+}
+
+TEST_F(LifecycleWatcherTest, StartedDomainGetsItsHotplugDiskMadeFromItsMetadata) {
+  DomainPtr dom = define(domainXml("web", kWeb, scratchDisk("vdd", "boot", "hotplug")));
+  ASSERT_TRUE(dom);
+  startWatching();
+  ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
+
+  ASSERT_TRUE(spinUntil([&] { return has(kWeb, "vdd"); })) << "no image was made";
+  const ImageRecord* record = service->findImage(imageIdOf(kWeb, "vdd"));
+  EXPECT_EQ(record->lifetime, Lifetime::kBoot);
+  auto blkid = test::run({"blkid", "-p", "-o", "export", record->path});
+  auto fs = test::parseExport(blkid.out);
+  EXPECT_EQ(fs["TYPE"], "ext4") << blkid.err;
+  EXPECT_EQ(fs["LABEL"], "scratch");
+  std::string path = record->path;
+
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0);
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdd"); }));
+  EXPECT_FALSE(fileExists(path));
+}
+
+TEST_F(LifecycleWatcherTest, TransientDomainThatStopsLosesAllItsImages) {
+  std::string xml = domainXml("tmp", kWeb, scratchDisk("vdb", "domain", "boot"));
+  startWatching();
+  ImageRecord image = allocate(kWeb, "vdb", Lifetime::kDomain);
+  DomainPtr dom(virDomainCreateXML(driver.get(), xml.c_str(), 0));
+  ASSERT_TRUE(dom) << libvirtError("create").message();
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0);
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdb"); }));
+  EXPECT_FALSE(fileExists(image.path));
+  EXPECT_EQ(removalReason(kWeb, "vdb"), "domain-undefined");
+}
+
+TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {
+  // What a daemon finds after being down: images of a domain that is gone, of one that stopped,
+  // and of one that runs with its boot disk attached.
+  ImageRecord gone = allocate(kGone, "vdb", Lifetime::kManual);
+  ImageRecord stoppedBoot = allocate(kDb, "vdb", Lifetime::kBoot);
+  ImageRecord stoppedKept = allocate(kDb, "vdc", Lifetime::kDomain);
+  ImageRecord running = allocate(kWeb, "vdb", Lifetime::kBoot);
+  ASSERT_TRUE(define(domainXml(
+      "db", kDb, scratchDisk("vdb", "boot", "boot") + scratchDisk("vdc", "domain", "boot"))));
+  DomainPtr web = define(domainXml("web", kWeb, scratchDisk("vdb", "boot", "boot"),
+                                   bootDiskDevice(running.path, "vdb")));
+  ASSERT_EQ(virDomainCreate(web.get()), 0) << libvirtError("start").message();
+
+  startWatching();
+  ASSERT_TRUE(spinUntil([&] {
+    const ImageRecord* r = service->findImage(imageIdOf(kWeb, "vdb"));
+    return !has(kGone, "vdb") && !has(kDb, "vdb") && r != nullptr &&
+           r->state == ImageState::kAttached;
+  })) << "the pool was not reconciled";
+
+  EXPECT_FALSE(has(kGone, "vdb"));
+  EXPECT_FALSE(fileExists(gone.path));
+  EXPECT_EQ(removalReason(kGone, "vdb"), "domain-undefined");
+  EXPECT_FALSE(has(kDb, "vdb"));
+  EXPECT_FALSE(fileExists(stoppedBoot.path));
+  EXPECT_EQ(removalReason(kDb, "vdb"), "domain-stopped");
+  EXPECT_TRUE(fileExists(stoppedKept.path));
+  ASSERT_TRUE(has(kWeb, "vdb"));
+  EXPECT_TRUE(fileExists(running.path));
+  EXPECT_EQ(service->findImage(imageIdOf(kWeb, "vdb"))->state, ImageState::kAttached);
+}
+
+TEST_F(LifecycleWatcherTest, ResolverLooksNamesUpOnlyWhileConnected) {
+  ASSERT_TRUE(define(domainXml("web", kWeb, "")));
+  auto offline = resolver->resolve("web");
+  ASSERT_FALSE(offline.ok());
+  EXPECT_EQ(offline.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(offline.status().message().find("not connected to libvirt"), std::string::npos)
+      << offline.status().message();
+  auto uuid = resolver->resolve("0D3C2E8A-5F4B-4C6D-9E7F-101112131415");
+  ASSERT_TRUE(uuid.ok());
+  EXPECT_EQ(uuid->uuid, kWeb);
+
+  connection->start();
+  auto named = resolver->resolve("web");
+  ASSERT_TRUE(named.ok()) << named.status().message();
+  EXPECT_EQ(named->uuid, kWeb);
+  EXPECT_EQ(named->name, "web");
+  auto unknown = resolver->resolve("mail");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find("'mail'"), std::string::npos);
+}
+
+// ---- libvirt's event loop on GLib, through libvirt's public virEvent* calls.
+
+struct Counter {
+  int calls = 0;
+  int lastEvents = 0;
+  int watch = 0;
+  bool removeInCallback = false;
+  int freed = 0;
+  bool freedInsideRemove = false;
+};
+
+TEST(LibvirtEventLoop, TimeoutsFireUntilDisabledAndAreFreedAfterRemoval) {
+  testing::registerForTests();
+  Counter counter;
+  int timer = virEventAddTimeout(
+      0, [](int, void* opaque) { ++static_cast<Counter*>(opaque)->calls; }, &counter,
+      [](void* opaque) { ++static_cast<Counter*>(opaque)->freed; });
+  ASSERT_GT(timer, 0);
+  ASSERT_TRUE(spinUntil([&] { return counter.calls >= 3; }));
+  virEventUpdateTimeout(timer, -1);
+  int calls = counter.calls;
+  drainReady();
+  EXPECT_EQ(counter.calls, calls);
+  ASSERT_EQ(virEventRemoveTimeout(timer), 0);
+  EXPECT_EQ(counter.freed, 0);  // never inside the remove call
+  ASSERT_TRUE(spinUntil([&] { return counter.freed == 1; }));
+  EXPECT_EQ(virEventRemoveTimeout(timer), -1);
+}
+
+TEST(LibvirtEventLoop, HandlesReportReadableAndMayRemoveThemselves) {
+  testing::registerForTests();
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  Counter counter;
+  counter.removeInCallback = true;
+  counter.watch = virEventAddHandle(
+      fds[0], VIR_EVENT_HANDLE_READABLE,
+      [](int watch, int, int events, void* opaque) {
+        auto* c = static_cast<Counter*>(opaque);
+        ++c->calls;
+        c->lastEvents = events;
+        if (c->removeInCallback) {
+          virEventRemoveHandle(watch);
+          c->freedInsideRemove = c->freed != 0;
+        }
+      },
+      &counter, [](void* opaque) { ++static_cast<Counter*>(opaque)->freed; });
+  ASSERT_GT(counter.watch, 0);
+  drainReady();
+  EXPECT_EQ(counter.calls, 0);  // nothing to read yet
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  ASSERT_TRUE(spinUntil([&] { return counter.freed == 1; }));
+  EXPECT_EQ(counter.calls, 1);
+  EXPECT_EQ(counter.lastEvents & VIR_EVENT_HANDLE_READABLE, VIR_EVENT_HANDLE_READABLE);
+  EXPECT_FALSE(counter.freedInsideRemove);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+}  // namespace
+}  // namespace virtscratch::daemon::libvirt
