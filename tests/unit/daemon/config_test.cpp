@@ -197,5 +197,13 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->hookFail, defaults.hookFail);
 }
 
+// Installed as it ships, with its drop-in directory, the daemon follows the host's QEMU domains.
+TEST(Config, ShippedDropInFollowsTheHostsQemuDomains) {
+  auto config = loadConfig(std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->libvirtUri, "qemu:///system");
+  EXPECT_EQ(Config().libvirtUri, "");
+}
+
 }  // namespace
 }  // namespace virtscratch::daemon
