@@ -7,6 +7,7 @@
 #include <set>
 
 #include "domain/xml_document.h"
+#include "domain/xml_escape.h"
 #include "image/filesystem.h"
 #include "image/size.h"
 
@@ -184,39 +185,6 @@ Result<const xmlNode*> findDisks(const xmlNode* metadata) {
   return found;
 }
 
-void appendEscaped(std::string& out, std::string_view text) {
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\n':
-        out += "&#10;";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      case '\t':
-        out += "&#9;";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 // A size as the shortest exact text parseSize reads back: "10G", "1536M", "4096".
 std::string sizeText(uint64_t bytes) {
   static constexpr std::array<std::pair<char, int>, 5> kSuffixes = {
@@ -279,7 +247,7 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks) {
       out += ' ';
       out += name;
       out += "='";
-      appendEscaped(out, value);
+      out += escapeXml(value);
       out += '\'';
     };
     attribute("target", disk.target);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "cli/client/domain_xml.h"
+#include "domain/xml_escape.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -84,9 +85,10 @@ Result<domain::DomainScratch> readScratch(const std::string& xml, const std::str
 // is missing; with fail=closed the hook stops the start before this matters.
 std::string bootDiskXml(const domain::ScratchDisk& disk, const std::string& path) {
   return "<disk type='file' device='disk'><driver name='qemu' type='" +
-         std::string(image::toString(disk.format)) + "'/><source file='" + escapeXml(path) +
-         "' startupPolicy='optional'/><target dev='" + escapeXml(disk.target) + "' bus='virtio'/><serial>" +
-         escapeXml(domain::diskSerial(disk.target)) + "</serial></disk>";
+         std::string(image::toString(disk.format)) + "'/><source file='" + domain::escapeXml(path) +
+         "' startupPolicy='optional'/><target dev='" + domain::escapeXml(disk.target) +
+         "' bus='virtio'/><serial>" + domain::escapeXml(domain::diskSerial(disk.target)) +
+         "</serial></disk>";
 }
 
 // Replaces `old` (may be null) by `newXml` (may be empty) in the definition.

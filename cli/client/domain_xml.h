@@ -26,7 +26,4 @@ Result<std::vector<DiskElement>> listDisks(std::string_view domainXml);
 Result<std::string> editDisks(std::string_view domainXml, std::string_view removeTarget,
                               std::string_view addDiskXml);
 
-// `text` safe inside an XML attribute or element.
-std::string escapeXml(std::string_view text);
-
 }  // namespace virtscratch::cli

@@ -9,6 +9,7 @@
 #include "daemon/domain_uuid.h"
 #include "daemon/log.h"
 #include "domain/scratch_metadata.h"
+#include "domain/xml_escape.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {
@@ -43,37 +44,11 @@ bool hasScratchDisk(const std::string& xml, std::string_view target) {
   return xml.find("<serial>" + domain::diskSerial(target) + "</serial>") != std::string::npos;
 }
 
-std::string escapeXml(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string hotplugDiskXml(const ImageRecord& record) {
   return "<disk type='file' device='disk'><driver name='qemu' type='" +
          std::string(image::toString(record.spec.format)) + "'/><source file='" +
-         escapeXml(record.path) + "'/><target dev='" + record.target + "' bus='virtio'/><serial>" +
-         domain::diskSerial(record.target) + "</serial></disk>";
+         domain::escapeXml(record.path) + "'/><target dev='" + record.target +
+         "' bus='virtio'/><serial>" + domain::diskSerial(record.target) + "</serial></disk>";
 }
 
 Result<AllocateRequest> requestFor(const std::string& uuid, const domain::ScratchDisk& disk,
