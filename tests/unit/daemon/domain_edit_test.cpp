@@ -66,7 +66,8 @@ TEST_F(DomainEditTest, EnableWritesTheMetadataAndABootDiskAtThePoolPath) {
   EXPECT_FALSE(edited->running);
 
   std::string xml = inactiveXml();
-  EXPECT_NE(xml.find("<source file='" + std::string(kPool) + "/" + kWeb + "/vdb.qcow2' startupPolicy='optional'/>"),
+  EXPECT_NE(xml.find("<source file='" + std::string(kPool) + "/" + kWeb +
+                     "/vdb.qcow2' startupPolicy='optional'/>"),
             std::string::npos)
       << xml;
   EXPECT_NE(xml.find("<driver name='qemu' type='qcow2'/>"), std::string::npos) << xml;
