@@ -18,6 +18,7 @@
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/domain_uuid.h"
+#include "daemon/glib_source.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/libvirt/libvirt_resolver.h"
@@ -52,18 +53,7 @@ class GLibLoopInvoker final : public LoopInvoker {
   explicit GLibLoopInvoker(GMainContext* context) : context_(context) {}
 
   void post(std::function<void()> fn) override {
-    GSource* source = g_idle_source_new();
-    g_source_set_priority(source, G_PRIORITY_DEFAULT);
-    g_source_set_callback(
-        source,
-        [](gpointer data) -> gboolean {
-          (*static_cast<std::function<void()>*>(data))();
-          return G_SOURCE_REMOVE;
-        },
-        new std::function<void()>(std::move(fn)),
-        [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
-    g_source_attach(source, context_);  // thread-safe; wakes the loop
-    g_source_unref(source);
+    g_source_unref(runOnce(context_, 0, std::move(fn), G_PRIORITY_DEFAULT));
   }
 
  private:

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "daemon/glib_source.h"
 #include "daemon/log.h"
 
 namespace virtscratch::daemon::libvirt {
@@ -22,21 +23,6 @@ std::string_view closeReason(int reason) {
     default:
       return "the client closed it";
   }
-}
-
-// A one-shot source on `context` that runs `fn`; the caller keeps a ref to cancel it.
-GSource* runLater(GMainContext* context, unsigned delayMs, std::function<void()> fn) {
-  GSource* source = delayMs == 0 ? g_idle_source_new() : g_timeout_source_new(delayMs);
-  g_source_set_callback(
-      source,
-      [](gpointer data) -> gboolean {
-        (*static_cast<std::function<void()>*>(data))();
-        return G_SOURCE_REMOVE;
-      },
-      new std::function<void()>(std::move(fn)),
-      [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
-  g_source_attach(source, context);
-  return source;
 }
 
 void cancel(GSource*& source) {
@@ -116,7 +102,7 @@ void LibvirtConnection::scheduleRetry() {
   cancel(retry_);
   unsigned delay = nextRetryMs_;
   nextRetryMs_ = std::min(options_.maxRetryMs, std::max(1u, nextRetryMs_) * 2);
-  retry_ = runLater(context_, delay, [this] {
+  retry_ = runOnce(context_, delay, [this] {
     // The source is being dispatched: drop our ref, it goes away after this call.
     g_source_unref(std::exchange(retry_, nullptr));
     tryConnect();
@@ -137,7 +123,7 @@ void LibvirtConnection::closeConnection(LogLevel level, std::string_view why) {
 void LibvirtConnection::onClose(virConnectPtr, int reason, void* opaque) {
   auto* self = static_cast<LibvirtConnection*>(opaque);
   if (self->closing_ != nullptr) return;
-  self->closing_ = runLater(self->context_, 0, [self, reason] {
+  self->closing_ = runOnce(self->context_, 0, [self, reason] {
     g_source_unref(std::exchange(self->closing_, nullptr));
     self->closeConnection(LogLevel::kWarning, closeReason(reason));
     self->scheduleRetry();

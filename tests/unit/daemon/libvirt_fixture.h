@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 
+#include "daemon/glib_source.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/loop_invoker.h"
@@ -29,17 +30,7 @@ inline void registerForTests() {
 class GLibInvoker final : public LoopInvoker {
  public:
   void post(std::function<void()> fn) override {
-    GSource* source = g_idle_source_new();
-    g_source_set_callback(
-        source,
-        [](gpointer data) -> gboolean {
-          (*static_cast<std::function<void()>*>(data))();
-          return G_SOURCE_REMOVE;
-        },
-        new std::function<void()>(std::move(fn)),
-        [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
-    g_source_attach(source, testContext());
-    g_source_unref(source);
+    g_source_unref(runOnce(testContext(), 0, std::move(fn)));
   }
 };
 
