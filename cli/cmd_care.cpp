@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "image/clone.h"
+#include "image/filesystem_uuid.h"
 #include "image/resize.h"
 #include "image/size.h"
 
@@ -47,6 +48,16 @@ int runClone(std::span<char* const> argv) {
   auto args = parseArgs(argv, kCloneOptions);
   if (auto exit = endEarly("clone", args, kCloneUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("clone", "give SRC and DST");
+  if (auto uuid = args->get("uuid")) {
+    // Checked here, not only per filesystem found: on an image without filesystems a bad UUID
+    // would otherwise pass unnoticed.
+    if (!image::checkFilesystemUuid("ext4", *uuid).ok() &&
+        !image::checkFilesystemUuid("vfat", *uuid).ok()) {
+      return usageError("clone", "--uuid '" + *uuid +
+                                     "' is neither a UUID (8-4-4-4-12 hex digits) nor a vfat "
+                                     "volume id (XXXX-XXXX)");
+    }
+  }
   ProgressBar progress("clone", args->has("progress"));
   image::CloneOptions options;
   options.backing = args->has("backing");

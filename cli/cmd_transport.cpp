@@ -83,6 +83,10 @@ int runExport(std::span<char* const> argv) {
   request.gzip.progress = &progress;
   Status status = image::exportImage(request);
   progress.finish();
+  // Some of the engine's errors about the image leave its name out ("Is a directory").
+  if (!status.ok() && status.message().find(request.image) == std::string::npos) {
+    status = status.withContext("'" + request.image + "'");
+  }
   return status.ok() ? kExitOk : failure("export", status);
 }
 

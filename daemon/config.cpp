@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string_view>
+#include <tuple>
 
 #include "daemon/glib_ptr.h"
 #include "image/file_io.h"
@@ -61,6 +62,16 @@ class LineIndex {
     auto it = groupLines_.find(g);
     return it == groupLines_.end() ? 0 : it->second;
   }
+  // A key with a locale ("path[de]"): GKeyFile keeps it out of the key list, so without this
+  // check it would be ignored in silence. Returns the group, the key and its line, or a line of 0.
+  std::tuple<std::string, std::string, int> localizedKey() const {
+    for (const auto& [groupAndKey, line] : keyLines_) {
+      size_t newline = groupAndKey.find('\n');
+      std::string key = groupAndKey.substr(newline + 1);
+      if (key.find('[') != std::string::npos) return {groupAndKey.substr(0, newline), key, line};
+    }
+    return {"", "", 0};
+  }
   // The last line that sets the key: the one whose value GKeyFile keeps.
   int key(const std::string& g, const std::string& k) const {
     auto it = keyLines_.find(g + "\n" + k);
@@ -81,10 +92,18 @@ std::string where(const Place& place, int line) {
   return place.file + ":" + std::to_string(line) + ": ";
 }
 
+// A value of megabytes quoted whole would drown the message: keep its start and its end.
+std::string shortened(const std::string& text) {
+  constexpr size_t kKeep = 500;
+  if (text.size() <= 3 * kKeep) return text;
+  return text.substr(0, kKeep) + " [... " + std::to_string(text.size() - 2 * kKeep) +
+         " bytes left out ...] " + text.substr(text.size() - kKeep);
+}
+
 Status keyError(const Place& place, const std::string& group, const std::string& key,
                 const std::string& why) {
-  return invalidArgument(where(place, place.lines.key(group, key)) + "[" + group + "] " + key +
-                         ": " + why);
+  return invalidArgument(where(place, place.lines.key(group, key)) + "[" + group + "] " +
+                         shortened(key) + ": " + shortened(why));
 }
 
 // Sizes as image/size.h reads them, or 0/none for "no limit".
@@ -118,9 +137,27 @@ Status checkGroupName(const std::string& name) {
   return {};
 }
 
+// A path for messages: control characters shown as '?', so that one line stays one line.
+std::string shown(const std::string& text) {
+  std::string out = text;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 Result<std::string> absolutePath(const std::string& text) {
   if (text.empty() || text.front() != '/') {
-    return invalidArgument("'" + text + "' is not an absolute path");
+    return invalidArgument("'" + shown(text) + "' is not an absolute path");
+  }
+  if (text.size() >= PATH_MAX) {
+    return invalidArgument("the path of " + std::to_string(text.size()) +
+                           " bytes is too long (the limit is " + std::to_string(PATH_MAX - 1) +
+                           ")");
+  }
+  // Paths end up in log lines, records and messages; a newline in one would forge them.
+  if (shown(text) != text) {
+    return invalidArgument("'" + shown(text) + "' holds a control character");
   }
   std::string normal = std::filesystem::path(text).lexically_normal().string();
   while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
@@ -286,7 +323,8 @@ std::string lineOfSyntaxError(std::string_view text, std::string_view message) {
 
 // Reads a file whole; a missing file is kNotFound.
 Result<std::string> readText(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO planted as the file must be refused, not wait for a writer.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("cannot read configuration '" + path + "'", errno);
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
@@ -298,6 +336,12 @@ Result<std::string> readText(const std::string& path) {
 }
 
 Status applyFile(const std::string& path, const std::string& text, Config& config) {
+  // GKeyFile would stop reading a line at a NUL byte and keep the rest of it in silence.
+  if (size_t nul = text.find('\0'); nul != std::string::npos) {
+    int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + nul, '\n'));
+    return invalidArgument(path + ":" + std::to_string(line) + ": a NUL byte at offset " +
+                           std::to_string(nul) + "; a configuration file is text");
+  }
   KeyFilePtr file = newKeyFile();
   GError* raw = nullptr;
   if (!g_key_file_load_from_data(file.get(), text.data(), text.size(), G_KEY_FILE_NONE, &raw)) {
@@ -307,6 +351,10 @@ Status applyFile(const std::string& path, const std::string& text, Config& confi
   }
   LineIndex lines(text);
   Place place{path, lines};
+  if (auto [group, key, line] = lines.localizedKey(); line != 0) {
+    return invalidArgument(where(place, line) + "[" + group + "] " + shortened(key) +
+                           ": unknown key (keys have no locale variants here)");
+  }
   gsize groupCount = 0;
   StrvPtr groups(g_key_file_get_groups(file.get(), &groupCount));
   for (gsize g = 0; g < groupCount; ++g) {

@@ -15,6 +15,21 @@
 
 namespace virtscratch::daemon {
 
+namespace {
+
+// The image's file, or its domain directory, is not what the daemon made (a symlink or another
+// kind of file put there behind its back): refused rather than followed.
+Status notInPool(const ImageRecord& record, int err) {
+  if (err == ELOOP || err == ENOTDIR) {
+    return failed("cannot open " + record.path +
+                  ": it or its directory is no longer a plain file or directory of the pool "
+                  "(a symlink?); it is not followed");
+  }
+  return errnoStatus("cannot open " + record.path, err);
+}
+
+}  // namespace
+
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
                                  const ExportParams& params) {
   const std::string& dest = params.destination;
@@ -41,9 +56,19 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ui
   VS_RETURN_IF_ERROR(image::checkDestination(destDir.get(), task.destName, false));
   task.destDir = std::make_shared<UniqueFd>(std::move(destDir));
 
-  std::string rel = record.domainUuid + "/" + imageFileName(record.target, record.spec.format);
-  UniqueFd image(openat(pool.fd(), rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!image) return errnoStatus("cannot open " + record.path, errno);
+  // One component at a time, neither followed if it is a symlink: O_NOFOLLOW on a path with a
+  // slash would still follow a domain directory swapped for a symlink to elsewhere.
+  UniqueFd domainDir(openat(pool.fd(), record.domainUuid.c_str(),
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!domainDir) return notInPool(record, errno);
+  std::string name = imageFileName(record.target, record.spec.format);
+  // O_NONBLOCK: a FIFO in its place must not hang the loop thread.
+  UniqueFd image(
+      openat(domainDir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!image) return notInPool(record, errno);
+  struct stat st;
+  if (fstat(image.get(), &st) != 0) return errnoStatus("cannot stat " + record.path, errno);
+  if (!S_ISREG(st.st_mode)) return notInPool(record, ENOTDIR);
   task.image = std::make_shared<UniqueFd>(std::move(image));
   task.imagePath = record.path;
   task.uid = uid;

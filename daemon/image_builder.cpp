@@ -48,6 +48,24 @@ bool worthACold(const Status& status) {
   }
 }
 
+// The pool's filesystem filling up while the image is made (the check before the build is an
+// estimate: content is not counted, and other writers share the filesystem) must reach the
+// caller as NoSpace. Our own writes carry ENOSPC in their code, and then say what to do; the mkfs
+// tools say it only in their message, which tells already that either the content or the host
+// lacks room.
+Status noSpaceAsSuch(Status status) {
+  if (status.code() == ErrorCode::kNoSpace) {
+    return {ErrorCode::kNoSpace, status.message() +
+                                     "; the pool's filesystem is full: release images, free "
+                                     "space there or ask for less"};
+  }
+  if (status.code() == ErrorCode::kFailed &&
+      status.message().find("No space left on device") != std::string::npos) {
+    return {ErrorCode::kNoSpace, status.message()};
+  }
+  return status;
+}
+
 }  // namespace
 
 BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
@@ -84,19 +102,24 @@ BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
       out.cloneError = cloned.message();
       source = nullptr;
     } else {
-      out.status = cloned;
+      out.status = noSpaceAsSuch(cloned);
       return out;
     }
   }
   if (source == nullptr && !adopted) {
     out.cold = true;
-    out.status = createCold(task, name);
+    out.status = noSpaceAsSuch(createCold(task, name));
     if (!out.status.ok()) return out;
   }
   task.stored.record.createdUs = nowUs();
   out.status = writeRecordAt(task.domainDir->get(), task.stored);
   if (!out.status.ok()) {
+    // Neither half may stay: the record has its name already when only the fsync of the
+    // directory failed. Any record of this target that was there is one that would have been
+    // replaced: it described no image, as the image's name was free.
+    unlinkat(task.domainDir->get(), recordFileName(r.target).c_str(), 0);
     unlinkat(task.domainDir->get(), name.c_str(), 0);
+    out.status = noSpaceAsSuch(out.status);
     return out;
   }
   out.stored = std::move(task.stored);

@@ -195,8 +195,10 @@ int run(const Options& options) {
   };
   g_unix_signal_add(SIGTERM, onSignal, &daemon);
   g_unix_signal_add(SIGINT, onSignal, &daemon);
+  // A connection cannot be carried over to a new bus (its names and matches are gone with the
+  // old one): the daemon ends with a failure, and the unit's Restart=on-failure starts it again.
   bus::BusSource busSource(*connection, context, [&daemon](const std::string& why) {
-    logLine(LogLevel::kError, why);
+    logLine(LogLevel::kError, why + "; exiting with status 1 to be restarted");
     daemon.exitCode = 1;
     daemon.stop(true);
   });

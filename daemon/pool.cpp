@@ -152,9 +152,15 @@ Result<uint64_t> Pool::availableBytes() const {
 }
 
 uint64_t Pool::allocatedBytes(const ImageRecord& record) const {
-  std::string rel = record.domainUuid + "/" + imageFileName(record.target, record.spec.format);
+  // The domain's directory is opened first: AT_SYMLINK_NOFOLLOW covers only the last name, and
+  // a directory swapped for a symlink would report a file outside the pool.
+  UniqueFd dir(openat(fd_.get(), record.domainUuid.c_str(), kDirFlags));
+  if (!dir) return 0;
+  std::string file = imageFileName(record.target, record.spec.format);
   struct stat st;
-  if (fstatat(fd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+  if (fstatat(dir.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    return 0;
+  }
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 

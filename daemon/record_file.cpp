@@ -143,10 +143,12 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
 
 Status writeRecordAt(int dirFd, const StoredRecord& stored) {
   std::string text = serializeRecord(stored);
-  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd));
-  VS_RETURN_IF_ERROR(image::writeAll(file.fd(), text.data(), text.size(), 0));
-  return file.publish(recordFileName(stored.record.target), true)
-      .withContext("record of " + stored.record.id);
+  Status status = [&]() -> Status {
+    VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd));
+    VS_RETURN_IF_ERROR(image::writeAll(file.fd(), text.data(), text.size(), 0));
+    return file.publish(recordFileName(stored.record.target), true);
+  }();
+  return status.withContext("writing the record of " + stored.record.id);
 }
 
 Result<StoredRecord> readRecordAt(int dirFd, std::string_view name, std::string_view where) {

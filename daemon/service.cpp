@@ -194,7 +194,12 @@ Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_
     if (resolved.ok()) {
       uuid = resolved->uuid;
     } else {
-      // A domain undefined already is still known by the name in its records.
+      // A domain undefined already is still known by the name in its records. Only a name that
+      // libvirt does not know qualifies: an empty or malformed one would match the records of
+      // images allocated by UUID, which have no name.
+      if (domain.empty() || resolved.status().code() != ErrorCode::kNotFound) {
+        return resolved.status();
+      }
       for (const PoolEntry* e : pool_.entries()) {
         if (e->record.domainName == domain) uuid = e->record.domainUuid;
       }

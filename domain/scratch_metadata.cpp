@@ -208,7 +208,16 @@ Result<DomainScratch> parseDomainXml(std::string_view xml) {
   DomainScratch out;
   const xmlNode* metadata = nullptr;
   bool haveName = false;
+  // libvirt writes each of these once; a second one would let the hook and libvirt disagree on
+  // which is meant (libvirt reads the first <metadata>, a careless reader the last <vcpu>).
+  std::map<std::string, int> seen;
   for (const xmlNode* child = root->children; child != nullptr; child = child->next) {
+    for (const char* once : {"uuid", "name", "vcpu", "metadata"}) {
+      if (isElement(child, once) && ++seen[once] > 1) {
+        return invalidArgument(std::string(kDefinition) + " has more than one <" + once +
+                               ">; a domain has one");
+      }
+    }
     if (isElement(child, "uuid") && out.uuid.empty()) {
       out.uuid = trimmed(textOf(child));
       std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),

@@ -189,7 +189,8 @@ Status cloneImage(const std::string& srcPath, const std::string& dstPath,
   if (dstPath.back() == '/') {
     return invalidArgument("'" + dstPath + "' names a directory; give the clone's file name");
   }
-  UniqueFd srcFd(open(srcPath.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
+  UniqueFd srcFd(open(srcPath.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!srcFd) return errnoStatus("cannot open the source image '" + srcPath + "'", errno);
   struct stat st;
   if (fstat(srcFd.get(), &st) != 0) return errnoStatus("stat '" + srcPath + "'", errno);

@@ -238,7 +238,7 @@ Status createImage(const std::string& path, const ImageSpec& spec, const CreateO
   VS_ASSIGN_OR_RETURN(OutputPath out, openOutputPath(path));
   Status status = createImageAt(out.dir.get(), out.name, spec, options);
   if (status.ok() || status.code() == ErrorCode::kAlreadyExists) return status;
-  return status.withContext("'" + path + "' was not created");
+  return notWritten(status, out.dir.get(), out.name, path);
 }
 
 }  // namespace virtscratch::image

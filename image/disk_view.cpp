@@ -50,13 +50,19 @@ Result<std::unique_ptr<DiskView>> openRawDiskView(UniqueFd fd, const std::string
 }
 
 Result<std::unique_ptr<DiskView>> openDiskView(UniqueFd fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return invalidArgument("'" + path + "' is not a regular file; give an image file");
+  }
   VS_ASSIGN_OR_RETURN(bool qcow2, isQcow2(fd.get()));
   if (qcow2) return openQcow2(std::move(fd), path);
   return openRawDiskView(std::move(fd), path);
 }
 
 Result<std::unique_ptr<DiskView>> openDiskView(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("open '" + path + "'", errno);
   return openDiskView(std::move(fd), path);
 }

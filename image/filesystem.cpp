@@ -55,8 +55,9 @@ Status runMkfs(const MkfsRequest& r, const std::vector<std::string>& argv) {
   context += " from content " + quoted(r.contentDir);
   // Could be the host disk as well as the new filesystem: say both.
   if (message.find("No space left") != std::string::npos) {
-    return failed(context + ": " + message +
-                  "; if the content does not fit, give a larger size, else free space on the host");
+    return {ErrorCode::kNoSpace,
+            context + ": " + message +
+                "; if the content does not fit, give a larger size, else free space on the host"};
   }
   return out.status().withContext(context);
 }

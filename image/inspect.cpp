@@ -100,7 +100,8 @@ Result<FilesystemInfo> probeFilesystem(int fd, int partition, uint64_t offset, u
 }  // namespace
 
 Result<ImageInfo> inspectImage(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("open '" + path + "'", errno);
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);

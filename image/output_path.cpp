@@ -42,4 +42,13 @@ Status checkDestination(int dirFd, std::string_view name, bool force) {
   return {};
 }
 
+Status notWritten(Status status, int dirFd, std::string_view name, const std::string& path) {
+  struct stat st;
+  std::string n(name);
+  if (fstatat(dirFd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    return status.withContext("'" + path + "' was not replaced; the file already there is kept");
+  }
+  return status.withContext("'" + path + "' was not created");
+}
+
 }  // namespace virtscratch::image

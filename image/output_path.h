@@ -24,4 +24,8 @@ Result<OutputPath> openOutputPath(const std::string& path);
 // how to replace it), or when it exists and is not a regular file (never replaced).
 Status checkDestination(int dirFd, std::string_view name, bool force);
 
+// `status` of a failed build of the output `path`, saying that nothing was made there: "'path'
+// was not created", or, when an existing file was to be replaced, that it is left as it was.
+Status notWritten(Status status, int dirFd, std::string_view name, const std::string& path);
+
 }  // namespace virtscratch::image

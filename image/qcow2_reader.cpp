@@ -293,12 +293,24 @@ class OpeningGuard {
   OpeningGuard& operator=(const OpeningGuard&) = delete;
 };
 
-// QEMU never points two L1 entries at one L2 table. Refusing it bounds the work and the extents
-// a hostile file can cause to its own size.
-Status checkDistinctL2Tables(const std::vector<uint64_t>& l1, const std::string& path) {
+// QEMU refuses L1 entries with reserved bits set and never points two L1 entries at one L2
+// table, nor an L1 entry at the L1 table itself. Refusing the same bounds the work and the
+// extents a hostile file can cause to its own size.
+Status checkL1Table(const std::vector<uint64_t>& l1, const Header& h, const std::string& path) {
+  constexpr uint64_t kReserved = ~(qcow2::kOffsetMask | qcow2::kFlagCopied);
+  uint64_t l1End = h.l1Offset + l1.size() * 8;
   std::vector<uint64_t> tables;
-  for (uint64_t entry : l1) {
-    if ((entry & qcow2::kOffsetMask) != 0) tables.push_back(entry & qcow2::kOffsetMask);
+  for (size_t i = 0; i < l1.size(); ++i) {
+    uint64_t offset = l1[i] & qcow2::kOffsetMask;
+    std::string entry = "L1 entry " + std::to_string(i) + " (" + std::to_string(l1[i]) + ")";
+    if ((l1[i] & kReserved) != 0) {
+      return failed("qcow2 image '" + path + "' is corrupt: " + entry + " has reserved bits set");
+    }
+    if (offset != 0 && offset < l1End && offset + h.clusterSize > h.l1Offset) {
+      return failed("qcow2 image '" + path + "' is corrupt: " + entry +
+                    " points to an L2 table inside the L1 table");
+    }
+    if (offset != 0) tables.push_back(offset);
   }
   std::sort(tables.begin(), tables.end());
   auto shared = std::adjacent_find(tables.begin(), tables.end());
@@ -319,7 +331,8 @@ Result<std::unique_ptr<DiskView>> openBacking(const Header& h, const std::string
     return invalidArgument(context + " has format '" + h.backingFormat +
                            "'; only raw and qcow2 backing files are supported");
   }
-  UniqueFd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO named as backing file would block open() for good.
+  UniqueFd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("opening " + context, errno);
   auto openAs = [&](UniqueFd backing) -> Result<std::unique_ptr<DiskView>> {
     if (h.backingFormat == "raw") return openRawDiskView(std::move(backing), name);
@@ -365,7 +378,7 @@ Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path
                          .withContext("reading the L1 table of '" + path + "'"));
   std::vector<uint64_t> l1(h.l1Entries);
   for (size_t i = 0; i < l1.size(); ++i) l1[i] = qcow2::load64(&raw[i * 8]);
-  VS_RETURN_IF_ERROR(checkDistinctL2Tables(l1, path));
+  VS_RETURN_IF_ERROR(checkL1Table(l1, h, path));
   std::unique_ptr<DiskView> backing;
   if (!h.backingFile.empty()) {
     VS_ASSIGN_OR_RETURN(backing, openBacking(h, path));

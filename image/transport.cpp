@@ -100,7 +100,7 @@ Status exportImage(const ExportRequest& request) {
     }
   }
   if (!status.ok() && status.code() != ErrorCode::kAlreadyExists) {
-    return status.withContext("'" + request.output + "' was not created");
+    return notWritten(status, out.dir.get(), out.name, request.output);
   }
   return status;
 }
@@ -161,7 +161,7 @@ Status importImage(const ImportRequest& request) {
     }
   }
   if (!status.ok() && status.code() != ErrorCode::kAlreadyExists) {
-    return status.withContext("'" + request.output + "' was not created");
+    return notWritten(status, out.dir.get(), out.name, request.output);
   }
   return status;
 }

@@ -48,6 +48,10 @@ Status fromBusError(const sdbus::Error& error) {
       name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
     return failed("virt-scratchd is not running (" + error.getMessage() + ")");
   }
+  if (name == "org.freedesktop.DBus.Error.NoReply" &&
+      error.getMessage().find("disconnected") != std::string::npos) {
+    return failed("virt-scratchd stopped before it answered (killed or restarted)");
+  }
   if (name == "org.freedesktop.DBus.Error.NoReply" ||
       name == "org.freedesktop.DBus.Error.Timeout") {
     return failed("virt-scratchd did not answer within the hook's timeout ([hook] timeout)");

@@ -30,7 +30,8 @@ Result<HookRequest> parseHookArgs(int argc, const char* const* argv);
 Result<std::string> readAllStdin(size_t limit);
 
 // `text` on one line: newlines and other control characters become spaces, so the one line
-// libvirt shows the user stays one line.
+// libvirt shows the user stays one line; past 3000 bytes the middle is left out (its first and
+// last 1000 bytes stay), so that a huge value quoted by an error cannot flood libvirt's log.
 std::string oneLine(std::string_view text);
 
 }  // namespace virtscratch::hook

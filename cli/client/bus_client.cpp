@@ -62,6 +62,12 @@ Status fromBusError(const sdbus::Error& error) {
     return Status(ErrorCode::kAccessDenied,
                   "the bus policy denies this call: " + error.getMessage());
   }
+  if (name == "org.freedesktop.DBus.Error.NoReply" &&
+      error.getMessage().find("disconnected") != std::string::npos) {
+    return failed(
+        "virt-scratchd stopped before it answered (killed or restarted); see with "
+        "'virt-scratch list' whether the request took effect, and try again");
+  }
   if (name == "org.freedesktop.DBus.Error.NoReply" ||
       name == "org.freedesktop.DBus.Error.Timeout") {
     return failed("virt-scratchd did not answer in time: " + error.getMessage());

@@ -98,6 +98,7 @@ int runDaemonExport(std::span<char* const> argv) {
   if (!connection.ok()) return failure("export", connection.status());
   sdbus::IConnection& bus = **connection;
   JobEvents events;
+  bool daemonGone = false;  // virt-scratchd left the bus (killed or restarted)
   std::string jobPath;
   std::optional<std::pair<bool, std::string>> result;
   Status status = callBus([&]() -> Status {
@@ -107,6 +108,16 @@ int runDaemonExport(std::span<char* const> argv) {
         std::string(daemon::bus::kJobPathPrefix.substr(0, daemon::bus::kJobPathPrefix.size() - 1)) +
         "'";
     auto slot = bus.addMatch(rule, [&events](sdbus::Message& m) { onJobSignal(m, events); });
+    // A daemon that dies sends no Completed: its name losing its owner ends the wait instead.
+    std::string ownerRule =
+        "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+        "member='NameOwnerChanged',arg0='" +
+        std::string(daemon::bus::kBusName) + "'";
+    auto ownerSlot = bus.addMatch(ownerRule, [&daemonGone](sdbus::Message& m) {
+      std::string name, oldOwner, newOwner;
+      m >> name >> oldOwner >> newOwner;
+      if (newOwner.empty()) daemonGone = true;
+    });
     ImageProxy image(bus, *imagePath);
     uint64_t total = image.VirtualSize();
     ManagerProxy manager(bus);
@@ -115,7 +126,7 @@ int runDaemonExport(std::span<char* const> argv) {
     ProgressBar bar("export", args->has("progress"));
     bool cancelSent = false;
     pumpUntil(
-        bus, [&] { return events.completed.contains(jobPath); },
+        bus, [&] { return events.completed.contains(jobPath) || daemonGone; },
         [&] {
           if (auto it = events.progress.find(jobPath); it != events.progress.end()) {
             bar.report(static_cast<uint64_t>(it->second * static_cast<double>(total)), total);
@@ -130,9 +141,22 @@ int runDaemonExport(std::span<char* const> argv) {
             }
           }
         });
+    bar.finish();
+    if (!events.completed.contains(jobPath)) {
+      // The daemon names the file only once it is whole, so whether it is there tells.
+      if (std::filesystem::exists(destination, error)) {
+        std::fprintf(stderr,
+                     "virt-scratch export: virt-scratchd stopped after writing '%s', before it "
+                     "reported the end\n",
+                     destination.c_str());
+        result = std::make_pair(true, std::string());
+        return {};
+      }
+      return failed("virt-scratchd stopped before the export ended (killed or restarted); '" +
+                    destination + "' was not written; run the export again");
+    }
     result = events.completed[jobPath];
     if (result->first) bar.report(total, total);
-    bar.finish();
     return {};
   });
   if (!status.ok()) return failure("export", status);

@@ -18,7 +18,8 @@ struct Source {
   sdbus::IConnection* connection;
   const std::function<void(const std::string&)>* onFailure;
   gpointer fdTag;
-  gint64 deadlineUs;  // CLOCK_MONOTONIC (as g_get_monotonic_time), -1: none
+  GIOCondition events;  // what the fd is polled for now
+  gint64 deadlineUs;    // CLOCK_MONOTONIC (as g_get_monotonic_time), -1: none
 };
 
 GIOCondition toCondition(short events) {
@@ -39,7 +40,12 @@ gboolean prepare(GSource* base, gint* timeoutMs) {
     *timeoutMs = 0;
     return TRUE;
   }
-  g_source_modify_unix_fd(base, self->fdTag, toCondition(data.events));
+  // g_source_modify_unix_fd wakes the context every time it is called: called on every prepare,
+  // the loop would never sleep.
+  if (GIOCondition events = toCondition(data.events); events != self->events) {
+    g_source_modify_unix_fd(base, self->fdTag, events);
+    self->events = events;
+  }
   if (data.timeout_usec == UINT64_MAX) {
     self->deadlineUs = -1;
     *timeoutMs = -1;
@@ -91,7 +97,8 @@ BusSource::BusSource(sdbus::IConnection& connection, GMainContext* context,
   self->deadlineUs = -1;
   // sd-bus keeps one fd for the connection's lifetime; only its events change.
   auto data = connection.getEventLoopPollData();
-  self->fdTag = g_source_add_unix_fd(source_, data.fd, toCondition(data.events));
+  self->events = toCondition(data.events);
+  self->fdTag = g_source_add_unix_fd(source_, data.fd, self->events);
   g_source_set_name(source_, "sd-bus");
   g_source_attach(source_, context);
 }

@@ -1,9 +1,11 @@
 #include "tests/e2e/vm_fixture.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -89,6 +92,143 @@ bool pollUntil(const std::function<bool()>& done, std::chrono::milliseconds dead
   return true;
 }
 
+PoolWatch::PoolWatch() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
+
+PoolWatch::~PoolWatch() {
+  if (fd_ >= 0) close(fd_);
+}
+
+namespace {
+constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+}  // namespace
+
+void PoolWatch::add(const std::string& dir) {
+  int wd = inotify_add_watch(fd_, dir.c_str(), kWatchMask | IN_ONLYDIR);
+  if (wd >= 0) dirs_[wd] = dir;
+}
+
+void PoolWatch::watchPool(const std::string& pool) {
+  pool_ = pool;
+  add(pool);
+  std::error_code error;
+  for (const auto& e : std::filesystem::directory_iterator(pool, error)) {
+    if (e.is_directory(error) && !e.is_symlink(error)) add(e.path());
+  }
+}
+
+void PoolWatch::read() {
+  alignas(inotify_event) char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) return;
+    for (char* p = buf; p < buf + n;) {
+      auto* event = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + event->len;
+      if (event->mask & IN_IGNORED) {
+        dirs_.erase(event->wd);
+        continue;
+      }
+      if ((event->mask & kWatchMask) == 0) continue;
+      ++count_;
+      auto dir = dirs_.find(event->wd);
+      if ((event->mask & IN_ISDIR) && (event->mask & IN_CREATE) && dir != dirs_.end() &&
+          dir->second == pool_ && event->len > 0) {
+        add(pool_ + "/" + event->name);
+      }
+    }
+  }
+}
+
+Child::Child(const std::vector<std::string>& argv) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return;
+  }
+  pid_ = fork();
+  if (pid_ == 0) {
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    setenv("LC_ALL", "C", 1);
+    execvp(args[0], args.data());
+    dprintf(2, "exec %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  fds_[0] = out[0];
+  fds_[1] = err[0];
+  for (int fd : fds_) fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
+Child::~Child() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  for (int fd : fds_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void Child::pump(int timeoutMs, int extraFd) {
+  pollfd fds[3] = {{fds_[0], POLLIN, 0}, {fds_[1], POLLIN, 0}, {extraFd, POLLIN, 0}};
+  if (poll(fds, 3, timeoutMs) <= 0) return;
+  std::string* sinks[2] = {&out_, &err_};
+  char buf[65536];
+  for (int i = 0; i < 2; ++i) {
+    if (fds_[i] < 0 || fds[i].revents == 0) continue;
+    ssize_t n = ::read(fds_[i], buf, sizeof buf);
+    if (n > 0) {
+      sinks[i]->append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EAGAIN) {
+      close(fds_[i]);
+      fds_[i] = -1;
+    }
+  }
+}
+
+bool Child::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  pid_ = -1;
+  return false;
+}
+
+void Child::waitFor(PoolWatch& watch, const std::function<bool()>& fired,
+                    std::chrono::milliseconds deadline) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    watch.read();
+    if (fired() || !running() || std::chrono::steady_clock::now() >= end) return;
+    // Short: some triggers (a file's contents) have no descriptor to wait on.
+    pump(20, watch.fd());
+  }
+}
+
+CommandResult Child::finish(std::chrono::milliseconds deadline) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while ((fds_[0] >= 0 || fds_[1] >= 0) && std::chrono::steady_clock::now() < end) pump(100, -1);
+  if (fds_[0] >= 0 || fds_[1] >= 0) {
+    hung_ = true;
+    if (pid_ > 0) kill(pid_, SIGKILL);
+  }
+  if (pid_ > 0) {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+  }
+  return {exitCode_, out_, err_};
+}
+
 std::string VmTest::vmEnv() { return std::string(VIRTSCRATCH_SOURCE_DIR) + "/scripts/vm-env"; }
 
 bool VmTest::hookBuilt() {
@@ -143,6 +283,10 @@ void VmTest::TearDown() {
     virsh({"destroy", name_});
     virsh({"undefine", name_});
   }
+  for (const std::string& domain : otherDomains_) {
+    virsh({"destroy", domain});
+    virsh({"undefine", domain});
+  }
   if (daemonPid_ > 0) stopDaemon();
   if (systemConfigSaved_) {
     std::filesystem::remove(kSystemConfig);
@@ -155,10 +299,12 @@ void VmTest::TearDown() {
   lockFd_ = -1;
 }
 
-void VmTest::defineDomain(const Guest& guest) {
+namespace {
+
+std::string domainXml(const std::string& domain, const Guest& guest, const std::string& console) {
   std::string guestDir = VS_E2E_GUEST_DIR;
   std::ostringstream xml;
-  xml << "<domain type='qemu'>\n  <name>" << name_ << "</name>\n"
+  xml << "<domain type='qemu'>\n  <name>" << domain << "</name>\n"
       << "  <memory unit='MiB'>128</memory>\n  <vcpu>" << guest.vcpus << "</vcpu>\n"
       << "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n"
       << "    <kernel>" << guestDir << "/vmlinuz</kernel>\n"
@@ -175,17 +321,39 @@ void VmTest::defineDomain(const Guest& guest) {
     xml << "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='"
         << disk << "'/><target dev='vd" << target++ << "' bus='virtio'/></disk>\n";
   }
-  xml << "    <serial type='file'><source path='" << dir_->file("console.log")
-      << "'/><target port='0'/></serial>\n"
+  xml << "    <serial type='file'><source path='" << console << "'/><target port='0'/></serial>\n"
       << "    <memballoon model='none'/>\n  </devices>\n</domain>\n";
-  writeText(dir_->file("domain.xml"), xml.str());
+  return xml.str();
+}
+
+}  // namespace
+
+void VmTest::defineDomain(const Guest& guest) {
+  writeText(dir_->file("domain.xml"), domainXml(name_, guest, dir_->file("console.log")));
   CommandResult r = virsh({"define", dir_->file("domain.xml")});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   defined_ = true;
 }
 
-std::string VmTest::uuid() {
-  CommandResult r = virsh({"domuuid", name_});
+void VmTest::defineDomain(const std::string& domain, const Guest& guest) {
+  // A domain left by an earlier run that was killed.
+  virsh({"destroy", domain});
+  virsh({"undefine", domain});
+  std::string file = dir_->file(domain + ".xml");
+  writeText(file, domainXml(domain, guest, consolePath(domain)));
+  CommandResult r = virsh({"define", file});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  otherDomains_.push_back(domain);
+}
+
+std::string VmTest::consolePath(const std::string& domain) const {
+  return dir_->file(domain + ".console.log");
+}
+
+std::string VmTest::uuid() { return uuidOf(name_); }
+
+std::string VmTest::uuidOf(const std::string& domain) {
+  CommandResult r = virsh({"domuuid", domain});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   std::string out = r.out;
   out.erase(out.find_last_not_of(" \n") + 1);
@@ -197,8 +365,10 @@ CommandResult VmTest::virsh(std::vector<std::string> args) {
   return run(args);
 }
 
-std::string VmTest::domainState() {
-  CommandResult r = virsh({"domstate", name_});
+std::string VmTest::domainState() { return domainState(name_); }
+
+std::string VmTest::domainState(const std::string& domain) {
+  CommandResult r = virsh({"domstate", domain});
   std::string out = r.out;
   out.erase(out.find_last_not_of(" \n") + 1);
   return out;
@@ -206,6 +376,11 @@ std::string VmTest::domainState() {
 
 bool VmTest::waitForState(const std::string& state, std::chrono::milliseconds deadline) {
   return pollUntil([&] { return domainState() == state; }, deadline);
+}
+
+bool VmTest::waitForState(const std::string& domain, const std::string& state,
+                          std::chrono::milliseconds deadline) {
+  return pollUntil([&] { return domainState(domain) == state; }, deadline);
 }
 
 std::string VmTest::console() const {
@@ -249,9 +424,9 @@ void VmTest::startDaemon(const DaemonOptions& options) {
   ASSERT_EQ(owner, -1) << "another process (pid " << owner << ") owns " << kBusName
                        << " on the system bus: stop it before running the end-to-end tests";
   std::string conf = dir_->file("virt-scratchd.conf");
-  std::string text = "[pool]\npath=" + poolPath() +
-                     "\n[templates]\nmode=off\n[libvirt]\nuri=" + kUri +
-                     "\n[hook]\ntimeout=5s\nfail=" + options.hookFail + "\n";
+  std::string text = "[pool]\npath=" + poolPath() + "\n[templates]\nmode=" + options.templates +
+                     "\n[libvirt]\nuri=" + kUri + "\n[hook]\ntimeout=5s\nfail=" + options.hookFail +
+                     "\n";
   writeText(conf, text);
   // The hook reads the system's configuration: the test's goes there for the test's time.
   if (!systemConfigSaved_) {
@@ -307,6 +482,17 @@ int VmTest::stopDaemon() {
   }
   daemonPid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void VmTest::killDaemon() {
+  if (daemonPid_ <= 0) return;
+  kill(daemonPid_, SIGKILL);
+  int status = 0;
+  waitpid(daemonPid_, &status, 0);
+  daemonPid_ = -1;
+  // The bus frees the name when it sees the connection close, a moment after the process ends.
+  EXPECT_TRUE(pollUntil([] { return nameOwnerPid() == -1; }, 10s))
+      << kBusName << " still has an owner after virt-scratchd was killed";
 }
 
 std::string VmTest::daemonLog() const {

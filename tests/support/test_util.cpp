@@ -139,6 +139,33 @@ uint64_t allocatedBytesOf(const std::string& path) {
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
+namespace {
+
+void walkTree(const std::string& root, const std::string& rel,
+              std::map<std::string, std::string>& tree) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(root + "/" + rel, error)) {
+    std::string name = (rel.empty() ? "" : rel + "/") + entry.path().filename().string();
+    struct stat st;
+    if (lstat(entry.path().c_str(), &st) != 0) continue;
+    tree[name] = std::to_string(st.st_mode) + ":" + std::to_string(st.st_size) + ":" +
+                 std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+    if (S_ISDIR(st.st_mode)) walkTree(root, name, tree);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> treeSnapshot(const std::string& root,
+                                                const std::set<std::string>& skip) {
+  std::map<std::string, std::string> tree;
+  walkTree(root, "", tree);
+  for (auto it = tree.begin(); it != tree.end();) {
+    it = skip.count(it->first.substr(0, it->first.find('/'))) != 0 ? tree.erase(it) : std::next(it);
+  }
+  return tree;
+}
+
 }  // namespace virtscratch::test
 
 namespace virtscratch::test {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ void makeSparseFile(const std::string& path, uint64_t size);
 std::string readFile(const std::string& path);
 bool fileExists(const std::string& path);
 uint64_t allocatedBytesOf(const std::string& path);
+
+// Every entry under `root` (symlinks not followed), by relative path, with its type, size and
+// change time: two snapshots differ when anything under `root` was made, removed or changed.
+// Top-level names in `skip` are left out with everything under them.
+std::map<std::string, std::string> treeSnapshot(const std::string& root,
+                                                const std::set<std::string>& skip = {});
 
 }  // namespace virtscratch::test
 

@@ -7,6 +7,7 @@ add_executable(daemon_tests
   daemon/record_test.cpp
   daemon/service_test.cpp
   daemon/service_files_test.cpp
+  daemon/config_hostile_test.cpp
 )
 target_include_directories(daemon_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(daemon_tests PRIVATE VIRTSCRATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -356,4 +356,13 @@ std::string errorNameOf(const std::function<void()>& body) {
   return "";
 }
 
+Spec imageSpec(uint64_t size, const std::string& format, const std::string& filesystem,
+               const std::string& target, const std::string& preallocation) {
+  return {{"size", sdbus::Variant(size)},
+          {"format", sdbus::Variant(format)},
+          {"filesystem", sdbus::Variant(filesystem)},
+          {"preallocation", sdbus::Variant(preallocation)},
+          {"target", sdbus::Variant(target)}};
+}
+
 }  // namespace virtscratch::test

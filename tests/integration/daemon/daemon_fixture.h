@@ -146,6 +146,10 @@ struct JobSignals {
 };
 [[nodiscard]] sdbus::Slot watchJobs(sdbus::IConnection& connection, JobSignals& signals);
 
+// An Allocate spec with the keys most tests set.
+Spec imageSpec(uint64_t size, const std::string& format, const std::string& filesystem,
+               const std::string& target = "vdb", const std::string& preallocation = "off");
+
 // The name of the error `body` throws, or "" when it throws none.
 std::string errorNameOf(const std::function<void()>& body);
 
