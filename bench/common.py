@@ -1,4 +1,5 @@
 """Shared by the benchmarks: timing commands side by side, medians, peak memory, tables."""
+import json
 import os
 import shutil
 import statistics
@@ -12,14 +13,19 @@ VIRT_SCRATCH = os.path.join(BUILD, "cli", "virt-scratch")
 
 
 def ensure_built(*targets):
-    """Installs the packages and builds `targets` (default: the virt-scratch command)."""
+    """Installs the packages and builds `targets` (default: the virt-scratch command), unless
+    bench/run-all has done so already (it sets VIRTSCRATCH_BENCH_BUILT)."""
+    if os.environ.get("VIRTSCRATCH_BENCH_BUILT") == "1":
+        return
     subprocess.run([os.path.join(ROOT, "scripts", "deps")], check=True)
     if not os.path.exists(os.path.join(BUILD, "CMakeCache.txt")):
         subprocess.run(["cmake", "-S", ROOT, "-B", BUILD, "-DVIRTSCRATCH_WERROR=ON"], check=True,
                        stdout=subprocess.DEVNULL)
+    # One compile job per core: ninja's default of two more slows whatever else the host runs.
+    jobs = str(os.cpu_count() or 2)
     for target in targets or ("virt-scratch",):
-        subprocess.run(["cmake", "--build", BUILD, "--target", target], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["cmake", "--build", BUILD, "--parallel", jobs, "--target", target],
+                       check=True, stdout=subprocess.DEVNULL)
 
 
 def workdir():
@@ -76,6 +82,13 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, work files on {fs or '?'}"
 
 
+def write_json(path, data):
+    """The machine-readable result of one benchmark, for bench/run-all."""
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+
+
 def fmt_ms(seconds):
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
@@ -83,5 +96,6 @@ def fmt_ms(seconds):
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+        # A "|" inside a cell (a shell pipeline) would end the cell.
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
     return "\n".join(lines)

@@ -15,6 +15,7 @@
 #include "image/filesystem_uuid.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
+#include "image/output_path.h"
 #include "image/partition_edit.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_writer.h"
@@ -29,13 +30,6 @@
 
 namespace virtscratch::image {
 namespace {
-
-Status checkCloneName(std::string_view name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
-    return invalidArgument("'" + std::string(name) + "' is not a file name");
-  }
-  return {};
-}
 
 Status checkCloneDestination(int srcFd, int dirFd, std::string_view name, bool force) {
   struct stat st, src;
@@ -175,7 +169,7 @@ Result<std::string> backingNameOf(const std::string& srcPath) {
 
 Status cloneImageAt(int srcFd, const std::string& srcPath, int dstDirFd, std::string_view dstName,
                     const CloneOptions& options) {
-  VS_RETURN_IF_ERROR(checkCloneName(dstName));
+  VS_RETURN_IF_ERROR(checkFileName(dstName));
   VS_RETURN_IF_ERROR(checkCloneDestination(srcFd, dstDirFd, dstName, options.force));
   Status status = cloneInto(srcFd, srcPath, dstDirFd, dstName, options);
   if (status.ok() || status.code() == ErrorCode::kAlreadyExists) return status;

@@ -27,13 +27,6 @@ struct Layout {
   uint64_t fsSize = 0;
 };
 
-Status checkName(std::string_view name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
-    return invalidArgument("'" + std::string(name) + "' is not a file name");
-  }
-  return {};
-}
-
 Status checkContentDir(const std::string& dir) {
   if (dir.empty()) return {};
   struct stat st;
@@ -214,7 +207,7 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
 
 Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
                      const CreateOptions& options) {
-  VS_RETURN_IF_ERROR(checkName(name));
+  VS_RETURN_IF_ERROR(checkFileName(name));
   VS_RETURN_IF_ERROR(validateSpec(spec, options.maxSize));
   VS_RETURN_IF_ERROR(checkContentDir(spec.contentDir));
   VS_RETURN_IF_ERROR(checkDestination(dirFd, name, options.force));

@@ -42,6 +42,13 @@ Status checkDestination(int dirFd, std::string_view name, bool force) {
   return {};
 }
 
+Status checkFileName(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+    return invalidArgument("'" + std::string(name) + "' is not a file name");
+  }
+  return {};
+}
+
 Status notWritten(Status status, int dirFd, std::string_view name, const std::string& path) {
   struct stat st;
   std::string n(name);

@@ -20,6 +20,10 @@ struct OutputPath {
 // directory, naming the path.
 Result<OutputPath> openOutputPath(const std::string& path);
 
+// Fails with kInvalidArgument unless `name` is a plain file name: not empty, no '/', not "." or
+// "..".
+Status checkFileName(std::string_view name);
+
 // Fails with kAlreadyExists when `name` exists in `dirFd` and `force` is false (the message says
 // how to replace it), or when it exists and is not a regular file (never replaced).
 Status checkDestination(int dirFd, std::string_view name, bool force);

@@ -1,0 +1,265 @@
+"""bench/run-all's document: the machine, the combined table and a section per benchmark."""
+import datetime
+import os
+import platform
+import re
+import subprocess
+
+import common
+import report_text
+
+MIB = 1 << 20
+
+
+def first_line(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    for line in (r.stdout + "\n" + r.stderr).splitlines():
+        if line.strip():
+            return line.strip()
+    return "unknown"
+
+
+def build_type():
+    try:
+        with open(os.path.join(common.BUILD, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return line.split("=", 1)[1].strip() or "RelWithDebInfo (the project's default)"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine(started, peak_load, quick=False, dry_run=False):
+    """What the benchmarks ran on, as a dict of strings (stored with the results)."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    bench_dir = os.environ.get("BENCH_DIR", "/var/tmp")
+    fs = " ".join(first_line(["findmnt", "-n", "-o", "FSTYPE,OPTIONS", "-T", bench_dir]).split())
+    os_name = "unknown"
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            m = re.search(r'^PRETTY_NAME="?([^"\n]*)', f.read(), re.M)
+            os_name = m.group(1) if m else os_name
+    commit = first_line(["git", "-C", common.ROOT, "rev-parse", "--short", "HEAD"])
+    # Reading the status must not write git's index (another process may be using it).
+    dirty = subprocess.run(["git", "--no-optional-locks", "-C", common.ROOT, "status",
+                            "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    with open("/proc/loadavg") as f:
+        load_end = float(f.read().split()[0])
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "ram": f"{ram:.0f} GiB",
+        "kernel": platform.release(), "os": os_name,
+        "bench_dir": f"{bench_dir} ({fs})",
+        "qemu-img": first_line(["qemu-img", "--version"]),
+        "e2fsprogs": first_line(["mke2fs", "-V"]),
+        "systemd-repart": first_line(["systemd-repart", "--version"]),
+        "gzip": first_line(["gzip", "--version"]),
+        "libvirtd": first_line(["libvirtd", "--version"]),
+        "build": f"{build_type()}, commit {commit}{' with local changes' if dirty else ''}",
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "minutes": f"{max(1, round((ended - started).total_seconds() / 60))}",
+        "peak_load": f"{peak_load:.1f}", "end_load": f"{load_end:.1f}",
+        "quick": quick, "dry_run": dry_run,
+    }
+
+
+def ms(seconds):
+    return common.fmt_ms(seconds)
+
+
+def mib(n):
+    return f"{n / MIB:.1f} MiB"
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def times_row(op, ours, peer, tool, limit=None):
+    """A row whose ratio is virt-scratch's time over the peer's (below 1: ours is faster)."""
+    ratio = ours / peer
+    return [op, ms(ours), ms(peer), tool, f"{ratio:.2f}x the time",
+            f"at most {limit}x" if limit else "none set",
+            verdict(ratio <= limit) if limit else "-"]
+
+
+def speedup_row(op, ours, peer, tool, least):
+    """A row whose ratio is the peer's time over virt-scratch's."""
+    ratio = peer / ours
+    return [op, ms(ours), ms(peer), tool, f"{ratio:.0f}x faster", f"at least {least}x faster",
+            verdict(ratio >= least)]
+
+
+def create_rows(d):
+    limits = {"1T": 0.25, "100G": 0.5}
+    rows = []
+    for c in d["cases"]:
+        if c["case"] == "qcow2":
+            rows.append(times_row(f"create ext4 qcow2 {c['size']}", c["ours_s"], c["peer_s"],
+                                  "qemu-img create + mkfs.ext4 + qemu-img convert",
+                                  limits.get(c["size"])))
+        else:
+            rows.append(times_row(f"create GPT + ext4 raw {c['size']}", c["ours_s"],
+                                  c["peer_s"], "systemd-repart --empty=create", 1.0))
+    ours = max(c["ours_rss_kib"] for c in d["cases"]) * 1024
+    peer = max(c["peer_rss_kib"] for c in d["cases"]) * 1024
+    rows.append(["create, peak memory of any process", mib(ours), mib(peer),
+                 "the same peers", f"{ours / peer:.2f}x the memory", "at most 32 MiB",
+                 verdict(ours <= 32 * MIB)])
+    return rows
+
+
+def transport_rows(d):
+    e, i = d["export"], d["import"]
+    what = f"({d['size']} image, {d['data']} of data)"
+    rows = [speedup_row(f"gzip export {what}", e["ours_s"], e["peer_s"], "gzip -1 -c", 30)]
+    ratio = e["ours_bytes"] / e["peer_bytes"]
+    rows.append(["gzip export, output size", mib(e["ours_bytes"]), mib(e["peer_bytes"]),
+                 "gzip -1 -c", f"{ratio:.3f}x the size", "at most 1.05x", verdict(ratio <= 1.05)])
+    rows.append(speedup_row(f"gzip import {what}", i["ours_s"], i["peer_s"],
+                            "gunzip -c | cp --sparse=always", 20))
+    ratio = i["ours_allocated"] / d["data_bytes"]
+    rows.append(["gzip import, allocated bytes", mib(i["ours_allocated"]),
+                 mib(i["peer_allocated"]), "gunzip -c | cp --sparse=always",
+                 f"{ratio:.2f}x the data", "at most 1.1x the data, byte-identical",
+                 verdict(ratio <= 1.1 and i["identical_from_gzip"])])
+    return rows
+
+
+def overlay_rows(d):
+    rows = []
+    for c in d["cases"]:
+        peer = c["peer"]["seconds"]
+        rows.append(times_row(f"disk from a cached base {c['size']}: overlay, new UUID "
+                              "(clone --backing)", c["backing"]["seconds"], peer,
+                              "qemu-img create -f qcow2 -b (shares the base's UUID)"))
+        rows.append(times_row(f"disk from a cached base {c['size']}: independent copy, new UUID "
+                              "(clone)", c["copy"]["seconds"], peer,
+                              "qemu-img create -f qcow2 -b (shares the base's UUID)"))
+    return rows
+
+
+def allocate_rows(d, overlay):
+    peers = {}
+    if overlay:
+        peers = {c["size"]: c["peer"]["seconds"] for c in overlay["cases"]}
+    rows = []
+    for c in d["cases"]:
+        if c["kind"] != "warm":
+            continue
+        peer = peers.get(c["size"])
+        rows.append([f"warm Allocate through the bus {c['size']}, p50 (a new UUID, ready to "
+                     "attach)", ms(c["p50_s"]), ms(peer) if peer else "-",
+                     "qemu-img create -f qcow2 -b (bench/overlay)" if peer else "-",
+                     f"{c['p50_s'] / peer:.2f}x the time" if peer else "-", "at most 10 ms",
+                     verdict(c["p50_s"] <= 0.010)])
+    s = d["storm"]
+    rows.append([f"{s['clients']} concurrent Allocates ({s['size']}, warm), last answer",
+                 ms(s["last_s"]), "-", "-", "-", "within 1 s", verdict(s["last_s"] <= 1.0)])
+    rss = max(d["idle_rss_kib"].values()) * 1024
+    rows.append(["virt-scratchd idle RSS (largest of after start, after the runs)", mib(rss),
+                 "-", "-", "-", "at most 16 MiB", verdict(rss <= 16 * MIB)])
+    return rows
+
+
+def vmstart_rows(d):
+    rows = []
+    for key, what in (("hook_s", "no scratch disk"), ("hook_disk_s", "one boot scratch disk")):
+        added = d[key] - d["no_hook_s"]
+        rows.append([f"virsh start with the hook, {what}", ms(d[key]), ms(d["no_hook_s"]),
+                     "virsh start without the hook", f"{'+' if added >= 0 else '-'}"
+                     f"{ms(abs(added))}", "adds at most 25 ms", verdict(added <= 0.025)])
+    # The hook runs synchronously in the start path, so its own time is what it adds; timed
+    # alone it is the steady measure on a busy machine.
+    for key, what in (("hook_alone_s", "no scratch disk"),
+                      ("hook_alone_disk_s", "one boot scratch disk (an Allocate)")):
+        rows.append([f"the hook alone at prepare, {what}", ms(d[key]), "-", "-", "-",
+                     "adds at most 25 ms", verdict(d[key] <= 0.025)])
+    return rows
+
+
+def combined(records):
+    by_name = {r["name"]: r for r in records}
+    overlay = by_name.get("overlay", {}).get("data")
+    makers = {"create": create_rows, "transport": transport_rows, "overlay": overlay_rows,
+              "allocate": lambda d: allocate_rows(d, overlay), "vmstart": vmstart_rows}
+    rows = []
+    for r in records:
+        if r["status"] == "ok":
+            try:
+                rows += makers[r["name"]](r["data"])
+                continue
+            except (KeyError, TypeError, ZeroDivisionError) as e:
+                r["status"], r["error"] = "failed", f"its results could not be read: {e!r}"
+        state = "skipped" if r["status"] == "skipped" else "**failed**"
+        # The last line of a traceback or of sys.exit() is the error itself.
+        why = r.get("reason") or (r.get("error", "").strip().splitlines() or ["?"])[-1]
+        rows.append([f"bench/{r['name']}", f"{state}: {why}", "", "", "", "", ""])
+    return common.table(["operation", "virt-scratch", "peer", "peer tool", "ratio", "target",
+                         "met?"], rows)
+
+
+def machine_section(m):
+    lines = ["## The machine", ""]
+    if m.get("dry_run"):
+        lines += ["**A dry run: nothing was measured.**", ""]
+    elif m.get("quick"):
+        lines += ["**A quick smoke pass (`--quick`): few runs at small sizes; the numbers say "
+                  "little.**", ""]
+    lines += [
+        f"- CPU: {m['cpu']}, {m['cores']} cores; RAM: {m['ram']}",
+        f"- {m['os']}, kernel {m['kernel']}",
+        f"- work files in {m['bench_dir']}",
+        f"- {m['qemu-img']}; e2fsprogs: {m['e2fsprogs']}; systemd-repart: {m['systemd-repart']};"
+        f" {m['gzip']}; {m['libvirtd']}",
+        f"- virt-scratch build: {m['build']}",
+        f"- run {m['started']}, taking {m['minutes']} min; 1-minute load average up to "
+        f"{m['peak_load']} (at the end {m['end_load']})",
+    ]
+    if float(m["peak_load"]) > 0.75 * int(m["cores"]):
+        lines += ["", f"The machine was busy with other work during this run (load up to "
+                  f"{m['peak_load']} on {m['cores']} cores): absolute times are inflated and "
+                  "noisier than on a quiet machine; the ratios, measured side by side, hold "
+                  "better. A rerun on a quiet machine may differ."]
+    return "\n".join(lines) + "\n"
+
+
+def detail(r):
+    title, prose = report_text.SECTIONS[r["name"]]
+    out = [f"## {title}", ""]
+    if r.get("command"):
+        took = f" (took {r['seconds']:.0f} s)" if "seconds" in r else ""
+        if r.get("waited_for_lock"):
+            took = took[:-1] + ", waiting first for the end-to-end tests to finish)"
+        out += [f"`{r['command']}`{took}", ""]
+    out += [prose.rstrip(), ""]
+    if r["status"] == "skipped":
+        out += [f"Not run here: {r.get('reason', '?')}.", ""]
+    elif r["status"] == "failed":
+        out += ["**This benchmark failed:**", "", "```", r.get("error", "?").rstrip(), "```", ""]
+    else:
+        table = r.get("table", "").strip().splitlines()
+        # The benchmark's own first line repeats its machine; the machine is described above.
+        if table and (table[0].startswith("bench/") or table[0].startswith("Machine:")):
+            table = table[1:]
+        out += ["\n".join(table).strip(), ""]
+    return "\n".join(out)
+
+
+def render(records, m):
+    parts = [report_text.INTRO, machine_section(m), "## All benchmarks side by side\n",
+             report_text.RATIO_NOTE, combined(records) + "\n"]
+    parts += [detail(r) for r in records]
+    parts.append(report_text.RERUN)
+    return "\n".join(parts)

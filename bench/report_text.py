@@ -1,0 +1,136 @@
+"""The prose of docs/BENCHMARKS.md around the measured tables (bench/run-all renders it)."""
+
+INTRO = """\
+# Benchmarks
+
+Each benchmark runs virt-scratch and its peer side by side in one run, on the same files, and
+reports medians. The machines are shared and noisy: read the **ratios**, not the absolute times;
+the targets judge ratios wherever there is a peer. Before every timed run the benchmarks call
+`sync`, so that neither side pays for the write-back and discards of the run before it (hosts
+often mount their disk with `discard`).
+
+This file is written by `bench/run-all` (see [Rerunning](#rerunning) at the end).
+"""
+
+RATIO_NOTE = """\
+How to read the ratio: "N.NNx the time" (or memory, size) is virt-scratch's figure divided by
+the peer's, so below 1 is better; "Nx faster" is the peer's time divided by virt-scratch's. For
+`virsh start` the difference in milliseconds is shown. Targets without a peer (bench/allocate)
+are absolute.
+"""
+
+SECTIONS = {
+    "create": ("bench/create: making an image", """\
+Peers: the usual pipeline `qemu-img create -f raw` + `mkfs.ext4` + `qemu-img convert -O qcow2`,
+and `systemd-repart --empty=create` with one ext4 partition. Peak RSS is the largest of any
+process involved (GNU time's `%M`, which includes the mkfs tools virt-scratch runs).
+
+Targets: 1 TiB ext4 qcow2 at most 0.25x the pipeline's time, 100 GiB at most 0.5x; GPT + ext4
+raw at most 1.0x systemd-repart; peak memory at most 32 MiB. An empty filesystem's skeleton is
+built in a memfd before it is copied into the qcow2 container (see docs/design.md); those tmpfs
+pages are not in any RSS: at 1 TiB they are 16 MiB. Filesystems with content, and xfs (whose
+64 MiB log is written out), are built in an unnamed file on disk instead.
+
+What made the difference, measured on the way: writing qcow2 from the filesystem's data extents
+instead of converting (the pipeline's `qemu-img convert` is most of its time at 1 TiB);
+formatting ext* in place inside a raw partition (`mke2fs -E offset`) instead of copying;
+keeping work files alive until the image is published, so that freeing them does not join the
+journal commit that the publishing `fsync` waits for.
+"""),
+    "transport": ("bench/transport: gzip export and import", """\
+A raw image holding data in 1 MiB pieces spread over the disk, half random, half text. Peers:
+`gzip -1 -c` for export, `gunzip -c | cp --sparse=always` for import.
+
+Targets: export at least 30x faster than `gzip -1 -c` with output at most 1.05x its size (holes
+are coded as long deflate matches, and incompressible blocks are stored rather than run through
+deflate); import at least 20x faster than `gunzip -c | cp --sparse=always` with allocated bytes
+at most 1.1x the data. The import of gzip -1's stream is checked byte for byte against the image
+(the last line below).
+"""),
+    "overlay": ("bench/overlay: a per-VM disk from a cached base, as Nova's ephemeral disks", """\
+OpenStack Nova keeps one formatted ephemeral base per size and gives each instance a qcow2
+overlay on it: `qemu-img create -f qcow2 -b base -F qcow2 disk`. Here the base is a qcow2 + ext4
+image made once per size with the usual pipeline (not timed); each timed run makes one disk from
+it, with the peer and with `virt-scratch clone --backing` (also an overlay) and `virt-scratch
+clone` (an independent copy: a reflink where the host filesystem shares blocks, a copy of the
+data extents otherwise). Nova's bases are raw files; the overlay's cost does not depend on that.
+
+What the guest gets is not the same, and the table says so:
+- the peer's overlay is the base byte for byte: every disk made from one base has the **same
+  filesystem UUID** (and label), so two such disks in one VM, or UUID-keyed tools across VMs,
+  cannot tell them apart. Making it writes (and syncs) only a qcow2 header, which is why it is
+  hard to beat;
+- `clone --backing` is an overlay too, but every clone gets a **new filesystem UUID**: it holds
+  the clusters that the new identity changed (the allocated column), and it is slower for it;
+- `clone` gives a new UUID and needs nothing else: the disk survives the base's removal;
+- both overlays need the base for their whole life.
+
+The UUID column is read at the first size only (with blkid, from a raw conversion); it does not
+depend on the size.
+
+The daemon's way of doing the same is a warm Allocate (bench/allocate): a spare clone with a new
+UUID prepared in advance from the spec's template, handed out through the bus. The combined
+table sets it against the peer's overlay at the same size. No target is set for this benchmark.
+"""),
+    "allocate": ("bench/allocate: virt-scratchd's Allocate through the bus", """\
+A private dbus-daemon with the project's policy, the real virt-scratchd (templates in `reflink`
+mode, which on a host without reflinks means a data copy), qcow2 + ext4 images. Cold: a spec
+never seen (mkfs runs); warm: the spec's template is cached. The boot storm is Allocates at once
+from separate, already connected client processes.
+
+Targets: warm Allocate p50 at most 10 ms for any size; 64 concurrent Allocates within 1 s;
+idle RSS at most 16 MiB. Warm allocations are served from spare clones the daemon prepares per
+template; a warm p99 far above the p50 is a request that found no spare ready and paid for a
+full clone (a data copy on a host without reflinks).
+
+The idle RSS target is not met since the daemon links libvirt for its watcher: about 11 MiB of
+its RSS are clean pages of shared libraries that libvirt loads (GnuTLS, libcrypto, libssh, ICU
+among them), the same pages libvirtd itself maps on a libvirt host. Measured by hand from
+`/proc/PID/smaps_rollup` on this machine: proportional set size about 8 MiB after start and
+11 MiB after boot storms; anonymous memory 2 MiB after start, 4 MiB after a storm, and the same
+after three storms in a row (nothing grows). Before the watcher was linked in, the idle RSS was
+7.2 MiB after start and 11.2 MiB after the runs.
+"""),
+    "vmstart": ("bench/vmstart: what the hook and the watcher cost a VM's start", """\
+Real libvirtd and QEMU (software emulation, `<domain type='qemu'>`) set up by `scripts/vm-env`,
+virt-scratchd on the system bus. `virsh start` is timed until the domain runs; runs with and
+without the hook alternate (adding or removing the hook restarts libvirtd, so those alternate in
+rounds of 5). The hook alone is run as libvirt runs it at `prepare begin`. STARTED to
+hot-plugged is the time between libvirt's STARTED and device-added events for a domain with one
+`attach='hotplug'` disk, which the daemon's watcher causes. The benchmark waits for the
+end-to-end tests' lock, so it never shares libvirtd with them.
+
+Target: the hook adds at most 25 ms (p50) to `virsh start`. On a busy machine the `virsh start`
+medians swing by hundreds of milliseconds between runs; the hook-alone rows are the steady
+measure.
+"""),
+}
+
+RERUN = """\
+## Rerunning
+
+```
+bench/run-all                    # every benchmark, then this file (root for allocate and vmstart)
+bench/run-all --runs 3           # fewer runs per measurement
+bench/run-all --quick            # a smoke pass at small sizes, printed rather than written here
+bench/run-all --only overlay     # one benchmark (or a comma-separated list), printed
+bench/run-all --dry-run          # check the plan and render the document without running
+bench/run-all --results DIR      # keep each benchmark's JSON and log in DIR;
+bench/run-all --results DIR --render-only   # ... and render this file again from them
+```
+
+Each benchmark also runs alone and prints its Markdown table (`--json FILE` writes its numbers):
+
+```
+bench/create [--runs N] [--sizes 10G,100G,1T]
+bench/transport [--runs N] [--size 10G] [--data 100M]
+bench/overlay [--runs N] [--sizes 1G,1T]
+bench/allocate [--runs N] [--sizes 1G,1T] [--storm 64] [--templates reflink|overlay]
+bench/vmstart [--runs N]
+```
+
+Each installs what it needs (`scripts/deps`), builds what it runs (in `$BUILD_DIR`, default
+`build/`), works in a fresh directory under `/var/tmp` (or `$BENCH_DIR`). bench/allocate and
+bench/vmstart need root; bench/vmstart starts libvirtd through `scripts/vm-env`, restarts it to
+add and remove the hook, and waits for the end-to-end tests' lock `/run/virt-scratch-e2e.lock`.
+"""
