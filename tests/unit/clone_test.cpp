@@ -12,6 +12,7 @@
 #include "image/creator.h"
 #include "image/spec.h"
 #include "tests/support/json_value.h"
+#include "tests/support/qemu_img.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {
@@ -19,7 +20,9 @@ namespace {
 
 using test::allocatedBytesOf;
 using test::CommandResult;
+using test::guestRaw;
 using test::Json;
+using test::qemuImgInfo;
 using test::run;
 using test::TempDir;
 
@@ -50,21 +53,6 @@ void makeImage(const TempDir& dir, const std::string& path, ImageFormat format, 
   }
   Status status = createImage(path, spec, {});
   ASSERT_TRUE(status.ok()) << status.message();
-}
-
-Json qemuImgInfo(const std::string& image) {
-  CommandResult r = run({"qemu-img", "info", "--output=json", image});
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  return Json::parse(r.out);
-}
-
-// The guest's bytes of `image` as a raw file: the image itself, or qemu-img's conversion.
-std::string guestRaw(const TempDir& dir, const std::string& image, const std::string& name) {
-  if (qemuImgInfo(image)["format"].str() == "raw") return image;
-  std::string raw = dir.file(name + ".raw");
-  CommandResult r = run({"qemu-img", "convert", "-O", "raw", image, raw});
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  return raw;
 }
 
 // sfdisk's view of the table; null when the disk has no partitions.
@@ -185,7 +173,8 @@ TEST_P(CloneOf, GivesTheFilesystemANewUuidAndKeepsEverythingElse) {
     CommandResult check = run({"qemu-img", "check", dst});
     EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
   }
-  std::string srcRaw = guestRaw(dir, src, "src"), dstRaw = guestRaw(dir, dst, "dst");
+  std::string srcRaw = guestRaw(src, dir.file("src.raw")),
+              dstRaw = guestRaw(dst, dir.file("dst.raw"));
   FsUnderTest from = filesystemOf(dir, srcRaw, "src"), to = filesystemOf(dir, dstRaw, "dst");
   ASSERT_FALSE(from.blkid["UUID"].empty());
   EXPECT_NE(to.blkid["UUID"], from.blkid["UUID"]);
@@ -252,7 +241,7 @@ TEST_P(OverlayOf, HoldsOnlyTheChangedClustersAndLeavesTheSourceAlone) {
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
   EXPECT_EQ(checksum(src), before);
 
-  std::string srcRaw = guestRaw(dir, src, "src");
+  std::string srcRaw = guestRaw(src, dir.file("src.raw"));
   std::string dstRaw = dir.file("overlay.raw");
   CommandResult convert = run({"qemu-img", "convert", "-O", "raw", dst, dstRaw});
   ASSERT_EQ(convert.exitCode, 0) << convert.err;

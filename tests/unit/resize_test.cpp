@@ -12,13 +12,16 @@
 #include "image/creator.h"
 #include "image/spec.h"
 #include "tests/support/json_value.h"
+#include "tests/support/qemu_img.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {
 namespace {
 
 using test::CommandResult;
+using test::guestRaw;
 using test::Json;
+using test::qemuImgInfo;
 using test::run;
 using test::TempDir;
 
@@ -42,20 +45,6 @@ void makeImage(const TempDir& dir, const std::string& path, ImageFormat format, 
   }
   Status status = createImage(path, spec, {});
   ASSERT_TRUE(status.ok()) << status.message();
-}
-
-Json qemuImgInfo(const std::string& image) {
-  CommandResult r = run({"qemu-img", "info", "--output=json", image});
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  return Json::parse(r.out);
-}
-
-std::string guestRaw(const TempDir& dir, const std::string& image) {
-  if (qemuImgInfo(image)["format"].str() == "raw") return image;
-  std::string raw = dir.file("guest.raw");
-  CommandResult r = run({"qemu-img", "convert", "-O", "raw", image, raw});
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  return raw;
 }
 
 // A CRC of the whole file: enough to notice a change, and quick on sparse files.
@@ -120,7 +109,7 @@ TEST_P(ResizeOfExt4, GrowsTheImageThePartitionAndTheFilesystem) {
   TempDir dir;
   std::string image = dir.file("disk.img");
   makeImage(dir, image, c.format, Filesystem::kExt4, c.table, 64 * kMiB);
-  Placed before = checkedFilesystemOf(dir, guestRaw(dir, image), c.table);
+  Placed before = checkedFilesystemOf(dir, guestRaw(image, dir.file("guest.raw")), c.table);
   std::string uuid =
       test::parseExport(run({"blkid", "-p", "-o", "export", before.file}).out)["UUID"];
 
@@ -139,7 +128,7 @@ TEST_P(ResizeOfExt4, GrowsTheImageThePartitionAndTheFilesystem) {
     CommandResult check = run({"qemu-img", "check", image});
     EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
   }
-  Placed fs = checkedFilesystemOf(dir, guestRaw(dir, image), c.table);
+  Placed fs = checkedFilesystemOf(dir, guestRaw(image, dir.file("guest.raw")), c.table);
   EXPECT_GT(fs.size, 150 * kMiB);
   CommandResult fsck = run({"e2fsck", "-fn", fs.file});
   EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
@@ -219,7 +208,8 @@ TEST(Resize, ReportsTheWholeSectorsAQcow2ImageIsGiven) {
   EXPECT_EQ(qemuImgInfo(image)["virtual-size"].u64(), result->newSize);
   CommandResult check = run({"qemu-img", "check", image});
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
-  Placed fs = checkedFilesystemOf(dir, guestRaw(dir, image), PartitionTable::kGpt);
+  Placed fs =
+      checkedFilesystemOf(dir, guestRaw(image, dir.file("guest.raw")), PartitionTable::kGpt);
   CommandResult fsck = run({"e2fsck", "-fn", fs.file});
   EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
 }
@@ -249,7 +239,8 @@ TEST(Resize, GrowsABtrfsImageAndSaysHowToGrowTheFilesystem) {
   EXPECT_FALSE(result->filesystemGrown);
   EXPECT_NE(result->note.find("btrfs filesystem resize"), std::string::npos) << result->note;
   EXPECT_EQ(qemuImgInfo(image)["virtual-size"].u64(), 256 * kMiB);
-  CommandResult check = run({"btrfs", "check", "--readonly", guestRaw(dir, image)});
+  CommandResult check =
+      run({"btrfs", "check", "--readonly", guestRaw(image, dir.file("guest.raw"))});
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
 }
 

@@ -1,0 +1,22 @@
+#include "tests/support/qemu_img.h"
+
+#include <stdexcept>
+
+#include "tests/support/test_util.h"
+
+namespace virtscratch::test {
+
+Json qemuImgInfo(const std::string& image) {
+  CommandResult r = run({"qemu-img", "info", "--output=json", image});
+  if (r.exitCode != 0) throw std::runtime_error("qemu-img info " + image + ": " + r.err);
+  return Json::parse(r.out);
+}
+
+std::string guestRaw(const std::string& image, const std::string& rawPath) {
+  if (qemuImgInfo(image)["format"].str() == "raw") return image;
+  CommandResult r = run({"qemu-img", "convert", "-O", "raw", image, rawPath});
+  if (r.exitCode != 0) throw std::runtime_error("qemu-img convert " + image + ": " + r.err);
+  return rawPath;
+}
+
+}  // namespace virtscratch::test

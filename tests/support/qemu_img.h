@@ -1,0 +1,18 @@
+// qemu-img as the tests use it to look at images. Both throw std::runtime_error, with qemu-img's
+// message, when qemu-img fails (the test fails with it).
+#pragma once
+
+#include <string>
+
+#include "tests/support/json_value.h"
+
+namespace virtscratch::test {
+
+// `qemu-img info --output=json IMAGE`.
+Json qemuImgInfo(const std::string& image);
+
+// The guest's bytes of `image` as a raw file: the image itself when it is raw, otherwise
+// qemu-img's conversion written to `rawPath`.
+std::string guestRaw(const std::string& image, const std::string& rawPath);
+
+}  // namespace virtscratch::test
