@@ -1,7 +1,5 @@
 #include "cli/client/domain_edit.h"
 
-#include <libvirt/virterror.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -15,7 +13,7 @@ namespace {
 constexpr char kDefaultUri[] = "qemu:///system";
 
 Status libvirtError(std::string_view what) {
-  const char* message = virGetLastErrorMessage();
+  const char* message = libvirt().getLastErrorMessage();
   return failed(std::string(what) + ": " +
                 (message != nullptr ? message : "unknown libvirt error"));
 }
@@ -32,11 +30,11 @@ bool looksLikeUuid(std::string_view text) {
 Result<DomainPtr> lookup(virConnectPtr conn, std::string_view domain) {
   std::string text(domain);
   DomainPtr dom;
-  if (looksLikeUuid(text)) dom.reset(virDomainLookupByUUIDString(conn, text.c_str()));
-  if (!dom) dom.reset(virDomainLookupByName(conn, text.c_str()));
+  if (looksLikeUuid(text)) dom.reset(libvirt().domainLookupByUUIDString(conn, text.c_str()));
+  if (!dom) dom.reset(libvirt().domainLookupByName(conn, text.c_str()));
   if (dom) return dom;
-  if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
-    const char* uri = virConnectGetURI(conn);
+  if (libvirt().getLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+    const char* uri = libvirt().connectGetURI(conn);
     std::string where = uri != nullptr ? uri : "libvirt";
     std::free(const_cast<char*>(uri));
     return Status(ErrorCode::kNotFound,
@@ -48,14 +46,15 @@ Result<DomainPtr> lookup(virConnectPtr conn, std::string_view domain) {
 Result<EditedDomain> describe(virDomainPtr dom) {
   EditedDomain out;
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
-  if (virDomainGetUUIDString(dom, uuid) < 0) return libvirtError("cannot read the domain's UUID");
+  if (libvirt().domainGetUUIDString(dom, uuid) < 0)
+    return libvirtError("cannot read the domain's UUID");
   out.uuid = uuid;
   std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const char* name = virDomainGetName(dom);
+  const char* name = libvirt().domainGetName(dom);
   out.name = name != nullptr ? name : out.uuid;
-  out.running = virDomainIsActive(dom) == 1;
-  if (virDomainIsPersistent(dom) != 1) {
+  out.running = libvirt().domainIsActive(dom) == 1;
+  if (libvirt().domainIsPersistent(dom) != 1) {
     return invalidArgument("domain '" + out.name +
                            "' is transient: enable and disable change the persistent "
                            "definition; define it first (virsh define)");
@@ -64,7 +63,7 @@ Result<EditedDomain> describe(virDomainPtr dom) {
 }
 
 Result<std::string> inactiveXml(virDomainPtr dom, const std::string& name) {
-  char* xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+  char* xml = libvirt().domainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
   if (xml == nullptr) return libvirtError("cannot read the definition of domain '" + name + "'");
   std::string text(xml);
   std::free(xml);
@@ -96,15 +95,15 @@ Status changeDisk(virConnectPtr conn, virDomainPtr dom, const std::string& name,
                   const DiskElement* old, const std::string& newXml) {
   constexpr unsigned kConfig = VIR_DOMAIN_AFFECT_CONFIG;
   bool redefine = false;
-  if (old != nullptr && virDomainDetachDeviceFlags(dom, old->xml.c_str(), kConfig) < 0) {
-    if (virGetLastErrorCode() != VIR_ERR_NO_SUPPORT) {
+  if (old != nullptr && libvirt().domainDetachDeviceFlags(dom, old->xml.c_str(), kConfig) < 0) {
+    if (libvirt().getLastErrorCode() != VIR_ERR_NO_SUPPORT) {
       return libvirtError("cannot remove disk " + old->target + " from domain '" + name + "'");
     }
     redefine = true;
   }
   if (!redefine && !newXml.empty() &&
-      virDomainAttachDeviceFlags(dom, newXml.c_str(), kConfig) < 0) {
-    if (virGetLastErrorCode() != VIR_ERR_NO_SUPPORT || old != nullptr) {
+      libvirt().domainAttachDeviceFlags(dom, newXml.c_str(), kConfig) < 0) {
+    if (libvirt().getLastErrorCode() != VIR_ERR_NO_SUPPORT || old != nullptr) {
       return libvirtError("cannot add the scratch disk to domain '" + name + "'");
     }
     redefine = true;
@@ -114,7 +113,7 @@ Status changeDisk(virConnectPtr conn, virDomainPtr dom, const std::string& name,
   VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom, name));
   VS_ASSIGN_OR_RETURN(std::string edited,
                       editDisks(xml, old != nullptr ? old->target : std::string(), newXml));
-  DomainPtr defined(virDomainDefineXML(conn, edited.c_str()));
+  DomainPtr defined(libvirt().domainDefineXML(conn, edited.c_str()));
   if (!defined) return libvirtError("cannot redefine domain '" + name + "'");
   return {};
 }
@@ -123,9 +122,9 @@ Status writeMetadata(virDomainPtr dom, const std::string& name,
                      const std::vector<domain::ScratchDisk>& disks) {
   std::string uri(domain::kNamespace);
   int rc = disks.empty()
-               ? virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
-                                      uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG)
-               : virDomainSetMetadata(
+               ? libvirt().domainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
+                                             uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG)
+               : libvirt().domainSetMetadata(
                      dom, VIR_DOMAIN_METADATA_ELEMENT, domain::metadataXml(disks).c_str(),
                      std::string(domain::kPrefix).c_str(), uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG);
   if (rc < 0) return libvirtError("cannot write the scratch metadata of domain '" + name + "'");
@@ -144,14 +143,15 @@ bool isScratch(const DiskElement& disk) { return disk.serial == domain::diskSeri
 }  // namespace
 
 Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri) {
-  virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+  VS_RETURN_IF_ERROR(loadLibvirt().status());
+  libvirt().setErrorFunc(nullptr, [](void*, virErrorPtr) {});
   std::string chosen = kDefaultUri;
   if (uri) {
     chosen = *uri;
   } else if (const char* env = std::getenv("LIBVIRT_DEFAULT_URI"); env != nullptr && *env) {
     chosen = env;
   }
-  ConnectPtr conn(virConnectOpen(chosen.c_str()));
+  ConnectPtr conn(libvirt().connectOpen(chosen.c_str()));
   if (!conn) return libvirtError("cannot connect to libvirt at " + chosen);
   return conn;
 }
@@ -164,6 +164,7 @@ std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
 
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
                                        const domain::ScratchDisk& disk, std::string_view poolPath) {
+  VS_RETURN_IF_ERROR(loadLibvirt().status());
   VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
   VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
   VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));
@@ -195,6 +196,7 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
 
 Result<EditedDomain> disableScratchDisks(virConnectPtr conn, std::string_view domain,
                                          const std::optional<std::string>& target) {
+  VS_RETURN_IF_ERROR(loadLibvirt().status());
   VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
   VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
   VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));

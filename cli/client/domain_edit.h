@@ -8,24 +8,23 @@
 // Nothing here talks to virt-scratchd. Single-threaded.
 #pragma once
 
-#include <libvirt/libvirt.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli/client/libvirt_api.h"
 #include "domain/scratch_metadata.h"
 #include "image/status.h"
 
 namespace virtscratch::cli {
 
 struct ConnectCloser {
-  void operator()(virConnectPtr c) const { virConnectClose(c); }
+  void operator()(virConnectPtr c) const { libvirt().connectClose(c); }
 };
 struct DomainFreer {
-  void operator()(virDomainPtr d) const { virDomainFree(d); }
+  void operator()(virDomainPtr d) const { libvirt().domainFree(d); }
 };
 using ConnectPtr = std::unique_ptr<virConnect, ConnectCloser>;
 using DomainPtr = std::unique_ptr<virDomain, DomainFreer>;
