@@ -227,7 +227,9 @@ def machine_section(m):
         f"- run {m['started']}, taking {m['minutes']} min; 1-minute load average up to "
         f"{m['peak_load']} (at the end {m['end_load']})",
     ]
-    if float(m["peak_load"]) > 0.75 * int(m["cores"]):
+    # The benchmarks themselves keep every core busy at times (threaded export, mkfs beside the
+    # daemon): only a load beyond that says that something else ran.
+    if float(m["peak_load"]) > int(m["cores"]) + 0.5:
         lines += ["", f"The machine was busy with other work during this run (load up to "
                   f"{m['peak_load']} on {m['cores']} cores): absolute times are inflated and "
                   "noisier than on a quiet machine; the ratios, measured side by side, hold "
