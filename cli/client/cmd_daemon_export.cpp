@@ -141,8 +141,10 @@ int runDaemonExport(std::span<char* const> argv) {
             }
           }
         });
+    bool ended = events.completed.contains(jobPath);
+    if (ended && events.completed[jobPath].first) bar.report(total, total);
     bar.finish();
-    if (!events.completed.contains(jobPath)) {
+    if (!ended) {
       // The daemon names the file only once it is whole, so whether it is there tells.
       if (std::filesystem::exists(destination, error)) {
         std::fprintf(stderr,
@@ -156,7 +158,6 @@ int runDaemonExport(std::span<char* const> argv) {
                     destination + "' was not written; run the export again");
     }
     result = events.completed[jobPath];
-    if (result->first) bar.report(total, total);
     return {};
   });
   if (!status.ok()) return failure("export", status);
