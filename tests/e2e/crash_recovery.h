@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "tests/e2e/pool_audit.h"
+#include "tests/e2e/pool_watch.h"
 #include "tests/e2e/scratch_test.h"
 
 namespace virtscratch::test {
