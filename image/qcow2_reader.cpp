@@ -302,13 +302,13 @@ Status checkL1Table(const std::vector<uint64_t>& l1, const Header& h, const std:
   std::vector<uint64_t> tables;
   for (size_t i = 0; i < l1.size(); ++i) {
     uint64_t offset = l1[i] & qcow2::kOffsetMask;
-    std::string entry = "L1 entry " + std::to_string(i) + " (" + std::to_string(l1[i]) + ")";
-    if ((l1[i] & kReserved) != 0) {
-      return failed("qcow2 image '" + path + "' is corrupt: " + entry + " has reserved bits set");
-    }
+    auto corruptEntry = [&](const char* why) {
+      return failed("qcow2 image '" + path + "' is corrupt: L1 entry " + std::to_string(i) + " (" +
+                    std::to_string(l1[i]) + ") " + why);
+    };
+    if ((l1[i] & kReserved) != 0) return corruptEntry("has reserved bits set");
     if (offset != 0 && offset < l1End && offset + h.clusterSize > h.l1Offset) {
-      return failed("qcow2 image '" + path + "' is corrupt: " + entry +
-                    " points to an L2 table inside the L1 table");
+      return corruptEntry("points to an L2 table inside the L1 table");
     }
     if (offset != 0) tables.push_back(offset);
   }
