@@ -25,6 +25,9 @@
 namespace virtscratch::daemon {
 namespace {
 
+// How much of a key or value an error quotes at each end (image::elided).
+constexpr size_t kQuotedBytes = 500;
+
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
@@ -92,18 +95,10 @@ std::string where(const Place& place, int line) {
   return place.file + ":" + std::to_string(line) + ": ";
 }
 
-// A value of megabytes quoted whole would drown the message: keep its start and its end.
-std::string shortened(const std::string& text) {
-  constexpr size_t kKeep = 500;
-  if (text.size() <= 3 * kKeep) return text;
-  return text.substr(0, kKeep) + " [... " + std::to_string(text.size() - 2 * kKeep) +
-         " bytes left out ...] " + text.substr(text.size() - kKeep);
-}
-
 Status keyError(const Place& place, const std::string& group, const std::string& key,
                 const std::string& why) {
   return invalidArgument(where(place, place.lines.key(group, key)) + "[" + group + "] " +
-                         shortened(key) + ": " + shortened(why));
+                         elided(key, kQuotedBytes) + ": " + elided(why, kQuotedBytes));
 }
 
 // Sizes as image/size.h reads them, or 0/none for "no limit".
@@ -352,7 +347,7 @@ Status applyFile(const std::string& path, const std::string& text, Config& confi
   LineIndex lines(text);
   Place place{path, lines};
   if (auto [group, key, line] = lines.localizedKey(); line != 0) {
-    return invalidArgument(where(place, line) + "[" + group + "] " + shortened(key) +
+    return invalidArgument(where(place, line) + "[" + group + "] " + elided(key, kQuotedBytes) +
                            ": unknown key (keys have no locale variants here)");
   }
   gsize groupCount = 0;

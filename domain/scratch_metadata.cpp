@@ -24,15 +24,6 @@ std::string trimmed(std::string_view text) {
   return std::string(text);
 }
 
-bool isUuid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
-}
-
 Result<uint32_t> parseVcpus(std::string_view raw) {
   std::string text = trimmed(raw);
   uint64_t n = 0;
@@ -300,6 +291,15 @@ Result<Attach> parseAttach(std::string_view name) {
   if (name == "boot") return Attach::kBoot;
   if (name == "hotplug") return Attach::kHotplug;
   return invalidArgument("unknown attach '" + std::string(name) + "' (known: boot, hotplug)");
+}
+
+bool isUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
 }
 
 }  // namespace virtscratch::domain

@@ -62,6 +62,9 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks);
 // The size a disk gets on a domain with `vcpus` vCPUs; fails on overflow or above the limit.
 Result<uint64_t> diskSize(const ScratchDisk& disk, uint32_t vcpus);
 
+// A domain UUID as libvirt writes it: 8-4-4-4-12 hexadecimal digits, in either case.
+bool isUuid(std::string_view text);
+
 // The serial written in the <disk> element of attach='boot' disks: "scratch-<target>".
 std::string diskSerial(std::string_view target);
 

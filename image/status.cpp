@@ -69,4 +69,16 @@ Status errnoStatus(std::string_view what, int err) {
   return {code, std::move(message)};
 }
 
+std::string elided(std::string_view text, size_t keep) {
+  if (text.size() <= 3 * keep) return std::string(text);
+  auto continuation = [&text](size_t i) {
+    return (static_cast<unsigned char>(text[i]) & 0xc0) == 0x80;
+  };
+  size_t head = keep, tail = text.size() - keep;
+  while (head > 0 && continuation(head)) --head;
+  while (tail < text.size() && continuation(tail)) ++tail;
+  return std::string(text.substr(0, head)) + " [... " + std::to_string(tail - head) +
+         " bytes left out ...] " + std::string(text.substr(tail));
+}
+
 }  // namespace virtscratch

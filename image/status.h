@@ -52,6 +52,11 @@ inline Status failed(std::string message) { return {ErrorCode::kFailed, std::mov
 // The error of a failed system call: "what: strerror(err)". ENOSPC and EDQUOT become kNoSpace.
 Status errnoStatus(std::string_view what, int err);
 
+// `text` to quote in a message: past 3 * `keep` bytes its middle is left out, keeping about
+// `keep` bytes at each end (cut between UTF-8 characters), the start naming what is wrong and
+// the end often what to do, so that a hostile value of megabytes cannot drown the message.
+std::string elided(std::string_view text, size_t keep);
+
 template <typename T>
 class [[nodiscard]] Result {
  public:

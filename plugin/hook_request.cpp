@@ -41,22 +41,8 @@ Result<std::string> readAllStdin(size_t limit) {
 }
 
 std::string oneLine(std::string_view text) {
-  // A hostile definition can put megabytes into a value that an error quotes: keep the start,
-  // which names what is wrong, and the end, which says what to do, and drop the middle.
-  constexpr size_t kKeep = 1000;
-  std::string out;
-  if (text.size() > 3 * kKeep) {
-    size_t head = kKeep, tail = text.size() - kKeep;
-    auto continuation = [&text](size_t i) {
-      return (static_cast<unsigned char>(text[i]) & 0xc0) == 0x80;
-    };
-    while (head > 0 && continuation(head)) --head;
-    while (tail < text.size() && continuation(tail)) ++tail;
-    out = std::string(text.substr(0, head)) + " [... " + std::to_string(tail - head) +
-          " bytes left out ...] " + std::string(text.substr(tail));
-  } else {
-    out = std::string(text);
-  }
+  // A hostile definition can put megabytes into a value that an error quotes.
+  std::string out = elided(text, 1000);
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }

@@ -18,19 +18,10 @@ Status libvirtError(std::string_view what) {
                 (message != nullptr ? message : "unknown libvirt error"));
 }
 
-bool looksLikeUuid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
-}
-
 Result<DomainPtr> lookup(virConnectPtr conn, std::string_view domain) {
   std::string text(domain);
   DomainPtr dom;
-  if (looksLikeUuid(text)) dom.reset(libvirt().domainLookupByUUIDString(conn, text.c_str()));
+  if (domain::isUuid(text)) dom.reset(libvirt().domainLookupByUUIDString(conn, text.c_str()));
   if (!dom) dom.reset(libvirt().domainLookupByName(conn, text.c_str()));
   if (dom) return dom;
   if (libvirt().getLastErrorCode() == VIR_ERR_NO_DOMAIN) {
