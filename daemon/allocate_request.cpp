@@ -123,6 +123,12 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
   plan.lifetime = request.lifetime;
   plan.spec = request.spec;
   VS_RETURN_IF_ERROR(checkSize(request, plan.spec));
+  if (plan.spec.size > config.maxImageSize) {
+    return Status(ErrorCode::kQuotaExceeded,
+                  "a new image of " + image::formatSize(plan.spec.size) + " (" +
+                      std::to_string(plan.spec.size) + " bytes) is larger than " +
+                      image::formatSize(config.maxImageSize) + ", the limit [limits] max-size");
+  }
   VS_RETURN_IF_ERROR(image::validateSpec(plan.spec, config.maxImageSize));
   VS_ASSIGN_OR_RETURN(plan.domain, resolveDomain(request.domain, resolver));
   if (!plan.spec.contentDir.empty()) {

@@ -36,6 +36,21 @@ bool Allocator::domainInFlight(std::string_view domainUuid) const {
   return false;
 }
 
+size_t Allocator::inFlightInDomain(std::string_view domainUuid) const {
+  size_t count = 0;
+  for (const auto& [id, p] : pending_) count += p.plan.domain.uuid == domainUuid;
+  return count;
+}
+
+bool Allocator::roomFor(uint64_t bytes) const {
+  auto available = ctx_.pool.availableBytes();
+  if (!available.ok()) return false;
+  uint64_t reserve = ctx_.config.poolReserve;
+  uint64_t usable = *available > reserve ? *available - reserve : 0;
+  uint64_t inFlight = pendingAllocation() + backgroundBytes_;
+  return inFlight <= usable && bytes <= usable - inFlight;
+}
+
 uint64_t Allocator::pendingSize() const {
   uint64_t total = 0;
   for (const auto& [id, p] : pending_) total += p.plan.spec.size;
@@ -54,17 +69,25 @@ void Allocator::dispatch(const std::string& id) {
   if (!key) return submit(id, nullptr);
   TemplateCache::Entry* entry = ctx_.templates.find(*key);
   if (entry == nullptr) {
+    // The template is made besides the image: only when both fit above the reserve.
+    uint64_t cost = expectedAllocation(p.plan.spec);
+    if (!roomFor(cost)) return submit(id, nullptr);
     entry = ctx_.templates.add(*key, p.plan.spec);
     if (entry == nullptr) return submit(id, nullptr);  // its name is another key's
     std::string name = entry->name;
     templateWaiters_[name].push_back(id);
+    backgroundBytes_ += cost;
     const ServiceContext& ctx = ctx_;
-    bool queued = ctx_.workers.submit([this, &ctx, name, key = *key, spec = p.plan.spec] {
+    bool queued = ctx_.workers.submit([this, &ctx, name, cost, key = *key, spec = p.plan.spec] {
       auto built = buildTemplate(ctx.templates.dirFd(), name, key, spec, ctx.config.maxImageSize);
-      ctx.post([this, name, built] { templateBuilt(name, built); });
+      ctx.post([this, name, cost, built] {
+        backgroundBytes_ -= cost;
+        templateBuilt(name, built);
+      });
     });
     if (!queued) {
-      ctx_.post([this, name] {
+      ctx_.post([this, name, cost] {
+        backgroundBytes_ -= cost;
         templateBuilt(name, Status(ErrorCode::kBusy, "the daemon is shutting down"));
       });
     }
@@ -97,7 +120,15 @@ void Allocator::makeSpares(const std::string& name) {
   TemplateCache::Entry* entry = ctx_.templates.byName(name);
   if (entry == nullptr || sparesStopped_->load()) return;
   unsigned count = ctx_.templates.spareDeficit(*entry);
+  // A spare may be a full data copy of the template: counted at the template's size.
+  uint64_t cost = entry->allocated;
   for (unsigned i = 0; i < count; ++i) {
+    if (!roomFor(cost)) {
+      // Not counted as building any more; kCancelled is dropped without a warning.
+      ctx_.templates.spareBuilt(name, entry->generation,
+                                Status(ErrorCode::kCancelled, "no room above the reserve"));
+      continue;
+    }
     std::string uuid = randomFilesystemUuid(entry->filesystem);
     std::string file = ctx_.templates.spareFileName(*entry, uuid);
     std::string templateFile = ctx_.templates.fileName(*entry);
@@ -105,18 +136,21 @@ void Allocator::makeSpares(const std::string& name) {
     bool overlay = ctx_.templates.overlayFor(*entry);
     uint64_t generation = entry->generation;
     const ServiceContext& ctx = ctx_;
-    bool queued = ctx_.workers.submit([&ctx, stopped = sparesStopped_, name, generation, uuid, file,
-                                       templateFile, templatePath, overlay] {
+    backgroundBytes_ += cost;
+    bool queued = ctx_.workers.submit([this, &ctx, stopped = sparesStopped_, name, generation, uuid,
+                                       file, templateFile, templatePath, overlay, cost] {
       Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
       if (!stopped->load()) {
         spare = buildSpare(ctx.templates.dirFd(), templateFile, templatePath, file, uuid, overlay);
       }
-      ctx.post([&ctx, name, generation, spare] {
+      ctx.post([this, &ctx, name, generation, spare, cost] {
+        backgroundBytes_ -= cost;
         ctx.templates.spareBuilt(name, generation, spare);
         ctx.templates.evict();
       });
     });
     if (!queued) {
+      backgroundBytes_ -= cost;
       ctx_.templates.spareBuilt(name, generation, Status(ErrorCode::kBusy, "shutting down"));
     }
   }

@@ -32,9 +32,14 @@ class Allocator {
   bool inFlight(std::string_view id) const { return pending_.count(std::string(id)) != 0; }
   void join(std::string_view id, Done done);
   bool domainInFlight(std::string_view domainUuid) const;
+  size_t inFlightInDomain(std::string_view domainUuid) const;
 
   uint64_t pendingSize() const;        // virtual bytes in flight (for the quota)
   uint64_t pendingAllocation() const;  // host bytes in flight (for the free space check)
+  // Host bytes of the templates and spares being built. Each is started only when it fits above
+  // the reserve with everything else in flight; a template that does not is skipped (the image
+  // is made cold), a spare that does not is not made.
+  uint64_t backgroundBytes() const { return backgroundBytes_; }
   size_t active() const { return pending_.size(); }
   uint64_t coldBuilds() const { return coldBuilds_; }
   // Called on the loop thread whenever the last allocation in flight ends.
@@ -57,11 +62,14 @@ class Allocator {
   // Starts building the spares the template lacks, on workers.
   void makeSpares(const std::string& name);
   void finish(const std::string& id, BuildOutcome outcome);
+  // Whether `bytes` more fit on the pool's filesystem above the reserve, after what is in flight.
+  bool roomFor(uint64_t bytes) const;
 
   ServiceContext& ctx_;
   std::map<std::string, Pending> pending_;                           // by image id
   std::map<std::string, std::vector<std::string>> templateWaiters_;  // template name -> ids
   uint64_t coldBuilds_ = 0;
+  uint64_t backgroundBytes_ = 0;
   std::function<void()> idle_;
   std::shared_ptr<std::atomic<bool>> sparesStopped_ = std::make_shared<std::atomic<bool>>(false);
 };

@@ -107,6 +107,32 @@ Result<uint64_t> parseLimit(const std::string& text) {
   return image::parseSize(text, UINT64_MAX);
 }
 
+// "5%" or "2.5%": a share of the pool's filesystem, below 100%.
+Result<double> parsePercent(const std::string& text) {
+  std::string number = text.substr(0, text.size() - 1);
+  char* end = nullptr;
+  double value = number.empty() ? -1 : std::strtod(number.c_str(), &end);
+  bool digits = number.find_first_not_of("0123456789.") == std::string::npos;
+  if (!digits || end == nullptr || *end != '\0' || !(value >= 0 && value < 100)) {
+    return invalidArgument("invalid percentage '" + text +
+                           "' (write a share of the pool's filesystem from 0% to below 100%, "
+                           "for example 5%, or a size)");
+  }
+  return value;
+}
+
+Result<uint32_t> parseCount(const std::string& text, uint32_t max) {
+  size_t digits = text.find_first_not_of("0123456789");
+  uint64_t value = text.size() <= 9 && digits == std::string::npos && !text.empty()
+                       ? std::strtoull(text.c_str(), nullptr, 10)
+                       : 0;
+  if (value == 0 || value > max) {
+    return invalidArgument("invalid count '" + text + "' (write a whole number from 1 to " +
+                           std::to_string(max) + ")");
+  }
+  return static_cast<uint32_t>(value);
+}
+
 Result<uint32_t> parseTimeout(const std::string& text) {
   auto bad = [&] {
     return invalidArgument("invalid timeout '" + text +
@@ -211,7 +237,13 @@ const std::vector<KeySpec>& keySpecs() {
          return {};
        })},
       {"pool", "reserve", scalar([](const std::string& t, Config& c) -> Status {
+         if (!t.empty() && t.back() == '%') {
+           VS_ASSIGN_OR_RETURN(c.poolReservePercent, parsePercent(t));
+           c.poolReserve = 0;
+           return {};
+         }
          VS_ASSIGN_OR_RETURN(c.poolReserve, parseLimit(t));
+         c.poolReservePercent = -1;
          return {};
        })},
       {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {
@@ -229,6 +261,15 @@ const std::vector<KeySpec>& keySpecs() {
        })},
       {"templates", "budget", scalar([](const std::string& t, Config& c) -> Status {
          VS_ASSIGN_OR_RETURN(c.templateBudget, parseLimit(t));
+         return {};
+       })},
+      {"limits", "max-size", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.maxImageSize, image::parseSize(t, image::kDefaultMaxImageSize));
+         return {};
+       })},
+      {"limits", "disks-per-domain", scalar([](const std::string& t, Config& c) -> Status {
+         // Target names are at most a few letters; 1024 is far past any bus's slots.
+         VS_ASSIGN_OR_RETURN(c.disksPerDomain, parseCount(t, 1024));
          return {};
        })},
       {"access", "group", scalar([](const std::string& t, Config& c) -> Status {

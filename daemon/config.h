@@ -19,9 +19,16 @@ struct Config {
   std::string poolPath = "/var/lib/virt-scratch/pool";
   uint64_t poolQuota = 0;    // sum of virtual sizes; 0: no quota
   uint64_t poolReserve = 0;  // bytes to keep free on the pool's filesystem (statvfs)
+  // The reserve as a percentage of the pool's filesystem, turned into poolReserve when the pool
+  // is opened (the filesystem may not exist when the file is read) unless poolReserve is set;
+  // negative when the reserve was given in bytes.
+  double poolReservePercent = 5;
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
-  uint64_t templateBudget = 0;  // bytes of template files kept (allocated bytes); LRU eviction
+  // Bytes of template files kept (allocated bytes), LRU eviction; 0: no limit. A sparse template
+  // holds only its filesystem's metadata (about 20 MiB for 1 TiB of ext4), so 2 GiB keeps about
+  // ten 1 TiB specs with their spares warm while bounding what callers' specs can pin.
+  uint64_t templateBudget = uint64_t{2} << 30;
   // [access]
   std::string accessGroup = "libvirt";  // besides root, members may mutate
   // [content]
@@ -31,8 +38,9 @@ struct Config {
   // [hook]
   uint32_t hookTimeoutMs = 30000;
   HookFailMode hookFail = HookFailMode::kClosed;
-  // Limits
-  uint64_t maxImageSize = uint64_t{64} << 40;
+  // [limits]
+  uint64_t maxImageSize = uint64_t{64} << 40;  // max-size: the largest virtual size
+  uint32_t disksPerDomain = 16;                // disks-per-domain: images one domain may have
 };
 
 // Reads `path` and the drop-ins in `<path>.d/` (e.g. virt-scratchd.conf.d/). A missing main

@@ -19,6 +19,7 @@
 #include "daemon/dbus/object_tree.h"
 #include "daemon/domain_uuid.h"
 #include "daemon/glib_source.h"
+#include "daemon/libvirt/attachment_probe.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/libvirt/libvirt_resolver.h"
@@ -214,7 +215,11 @@ int run(const Options& options) {
 
   guint watchdog = startWatchdog();
   std::unique_ptr<libvirt::LifecycleWatcher> watcher;
+  // Without libvirt there is no probe: nothing is known of running domains, release is allowed.
+  std::unique_ptr<libvirt::LibvirtAttachmentProbe> probe;
   if (libvirtConnection) {
+    probe = std::make_unique<libvirt::LibvirtAttachmentProbe>(*libvirtConnection, invoker);
+    service.setAttachmentProbe(probe.get());
     watcher = std::make_unique<libvirt::LifecycleWatcher>(service, *libvirtConnection, invoker);
     libvirtConnection->start();
   }
@@ -227,6 +232,8 @@ int run(const Options& options) {
   // second SIGTERM during the teardown would end the process with it.
   if (watchdog != 0) g_source_remove(watchdog);
   watcher.reset();  // before the Service it calls
+  service.setAttachmentProbe(nullptr);
+  probe.reset();
   tree.detach();
   logLine(LogLevel::kInfo, daemon.exitCode == 0 ? "stopped" : "stopped after an error");
   return daemon.exitCode;

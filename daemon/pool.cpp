@@ -151,6 +151,12 @@ Result<uint64_t> Pool::availableBytes() const {
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
+Result<uint64_t> Pool::totalBytes() const {
+  struct statvfs st;
+  if (fstatvfs(fd_.get(), &st) != 0) return errnoStatus("statvfs '" + path_ + "'", errno);
+  return static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
+}
+
 uint64_t Pool::allocatedBytes(const ImageRecord& record) const {
   // The domain's directory is opened first: AT_SYMLINK_NOFOLLOW covers only the last name, and
   // a directory swapped for a symlink would report a file outside the pool.

@@ -49,6 +49,8 @@ class Pool {
 
   // Bytes the pool's filesystem has available to the daemon (statvfs f_bavail).
   Result<uint64_t> availableBytes() const;
+  // The size of the pool's filesystem (statvfs f_blocks), for a reserve given as a percentage.
+  Result<uint64_t> totalBytes() const;
   // Host bytes the image occupies; 0 when it cannot be read.
   uint64_t allocatedBytes(const ImageRecord& record) const;
 

@@ -64,8 +64,14 @@ class Service::Impl {
                 std::function<void(Result<ImageRecord>)> done);
   Status checkRoom(const AllocationPlan& plan) const;
   Status removeImage(std::string_view id, std::string_view reason);
+  Result<std::string> domainToRelease(const Caller& caller, std::string_view domain);
   Result<uint32_t> releaseDomain(const Caller& caller, std::string_view domain,
                                  std::string_view reason);
+  Status checkReleasable(const Caller& caller, std::string_view id) const;
+  // Asks the probe about `paths` of domain `uuid`, then runs `release` unless one is in use.
+  void askThenRelease(const std::string& uuid, std::vector<std::string> paths,
+                      std::function<void(Status)> refused, std::function<void()> release);
+  Status checkDisksPerDomain(const AllocationPlan& plan) const;
   Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
   void exportDone(const std::string& id, uint64_t jobId, const Status& status);
   bool busy(std::string_view id) const {
@@ -86,6 +92,7 @@ class Service::Impl {
   TemplateCache templates_;
   std::shared_ptr<JobTable> jobs_;
   AccessPolicy access_;
+  AttachmentProbe* probe_ = nullptr;
   ContentRoots content_;
   WorkerPool workers_;
   ServiceContext ctx_;
@@ -100,6 +107,11 @@ class Service::Impl {
 Result<std::string> Service::Impl::start() {
   if (started_) return failed("the pool is open already");
   VS_RETURN_IF_ERROR(pool_.open());
+  if (config_.poolReserve == 0 && config_.poolReservePercent >= 0) {
+    VS_ASSIGN_OR_RETURN(uint64_t total, pool_.totalBytes());
+    config_.poolReserve =
+        static_cast<uint64_t>(static_cast<long double>(total) * config_.poolReservePercent / 100);
+  }
   VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path()));
   std::set<std::string> referenced;
   for (const StoredRecord& s : recovery.images) {
@@ -137,8 +149,20 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
     return;
   }
   if (allocator_.inFlight(plan->id)) return allocator_.join(plan->id, std::move(done));
+  if (Status s = checkDisksPerDomain(*plan); !s.ok()) return fail(s);
   if (Status s = checkRoom(*plan); !s.ok()) return fail(s);
   allocator_.start(std::move(*plan), std::move(done));
+}
+
+Status Service::Impl::checkDisksPerDomain(const AllocationPlan& plan) const {
+  const std::string& uuid = plan.domain.uuid;
+  size_t disks = pool_.idsInDomain(uuid).size() + allocator_.inFlightInDomain(uuid);
+  if (disks < config_.disksPerDomain) return {};
+  return {ErrorCode::kQuotaExceeded, "domain " + uuid + " already has " + std::to_string(disks) +
+                                         " scratch disks, the limit " +
+                                         "[limits] disks-per-domain (" +
+                                         std::to_string(config_.disksPerDomain) +
+                                         "); release one before asking for " + plan.target};
 }
 
 Status Service::Impl::checkRoom(const AllocationPlan& plan) const {
@@ -155,7 +179,9 @@ Status Service::Impl::checkRoom(const AllocationPlan& plan) const {
   }
   VS_ASSIGN_OR_RETURN(uint64_t available, pool_.availableBytes());
   uint64_t usable = available > config_.poolReserve ? available - config_.poolReserve : 0;
-  uint64_t needed = allocator_.pendingAllocation() + plan.expectedAllocation;
+  // Templates and spares being built take room too; those already built are gone from statvfs.
+  uint64_t needed =
+      allocator_.pendingAllocation() + allocator_.backgroundBytes() + plan.expectedAllocation;
   if (needed > usable) {
     return {ErrorCode::kNoSpace,
             "the pool's filesystem has " + image::formatSize(usable) +
@@ -182,8 +208,7 @@ Status Service::Impl::removeImage(std::string_view id, std::string_view reason) 
   return {};
 }
 
-Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_view domain,
-                                              std::string_view reason) {
+Result<std::string> Service::Impl::domainToRelease(const Caller& caller, std::string_view domain) {
   if (!started_) return notStarted();
   VS_RETURN_IF_ERROR(access_.checkMutate(caller.uid));
   std::string uuid;
@@ -206,6 +231,12 @@ Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_
       if (uuid.empty()) return resolved.status();
     }
   }
+  return uuid;
+}
+
+Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_view domain,
+                                              std::string_view reason) {
+  VS_ASSIGN_OR_RETURN(std::string uuid, domainToRelease(caller, domain));
   if (allocator_.domainInFlight(uuid)) {
     return Status(ErrorCode::kBusy, "an image of domain " + uuid +
                                         " is being created; release it once Allocate returned");
@@ -222,6 +253,40 @@ Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_
     ++released;
   }
   return released;
+}
+
+Status Service::Impl::checkReleasable(const Caller& caller, std::string_view id) const {
+  if (!started_) return notStarted();
+  VS_RETURN_IF_ERROR(access_.checkMutate(caller.uid));
+  if (busy(id)) {
+    return {ErrorCode::kBusy, "image " + std::string(id) +
+                                  " is being created or exported; release it once that is done"};
+  }
+  if (pool_.find(id) == nullptr) {
+    return {ErrorCode::kNotFound, "no image '" + std::string(id) + "'"};
+  }
+  return {};
+}
+
+void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::string> paths,
+                                   std::function<void(Status)> refused,
+                                   std::function<void()> release) {
+  std::weak_ptr<int> alive = alive_;
+  probe_->inUse(uuid, std::move(paths), [alive, uuid, refused, release](Result<DomainUse> use) {
+    if (alive.expired()) return;
+    if (!use.ok()) {
+      return refused({ErrorCode::kBusy,
+                      "cannot tell whether domain " + uuid + " runs with its scratch disks (" +
+                          use.status().message() + "); pass force to release anyway"});
+    }
+    if (use->attachedPaths.empty()) return release();
+    std::string files;
+    for (const std::string& path : use->attachedPaths) files += (files.empty() ? "" : ", ") + path;
+    std::string name = use->name.empty() ? uuid : use->name + " (" + uuid + ")";
+    refused({ErrorCode::kBusy, files + " is attached to the running domain " + name +
+                                   "; shut the domain down or detach the disk first, or pass " +
+                                   "force to release anyway"});
+  });
 }
 
 Result<uint64_t> Service::Impl::startExport(const Caller& caller, std::string_view id,
@@ -286,17 +351,37 @@ Result<uint32_t> Service::releaseDomain(const Caller& caller, std::string_view d
 }
 
 Status Service::releaseImage(const Caller& caller, std::string_view id, std::string_view reason) {
-  if (!impl_->started_) return notStarted();
-  VS_RETURN_IF_ERROR(impl_->access_.checkMutate(caller.uid));
-  if (impl_->busy(id)) {
-    return {ErrorCode::kBusy, "image " + std::string(id) +
-                                  " is being created or exported; release it once that is done"};
-  }
-  if (impl_->pool_.find(id) == nullptr) {
-    return {ErrorCode::kNotFound, "no image '" + std::string(id) + "'"};
-  }
+  VS_RETURN_IF_ERROR(impl_->checkReleasable(caller, id));
   return impl_->removeImage(id, reason);
 }
+
+void Service::releaseImage(const Caller& caller, std::string_view id, ReleaseOptions options,
+                           std::function<void(Status)> done) {
+  if (Status s = impl_->checkReleasable(caller, id); !s.ok()) return done(s);
+  if (options.force || impl_->probe_ == nullptr) return done(releaseImage(caller, id));
+  const ImageRecord& record = impl_->pool_.find(id)->record;
+  impl_->askThenRelease(
+      record.domainUuid, {record.path}, done,
+      [this, caller, id = std::string(id), done] { done(releaseImage(caller, id)); });
+}
+
+void Service::releaseDomain(const Caller& caller, std::string_view domain, ReleaseOptions options,
+                            std::function<void(Result<uint32_t>)> done) {
+  auto uuid = impl_->domainToRelease(caller, domain);
+  if (!uuid.ok()) return done(uuid.status());
+  std::vector<std::string> paths;
+  for (const std::string& id : impl_->pool_.idsInDomain(*uuid)) {
+    paths.push_back(impl_->pool_.find(id)->record.path);
+  }
+  if (options.force || impl_->probe_ == nullptr || paths.empty()) {
+    return done(releaseDomain(caller, *uuid));
+  }
+  impl_->askThenRelease(
+      *uuid, std::move(paths), [done](Status refused) { done(refused); },
+      [this, caller, uuid = *uuid, done] { done(releaseDomain(caller, uuid)); });
+}
+
+void Service::setAttachmentProbe(AttachmentProbe* probe) { impl_->probe_ = probe; }
 
 uint32_t Service::releaseByLifetime(std::string_view domainUuid, std::vector<Lifetime> lifetimes,
                                     std::string_view reason) {
@@ -373,6 +458,7 @@ PoolStatus Service::poolStatus() const {
   status.used = impl_->pool_.usedBytes();
   status.free = impl_->started_ ? impl_->freeBytes() : 0;
   status.imageCount = static_cast<uint32_t>(impl_->pool_.size());
+  status.templateBytes = impl_->templates_.bytes();
   return status;
 }
 

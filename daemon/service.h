@@ -50,6 +50,12 @@ struct PoolStatus {
   uint64_t used = 0;  // sum of virtual sizes of the pool's images
   uint64_t free = 0;  // bytes available on the pool's filesystem, less the reserve
   uint32_t imageCount = 0;
+  uint64_t templateBytes = 0;  // host bytes of templates, their descriptions and spares
+};
+
+// Release's options (the a{sv} of Image.Release and Manager.ReleaseDomain).
+struct ReleaseOptions {
+  bool force = false;  // release even an image attached to a running domain
 };
 
 struct JobInfo {
@@ -70,6 +76,21 @@ class DomainResolver {
  public:
   virtual ~DomainResolver() = default;
   virtual Result<DomainId> resolve(std::string_view uuidOrName) = 0;
+};
+
+// Whether a domain runs with some of the given image files as disk sources. The daemon's libvirt
+// side answers it; without libvirt there is no probe and nothing is known.
+struct DomainUse {
+  std::string name;                        // the domain's name, for messages
+  std::vector<std::string> attachedPaths;  // those of the paths asked that the running domain uses
+};
+class AttachmentProbe {
+ public:
+  virtual ~AttachmentProbe() = default;
+  // Called on the loop thread; `done` runs there later (never inside the call). An error when it
+  // cannot be told (libvirt unreachable).
+  virtual void inUse(const std::string& domainUuid, std::vector<std::string> paths,
+                     std::function<void(Result<DomainUse>)> done) = 0;
 };
 
 class ServiceListener {
@@ -102,6 +123,17 @@ class Service {
   void allocate(const Caller& caller, AllocateRequest request,
                 std::function<void(Result<ImageRecord>)> done);
 
+  // Release for callers on the bus: unless options.force, an image attached to a running domain
+  // (as the AttachmentProbe tells) is kBusy naming the domain. `done` runs on the loop thread,
+  // inside the call when there is nothing to ask.
+  void releaseImage(const Caller& caller, std::string_view id, ReleaseOptions options,
+                    std::function<void(Status)> done);
+  void releaseDomain(const Caller& caller, std::string_view domain, ReleaseOptions options,
+                     std::function<void(Result<uint32_t>)> done);
+  // The probe for the two above; null (the default): nothing is known, release is allowed.
+  void setAttachmentProbe(AttachmentProbe* probe);
+
+  // Release at once, without asking whether a domain runs (as with force).
   Result<uint32_t> releaseDomain(const Caller& caller, std::string_view domain,
                                  std::string_view reason = "released");
   Status releaseImage(const Caller& caller, std::string_view id,

@@ -92,6 +92,13 @@ Result<uint64_t> allocatedAt(int dirFd, const std::string& file) {
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
+// The template's file and its description: what the template holds on the host.
+Result<uint64_t> templateBytesAt(int dirFd, const std::string& name, image::ImageFormat format) {
+  VS_ASSIGN_OR_RETURN(uint64_t file, allocatedAt(dirFd, imageFile(name, format)));
+  auto description = allocatedAt(dirFd, descriptionFileName(name));
+  return file + (description.ok() ? *description : 0);
+}
+
 }  // namespace
 
 std::string templateNameOf(const std::string& key) {
@@ -136,7 +143,7 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
       entry.format = description->format;
       entry.filesystem = description->filesystem;
     }
-    auto allocated = allocatedAt(dirFd, imageFile(stem, entry.format));
+    auto allocated = templateBytesAt(dirFd, stem, entry.format);
     if (!allocated.ok() || !(valid || used)) {
       removeAll(files);
       continue;
@@ -176,7 +183,8 @@ Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::st
   options.maxSize = maxSize;
   VS_RETURN_IF_ERROR(image::createImageAt(dirFd, file, spec, options));
   Status described = writeDescription(dirFd, name, {key, spec.format, spec.filesystem});
-  auto allocated = described.ok() ? allocatedAt(dirFd, file) : Result<uint64_t>(described);
+  auto allocated =
+      described.ok() ? templateBytesAt(dirFd, name, spec.format) : Result<uint64_t>(described);
   if (!allocated.ok()) {
     unlinkat(dirFd, file.c_str(), 0);
     unlinkat(dirFd, descriptionFileName(name).c_str(), 0);

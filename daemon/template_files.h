@@ -35,7 +35,8 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
 bool canReflink(int dirFd);
 
 // Worker thread: makes the template `<name>.<format>` for `key` from `spec` (its UUID is
-// ignored), then its description. Returns its allocated bytes; leaves nothing behind on failure.
+// ignored), then its description. Returns the allocated bytes of both; leaves nothing behind on
+// failure.
 Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::string& key,
                                image::ImageSpec spec, uint64_t maxSize);
 

@@ -10,7 +10,9 @@
 // latency does not grow with the size of the image. Spares are made again in the background
 // after one is taken.
 //
-// Templates and spares are not images: not counted in the quota, not listed. Above the budget
+// Templates and spares are not images: not counted in the quota, not listed; their host bytes
+// count in the free-space check (statvfs, and the Allocator's room for those being built) and are
+// reported as PoolTemplateBytes. Above the budget
 // (allocated bytes; 0: no limit) spares go first, then unused templates, least recently used
 // first; a template an overlay is backed by, or one being cloned, is never evicted.
 // Loop thread.
@@ -47,7 +49,7 @@ class TemplateCache {
     image::Filesystem filesystem = image::Filesystem::kNone;
     bool ready = false;       // built; false while a worker builds it
     uint32_t users = 0;       // overlays backed by it and clones in progress
-    uint64_t allocated = 0;   // host bytes of the template file
+    uint64_t allocated = 0;   // host bytes of the template file and its description
     uint64_t lastUse = 0;     // larger is more recent
     uint64_t generation = 0;  // tells a rebuilt template from the one a late spare came from
     std::vector<Spare> spares;

@@ -144,7 +144,9 @@ Result<uint32_t> DaemonClient::releaseBootImages(const std::string& domainUuid) 
       if (text("Domain") != domainUuid || text("Lifetime") != "boot") continue;
       VS_RETURN_IF_ERROR(armTimeout());
       try {
-        ImageProxy(*connection_, path).Release();
+        // force: at `release end` the domain has stopped, and asking libvirt whether it runs
+        // would wait for the domain's lock, which libvirtd holds while this hook runs.
+        ImageProxy(*connection_, path).Release({{"force", sdbus::Variant(true)}});
         ++released;
       } catch (const sdbus::Error& e) {
         Status status = fromBusError(e);

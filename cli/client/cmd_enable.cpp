@@ -184,7 +184,7 @@ int runDisable(std::span<char* const> argv) {
     Status status = callBus([&]() -> Status {
       try {
         ImageProxy image(**bus, std::string(daemon::bus::kImagePathPrefix) + id);
-        image.Release();
+        image.Release({});  // the domain is not running (see above): no force needed
       } catch (const sdbus::Error& e) {
         // No such object: the image was never made or is gone already.
         if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||

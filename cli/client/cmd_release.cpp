@@ -1,5 +1,6 @@
 // virt-scratch release: deletes one image, or every image of a domain, through virt-scratchd.
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "cli/args.h"
@@ -11,13 +12,17 @@ namespace virtscratch::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: virt-scratch release DOMAIN|IMAGE\n"
+    "Usage: virt-scratch release [--force] DOMAIN|IMAGE\n"
     "\n"
     "Delete a scratch image: IMAGE is an image id as 'virt-scratch list' shows it (or its\n"
     "object path); DOMAIN (a UUID or name) releases every image of that domain.\n"
+    "An image attached to a running domain is not released (Busy) unless --force.\n"
     "\n"
     "Options:\n"
+    "  --force      release even images a running domain has attached\n"
     "  -h, --help   show this help\n";
+
+constexpr OptionSpec kOptions[] = {{"force", false}};
 
 // Image ids are "<32 hex digits>_<target>"; a domain UUID or name is anything else.
 bool looksLikeImage(const std::string& arg) {
@@ -29,7 +34,7 @@ bool looksLikeImage(const std::string& arg) {
 }  // namespace
 
 int runRelease(std::span<char* const> argv) {
-  auto args = parseArgs(argv, {});
+  auto args = parseArgs(argv, kOptions);
   if (auto exit = endEarly("release", args, kUsage)) return *exit;
   if (args->positional.size() != 1) {
     return usageError("release", "give one domain or image to release");
@@ -40,13 +45,15 @@ int runRelease(std::span<char* const> argv) {
   }
   auto connection = connectToBus();
   if (!connection.ok()) return failure("release", connection.status());
+  std::map<std::string, sdbus::Variant> options;
+  if (args->has("force")) options["force"] = sdbus::Variant(true);
 
   if (looksLikeImage(what)) {
     auto path = imagePathFor(what);
     if (!path.ok()) return usageError("release", path.status().message());
     Status status = callBus([&]() -> Status {
       ImageProxy image(**connection, *path);
-      image.Release();
+      image.Release(options);
       return {};
     });
     if (!status.ok()) return failure("release", status);
@@ -56,7 +63,7 @@ int runRelease(std::span<char* const> argv) {
   uint32_t released = 0;
   Status status = callBus([&]() -> Status {
     ManagerProxy manager(**connection);
-    released = manager.ReleaseDomain(what);
+    released = manager.ReleaseDomain(what, options);
     return {};
   });
   if (!status.ok()) return failure("release", status);

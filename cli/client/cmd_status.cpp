@@ -1,4 +1,5 @@
-// virt-scratch status: virt-scratchd's version and its pool: path, quota, use, free space.
+// virt-scratch status: virt-scratchd's version and its pool: path, quota, use, free space,
+// templates.
 #include <cstdio>
 #include <string>
 
@@ -15,7 +16,7 @@ constexpr char kUsage[] =
     "Usage: virt-scratch status [--json]\n"
     "\n"
     "Show virt-scratchd's version and its pool: path, quota, space used by images (the sum of\n"
-    "their virtual sizes), free space, image count.\n"
+    "their virtual sizes), free space, image count, host space held by templates.\n"
     "\n"
     "Options:\n"
     "  --json       print one JSON object\n"
@@ -32,7 +33,7 @@ int runStatus(std::span<char* const> argv) {
   auto connection = connectToBus();
   if (!connection.ok()) return failure("status", connection.status());
   std::string version, pool;
-  uint64_t quota = 0, used = 0, free = 0;
+  uint64_t quota = 0, used = 0, free = 0, templates = 0;
   uint32_t count = 0;
   Status status = callBus([&]() -> Status {
     ManagerProxy manager(**connection);
@@ -42,6 +43,7 @@ int runStatus(std::span<char* const> argv) {
     used = manager.PoolUsed();
     free = manager.PoolFree();
     count = manager.ImageCount();
+    templates = manager.PoolTemplateBytes();
     return {};
   });
   if (!status.ok()) return failure("status", status);
@@ -53,6 +55,7 @@ int runStatus(std::span<char* const> argv) {
                             .add("used", used)
                             .add("free", free)
                             .add("images", static_cast<uint64_t>(count))
+                            .add("templates", templates)
                             .str()
                             .c_str());
     return kExitOk;
@@ -63,6 +66,8 @@ int runStatus(std::span<char* const> argv) {
   std::printf("Used:   %s%s\n", image::formatSize(used).c_str(),
               quota == 0 ? " (no quota)" : (" of " + image::formatSize(quota) + " quota").c_str());
   std::printf("Free:   %s\n", image::formatSize(free).c_str());
+  std::printf("Templates: %s (templates and spares, outside the quota)\n",
+              image::formatSize(templates).c_str());
   return kExitOk;
 }
 

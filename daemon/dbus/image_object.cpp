@@ -5,6 +5,7 @@
 #include "daemon/dbus/bus_errors.h"
 #include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
+#include "daemon/dbus/request_decoder.h"
 
 namespace virtscratch::daemon::bus {
 
@@ -41,14 +42,21 @@ void ImageObject::update(const ImageRecord& record) {
   if (!changed.empty()) emitPropertiesChangedSignal(Image_adaptor::INTERFACE_NAME, changed);
 }
 
-void ImageObject::Release() {
-  busCall("Image.Release", [&]() -> Status {
+void ImageObject::Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) {
+  busCallAsync("Image.Release", result, [&]() -> Status {
     VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    // The Service removes the image, and so this object, before the call returns.
+    VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+    // The answer may come after this object is gone: it holds only the reply.
+    auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
+    // When nothing must be asked, the Service removes the image, and so this object, before the
+    // call returns.
     inHandler_ = true;
-    Status status = service_.releaseImage(caller, record_.id);
+    service_.releaseImage(caller, record_.id, release, [reply](Status status) {
+      if (!status.ok()) return replyError("Image.Release", *reply, status);
+      replyValue("Image.Release", *reply);
+    });
     inHandler_ = false;
-    return status;
+    return {};
   });
 }
 

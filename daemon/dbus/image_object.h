@@ -33,7 +33,7 @@ class ImageObject final
   void update(const ImageRecord& record);
 
  private:
-  void Release() override;
+  void Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) override;
   std::string Id() override;
   std::string Domain() override;
   std::string DomainName() override;

@@ -49,10 +49,17 @@ void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::str
   });
 }
 
-uint32_t ManagerObject::ReleaseDomain(const std::string& domain) {
-  return busCall("ReleaseDomain", [&]() -> Result<uint32_t> {
+void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
+                                  std::map<std::string, sdbus::Variant> options) {
+  busCallAsync("ReleaseDomain", result, [&]() -> Status {
     VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    return service_.releaseDomain(caller, domain);
+    VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+    auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
+    service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> released) {
+      if (!released.ok()) return replyError("ReleaseDomain", *reply, released.status());
+      replyValue("ReleaseDomain", *reply, *released);
+    });
+    return {};
   });
 }
 
@@ -104,6 +111,9 @@ uint64_t ManagerObject::PoolFree() {
 }
 uint32_t ManagerObject::ImageCount() {
   return busCall("ImageCount", [&] { return service_.poolStatus().imageCount; });
+}
+uint64_t ManagerObject::PoolTemplateBytes() {
+  return busCall("PoolTemplateBytes", [&] { return service_.poolStatus().templateBytes; });
 }
 
 }  // namespace virtscratch::daemon::bus

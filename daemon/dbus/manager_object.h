@@ -1,7 +1,7 @@
 // The bus face of the pool: /org/virtscratch/Scratch1, interface org.virtscratch.Scratch1.Manager,
-// plus the standard ObjectManager that reports every image and job object. Allocate and Export
-// are asynchronous server methods: the call is answered later from the loop, so a slow
-// allocation never holds up other callers. Loop thread only.
+// plus the standard ObjectManager that reports every image and job object. Allocate, Export and
+// ReleaseDomain are asynchronous server methods: the call is answered later from the loop, so a
+// slow allocation never holds up other callers. Loop thread only.
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -33,7 +33,8 @@ class ManagerObject final
  private:
   void Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
                 std::map<std::string, sdbus::Variant> spec) override;
-  uint32_t ReleaseDomain(const std::string& domain) override;
+  void ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
+                     std::map<std::string, sdbus::Variant> options) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
   void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
               std::string destination, std::map<std::string, sdbus::Variant> options) override;
@@ -44,6 +45,7 @@ class ManagerObject final
   uint64_t PoolUsed() override;
   uint64_t PoolFree() override;
   uint32_t ImageCount() override;
+  uint64_t PoolTemplateBytes() override;
 
   Service& service_;
   ObjectTree& tree_;

@@ -22,6 +22,11 @@ struct BusType<uint32_t> {
   static constexpr std::string_view kName = "uint32";
 };
 template <>
+struct BusType<bool> {
+  static constexpr std::string_view kSignature = "b";
+  static constexpr std::string_view kName = "boolean";
+};
+template <>
 struct BusType<std::string> {
   static constexpr std::string_view kSignature = "s";
   static constexpr std::string_view kName = "string";
@@ -116,6 +121,18 @@ Result<ExportParams> decodeExportOptions(std::string destination, const VariantM
     }
   }
   return params;
+}
+
+Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options) {
+  ReleaseOptions release;
+  for (const auto& [key, value] : options) {
+    if (key == "force") {
+      VS_ASSIGN_OR_RETURN(release.force, take<bool>("options", key, value));
+    } else {
+      return invalidArgument("unknown options key '" + key + "'; known keys: force");
+    }
+  }
+  return release;
 }
 
 }  // namespace virtscratch::daemon::bus

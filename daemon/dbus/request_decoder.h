@@ -1,7 +1,7 @@
-// Decodes the a{sv} dictionaries of Allocate and Export into the Service's requests. Only the
-// shape is checked here (known keys, their D-Bus types, names the engine parses); the Service
-// validates the values. Unknown keys and wrong types are kInvalidArgument naming the key. D-Bus
-// strings are valid UTF-8 already: the bus refuses anything else.
+// Decodes the a{sv} dictionaries of Allocate, Export and the releases into the Service's requests.
+// Only the shape is checked here (known keys, their D-Bus types, names the engine parses); the
+// Service validates the values. Unknown keys and wrong types are kInvalidArgument naming the key.
+// D-Bus strings are valid UTF-8 already: the bus refuses anything else.
 #pragma once
 
 #include <sdbus-c++/Types.h>
@@ -20,5 +20,8 @@ Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantM
 
 // Fills level and threads; the destination comes from the method's own argument.
 Result<ExportParams> decodeExportOptions(std::string destination, const VariantMap& options);
+
+// Image.Release's and ReleaseDomain's options: force.
+Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options);
 
 }  // namespace virtscratch::daemon::bus

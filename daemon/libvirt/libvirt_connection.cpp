@@ -42,6 +42,11 @@ Status libvirtError(std::string_view what) {
 
 bool lastErrorIs(int code) { return virGetLastErrorCode() == code; }
 
+SharedConnect shareConnection(virConnectPtr conn) {
+  virConnectRef(conn);
+  return SharedConnect(conn, virConnectClose);
+}
+
 void quietLibvirtErrors() {
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
 }

@@ -26,6 +26,10 @@ struct DomainFreer {
 };
 using ConnectPtr = std::unique_ptr<virConnect, ConnectCloser>;
 using DomainPtr = std::unique_ptr<virDomain, DomainFreer>;
+// A reference of its own to `conn`, for work on a worker thread: the connection may be closed
+// meanwhile.
+using SharedConnect = std::shared_ptr<virConnect>;
+SharedConnect shareConnection(virConnectPtr conn);
 
 // libvirt's last error on this thread as a Status: "<what>: <libvirt's message>".
 Status libvirtError(std::string_view what);

@@ -22,14 +22,6 @@ std::string uuidOf(virDomainPtr dom) {
   return normaliseUuid(buffer);
 }
 
-using SharedConnect = std::shared_ptr<virConnect>;
-
-// A reference of its own for work on the worker: the connection may be closed meanwhile.
-SharedConnect share(virConnectPtr conn) {
-  virConnectRef(conn);
-  return SharedConnect(conn, virConnectClose);
-}
-
 Result<std::string> liveXml(virDomainPtr dom, const std::string& uuid) {
   char* xml = virDomainGetXMLDesc(dom, 0);
   if (xml == nullptr) return libvirtError("cannot read the definition of domain " + uuid);
@@ -124,7 +116,7 @@ int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int even
 void LifecycleWatcher::inspect(virConnectPtr conn, std::vector<std::string> uuids, bool listRunning,
                                std::function<void(const Inspection&)> apply) {
   std::weak_ptr<int> alive = alive_;
-  worker_.post([this, conn = share(conn), uuids = std::move(uuids), listRunning, alive,
+  worker_.post([this, conn = shareConnection(conn), uuids = std::move(uuids), listRunning, alive,
                 apply = std::move(apply)] {
     auto inspection = std::make_shared<Inspection>();
     for (const std::string& uuid : uuids)
@@ -233,7 +225,7 @@ void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& i
   std::string what = record->path + " into domain " + uuid + " as " + record->target;
   std::string target = record->target;
   std::weak_ptr<int> alive = alive_;
-  worker_.post([this, conn = share(conn), uuid, imageId, disk, what, target, alive] {
+  worker_.post([this, conn = shareConnection(conn), uuid, imageId, disk, what, target, alive] {
     DomainPtr dom(virDomainLookupByUUIDString(conn.get(), uuid.c_str()));
     // Stopped while the image was made: STOPPED releases it.
     if (!dom || virDomainIsActive(dom.get()) != 1) return;

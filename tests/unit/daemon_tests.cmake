@@ -7,6 +7,7 @@ add_executable(daemon_tests
   daemon/record_test.cpp
   daemon/service_test.cpp
   daemon/service_files_test.cpp
+  daemon/service_limits_test.cpp
   daemon/config_hostile_test.cpp
 )
 target_include_directories(daemon_tests PRIVATE ${PROJECT_SOURCE_DIR})
@@ -16,11 +17,12 @@ target_link_libraries(daemon_tests PRIVATE
 gtest_discover_tests(daemon_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
 
 # The libvirt side, against libvirt's test driver in the test process: the daemon's event loop,
-# watcher and resolver (daemon/libvirt/), and the definition edits of enable/disable
-# (cli/client/domain_edit).
+# watcher, resolver and release's attachment probe (daemon/libvirt/), and the definition edits
+# of enable/disable (cli/client/domain_edit).
 add_executable(libvirt_tests
   daemon/domain_edit_test.cpp
   daemon/lifecycle_watcher_test.cpp
+  daemon/attachment_probe_test.cpp
 )
 target_include_directories(libvirt_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(libvirt_tests PRIVATE

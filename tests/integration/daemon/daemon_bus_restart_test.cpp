@@ -109,7 +109,7 @@ TEST_F(DaemonBusRestart, ExitsWithAFailureWhenTheBusDiesAndKeepsEveryImage) {
   for (const auto& path : listed) expectSound(ImageClient(bus(), path).Path());
   EXPECT_EQ(poolFiles(), files);
   // Serving again: a release and an allocation work.
-  ImageClient(bus(), images.front()).Release();
+  ImageClient(bus(), images.front()).Release({});
   ImageClient made(bus(), manager.Allocate(kDomainB, imageSpec(kGiB, "qcow2", "ext4", "vdd")));
   expectSound(made.Path());
 }

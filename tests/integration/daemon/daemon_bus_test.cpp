@@ -110,7 +110,7 @@ TEST_F(DaemonBus, SignalsImageAddedAndImageRemoved) {
   ASSERT_TRUE(pumpUntil([&] { return !manager.added.empty(); }));
   EXPECT_EQ(manager.added[0], std::make_pair(std::string(path), std::string(kDomainA)));
 
-  ImageClient(bus(), path).Release();
+  ImageClient(bus(), path).Release({});
   ASSERT_TRUE(pumpUntil([&] { return !manager.removed.empty(); }));
   EXPECT_EQ(manager.removed[0],
             std::make_tuple(std::string(path), std::string(kDomainA), std::string("released")));
@@ -139,14 +139,14 @@ TEST_F(DaemonBus, ReleasesOneImageAndEveryImageOfADomain) {
   std::string fileB = ImageClient(bus(), b).Path();
   std::string fileC = ImageClient(bus(), c).Path();
 
-  ImageClient(bus(), c).Release();
+  ImageClient(bus(), c).Release({});
   EXPECT_FALSE(fileExists(fileC));
-  EXPECT_EQ(manager.ReleaseDomain(kDomainA), 2u);
+  EXPECT_EQ(manager.ReleaseDomain(kDomainA, {}), 2u);
   EXPECT_FALSE(fileExists(fileA));
   EXPECT_FALSE(fileExists(fileB));
   EXPECT_TRUE(manager.ListImages().empty());
-  EXPECT_EQ(manager.ReleaseDomain(kDomainA), 0u);
-  EXPECT_EQ(errorNameOf([&] { ImageClient(bus(), a).Release(); }),
+  EXPECT_EQ(manager.ReleaseDomain(kDomainA, {}), 0u);
+  EXPECT_EQ(errorNameOf([&] { ImageClient(bus(), a).Release({}); }),
             "org.freedesktop.DBus.Error.UnknownObject");
 }
 

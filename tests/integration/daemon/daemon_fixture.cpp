@@ -203,7 +203,8 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
   config_ = config;
   std::string conf = dir_->file("virt-scratchd.conf");
   writeText(conf, "[pool]\npath=" + poolPath() + "\nquota=" + config.quota +
-                      "\n[templates]\nmode=" + config.templates +
+                      (config.reserve.empty() ? "" : "\nreserve=" + config.reserve) +
+                      "\n[limits]\n" + config.limits + "[templates]\nmode=" + config.templates +
                       "\n[access]\ngroup=" + config.group + "\n" +
                       (config.contentRoot ? "[content]\nroots=" + contentPath() + ";\n" : ""));
   bool changed = true;

@@ -24,6 +24,7 @@ class DaemonFullDisk : public DaemonTest {
   void SetUp() override {
     DaemonTest::SetUp();
     if (IsSkipped()) return;
+    config_.reserve = "0";  // every byte of the small disk is counted here
     tmpfs_ = std::make_unique<TmpfsMount>(poolPath(), kPoolSize, "0711");
     if (!tmpfs_->mounted()) {
       GTEST_SKIP() << "cannot mount a tmpfs on " << poolPath()
@@ -219,7 +220,7 @@ TEST_F(DaemonFullDisk, ReleaseReturnsTheSpaceAndARefusedAllocationThenSucceeds) 
   EXPECT_LT(before, 160 * kMiB);
   EXPECT_EQ(manager.PoolFree(), before);
 
-  first.Release();
+  first.Release({});
   uint64_t after = dfAvailable();
   EXPECT_GE(after, before + 160 * kMiB);
   EXPECT_EQ(manager.PoolFree(), after);

@@ -85,7 +85,7 @@ class DaemonHostile : public DaemonTest {
     ManagerClient manager(bus());
     auto image = manager.Allocate(kDomainE, {{"size", sdbus::Variant(kGiB)}});
     EXPECT_EQ(run({"qemu-img", "check", poolPath() + "/" + kDomainE + "/vdb.qcow2"}).exitCode, 0);
-    EXPECT_EQ(manager.ReleaseDomain(kDomainE), 1u);
+    EXPECT_EQ(manager.ReleaseDomain(kDomainE, {}), 1u);
   }
 
   std::string outside_;

@@ -35,6 +35,7 @@ std::vector<BadAllocate> badAllocates(const std::string& content, const std::str
   const std::string a = kDomainA;
   const std::string long5000(5000, 'x');
   const std::string inv = "InvalidArgument", nf = "NotFound", denied = "AccessDenied";
+  const std::string quota = "QuotaExceeded", maxSize = "the limit [limits] max-size";
   return {
       // The domain: text that is neither a UUID nor a name, and domains that do not exist.
       {"an empty domain", "", ok, inv, "domain is empty"},
@@ -83,10 +84,10 @@ std::vector<BadAllocate> badAllocates(const std::string& content, const std::str
       {"a size one byte past the maximum",
        a,
        {{"size", sdbus::Variant(64 * kTiB + 1)}},
-       inv,
-       "above the maximum"},
-      {"a size of 2^64-1", a, {{"size", sdbus::Variant(UINT64_MAX)}}, inv, "above the maximum"},
-      {"a size of 2^63", a, {{"size", sdbus::Variant(uint64_t{1} << 63)}}, inv, "maximum"},
+       quota,
+       maxSize},
+      {"a size of 2^64-1", a, {{"size", sdbus::Variant(UINT64_MAX)}}, quota, maxSize},
+      {"a size of 2^63", a, {{"size", sdbus::Variant(uint64_t{1} << 63)}}, quota, maxSize},
       {"size-per-vcpu times vcpus past 64 bits",
        a,
        {{"size-per-vcpu", sdbus::Variant(uint64_t{1} << 63)}, {"vcpus", sdbus::Variant(2u)}},
@@ -95,13 +96,13 @@ std::vector<BadAllocate> badAllocates(const std::string& content, const std::str
       {"size-per-vcpu times vcpus past the maximum",
        a,
        {{"size-per-vcpu", sdbus::Variant(kTiB)}, {"vcpus", sdbus::Variant(65u)}},
-       inv,
-       "above the maximum"},
+       quota,
+       maxSize},
       {"size-per-vcpu with the largest vcpu count",
        a,
        {{"size-per-vcpu", sdbus::Variant(kGiB)}, {"vcpus", sdbus::Variant(UINT32_MAX)}},
-       inv,
-       "above the maximum"},
+       quota,
+       maxSize},
       {"size-per-vcpu with zero vcpus",
        a,
        {{"size-per-vcpu", sdbus::Variant(kGiB)}, {"vcpus", sdbus::Variant(0u)}},

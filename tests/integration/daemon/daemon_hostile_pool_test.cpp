@@ -45,7 +45,7 @@ TEST_F(DaemonHostile, NeverFollowsSymlinksPlantedInThePoolBeforeStart) {
       "a domain directory that is a file", [&] { manager.Allocate(kDomainC, ok); }, "Failed",
       std::string(kDomainC) + "' is not a directory");
   // The planted directory holds no image of the daemon's: nothing to release, nothing deleted.
-  EXPECT_EQ(manager.ReleaseDomain(kDomainA), 0u);
+  EXPECT_EQ(manager.ReleaseDomain(kDomainA, {}), 0u);
   // A record planted as a symlink is replaced by the real record, not written through.
   manager.Allocate(kDomainB, withTarget("vdc"));
   struct stat st;
@@ -95,9 +95,9 @@ TEST_F(DaemonHostile, NeverFollowsSymlinksSwappedIntoThePoolWhileRunning) {
     EXPECT_FALSE(fs::exists(dest));
   }
   expectError(
-      "releasing an image whose directory is a symlink", [&] { ImageClient(bus(), a).Release(); },
+      "releasing an image whose directory is a symlink", [&] { ImageClient(bus(), a).Release({}); },
       "Failed", a.substr(a.rfind('/') + 1));
-  ImageClient(bus(), b).Release();  // removes the planted link itself, not what it points to
+  ImageClient(bus(), b).Release({});  // removes the planted link itself, not what it points to
   EXPECT_FALSE(fs::exists(fs::symlink_status(pool + "/" + kDomainB + "/vdb.qcow2")));
   EXPECT_EQ(readFile(outside_ + "/secret"), "the secret");
   EXPECT_EQ(treeSnapshot(outside_), before) << "something outside the pool changed";

@@ -100,20 +100,20 @@ TEST_F(DaemonHostile, OtherMethodsRefuseHostileArgumentsAndMissingObjects) {
        },
        "NotFound", "no image"},
       // ReleaseDomain.
-      {"releasing an empty domain", [&] { manager.ReleaseDomain(""); }, inv, "domain is empty"},
-      {"releasing a path", [&] { manager.ReleaseDomain("../../etc"); }, inv, "'../../etc'"},
-      {"releasing a domain with a newline", [&] { manager.ReleaseDomain("vm\n"); }, inv,
+      {"releasing an empty domain", [&] { manager.ReleaseDomain("", {}); }, inv, "domain is empty"},
+      {"releasing a path", [&] { manager.ReleaseDomain("../../etc", {}); }, inv, "'../../etc'"},
+      {"releasing a domain with a newline", [&] { manager.ReleaseDomain("vm\n", {}); }, inv,
        "control character"},
-      {"releasing a domain of 1025 bytes", [&] { manager.ReleaseDomain(std::string(1025, 'r')); },
-       inv, "1025 bytes"},
-      {"releasing a domain that does not exist", [&] { manager.ReleaseDomain("no-such-vm"); },
+      {"releasing a domain of 1025 bytes",
+       [&] { manager.ReleaseDomain(std::string(1025, 'r'), {}); }, inv, "1025 bytes"},
+      {"releasing a domain that does not exist", [&] { manager.ReleaseDomain("no-such-vm", {}); },
        "NotFound", "'no-such-vm'"},
       // Objects that do not exist, read-only properties, unknown members. The bus policy denies
       // writing properties and calling members it does not list before the daemon sees them.
       {"releasing an image that does not exist",
        [&] {
          ImageClient(bus(), "/org/virtscratch/Scratch1/image/" + std::string(32, 'e') + "_vdb")
-             .Release();
+             .Release({});
        },
        "org.freedesktop.DBus.Error.UnknownObject", std::string(32, 'e') + "_vdb"},
       {"cancelling a job that does not exist",
@@ -153,7 +153,7 @@ TEST_F(DaemonHostile, OtherMethodsRefuseHostileArgumentsAndMissingObjects) {
   EXPECT_GE(cases_, 40);
   EXPECT_EQ(readFile(outside_ + "/secret"), "the secret");
   EXPECT_EQ(outsideTree(), before) << "something outside the pool changed";
-  EXPECT_EQ(manager.ReleaseDomain(kDomainB), 0u) << "a domain with no images releases none";
+  EXPECT_EQ(manager.ReleaseDomain(kDomainB, {}), 0u) << "a domain with no images releases none";
   EXPECT_EQ(manager.ImageCount(), 1u);
   expectStillServing();
 }

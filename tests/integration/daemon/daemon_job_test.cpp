@@ -83,7 +83,7 @@ TEST_F(DaemonJobs, CancelEndsAnExportWithNothingLeft) {
       << signals.completed[job].second;
   EXPECT_FALSE(fileExists(dest));
   // The image is free again: it can be released.
-  ImageClient(bus(), image).Release();
+  ImageClient(bus(), image).Release({});
 }
 
 TEST_F(DaemonJobs, TheCliFollowsAnExportToTheEnd) {

@@ -22,6 +22,11 @@ TEST(Config, GivesTheDefaultsWhenTheFileIsMissing) {
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->poolPath, "/var/lib/virt-scratch/pool");
   EXPECT_EQ(config->poolQuota, 0u);
+  EXPECT_EQ(config->poolReserve, 0u);  // worked out from the pool's filesystem at start
+  EXPECT_EQ(config->poolReservePercent, 5.0);
+  EXPECT_EQ(config->templateBudget, uint64_t{2} << 30);  // finite: metadata cannot pin the disk
+  EXPECT_EQ(config->maxImageSize, uint64_t{64} << 40);
+  EXPECT_EQ(config->disksPerDomain, 16u);
   EXPECT_EQ(config->templateMode, TemplateMode::kReflink);
   EXPECT_EQ(config->accessGroup, "libvirt");
   EXPECT_TRUE(config->contentRoots.empty());
@@ -35,7 +40,8 @@ TEST(Config, ReadsEveryKey) {
   symlink(dir.file("content").c_str(), dir.file("content-link").c_str());
   writeText(dir.file("virt-scratchd.conf"),
             "# comment\n[pool]\npath = /srv/pool/\nquota=10G\nreserve = 1.5G\n"
-            "[templates]\nmode=overlay\nbudget=2G\n[access]\ngroup=kvm\n"
+            "[templates]\nmode=overlay\nbudget=3G\n[access]\ngroup=kvm\n"
+            "[limits]\nmax-size=2T\ndisks-per-domain=4\n"
             "[content]\nroots=" +
                 dir.file("content-link") + ";" + dir.file("content") +
                 "/;\n"
@@ -45,8 +51,11 @@ TEST(Config, ReadsEveryKey) {
   EXPECT_EQ(config->poolPath, "/srv/pool");
   EXPECT_EQ(config->poolQuota, uint64_t{10} << 30);
   EXPECT_EQ(config->poolReserve, uint64_t{3} << 29);
+  EXPECT_LT(config->poolReservePercent, 0);  // given in bytes
   EXPECT_EQ(config->templateMode, TemplateMode::kOverlay);
-  EXPECT_EQ(config->templateBudget, uint64_t{2} << 30);
+  EXPECT_EQ(config->templateBudget, uint64_t{3} << 30);
+  EXPECT_EQ(config->maxImageSize, uint64_t{2} << 40);
+  EXPECT_EQ(config->disksPerDomain, 4u);
   EXPECT_EQ(config->accessGroup, "kvm");
   std::vector<std::string> roots = {dir.file("content"), dir.file("content")};
   EXPECT_EQ(config->contentRoots, roots);  // canonical: the symlink resolved
@@ -62,9 +71,24 @@ TEST(Config, TakesZeroAndNoneAsNoLimitAndMillisecondTimeouts) {
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->poolQuota, 0u);
   EXPECT_EQ(config->poolReserve, 0u);
+  EXPECT_LT(config->poolReservePercent, 0);
   EXPECT_EQ(config->hookTimeoutMs, 250u);
   writeText(dir.file("b.conf"), "[hook]\ntimeout=1500\n");
   EXPECT_EQ(loadConfig(dir.file("b.conf"))->hookTimeoutMs, 1500u);
+}
+
+TEST(Config, TakesTheReserveAsAPercentageOfThePoolsFilesystem) {
+  TempDir dir;
+  writeText(dir.file("a.conf"), "[pool]\nreserve=1G\n[templates]\nbudget=none\n");
+  mkdir(dir.file("a.conf.d").c_str(), 0755);
+  writeText(dir.file("a.conf.d/10.conf"), "[pool]\nreserve = 2.5%\n");
+  auto config = loadConfig(dir.file("a.conf"));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolReservePercent, 2.5);  // the later file wins, percentage over bytes
+  EXPECT_EQ(config->poolReserve, 0u);
+  EXPECT_EQ(config->templateBudget, 0u);
+  writeText(dir.file("b.conf"), "[pool]\nreserve=0%\n");
+  EXPECT_EQ(loadConfig(dir.file("b.conf"))->poolReservePercent, 0.0);
 }
 
 TEST(Config, AppliesDropInsInNameOrderAfterTheMainFile) {
@@ -119,6 +143,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadKey{"# c\n[pool]\n\nreserve = -1G\n", "4: [pool] reserve: invalid size '-1G'"},
         BadKey{"[templates]\nmode=fast\n", "2: [templates] mode: unknown mode 'fast'"},
         BadKey{"[templates]\nbudget=1Q\n", "2: [templates] budget: invalid size '1Q'"},
+        BadKey{"[pool]\nreserve=100%\n", "2: [pool] reserve: invalid percentage '100%'"},
+        BadKey{"[pool]\nreserve=-5%\n", "2: [pool] reserve: invalid percentage '-5%'"},
+        BadKey{"[pool]\nreserve=%\n", "2: [pool] reserve: invalid percentage '%'"},
+        BadKey{"[pool]\nreserve=5%%\n", "2: [pool] reserve: invalid percentage '5%%'"},
+        BadKey{"[pool]\nreserve=1e1%\n", "2: [pool] reserve: invalid percentage '1e1%'"},
+        BadKey{"[limits]\nmax-size=65T\n", "2: [limits] max-size: size '65T' is above the max"},
+        BadKey{"[limits]\nmax-size=0\n", "2: [limits] max-size: invalid size '0'"},
+        BadKey{"[limits]\nmax-size=big\n", "2: [limits] max-size: invalid size 'big'"},
+        BadKey{"[limits]\ndisks-per-domain=0\n", "2: [limits] disks-per-domain: invalid count '0'"},
+        BadKey{"[limits]\ndisks-per-domain=1025\n",
+               "2: [limits] disks-per-domain: invalid count '1025'"},
+        BadKey{"[limits]\ndisks-per-domain=-1\n",
+               "2: [limits] disks-per-domain: invalid count '-1'"},
+        BadKey{"[limits]\ndisks-per-domain=8 disks\n",
+               "2: [limits] disks-per-domain: invalid count '8 disks'"},
+        BadKey{"[limits]\ndisks=8\n", "2: [limits] disks: unknown key"},
         BadKey{"[access]\ngroup=bad name\n", "2: [access] group: 'bad name' is not a group"},
         BadKey{"[content]\nroots=/\n", "2: [content] roots: '/' is the root directory"},
         BadKey{"[content]\nroots=srv/content\n", "2: [content] roots: 'srv/content' is not an"},
@@ -179,7 +219,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(uncommented, 10);
+  EXPECT_EQ(uncommented, 12);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -188,6 +228,9 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->poolPath, defaults.poolPath);
   EXPECT_EQ(config->poolQuota, defaults.poolQuota);
   EXPECT_EQ(config->poolReserve, defaults.poolReserve);
+  EXPECT_EQ(config->poolReservePercent, defaults.poolReservePercent);
+  EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);
+  EXPECT_EQ(config->disksPerDomain, defaults.disksPerDomain);
   EXPECT_EQ(config->templateMode, defaults.templateMode);
   EXPECT_EQ(config->templateBudget, defaults.templateBudget);
   EXPECT_EQ(config->accessGroup, defaults.accessGroup);

@@ -103,4 +103,35 @@ class FakeResolver : public DomainResolver {
   int calls = 0;
 };
 
+// Domains that run, with the files their live definitions use; answers through the loop, as
+// the libvirt probe does. `error` set: it cannot tell.
+class FakeProbe : public AttachmentProbe {
+ public:
+  explicit FakeProbe(LoopInvoker& loop) : loop_(loop) {}
+  void inUse(const std::string& domainUuid, std::vector<std::string> paths,
+             std::function<void(Result<DomainUse>)> done) override {
+    asked.push_back({domainUuid, paths});
+    Result<DomainUse> answer = DomainUse{};
+    if (!error.ok()) {
+      answer = error;
+    } else if (auto it = running.find(domainUuid); it != running.end()) {
+      DomainUse use{names[domainUuid], {}};
+      for (const std::string& path : paths) {
+        for (const std::string& used : it->second) {
+          if (used == path) use.attachedPaths.push_back(path);
+        }
+      }
+      answer = use;
+    }
+    loop_.post([done = std::move(done), answer] { done(answer); });
+  }
+  std::map<std::string, std::vector<std::string>> running;  // domain UUID -> disk sources
+  std::map<std::string, std::string> names;                 // domain UUID -> name
+  Status error;
+  std::vector<std::pair<std::string, std::vector<std::string>>> asked;
+
+ private:
+  LoopInvoker& loop_;
+};
+
 }  // namespace virtscratch::daemon::fake

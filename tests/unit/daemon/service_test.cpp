@@ -244,7 +244,7 @@ TEST_F(ServiceTest, BadFieldsAreRefusedByNameAndLeaveNothing) {
        ErrorCode::kInvalidArgument},
       {"zero size", [](AllocateRequest& r) { r.spec.size = 0; }, ErrorCode::kInvalidArgument},
       {"huge size", [](AllocateRequest& r) { r.spec.size = uint64_t{1} << 60; },
-       ErrorCode::kInvalidArgument},
+       ErrorCode::kQuotaExceeded},  // past [limits] max-size
       {"path-like target", [](AllocateRequest& r) { r.target = "../vdb"; },
        ErrorCode::kInvalidArgument},
       {"label too long", [](AllocateRequest& r) { r.spec.label = "a-label-that-is-too-long"; },
