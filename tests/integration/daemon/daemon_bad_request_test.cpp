@@ -7,6 +7,7 @@ namespace {
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr char kInvalid[] = "org.virtscratch.Scratch1.Error.InvalidArgument";
+constexpr char kQuota[] = "org.virtscratch.Scratch1.Error.QuotaExceeded";  // [limits] max-size
 
 sdbus::Variant str(const std::string& s) { return sdbus::Variant(s); }
 
@@ -34,7 +35,7 @@ std::vector<BadRequest> badRequests(const std::string& outsideRoots, const std::
        kInvalid},
       {"a zero size", kDomainA, {{"size", sdbus::Variant(uint64_t{0})}}, kInvalid},
       {"no size at all", kDomainA, {}, kInvalid},
-      {"a huge size", kDomainA, {{"size", sdbus::Variant(uint64_t{1} << 62)}}, kInvalid},
+      {"a huge size", kDomainA, {{"size", sdbus::Variant(uint64_t{1} << 62)}}, kQuota},
       {"a path as the domain", "../../etc/passwd", ok, kInvalid},
       {"a control character in the domain", "vm\n1", ok, kInvalid},
       {"a path as the target", kDomainA, with("target", str("../vdb")), kInvalid},

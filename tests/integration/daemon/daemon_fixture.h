@@ -62,9 +62,9 @@ struct DaemonConfig {
   std::string quota = "0";
   std::string group = "libvirt";  // absent on test machines: only root may mutate
   std::string templates = "off";
-  bool contentRoot = true;  // <tmp>/content is a content root
-  std::string reserve;      // [pool] reserve; empty: the daemon's default (5%)
-  std::string limits;       // lines of [limits], e.g. "disks-per-domain=2\n"
+  bool contentRoot = true;   // <tmp>/content is a content root
+  std::string reserve = "";  // [pool] reserve; empty: the daemon's default (5%)
+  std::string limits = "";   // lines of [limits], e.g. "disks-per-domain=2\n"
 };
 
 class DaemonTest : public ::testing::Test {

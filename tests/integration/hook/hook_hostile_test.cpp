@@ -141,7 +141,7 @@ std::vector<BadXml> badDefinitions(const std::string& secret) {
       {"size-per-vcpu past the maximum on 65 vCPUs",
        domainXml(disk("size-per-vcpu='1T'"))
            .replace(domainXml(disk("size-per-vcpu='1T'")).find("<vcpu>2"), 7, "<vcpu>65"),
-       "above the maximum"},
+       "the limit [limits] max-size"},
       // Unknown enum values.
       {"an unknown format", domainXml(disk("size='1G' format='QCOW2'")), "format='QCOW2'"},
       {"an unknown filesystem", domainXml(disk("size='1G' filesystem='ntfs'")),

@@ -20,7 +20,6 @@
 namespace virtscratch::daemon::libvirt {
 namespace {
 
-using testing::drainReady;
 using testing::spinUntil;
 using ::virtscratch::test::fileExists;
 
@@ -38,33 +37,15 @@ std::string disk(const std::string& escapedPath, const std::string& target) {
          escapedPath + "'/><target dev='" + target + "' bus='virtio'/></disk>";
 }
 
-class AttachmentProbeTest : public ::testing::Test {
+class AttachmentProbeTest : public testing::ServiceOnTestDriver {
  protected:
   void SetUp() override {
-    testing::registerForTests();
-    driver.reset(virConnectOpen("test:///default"));
-    ASSERT_TRUE(driver) << libvirtError("test:///default").message();
-    connection = std::make_unique<LibvirtConnection>(
-        LibvirtConnection::Options{.uri = "test:///default"}, testing::testContext());
-    resolver = std::make_unique<LibvirtResolver>(*connection);
-    probe = std::make_unique<LibvirtAttachmentProbe>(*connection, invoker);
-    Config config;
     // Quotes and ampersands: libvirt writes them as entities in the XML it gives back.
-    config.poolPath = dir.file("po'ol&1");
-    config.templateMode = TemplateMode::kOff;
-    service = std::make_unique<Service>(config, invoker, listener, *resolver);
-    ASSERT_TRUE(service->start().ok());
+    start(dir.file("po'ol&1"));
+    probe = std::make_unique<LibvirtAttachmentProbe>(*connection, invoker);
     service->setAttachmentProbe(probe.get());
-    AllocateRequest r;
-    r.domain = kWeb;
-    r.spec.size = 16 << 20;
-    r.sizeGiven = true;
-    r.spec.format = image::ImageFormat::kRaw;
-    std::optional<Result<ImageRecord>> out;
-    service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
-    ASSERT_TRUE(spinUntil([&] { return out.has_value(); }));
-    ASSERT_TRUE(out->ok()) << out->status().message();
-    image = **out;
+    image = allocate(kWeb, "vdb", Lifetime::kBoot);
+    ASSERT_FALSE(image.id.empty());
   }
 
   void TearDown() override {
@@ -73,15 +54,9 @@ class AttachmentProbeTest : public ::testing::Test {
       virDomainUndefine(dom.get());
     }
     dom.reset();
-    bool stopped = false;
-    service->shutdown(true, [&] { stopped = true; });
-    EXPECT_TRUE(spinUntil([&] { return stopped; }));
-    service.reset();
+    if (service) service->setAttachmentProbe(nullptr);
     probe.reset();
-    resolver.reset();
-    connection.reset();
-    driver.reset();
-    drainReady();
+    ServiceOnTestDriver::TearDown();
   }
 
   void defineWeb(const std::string& devices, bool start) {
@@ -107,15 +82,8 @@ class AttachmentProbeTest : public ::testing::Test {
     return *out;
   }
 
-  ::virtscratch::test::TempDir dir;
-  ConnectPtr driver;
   DomainPtr dom;
-  testing::GLibInvoker invoker;
-  fake::FakeListener listener;
-  std::unique_ptr<LibvirtConnection> connection;
-  std::unique_ptr<LibvirtResolver> resolver;
   std::unique_ptr<LibvirtAttachmentProbe> probe;
-  std::unique_ptr<Service> service;
   ImageRecord image;
 };
 

@@ -9,11 +9,18 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "daemon/glib_source.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
+#include "daemon/libvirt/libvirt_resolver.h"
 #include "daemon/loop_invoker.h"
+#include "daemon/service.h"
+#include "tests/support/test_util.h"
+#include "tests/unit/daemon/fakes.h"
 
 namespace virtscratch::daemon::libvirt::testing {
 
@@ -61,5 +68,65 @@ inline void drainReady() {
   for (int i = 0; i < 100 && g_main_context_iteration(testContext(), FALSE); ++i) {
   }
 }
+
+// The test driver opened by the test itself, the connection and resolver the code under test
+// uses (not started: a test calls connection->start()), and a started Service over the pool
+// `poolPath` with templates off.
+class ServiceOnTestDriver : public ::testing::Test {
+ protected:
+  void start(const std::string& poolPath) {
+    registerForTests();
+    // Opened first and closed last: the test driver's state lives while a connection is open.
+    driver.reset(virConnectOpen("test:///default"));
+    ASSERT_TRUE(driver) << libvirtError("test:///default").message();
+    connection = std::make_unique<LibvirtConnection>(
+        LibvirtConnection::Options{.uri = "test:///default"}, testContext());
+    resolver = std::make_unique<LibvirtResolver>(*connection);
+    Config config;
+    config.poolPath = poolPath;
+    config.templateMode = TemplateMode::kOff;
+    config.accessGroup = "nogroup";
+    service = std::make_unique<Service>(config, invoker, listener, *resolver);
+    auto started = service->start();
+    ASSERT_TRUE(started.ok()) << started.status().message();
+  }
+
+  void TearDown() override {
+    if (service) {
+      bool stopped = false;
+      service->shutdown(true, [&] { stopped = true; });
+      EXPECT_TRUE(spinUntil([&] { return stopped; }));
+    }
+    service.reset();
+    resolver.reset();
+    connection.reset();
+    driver.reset();
+    drainReady();  // libvirt's deferred frees
+  }
+
+  // What the hook's Allocate does before the domain starts: a raw 16 MiB image.
+  ImageRecord allocate(const std::string& uuid, const std::string& target, Lifetime lifetime) {
+    AllocateRequest r;
+    r.domain = uuid;
+    r.spec.size = 16 << 20;
+    r.sizeGiven = true;
+    r.spec.format = image::ImageFormat::kRaw;
+    r.target = target;
+    r.lifetime = lifetime;
+    std::optional<Result<ImageRecord>> out;
+    service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
+    EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
+    EXPECT_TRUE(out && out->ok()) << (out ? out->status().message() : "no answer");
+    return out && out->ok() ? **out : ImageRecord{};
+  }
+
+  ::virtscratch::test::TempDir dir;
+  ConnectPtr driver;
+  GLibInvoker invoker;
+  fake::FakeListener listener;
+  std::unique_ptr<LibvirtConnection> connection;
+  std::unique_ptr<LibvirtResolver> resolver;
+  std::unique_ptr<Service> service;
+};
 
 }  // namespace virtscratch::daemon::libvirt::testing

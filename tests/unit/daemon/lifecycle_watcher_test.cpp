@@ -56,35 +56,13 @@ std::string bootDiskDevice(const std::string& path, const std::string& target) {
          "</serial></disk>";
 }
 
-class LifecycleWatcherTest : public ::testing::Test {
+class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
  protected:
-  void SetUp() override {
-    testing::registerForTests();
-    // Opened first and closed last: the test driver's state lives while a connection is open.
-    driver.reset(virConnectOpen("test:///default"));
-    ASSERT_TRUE(driver) << libvirtError("test:///default").message();
-    connection = std::make_unique<LibvirtConnection>(
-        LibvirtConnection::Options{.uri = "test:///default"}, testing::testContext());
-    resolver = std::make_unique<LibvirtResolver>(*connection);
-    Config config;
-    config.poolPath = dir.file("pool");
-    config.templateMode = TemplateMode::kOff;
-    config.accessGroup = "nogroup";
-    service = std::make_unique<Service>(config, invoker, listener, *resolver);
-    auto started = service->start();
-    ASSERT_TRUE(started.ok()) << started.status().message();
-  }
+  void SetUp() override { start(dir.file("pool")); }
 
   void TearDown() override {
-    watcher.reset();
-    bool stopped = false;
-    service->shutdown(true, [&] { stopped = true; });
-    EXPECT_TRUE(spinUntil([&] { return stopped; }));
-    service.reset();
-    resolver.reset();
-    connection.reset();
-    driver.reset();
-    drainReady();  // libvirt's deferred frees
+    watcher.reset();  // before the Service it calls
+    ServiceOnTestDriver::TearDown();
   }
 
   DomainPtr define(const std::string& xml) {
@@ -99,22 +77,6 @@ class LifecycleWatcherTest : public ::testing::Test {
     ASSERT_TRUE(connection->connected());
   }
 
-  // What the hook's Allocate does before the domain starts.
-  ImageRecord allocate(const std::string& uuid, const std::string& target, Lifetime lifetime) {
-    AllocateRequest r;
-    r.domain = uuid;
-    r.spec.size = 16 << 20;
-    r.sizeGiven = true;
-    r.spec.format = image::ImageFormat::kRaw;
-    r.target = target;
-    r.lifetime = lifetime;
-    std::optional<Result<ImageRecord>> out;
-    service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
-    EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
-    EXPECT_TRUE(out && out->ok()) << (out ? out->status().message() : "no answer");
-    return out && out->ok() ? **out : ImageRecord{};
-  }
-
   bool has(const std::string& uuid, const std::string& target) const {
     return service->findImage(imageIdOf(uuid, target)) != nullptr;
   }
@@ -126,13 +88,6 @@ class LifecycleWatcherTest : public ::testing::Test {
     return "";
   }
 
-  test::TempDir dir;
-  ConnectPtr driver;
-  testing::GLibInvoker invoker;
-  fake::FakeListener listener;
-  std::unique_ptr<LibvirtConnection> connection;
-  std::unique_ptr<LibvirtResolver> resolver;
-  std::unique_ptr<Service> service;
   std::unique_ptr<LifecycleWatcher> watcher;
 };
 
