@@ -19,6 +19,6 @@ using VariantMap = std::map<std::string, sdbus::Variant>;
 Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantMap& spec);
 
 // Fills level and threads; the destination comes from the method's own argument.
-Result<ExportParams> decodeExportOptions(std::string destination, const VariantMap& options);
+Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& options);
 
 }  // namespace virtscratch::daemon::bus
