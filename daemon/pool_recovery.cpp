@@ -175,13 +175,14 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
       out.leftAlone.push_back("'" + name + "' (cannot open: " + std::strerror(errno) + ")");
       continue;
     }
-    if (auto done = tightenMode(poolFd, name, kDomainDirMode, name)) {
-      out.tightened.push_back(std::move(*done));
-    }
     Status walked = DomainWalk(dir.get(), name, out).run();
     if (!walked.ok()) return walked.withContext("recovering '" + poolPath + "/" + name + "'");
     dir.reset();
-    if (unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) ++out.emptyDirectories;
+    if (unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) {
+      ++out.emptyDirectories;
+    } else if (auto done = tightenMode(poolFd, name, kDomainDirMode, name)) {
+      out.tightened.push_back(std::move(*done));
+    }
   }
   fsync(poolFd);
   return out;
