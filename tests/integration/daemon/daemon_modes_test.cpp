@@ -52,6 +52,16 @@ TEST_F(DaemonModes, ImagesRecordsAndDirectoriesArePrivateWhateverTheUmask) {
   EXPECT_NE(list.err.find("Permission denied"), std::string::npos) << list.err;
 }
 
+// QEMU, as the qemu user, opens the template that backs an overlay: only then may it traverse.
+TEST_F(DaemonModes, TheTemplatesDirectoryIsTraversableOnlyWhenTemplatesBackOverlays) {
+  startDaemon({.templates = "overlay"});
+  bool overlays = daemonLog().find("qcow2 overlay") != std::string::npos;  // no reflink here
+  EXPECT_EQ(modeOf(poolPath() + "/.templates"), overlays ? 0711u : 0700u) << daemonLog();
+  ASSERT_EQ(stopDaemon(), 0);
+  startDaemon({.templates = "off"});
+  EXPECT_EQ(modeOf(poolPath() + "/.templates"), 0700u) << daemonLog();
+}
+
 TEST_F(DaemonModes, StartingTightensThePoolMadeBefore) {
   startDaemon();
   ManagerClient manager(bus());
