@@ -61,22 +61,6 @@ bool lookupGroup(const std::string& name, gid_t* gid) {
   return true;
 }
 
-// Whether `uid` (in `groups`) has every bit of `want` (4 read, 2 write, 1 search) on `st`, by the
-// permission bits as the kernel checks them: owner, else group, else other.
-bool permits(const struct stat& st, uid_t uid, const std::vector<gid_t>& groups, unsigned want) {
-  if (uid == 0) return true;
-  unsigned mode = st.st_mode;
-  unsigned bits;
-  if (st.st_uid == uid) {
-    bits = (mode >> 6) & 7;
-  } else if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end()) {
-    bits = (mode >> 3) & 7;
-  } else {
-    bits = mode & 7;
-  }
-  return (bits & want) == want;
-}
-
 std::vector<std::string> componentsOf(const std::string& path) {
   std::vector<std::string> parts;
   size_t pos = 0;
@@ -128,33 +112,6 @@ Status AccessPolicy::checkMutate(uid_t uid) const {
     return {ErrorCode::kAccessDenied, denied};
   }
   return {};
-}
-
-gid_t primaryGroupOf(uid_t uid) { return accountOf(uid).gid; }
-
-Result<UniqueFd> openDirectoryWritableBy(uid_t uid, const std::string& dir) {
-  VS_ASSIGN_OR_RETURN(std::string path, canonical(dir, "directory"));
-  std::vector<gid_t> groups = groupsOf(uid);
-  UniqueFd fd(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return errnoStatus("open '/'", errno);
-  std::string walked;
-  for (const std::string& part : componentsOf(path)) {
-    struct stat st;
-    if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + walked + "/'", errno);
-    if (!permits(st, uid, groups, 1)) {
-      return Status(ErrorCode::kAccessDenied, "uid " + std::to_string(uid) + " cannot enter '" +
-                                                  (walked.empty() ? "/" : walked) + "'");
-    }
-    walked += "/" + part;
-    VS_ASSIGN_OR_RETURN(fd, openDirectory(fd.get(), part, walked));
-  }
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
-  if (!permits(st, uid, groups, 3)) {
-    return Status(ErrorCode::kAccessDenied,
-                  "uid " + std::to_string(uid) + " cannot write in '" + path + "'");
-  }
-  return fd;
 }
 
 Result<std::shared_ptr<OpenedContent>> ContentRoots::open(const std::string& dir) const {

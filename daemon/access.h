@@ -1,6 +1,7 @@
-// Who may change the pool, and where the daemon (running as root) may act for a caller: it must
-// never write where the caller could not write, nor read content the administrator did not put
-// under a content root. Loop thread (NSS lookups are short; nscd caches them where it runs).
+// Who may change the pool, and what the daemon (running as root) may read for a caller: never
+// content the administrator did not put under a content root. (Exports go to a descriptor the
+// caller opened, so the daemon never writes where the caller names a path.) Loop thread (NSS
+// lookups are short; nscd caches them where it runs).
 #pragma once
 
 #include <sys/types.h>
@@ -28,15 +29,6 @@ class AccessPolicy {
  private:
   std::string group_;
 };
-
-// The primary group of `uid` from the password database; (gid_t)-1 when it has no entry.
-gid_t primaryGroupOf(uid_t uid);
-
-// A directory the daemon may create a file in for `uid`: opened, and checked that `uid` may
-// search every directory on the way from "/" and write in the last one, by the owner, group and
-// other permission bits (root may everywhere). Symlinks on the way are resolved first; a path that
-// changes while it is checked is refused.
-Result<UniqueFd> openDirectoryWritableBy(uid_t uid, const std::string& dir);
 
 // A content directory opened under one of the configured roots. `path` is what the engine and
 // the mkfs tools are given: /proc/<pid>/fd/<n> of the opened directory, so that nothing can be

@@ -6,12 +6,9 @@
 
 #include <cerrno>
 
-#include "daemon/access.h"
 #include "daemon/record_file.h"
 #include "image/disk_view.h"
 #include "image/gzip_export.h"
-#include "image/output_path.h"
-#include "image/temp_file.h"
 
 namespace virtscratch::daemon {
 
@@ -30,13 +27,7 @@ Status notInPool(const ImageRecord& record, int err) {
 
 }  // namespace
 
-Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
-                                 const ExportParams& params) {
-  const std::string& dest = params.destination;
-  if (dest.empty() || dest.front() != '/') {
-    return invalidArgument("destination '" + dest + "' is not an absolute path");
-  }
-  if (dest.back() == '/') return invalidArgument("destination '" + dest + "' names a directory");
+Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ExportParams params) {
   if (params.level < 1 || params.level > 9) {
     return invalidArgument("compression level " + std::to_string(params.level) +
                            " is not between 1 and 9");
@@ -44,17 +35,8 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ui
   if (params.threads > 256) {
     return invalidArgument("threads " + std::to_string(params.threads) + " is more than 256");
   }
-  size_t slash = dest.rfind('/');
-  std::string dir = slash == 0 ? "/" : dest.substr(0, slash);
   ExportTask task;
-  task.destName = dest.substr(slash + 1);
-  task.destination = dest;
-  if (task.destName == "." || task.destName == "..") {
-    return invalidArgument("destination '" + dest + "' names a directory");
-  }
-  VS_ASSIGN_OR_RETURN(UniqueFd destDir, openDirectoryWritableBy(uid, dir));
-  VS_RETURN_IF_ERROR(image::checkDestination(destDir.get(), task.destName, false));
-  task.destDir = std::make_shared<UniqueFd>(std::move(destDir));
+  VS_ASSIGN_OR_RETURN(task.output, checkExportOutput(std::move(params.output)));
 
   // One component at a time, neither followed if it is a symlink: O_NOFOLLOW on a path with a
   // slash would still follow a domain directory swapped for a symlink to elsewhere.
@@ -71,8 +53,6 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ui
   if (!S_ISREG(st.st_mode)) return notInPool(record, ENOTDIR);
   task.image = std::make_shared<UniqueFd>(std::move(image));
   task.imagePath = record.path;
-  task.uid = uid;
-  task.gid = primaryGroupOf(uid);
   task.level = params.level;
   task.threads = params.threads;
   return task;
@@ -82,22 +62,24 @@ Status runExport(const ExportTask& task, image::ProgressSink* progress) {
   UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
   if (!image) return errnoStatus("dup", errno);
   VS_ASSIGN_OR_RETURN(auto view, image::openDiskView(std::move(image), task.imagePath));
-  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(task.destDir->get()));
   image::ExportOptions options;
   options.level = task.level;
   options.threads = task.threads;
   options.progress = progress;
-  Status status = image::exportGzip(*view, file.fd(), options);
+  Status status = image::exportGzip(*view, task.output.fd->get(), options);
   if (status.ok() && progress != nullptr && progress->cancelled()) {
     status = {ErrorCode::kCancelled, "export was cancelled"};
   }
-  if (status.ok() && fchown(file.fd(), task.uid, task.gid) != 0) {
-    status =
-        errnoStatus("give '" + task.destination + "' to uid " + std::to_string(task.uid), errno);
+  // Completed means on disk, as the old named file was when it got its name.
+  if (status.ok() && task.output.regular && fsync(task.output.fd->get()) != 0) {
+    status = errnoStatus("fsync " + task.output.shown, errno);
   }
-  if (status.ok()) status = file.publish(task.destName, false);
-  if (!status.ok()) return status.withContext("'" + task.destination + "' was not created");
-  return {};
+  if (status.ok()) return {};
+  Status emptied = emptyExportOutput(task.output);
+  std::string after = !emptied.ok()         ? emptied.message()
+                      : task.output.regular ? task.output.shown + " was emptied again"
+                                            : "the stream in the pipe is incomplete";
+  return {status.code(), status.message() + "; " + after};
 }
 
 }  // namespace virtscratch::daemon

@@ -1,15 +1,13 @@
-// Export of a pool image to a gzip file for a caller. The daemon runs as root, so the
-// destination is checked as the caller: an absolute path whose directory the caller may search
-// and write; the file is built unnamed there, given to the caller (chown) and named only when
-// complete, never replacing anything. prepareExport runs on the loop thread; runExport on a
-// worker.
+// Export of a pool image as gzip into a file descriptor the caller opened (export_output.h): the
+// daemon, running as root, writes only where the caller could, whatever the unit's ProtectSystem
+// or PrivateTmp. A failed or cancelled export leaves a regular file empty. prepareExport runs on
+// the loop thread; runExport on a worker.
 #pragma once
-
-#include <sys/types.h>
 
 #include <memory>
 #include <string>
 
+#include "daemon/export_output.h"
 #include "daemon/pool.h"
 #include "daemon/service.h"
 #include "image/progress.h"
@@ -21,17 +19,12 @@ namespace virtscratch::daemon {
 struct ExportTask {
   std::shared_ptr<UniqueFd> image;  // the image, opened in the pool
   std::string imagePath;
-  std::shared_ptr<UniqueFd> destDir;
-  std::string destName;
-  std::string destination;  // as given, for messages
-  uid_t uid = 0;
-  gid_t gid = static_cast<gid_t>(-1);
+  ExportOutput output;
   int level = 1;
   unsigned threads = 0;
 };
 
-Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
-                                 const ExportParams& params);
+Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ExportParams params);
 
 Status runExport(const ExportTask& task, image::ProgressSink* progress);
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "daemon/file_modes.h"
 #include "image/clone.h"
 #include "image/creator.h"
 
@@ -24,6 +25,7 @@ Status createCold(const BuildTask& task, const std::string& name) {
   image::CreateOptions options;
   options.maxSize = task.maxSize;
   options.progress = task.progress;
+  options.mode = kPrivateFileMode;
   return image::createImageAt(task.domainDir->get(), name, task.spec, options);
 }
 
@@ -34,6 +36,7 @@ Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std:
   options.backing = source.overlay;
   options.filesystemUuid = task.spec.uuid;
   options.progress = task.progress;
+  options.mode = kPrivateFileMode;
   return image::cloneImageAt(fd.get(), source.path, task.domainDir->get(), name, options);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "daemon/file_modes.h"
 #include "daemon/log.h"
 
 namespace virtscratch::daemon {
@@ -17,7 +18,7 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 // Pool and domain directories: QEMU, running as another user (libvirt-qemu), must traverse them
 // to open an image that libvirt has handed to it, but nobody else may list them. Set with chmod
 // because the unit's UMask=0077 would take the x bits off a plain mkdir.
-constexpr mode_t kDirMode = 0711;
+constexpr mode_t kDirMode = kDomainDirMode;
 
 Status makeDirectories(const std::string& path) {
   for (size_t slash = path.find('/', 1); slash != std::string::npos;

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "daemon/domain_uuid.h"
+#include "daemon/file_modes.h"
 #include "daemon/image_record.h"
 #include "image/unique_fd.h"
 
@@ -105,7 +106,14 @@ class DomainWalk {
       if (remove(name)) ++out_.orphanRecords;
       return;
     }
+    tighten(name);
+    tighten(image);
     out_.images.push_back(std::move(*stored));
+  }
+
+  void tighten(const std::string& name) {
+    auto done = tightenMode(dir_, name, kPrivateFileMode, uuid_ + "/" + name);
+    if (done) out_.tightened.push_back(std::move(*done));
   }
 
   bool remove(const std::string& name) {
@@ -170,7 +178,11 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
     Status walked = DomainWalk(dir.get(), name, out).run();
     if (!walked.ok()) return walked.withContext("recovering '" + poolPath + "/" + name + "'");
     dir.reset();
-    if (unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) ++out.emptyDirectories;
+    if (unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) {
+      ++out.emptyDirectories;
+    } else if (auto done = tightenMode(poolFd, name, kDomainDirMode, name)) {
+      out.tightened.push_back(std::move(*done));
+    }
   }
   fsync(poolFd);
   return out;
@@ -196,6 +208,10 @@ std::string Recovery::summary() const {
   if (!leftAlone.empty()) {
     line += "; left alone: ";
     for (size_t i = 0; i < leftAlone.size(); ++i) line += (i == 0 ? "" : ", ") + leftAlone[i];
+  }
+  if (!tightened.empty()) {
+    line += "; modes tightened: ";
+    for (size_t i = 0; i < tightened.size(); ++i) line += (i == 0 ? "" : ", ") + tightened[i];
   }
   return line;
 }

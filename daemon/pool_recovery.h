@@ -21,6 +21,8 @@ struct Recovery {
   int orphanRecords = 0;
   int emptyDirectories = 0;
   std::vector<std::string> leftAlone;  // "'<relative path>' (why)"
+  // Files and directories made before they were private (file_modes.h): "'<path>' 0644 -> 0600".
+  std::vector<std::string> tightened;
 
   // "cleaned 2 temporary files, 1 half-made image; left alone: 'x' (symlink)".
   std::string summary() const;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "daemon/domain_uuid.h"
+#include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
 #include "image/file_io.h"
 #include "image/temp_file.h"
@@ -144,7 +145,7 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
 Status writeRecordAt(int dirFd, const StoredRecord& stored) {
   std::string text = serializeRecord(stored);
   Status status = [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd));
+    VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd, kPrivateFileMode));
     VS_RETURN_IF_ERROR(image::writeAll(file.fd(), text.data(), text.size(), 0));
     return file.publish(recordFileName(stored.record.target), true);
   }();

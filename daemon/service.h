@@ -19,6 +19,7 @@
 #include "daemon/loop_invoker.h"
 #include "image/spec.h"
 #include "image/status.h"
+#include "image/unique_fd.h"
 
 namespace virtscratch::daemon {
 
@@ -39,7 +40,7 @@ struct AllocateRequest {
 };
 
 struct ExportParams {
-  std::string destination;  // absolute path; its directory must be writable by the caller
+  UniqueFd output;  // opened by the caller: an empty regular file or a pipe (export_output.h)
   int level = 1;
   unsigned threads = 0;
 };

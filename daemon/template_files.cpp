@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 
+#include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
 #include "daemon/pool_recovery.h"
 #include "image/clone.h"
@@ -63,7 +64,7 @@ Status writeDescription(int dirFd, const std::string& name, const Description& d
                         std::string(toString(d.filesystem)).c_str());
   gsize length = 0;
   GCharPtr data(g_key_file_to_data(kf.get(), &length, nullptr));
-  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd));
+  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd, kPrivateFileMode));
   VS_RETURN_IF_ERROR(image::writeAll(file.fd(), data.get(), length, 0));
   return file.publish(descriptionFileName(name), true);
 }
@@ -181,6 +182,7 @@ Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::st
   image::CreateOptions options;
   options.force = true;  // a stale file of a template that was being built when we crashed
   options.maxSize = maxSize;
+  options.mode = kPrivateFileMode;
   VS_RETURN_IF_ERROR(image::createImageAt(dirFd, file, spec, options));
   Status described = writeDescription(dirFd, name, {key, spec.format, spec.filesystem});
   auto allocated =
@@ -200,6 +202,7 @@ Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFi
   image::CloneOptions options;
   options.backing = overlay;
   options.filesystemUuid = uuid;
+  options.mode = kPrivateFileMode;
   VS_RETURN_IF_ERROR(image::cloneImageAt(fd.get(), templatePath, dirFd, file, options));
   auto allocated = allocatedAt(dirFd, file);
   if (!allocated.ok()) {

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
+#include "daemon/file_modes.h"
 #include "daemon/log.h"
+#include "daemon/pool_recovery.h"
 #include "daemon/template_files.h"
 #include "image/size.h"
 
@@ -32,8 +35,8 @@ std::string hex(std::string_view bytes) {
 Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
                                         const std::set<std::string>& referenced) {
   dirPath_ = poolPath + "/.templates";
-  // 0711 like the pool's directories: QEMU must reach a template that backs an overlay.
-  bool created = mkdirat(poolFd, ".templates", 0711) == 0;
+  // Private until it is known whether a template may back an overlay (below).
+  bool created = mkdirat(poolFd, ".templates", kPrivateDirMode) == 0;
   if (!created && errno != EEXIST) {
     return errnoStatus("cannot create '" + dirPath_ + "'", errno);
   }
@@ -41,9 +44,6 @@ Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
   if (!dir_) {
     mode_ = TemplateMode::kOff;
     return "templates off: '" + dirPath_ + "' is not a directory (" + std::strerror(errno) + ")";
-  }
-  if (created && fchmod(dir_.get(), 0711) != 0) {
-    return errnoStatus("cannot set the mode of '" + dirPath_ + "'", errno);
   }
   VS_ASSIGN_OR_RETURN(TemplateScan scan, scanTemplates(dir_.get(), referenced));
   // Least recently used first, by the time their files were last changed.
@@ -68,6 +68,7 @@ Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
     }
   }
   reflinks_ = canReflink(dir_.get());
+  VS_ASSIGN_OR_RETURN(std::vector<std::string> tightened, setModes(!referenced.empty()));
 
   size_t spares = 0;
   for (const auto& [name, entry] : entries_) spares += entry.spares.size();
@@ -80,7 +81,36 @@ Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
                        image::formatSize(bytes()) + ")";
   if (scan.deleted > 0) phrase += ", " + std::to_string(scan.deleted) + " stale files deleted";
   for (const std::string& l : scan.leftAlone) phrase += ", left alone " + l;
+  for (const std::string& t : tightened) phrase += ", mode tightened " + t;
   return phrase;
+}
+
+Result<std::vector<std::string>> TemplateCache::setModes(bool backsOverlays) {
+  // 0711 only where QEMU, running as the qemu user, must open a template that backs an overlay
+  // (the file itself it reaches through libvirt's DAC labelling); else nobody but root enters.
+  bool overlays = backsOverlays || (mode_ == TemplateMode::kOverlay && !reflinks_);
+  mode_t dirMode = overlays ? kDomainDirMode : kPrivateDirMode;
+  struct stat st;
+  if (fstat(dir_.get(), &st) != 0) return errnoStatus("cannot stat '" + dirPath_ + "'", errno);
+  std::vector<std::string> changed;
+  if ((st.st_mode & 07777) != dirMode) {
+    if (fchmod(dir_.get(), dirMode) != 0) {
+      return errnoStatus("cannot set the mode of '" + dirPath_ + "'", errno);
+    }
+    char modes[32];
+    std::snprintf(modes, sizeof modes, " %04o -> %04o", static_cast<unsigned>(st.st_mode & 07777),
+                  static_cast<unsigned>(dirMode));
+    changed.push_back("'.templates'" + std::string(modes));
+  }
+  VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(dir_.get()));
+  for (const std::string& name : names) {
+    if (fstatat(dir_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    auto done = tightenMode(dir_.get(), name, kPrivateFileMode, ".templates/" + name);
+    if (done) changed.push_back(std::move(*done));
+  }
+  return changed;
 }
 
 std::optional<std::string> TemplateCache::keyOf(const image::ImageSpec& spec) const {

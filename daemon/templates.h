@@ -98,6 +98,9 @@ class TemplateCache {
   bool reflinks() const { return reflinks_; }
 
  private:
+  // The directory's mode (0700, or 0711 when a template may back an overlay) and its files'
+  // (file_modes.h), set at open; what changed, for the log.
+  Result<std::vector<std::string>> setModes(bool backsOverlays);
   void remove(const Entry& entry);
   void dropSpare(Entry& entry);
 

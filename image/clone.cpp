@@ -60,8 +60,9 @@ Status checkCancelled(const CloneOptions& options) {
 }
 
 // The source's guest bytes as a raw file in the destination directory.
-Result<TempFile> makeWorkFile(int srcFd, const DiskView& view, int dirFd, ProgressSink* progress) {
-  VS_ASSIGN_OR_RETURN(TempFile work, TempFile::create(dirFd));
+Result<TempFile> makeWorkFile(int srcFd, const DiskView& view, int dirFd, ProgressSink* progress,
+                              std::optional<mode_t> mode) {
+  VS_ASSIGN_OR_RETURN(TempFile work, TempFile::create(dirFd, mode));
   uint64_t size = view.virtualSize();
   if (view.format() == ImageFormat::kRaw) {
     VS_RETURN_IF_ERROR(copyRawFile(srcFd, work.fd(), size, progress));
@@ -125,7 +126,8 @@ Status cloneInto(int srcFd, const std::string& srcPath, int dstDirFd, std::strin
   uint64_t size = view->virtualSize();
   if (size == 0) return invalidArgument("'" + srcPath + "' is empty; it is not a disk image");
 
-  VS_ASSIGN_OR_RETURN(TempFile work, makeWorkFile(srcFd, *view, dstDirFd, options.progress));
+  VS_ASSIGN_OR_RETURN(TempFile work,
+                      makeWorkFile(srcFd, *view, dstDirFd, options.progress, options.mode));
   VS_RETURN_IF_ERROR(checkCancelled(options));
   VS_RETURN_IF_ERROR(renewIdentities(work, size, dstDirFd, options));
 
@@ -150,7 +152,7 @@ Status cloneInto(int srcFd, const std::string& srcPath, int dstDirFd, std::strin
     qcow2.backingFile = srcPath;
     qcow2.backingFormat = view->format();
   }
-  VS_ASSIGN_OR_RETURN(TempFile clone, TempFile::create(dstDirFd));
+  VS_ASSIGN_OR_RETURN(TempFile clone, TempFile::create(dstDirFd, options.mode));
   std::vector<SourceExtent> sources = sourcesFrom(work.fd(), extents);
   VS_RETURN_IF_ERROR(writeQcow2(clone.fd(), qcow2, sources));
   VS_RETURN_IF_ERROR(checkCancelled(options));

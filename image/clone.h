@@ -3,6 +3,9 @@
 // qcow2 overlay on the source that holds just the blocks the new UUID changed.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +19,7 @@ struct CloneOptions {
   bool force = false;          // replace an existing destination
   std::string filesystemUuid;  // the clone's filesystem UUID; empty: random
   ProgressSink* progress = nullptr;
+  std::optional<mode_t> mode;  // the clone's mode exactly; unset: 0666 less the umask
 };
 
 // Clones the image open as `srcFd` (raw or qcow2; `srcPath` names it in messages and, for

@@ -213,7 +213,7 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   VS_RETURN_IF_ERROR(checkDestination(dirFd, name, options.force));
   VS_ASSIGN_OR_RETURN(Layout layout, planLayout(spec));
 
-  VS_ASSIGN_OR_RETURN(TempFile image, TempFile::create(dirFd));
+  VS_ASSIGN_OR_RETURN(TempFile image, TempFile::create(dirFd, options.mode));
   std::string scratchDir = procPathOf(dirFd);
   WorkFiles work;
   if (spec.format == ImageFormat::kRaw) {

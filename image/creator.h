@@ -4,6 +4,9 @@
 // signal or a crash leaves nothing behind; an existing file is replaced only with `force`.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +21,7 @@ struct CreateOptions {
   bool force = false;
   uint64_t maxSize = kDefaultMaxImageSize;
   ProgressSink* progress = nullptr;
+  std::optional<mode_t> mode;  // the image file's mode exactly; unset: 0666 less the umask
 };
 
 // Creates `name` (a plain file name, no '/') in the directory `dirFd`.

@@ -61,20 +61,25 @@ bool noTmpfileSupport(int err) {
 
 }  // namespace
 
-Result<TempFile> TempFile::create(int dirFd) {
-  int fd = openat(dirFd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
-  if (fd >= 0) return TempFile(dirFd, UniqueFd(fd), {});
-  if (!noTmpfileSupport(errno)) return errnoStatus("create a temporary file", errno);
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    std::string name = ".virt-scratch-tmp-" + randomSuffix();
-    fd = openat(dirFd, name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd >= 0) {
-      registerName(dirFd, name);
-      return TempFile(dirFd, UniqueFd(fd), std::move(name));
+Result<TempFile> TempFile::create(int dirFd, std::optional<mode_t> mode) {
+  mode_t openMode = mode.value_or(0666);
+  int fd = openat(dirFd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, openMode);
+  std::string name;
+  if (fd < 0) {
+    if (!noTmpfileSupport(errno)) return errnoStatus("create a temporary file", errno);
+    for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+      name = ".virt-scratch-tmp-" + randomSuffix();
+      fd =
+          openat(dirFd, name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, openMode);
+      if (fd < 0 && errno != EEXIST) return errnoStatus("create temporary file " + name, errno);
     }
-    if (errno != EEXIST) return errnoStatus("create temporary file " + name, errno);
+    if (fd < 0) return failed("could not find a free temporary file name");
+    registerName(dirFd, name);
   }
-  return failed("could not find a free temporary file name");
+  TempFile file(dirFd, UniqueFd(fd), std::move(name));
+  // The umask may have taken bits off: an explicit mode is set as given, before any content.
+  if (mode && fchmod(fd, *mode) != 0) return errnoStatus("set the mode of a temporary file", errno);
+  return file;
 }
 
 TempFile::TempFile(int dirFd, UniqueFd fd, std::string name)

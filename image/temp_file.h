@@ -4,6 +4,9 @@
 // and removeTempFilesOnSignal() delete.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,8 +18,9 @@ namespace virtscratch::image {
 class TempFile {
  public:
   // Makes an empty file in the directory `dirFd` (which stays owned by the caller and must
-  // outlive the TempFile). Mode 0666 less the umask, like qemu-img's files.
-  static Result<TempFile> create(int dirFd);
+  // outlive the TempFile). Mode 0666 less the umask, like qemu-img's files; or exactly `mode`
+  // when given, whatever the umask (the daemon's private files).
+  static Result<TempFile> create(int dirFd, std::optional<mode_t> mode = std::nullopt);
 
   TempFile(TempFile&& other) noexcept;
   TempFile& operator=(TempFile&&) = delete;

@@ -1,9 +1,12 @@
-// virt-scratch export --daemon IMAGE DEST: virt-scratchd writes the image as gzip; this
-// command follows its Job (progress from PropertiesChanged, the end from Completed) and cancels
-// it on Ctrl-C.
+// virt-scratch export --daemon IMAGE DEST: virt-scratchd writes the image as gzip into a file
+// this command opened (so only where the user may write) and passes over the bus; the command
+// follows its Job (progress from PropertiesChanged, the end from Completed) and cancels it on
+// Ctrl-C. The file has no name until the daemon reports success: a failure, a cancel or either
+// side killed leaves nothing at DEST.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +16,8 @@
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "daemon/dbus/object_paths.h"
+#include "image/output_path.h"
+#include "image/temp_file.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -21,17 +26,20 @@ constexpr char kUsage[] =
     "Usage: virt-scratch export --daemon [OPTIONS] IMAGE DEST\n"
     "\n"
     "Have virt-scratchd write the guest bytes of IMAGE (an id as 'virt-scratch list' shows it)\n"
-    "to DEST as sparse-aware gzip, following its progress. DEST must not exist and its\n"
-    "directory must be writable by you and by the daemon. Ctrl-C cancels the export.\n"
+    "to DEST as sparse-aware gzip, following its progress. This command opens DEST itself,\n"
+    "so it may be anywhere you may write, and passes it to the daemon; DEST gets its name\n"
+    "only when the export is complete. DEST '-' is standard output (a pipe or an empty file).\n"
+    "Ctrl-C cancels the export.\n"
     "\n"
     "Options:\n"
+    "  --force        replace DEST if it exists (once the export is complete)\n"
     "  --level N      gzip level, 1 (fastest, default) to 9 (smallest)\n"
     "  --threads N    compression threads (default: one per core)\n"
     "  --progress     show progress even when stderr is not a terminal\n"
     "  -h, --help     show this help\n";
 
 constexpr OptionSpec kOptions[] = {
-    {"daemon", false}, {"level", true}, {"threads", true}, {"progress", false}};
+    {"daemon", false}, {"force", false}, {"level", true}, {"threads", true}, {"progress", false}};
 
 constexpr char kJobInterface[] = "org.virtscratch.Scratch1.Job";
 
@@ -71,6 +79,30 @@ void onJobSignal(sdbus::Message& message, JobEvents& events) {
   }
 }
 
+// Where the daemon writes: standard output, or an unnamed file in DEST's directory (made by this
+// process, so as this user and under the umask) that is named DEST once the export is whole.
+struct Output {
+  std::optional<image::OutputPath> path;  // none for standard output
+  std::optional<image::TempFile> file;
+  int fd() const { return file ? file->fd() : STDOUT_FILENO; }
+};
+
+Status openOutput(const std::string& dest, bool force, Output& output) {
+  if (dest == "-") {
+    if (isatty(STDOUT_FILENO) == 1) {
+      return invalidArgument("standard output is a terminal; redirect it or give a file");
+    }
+    return {};
+  }
+  VS_ASSIGN_OR_RETURN(image::OutputPath path, image::openOutputPath(dest));
+  output.path.emplace(std::move(path));
+  VS_RETURN_IF_ERROR(image::checkDestination(output.path->dir.get(), output.path->name, force));
+  auto file = image::TempFile::create(output.path->dir.get());
+  if (!file.ok()) return file.status().withContext("cannot create '" + dest + "'");
+  output.file.emplace(std::move(*file));
+  return {};
+}
+
 }  // namespace
 
 int runDaemonExport(std::span<char* const> argv) {
@@ -79,12 +111,8 @@ int runDaemonExport(std::span<char* const> argv) {
   if (args->positional.size() != 2) return usageError("export", "give the image and DEST");
   auto imagePath = imagePathFor(args->positional[0]);
   if (!imagePath.ok()) return usageError("export", imagePath.status().message());
-  std::error_code error;
-  std::string destination =
-      std::filesystem::absolute(args->positional[1], error).lexically_normal().string();
-  if (error) return usageError("export", "DEST: " + error.message());
-  if (Status s = requireUtf8("DEST", destination); !s.ok())
-    return usageError("export", s.message());
+  const std::string& destination = args->positional[1];
+  bool force = args->has("force");
   std::map<std::string, sdbus::Variant> options;
   for (const char* key : {"level", "threads"}) {
     if (auto v = args->get(key)) {
@@ -96,6 +124,8 @@ int runDaemonExport(std::span<char* const> argv) {
 
   auto connection = connectToBus();
   if (!connection.ok()) return failure("export", connection.status());
+  Output output;
+  if (Status s = openOutput(destination, force, output); !s.ok()) return failure("export", s);
   sdbus::IConnection& bus = **connection;
   JobEvents events;
   bool daemonGone = false;  // virt-scratchd left the bus (killed or restarted)
@@ -121,7 +151,7 @@ int runDaemonExport(std::span<char* const> argv) {
     ImageProxy image(bus, *imagePath);
     uint64_t total = image.VirtualSize();
     ManagerProxy manager(bus);
-    jobPath = manager.Export(sdbus::ObjectPath(*imagePath), destination, options);
+    jobPath = manager.Export(sdbus::ObjectPath(*imagePath), sdbus::UnixFd(output.fd()), options);
 
     ProgressBar bar("export", args->has("progress"));
     bool cancelSent = false;
@@ -145,17 +175,11 @@ int runDaemonExport(std::span<char* const> argv) {
     if (ended && events.completed[jobPath].first) bar.report(total, total);
     bar.finish();
     if (!ended) {
-      // The daemon names the file only once it is whole, so whether it is there tells.
-      if (std::filesystem::exists(destination, error)) {
-        std::fprintf(stderr,
-                     "virt-scratch export: virt-scratchd stopped after writing '%s', before it "
-                     "reported the end\n",
-                     destination.c_str());
-        result = std::make_pair(true, std::string());
-        return {};
-      }
-      return failed("virt-scratchd stopped before the export ended (killed or restarted); '" +
-                    destination + "' was not written; run the export again");
+      // Whether the daemon wrote all of it before it went is unknown: the file is not named.
+      std::string left = output.file ? "'" + destination + "' was not created"
+                                     : "the stream on standard output is incomplete";
+      return failed("virt-scratchd stopped before the export ended (killed or restarted); " + left +
+                    "; run the export again");
     }
     result = events.completed[jobPath];
     return {};
@@ -163,8 +187,16 @@ int runDaemonExport(std::span<char* const> argv) {
   if (!status.ok()) return failure("export", status);
   if (!result->first) {
     bool cancelled = interruptRequested();
-    return failure("export",
-                   Status(cancelled ? ErrorCode::kCancelled : ErrorCode::kFailed, result->second));
+    std::string left = output.file ? "; '" + destination + "' was not created" : "";
+    return failure("export", Status(cancelled ? ErrorCode::kCancelled : ErrorCode::kFailed,
+                                    result->second + left));
+  }
+  if (output.file) {
+    Status named = output.file->publish(output.path->name, force);
+    if (!named.ok()) {
+      return failure("export", image::notWritten(named, output.path->dir.get(), output.path->name,
+                                                 destination));
+    }
   }
   return kExitOk;
 }

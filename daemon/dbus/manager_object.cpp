@@ -74,7 +74,7 @@ std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
 }
 
 void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
-                           std::string destination, std::map<std::string, sdbus::Variant> options) {
+                           sdbus::UnixFd output, std::map<std::string, sdbus::Variant> options) {
   busCallAsync("Export", result, [&]() -> Status {
     VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
     std::optional<std::string> id = imageIdOf(image);
@@ -82,7 +82,8 @@ void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::Obj
       return Status(ErrorCode::kNotFound, "'" + image + "' is not an image object; image paths " +
                                               "start with " + std::string(kImagePathPrefix));
     }
-    VS_ASSIGN_OR_RETURN(ExportParams params, decodeExportOptions(std::move(destination), options));
+    VS_ASSIGN_OR_RETURN(ExportParams params,
+                        decodeExportOptions(UniqueFd(output.release()), options));
     VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(caller, *id, std::move(params)));
     // The job exists once startExport returns: the answer need not wait for any work.
     JobInfo job;

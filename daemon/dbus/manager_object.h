@@ -37,7 +37,7 @@ class ManagerObject final
                      std::map<std::string, sdbus::Variant> options) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
   void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
-              std::string destination, std::map<std::string, sdbus::Variant> options) override;
+              sdbus::UnixFd output, std::map<std::string, sdbus::Variant> options) override;
 
   std::string Version() override;
   std::string PoolPath() override;

@@ -103,9 +103,9 @@ Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantM
   return req;
 }
 
-Result<ExportParams> decodeExportOptions(std::string destination, const VariantMap& options) {
+Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& options) {
   ExportParams params;
-  params.destination = std::move(destination);
+  params.output = std::move(output);
   for (const auto& [key, value] : options) {
     if (key == "level") {
       VS_ASSIGN_OR_RETURN(uint32_t level, take<uint32_t>("options", key, value));

@@ -19,7 +19,7 @@ using VariantMap = std::map<std::string, sdbus::Variant>;
 Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantMap& spec);
 
 // Fills level and threads; the destination comes from the method's own argument.
-Result<ExportParams> decodeExportOptions(std::string destination, const VariantMap& options);
+Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& options);
 
 // Image.Release's and ReleaseDomain's options: force.
 Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options);

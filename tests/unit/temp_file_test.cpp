@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +28,29 @@ TEST(TempFile, HasNoNameUntilPublished) {
   ASSERT_TRUE(file->publish("image.raw", false).ok());
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"image.raw"});
   EXPECT_EQ(test::readFile(dir.file("image.raw")), "hello");
+}
+
+TEST(TempFile, FollowsTheUmaskOrTakesAnExactModeWhateverTheUmask) {
+  TempDir dir;
+  UniqueFd d = openDir(dir.path());
+  mode_t old = umask(022);
+  auto shared = TempFile::create(d.get());
+  umask(0);
+  auto loose = TempFile::create(d.get());
+  umask(077);  // would take the group and other bits off
+  auto exact = TempFile::create(d.get(), 0644);
+  umask(old);
+  ASSERT_TRUE(shared.ok() && loose.ok() && exact.ok());
+  ASSERT_TRUE(shared->publish("shared", false).ok());
+  ASSERT_TRUE(loose->publish("loose", false).ok());
+  ASSERT_TRUE(exact->publish("exact", false).ok());
+  struct stat st;
+  ASSERT_EQ(stat(dir.file("shared").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  ASSERT_EQ(stat(dir.file("loose").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u);
+  ASSERT_EQ(stat(dir.file("exact").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
 TEST(TempFile, LeavesNothingWhenDroppedUnpublished) {

@@ -212,8 +212,9 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
       "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" +
           std::string(kBusName) + "'",
       [&changed](sdbus::Message&) { changed = true; });
-  daemon_ = std::make_unique<Child>(std::vector<std::string>{VIRT_SCRATCHD_BIN, "--config", conf},
-                                    dir_->file("daemon.log"));
+  std::vector<std::string> argv = {VIRT_SCRATCHD_BIN, "--config", conf};
+  if (config.privateTmp) argv.insert(argv.begin(), PRIVATE_TMP_BIN);
+  daemon_ = std::make_unique<Child>(argv, dir_->file("daemon.log"));
   // The name must belong to this process: after a crash the bus may not have noticed yet
   // that the previous one is gone. Checked again on every change of owner (subscribed
   // before the first check, so no change goes unnoticed).
@@ -346,6 +347,12 @@ sdbus::Slot watchJobs(sdbus::IConnection& connection, JobSignals& signals) {
           }
         }
       });
+}
+
+sdbus::UnixFd newOutput(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+  return sdbus::UnixFd(fd, sdbus::adopt_fd);
 }
 
 std::string errorNameOf(const std::function<void()>& body) {

@@ -65,6 +65,7 @@ struct DaemonConfig {
   bool contentRoot = true;   // <tmp>/content is a content root
   std::string reserve = "";  // [pool] reserve; empty: the daemon's default (5%)
   std::string limits = "";   // lines of [limits], e.g. "disks-per-domain=2\n"
+  bool privateTmp = false;   // the daemon sees an empty /tmp of its own (private-tmp)
 };
 
 class DaemonTest : public ::testing::Test {
@@ -151,6 +152,9 @@ struct JobSignals {
 // An Allocate spec with the keys most tests set.
 Spec imageSpec(uint64_t size, const std::string& format, const std::string& filesystem,
                const std::string& target = "vdb", const std::string& preallocation = "off");
+
+// A new file at `path` (which must not exist), opened for writing as a caller of Export opens it.
+sdbus::UnixFd newOutput(const std::string& path);
 
 // The name of the error `body` throws, or "" when it throws none.
 std::string errorNameOf(const std::function<void()>& body);

@@ -1,6 +1,12 @@
 // Export jobs: progress through PropertiesChanged at most every 200 ms, Completed at the end,
 // Cancel; through the proxies and through `virt-scratch export --daemon`.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "tests/integration/daemon/daemon_fixture.h"
@@ -43,7 +49,7 @@ TEST_F(DaemonJobs, ExportReportsProgressAtMostEvery200MsAndCompletes) {
   JobSignals signals;
   auto slot = watchJobs(bus(), signals);
   std::string dest = dir_->file("out.gz");
-  std::string job = manager.Export(image, dest, {{"threads", sdbus::Variant(1u)}});
+  std::string job = manager.Export(image, newOutput(dest), {{"threads", sdbus::Variant(1u)}});
   EXPECT_EQ(job.rfind("/org/virtscratch/Scratch1/job/", 0), 0u) << job;
   EXPECT_EQ(JobClient(bus(), job).Operation(), "export");
   ASSERT_TRUE(pumpUntil([&] { return signals.completed.contains(job); }, 120s));
@@ -68,20 +74,23 @@ TEST_F(DaemonJobs, ExportReportsProgressAtMostEvery200MsAndCompletes) {
   EXPECT_EQ(run({"cmp", dir_->file("out"), file}).exitCode, 0);
 }
 
-TEST_F(DaemonJobs, CancelEndsAnExportWithNothingLeft) {
+TEST_F(DaemonJobs, CancelLeavesTheOutputFileEmpty) {
   startDaemon();
   ManagerClient manager(bus());
   auto image = imageWithData(manager, contentPath(), 64);
   JobSignals signals;
   auto slot = watchJobs(bus(), signals);
   std::string dest = dir_->file("cancelled.gz");
-  std::string job = manager.Export(image, dest, {{"threads", sdbus::Variant(1u)}});
+  std::string job = manager.Export(image, newOutput(dest), {{"threads", sdbus::Variant(1u)}});
   JobClient(bus(), job).Cancel();
   ASSERT_TRUE(pumpUntil([&] { return signals.completed.contains(job); }, 120s));
   EXPECT_FALSE(signals.completed[job].first);
   EXPECT_NE(signals.completed[job].second.find("cancel"), std::string::npos)
       << signals.completed[job].second;
-  EXPECT_FALSE(fileExists(dest));
+  EXPECT_NE(signals.completed[job].second.find("cancelled.gz' was emptied again"),
+            std::string::npos)
+      << signals.completed[job].second;
+  EXPECT_EQ(std::filesystem::file_size(dest), 0u) << "a half-written gzip was left";
   // The image is free again: it can be released.
   ImageClient(bus(), image).Release({});
 }
@@ -98,6 +107,96 @@ TEST_F(DaemonJobs, TheCliFollowsAnExportToTheEnd) {
   auto again = cli({"export", "--daemon", id, dest});
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("cli.gz' already exists"), std::string::npos) << again.err;
+  writeFileAt(dest, 0, "replaced");
+  auto forced = cli({"export", "--daemon", "--force", id, dest});
+  ASSERT_EQ(forced.exitCode, 0) << forced.err;
+  ASSERT_EQ(run({"gzip", "-d", "-k", dest}).exitCode, 0);
+  EXPECT_EQ(run({"cmp", dir_->file("cli"), ImageClient(bus(), image).Path()}).exitCode, 0);
+}
+
+// The command opens DEST itself: as `nobody` it exports into nobody's folder, and the file is
+// nobody's; where nobody may not write, nothing is made (the daemon, root, is never asked to).
+TEST_F(DaemonJobs, ANonRootCallerExportsIntoAFileItOpened) {
+  startDaemon({.group = "nogroup"});  // nobody's primary group
+  ManagerClient manager(bus());
+  auto image = imageWithData(manager, contentPath(), 8);
+  std::string id = ImageClient(bus(), image).Id();
+  std::string mine = dir_->file("nobody-owns-this");
+  std::filesystem::create_directory(mine);
+  ASSERT_EQ(chown(mine.c_str(), 65534, 65534), 0);
+  auto result = cli({"export", "--daemon", id, mine + "/out.gz"}, /*asNobody=*/true);
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  struct stat st;
+  ASSERT_EQ(stat((mine + "/out.gz").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  ASSERT_EQ(run({"gzip", "-d", "-k", mine + "/out.gz"}).exitCode, 0);
+  EXPECT_EQ(run({"cmp", mine + "/out", ImageClient(bus(), image).Path()}).exitCode, 0);
+
+  auto denied = cli({"export", "--daemon", id, dir_->file("root-owns-this.gz")}, true);
+  EXPECT_EQ(denied.exitCode, 1);
+  EXPECT_NE(denied.err.find("root-owns-this.gz"), std::string::npos) << denied.err;
+  EXPECT_NE(denied.err.find("Permission denied"), std::string::npos) << denied.err;
+  EXPECT_FALSE(fileExists(dir_->file("root-owns-this.gz")));
+}
+
+// Standard output as DEST: the daemon writes into the pipe the command was given.
+TEST_F(DaemonJobs, TheCliExportsToAPipeOnStandardOutput) {
+  startDaemon();
+  ManagerClient manager(bus());
+  auto image = imageWithData(manager, contentPath(), 8);
+  std::string id = ImageClient(bus(), image).Id();
+  auto result = cli({"export", "--daemon", id, "-"});
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  writeFileAt(dir_->file("piped.gz"), 0, result.out);
+  ASSERT_EQ(run({"gzip", "-d", dir_->file("piped.gz")}).exitCode, 0);
+  EXPECT_EQ(run({"cmp", dir_->file("piped"), ImageClient(bus(), image).Path()}).exitCode, 0);
+}
+
+// Ctrl-C: the command cancels the job and leaves nothing at DEST (the file had no name yet).
+TEST_F(DaemonJobs, AnInterruptedCliExportLeavesNothing) {
+  startDaemon();
+  ManagerClient manager(bus());
+  auto image = imageWithData(manager, contentPath(), 64);
+  std::string id = ImageClient(bus(), image).Id();
+  JobSignals signals;
+  auto slot = watchJobs(bus(), signals);
+  std::string outDir = dir_->file("interrupted");
+  std::filesystem::create_directory(outDir);
+  Child cli({VIRT_SCRATCH_BIN, "export", "--daemon", "--level", "9", "--threads", "1", id,
+             outDir + "/out.gz"},
+            dir_->file("cli.log"));
+  // Interrupted once its job is running: the first progress report says so.
+  ASSERT_TRUE(
+      pumpUntil([&] { return !signals.changes.empty() || !signals.completed.empty(); }, 60s));
+  int status = cli.stop(SIGINT);
+  ASSERT_TRUE(pumpUntil([&] { return !signals.completed.empty(); }, 60s));
+  std::string log = readFile(dir_->file("cli.log"));
+  if (signals.completed.begin()->second.first) {
+    // The export ended before the interrupt reached it: then the file is whole.
+    EXPECT_EQ(run({"gzip", "-t", outDir + "/out.gz"}).exitCode, 0) << log;
+    return;
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << log;
+  EXPECT_NE(log.find("out.gz' was not created"), std::string::npos) << log;
+  EXPECT_TRUE(std::filesystem::is_empty(outDir)) << "the interrupted export left a file";
+}
+
+// Under systemd the daemon has PrivateTmp=yes: a path under /tmp names another folder for it. The
+// command opens the file in its own /tmp and passes it, so the export lands there.
+TEST_F(DaemonJobs, AnExportIntoTheCallersTmpLandsThereNotInTheDaemonsTmp) {
+  startDaemon({.privateTmp = true});
+  ManagerClient manager(bus());
+  auto image = imageWithData(manager, contentPath(), 8);
+  std::string id = ImageClient(bus(), image).Id();
+  std::string tmp = "/tmp/vs-export-XXXXXX";
+  ASSERT_NE(mkdtemp(tmp.data()), nullptr);
+  std::string daemonsView = "/proc/" + std::to_string(daemon_->pid()) + "/root" + tmp;
+  EXPECT_FALSE(std::filesystem::exists(daemonsView)) << "the daemon's /tmp is not its own";
+  auto result = cli({"export", "--daemon", id, tmp + "/out.gz"});
+  EXPECT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(run({"gzip", "-d", "-k", tmp + "/out.gz"}).exitCode, 0);
+  EXPECT_EQ(run({"cmp", tmp + "/out", ImageClient(bus(), image).Path()}).exitCode, 0);
+  std::filesystem::remove_all(tmp);
 }
 
 TEST_F(DaemonJobs, OtherUsersCannotExportOrCancel) {

@@ -52,6 +52,7 @@ class PoolRecovery : public ::testing::Test {
 TEST_F(PoolRecovery, KeepsWholeImagesAndDeletesHalfMadeAndTemporaryFiles) {
   ASSERT_TRUE(writeRecordAt(domainFd.get(), recordFor("vdb")).ok());
   test::writeFileAt(domain + "/vdb.qcow2", 0, "image");
+  ASSERT_EQ(chmod((domain + "/vdb.qcow2").c_str(), 0644), 0);         // as daemons before made them
   test::writeFileAt(domain + "/vdc.raw", 0, "no record");             // allocation died
   ASSERT_TRUE(writeRecordAt(domainFd.get(), recordFor("vdd")).ok());  // release died
   test::writeFileAt(domain + "/.virt-scratch-tmp-0123", 0, "t");
@@ -76,9 +77,11 @@ TEST_F(PoolRecovery, KeepsWholeImagesAndDeletesHalfMadeAndTemporaryFiles) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, left);
   EXPECT_FALSE(test::fileExists(empty));
+  // Made as older daemons made them: tightened, and said so.
   EXPECT_EQ(recovery->summary(),
             "cleaned 3 temporary files, 1 half-made image, 1 record without image, "
-            "1 empty directory");
+            "1 empty directory; modes tightened: '" +
+                std::string(kDomain) + "/vdb.qcow2' 0644 -> 0600, '" + kDomain + "' 0750 -> 0710");
 }
 
 TEST_F(PoolRecovery, LeavesSymlinksAndForeignFilesAloneAndNeverFollowsThem) {

@@ -1,10 +1,12 @@
 // The Service and the files of its pool: restart and recovery, release, the warm path through
 // templates, and export jobs; checked with blkid, qemu-img, gzip and the file system itself.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "daemon/domain_uuid.h"
@@ -259,55 +261,69 @@ TEST_F(ServiceTest, SparesSurviveARestartAndAllocationTakesOneWithoutCloning) {
   EXPECT_EQ(probe(raw)["UUID"], fixed.spec.uuid);
 }
 
-TEST_F(ServiceTest, ExportWritesAGzipForTheCallerThatGzipAccepts) {
+// The descriptor a caller of Export passes: a new file open for writing.
+UniqueFd newOutput(const std::string& path) {
+  return UniqueFd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+}
+
+TEST_F(ServiceTest, ExportWritesAGzipIntoTheCallersFileThatGzipAccepts) {
   startService();
   auto image = allocate(request(kDomainA, 64 * kMiB));
   ASSERT_TRUE(image.ok()) << image.status().message();
   TempDir out;
-  chmod(out.path().c_str(), 0777);
-  auto job = service->startExport(Caller{kNobody}, image->id, {out.file("a.gz"), 1, 1});
+  auto job = service->startExport(Caller{kNobody}, image->id, {newOutput(out.file("a.gz")), 1, 1});
   ASSERT_TRUE(job.ok()) << job.status().message();
   Status status = waitForJob(*job);
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(run({"gzip", "-t", out.file("a.gz")}).exitCode, 0);
-  struct stat st;
-  ASSERT_EQ(stat(out.file("a.gz").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, kNobody);
   auto cmp = run({"sh", "-c", "gzip -dc '" + out.file("a.gz") + "' | cmp - '" + image->path + "'"});
   EXPECT_EQ(cmp.exitCode, 0) << cmp.out << cmp.err;
   EXPECT_EQ(listener.jobsAdded.back().operation, "export");
 
-  auto again = service->startExport({}, image->id, {out.file("a.gz"), 1, 1});
-  EXPECT_EQ(again.status().code(), ErrorCode::kAlreadyExists);
+  // The file is not empty any more: never truncated, never appended to.
+  UniqueFd again(open(out.file("a.gz").c_str(), O_WRONLY | O_CLOEXEC));
+  auto refused = service->startExport({}, image->id, {std::move(again), 1, 1});
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("a.gz') is not empty"), std::string::npos)
+      << refused.status().message();
 }
 
-TEST_F(ServiceTest, ExportRefusesPlacesTheCallerCannotWrite) {
+TEST_F(ServiceTest, ExportRefusesDescriptorsThatAreNotAnEmptyFileOpenForWriting) {
   startService();
   auto image = allocate(request(kDomainA, 64 * kMiB));
   ASSERT_TRUE(image.ok());
   TempDir out;
-  chmod(out.path().c_str(), 0755);  // root's
-  auto denied = service->startExport(Caller{kNobody}, image->id, {out.file("a.gz"), 1, 0});
-  EXPECT_EQ(denied.status().code(), ErrorCode::kAccessDenied) << denied.status().message();
-  EXPECT_EQ(service->startExport({}, image->id, {"relative.gz", 1, 0}).status().code(),
+  writeFileAt(out.file("a.gz"), 0, "");
+  auto readOnly = service->startExport(Caller{kNobody}, image->id,
+                                       {UniqueFd(open(out.file("a.gz").c_str(), O_RDONLY)), 1, 0});
+  EXPECT_EQ(readOnly.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(readOnly.status().message().find("a.gz') is open read-only"), std::string::npos)
+      << readOnly.status().message();
+  auto directory = service->startExport(
+      {}, image->id, {UniqueFd(open(out.path().c_str(), O_RDONLY | O_DIRECTORY)), 1, 0});
+  EXPECT_EQ(directory.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(directory.status().message().find("is a directory"), std::string::npos)
+      << directory.status().message();
+  EXPECT_EQ(service->startExport({}, image->id, {UniqueFd(), 1, 0}).status().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(service->startExport({}, image->id, {out.file("no/such/dir.gz"), 1, 0}).status().code(),
-            ErrorCode::kInvalidArgument);
-  EXPECT_EQ(service->startExport({}, "nope", {out.file("a.gz"), 1, 0}).status().code(),
+  EXPECT_EQ(service->startExport({}, "nope", {newOutput(out.file("b.gz")), 1, 0}).status().code(),
             ErrorCode::kNotFound);
-  EXPECT_EQ(service->startExport({}, image->id, {out.file("a.gz"), 12, 0}).status().code(),
-            ErrorCode::kInvalidArgument);
-  EXPECT_TRUE(out.entries().empty());
+  EXPECT_EQ(
+      service->startExport({}, image->id, {newOutput(out.file("c.gz")), 12, 0}).status().code(),
+      ErrorCode::kInvalidArgument);
+  for (const char* name : {"a.gz", "b.gz", "c.gz"}) {
+    EXPECT_EQ(std::filesystem::file_size(out.file(name)), 0u) << name;
+  }
 }
 
-TEST_F(ServiceTest, ACancelledExportLeavesNoFileAndTheImageCanBeReleasedAfter) {
+TEST_F(ServiceTest, ACancelledExportLeavesTheFileEmptyAndTheImageCanBeReleasedAfter) {
   startService();
   AllocateRequest r = request(kDomainA, 64 * kMiB);
   r.spec.preallocation = image::Preallocation::kFull;  // 64 MiB of data to compress
   auto image = allocate(r);
   ASSERT_TRUE(image.ok()) << image.status().message();
   TempDir out;
-  auto job = service->startExport({}, image->id, {out.file("a.gz"), 9, 1});
+  auto job = service->startExport({}, image->id, {newOutput(out.file("a.gz")), 9, 1});
   ASSERT_TRUE(job.ok()) << job.status().message();
   EXPECT_EQ(service->releaseImage({}, image->id).code(), ErrorCode::kBusy);
   ASSERT_TRUE(service->cancelJob({}, *job).ok());
@@ -317,7 +333,9 @@ TEST_F(ServiceTest, ACancelledExportLeavesNoFileAndTheImageCanBeReleasedAfter) {
     EXPECT_EQ(run({"gzip", "-t", out.file("a.gz")}).exitCode, 0);
   } else {
     EXPECT_EQ(status.code(), ErrorCode::kCancelled) << status.message();
-    EXPECT_TRUE(out.entries().empty());
+    EXPECT_NE(status.message().find("a.gz' was emptied again"), std::string::npos)
+        << status.message();
+    EXPECT_EQ(std::filesystem::file_size(out.file("a.gz")), 0u);
   }
   EXPECT_EQ(service->cancelJob({}, *job).code(), ErrorCode::kNotFound);
   EXPECT_TRUE(service->releaseImage({}, image->id).ok());

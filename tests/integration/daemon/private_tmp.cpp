@@ -1,0 +1,28 @@
+// private-tmp PROGRAM [ARGS...]: runs PROGRAM as systemd's PrivateTmp=yes would, in a mount
+// namespace of its own with an empty /tmp. The daemon's tests start virt-scratchd this way to show
+// that an export lands where its caller opened the file, whatever /tmp the daemon sees.
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: private-tmp PROGRAM [ARGS...]\n");
+    return 2;
+  }
+  if (unshare(CLONE_NEWNS) != 0) {
+    std::perror("private-tmp: unshare");
+    return 1;
+  }
+  // Private first, so that the new /tmp does not propagate back to the caller's namespace.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    std::perror("private-tmp: mount");
+    return 1;
+  }
+  execv(argv[1], argv + 1);
+  std::perror(argv[1]);
+  return 127;
+}
