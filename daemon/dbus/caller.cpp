@@ -3,6 +3,7 @@
 #include <sdbus-c++/Error.h>
 #include <sdbus-c++/Message.h>
 
+#include <algorithm>
 #include <string>
 
 namespace virtscratch::daemon::bus {
@@ -15,6 +16,12 @@ Result<Caller> callerOf(const sdbus::IObject& object) {
   try {
     Caller caller;
     caller.uid = message->getCredsUid();
+    caller.groups = message->getCredsSupplementaryGids();
+    gid_t gid = message->getCredsGid();
+    if (std::find(caller.groups.begin(), caller.groups.end(), gid) == caller.groups.end()) {
+      caller.groups.insert(caller.groups.begin(), gid);
+    }
+    caller.sender = message->getSender();
     return caller;
   } catch (const sdbus::Error& e) {
     return Status(ErrorCode::kAccessDenied,
