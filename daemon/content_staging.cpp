@@ -45,6 +45,11 @@ Result<UniqueFd> openStagingDir(int poolFd) {
 std::string uidText(const Caller& reader) { return "uid " + std::to_string(reader.uid); }
 
 Status checkAncestors(const OpenedContent& content) {
+  if (content.reader.uid != 0 && content.reader.groups.empty()) {
+    // Without its groups a caller could be judged as "other" where a group entry denies it.
+    return {ErrorCode::kAccessDenied, "the groups of the caller (" + uidText(content.reader) +
+                                          ") are unknown, so its right to read content is too"};
+  }
   for (const OpenedContent::Ancestor& a : content.ancestors) {
     struct stat st;
     if (fstat(a.fd.get(), &st) != 0) return errnoStatus("stat '" + a.path + "'", errno);

@@ -13,20 +13,27 @@ Result<Caller> callerOf(const sdbus::IObject& object) {
   if (message == nullptr) {
     return Status(ErrorCode::kAccessDenied, "cannot identify the caller: no message in progress");
   }
+  Caller caller;
   try {
-    Caller caller;
     caller.uid = message->getCredsUid();
+  } catch (const sdbus::Error& e) {
+    return Status(ErrorCode::kAccessDenied,
+                  "cannot identify the caller " + message->getSender() + ": " + e.getMessage());
+  }
+  caller.sender = message->getSender();
+  // sd-bus may have to read the groups from /proc/<pid>/status (a sender that has gone, or a
+  // /proc the unit hides, fails): then the groups stay empty, which means unknown (every process
+  // has at least its gid), and what needs them is refused.
+  try {
     caller.groups = message->getCredsSupplementaryGids();
     gid_t gid = message->getCredsGid();
     if (std::find(caller.groups.begin(), caller.groups.end(), gid) == caller.groups.end()) {
       caller.groups.insert(caller.groups.begin(), gid);
     }
-    caller.sender = message->getSender();
-    return caller;
-  } catch (const sdbus::Error& e) {
-    return Status(ErrorCode::kAccessDenied,
-                  "cannot identify the caller " + message->getSender() + ": " + e.getMessage());
+  } catch (const sdbus::Error&) {
+    caller.groups.clear();
   }
+  return caller;
 }
 
 }  // namespace virtscratch::daemon::bus
