@@ -10,6 +10,7 @@ namespace virtscratch::daemon {
 namespace {
 
 constexpr uint32_t kAclVersion = 2;
+constexpr size_t kMaxXattrSize = 65536;  // XATTR_SIZE_MAX
 constexpr uint16_t kUserObj = 0x01;
 constexpr uint16_t kUser = 0x02;
 constexpr uint16_t kGroupObj = 0x04;
@@ -114,7 +115,7 @@ Result<bool> permitsFd(uid_t uid, const std::vector<gid_t>& groups, int fd, cons
       break;
     }
     if (errno == ENODATA || errno == ENOTSUP) return permits(uid, groups, st, {}, want);
-    if (errno != ERANGE || value.size() > 1024 * 1024) {
+    if (errno != ERANGE || value.size() >= kMaxXattrSize) {
       return errnoStatus("read the ACL", errno);
     }
     value.resize(value.size() * 4);
