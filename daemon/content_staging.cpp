@@ -28,11 +28,17 @@ std::string randomName() {
 // <pool>/.staging, made 0700 when missing and put right when it is not (it holds copies of
 // files the callers may read and others may not).
 Result<UniqueFd> openStagingDir(int poolFd) {
-  if (mkdirat(poolFd, kStagingDirName, 0700) != 0 && errno != EEXIST) {
-    return errnoStatus(std::string("create the pool's ") + kStagingDirName, errno);
+  UniqueFd fd;
+  // Another allocation's end may remove it, empty, between the mkdirat and the openat.
+  for (int attempt = 0; !fd; ++attempt) {
+    if (mkdirat(poolFd, kStagingDirName, 0700) != 0 && errno != EEXIST) {
+      return errnoStatus(std::string("create the pool's ") + kStagingDirName, errno);
+    }
+    fd.reset(openat(poolFd, kStagingDirName, kDirFlags));
+    if (!fd && (errno != ENOENT || attempt == 8)) {
+      return errnoStatus(std::string("open the pool's ") + kStagingDirName, errno);
+    }
   }
-  UniqueFd fd(openat(poolFd, kStagingDirName, kDirFlags));
-  if (!fd) return errnoStatus(std::string("open the pool's ") + kStagingDirName, errno);
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat .staging", errno);
   if ((st.st_uid != 0 || (st.st_mode & 07777) != 0700) &&
