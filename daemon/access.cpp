@@ -138,14 +138,16 @@ Result<std::shared_ptr<OpenedContent>> ContentRoots::open(const std::string& dir
   }
   auto content = std::make_shared<OpenedContent>();
   content->resolved = resolved;
-  content->fd.reset(::open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!content->fd) return errnoStatus("open content root '" + *root + "'", errno);
-  std::string walked = *root;
-  for (const std::string& part : componentsOf(resolved.substr(root->size()))) {
+  content->fd.reset(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!content->fd) return errnoStatus("open '/'", errno);
+  std::string walked;
+  for (const std::string& part : componentsOf(resolved)) {
+    std::string parent = walked.empty() ? "/" : walked;
     walked += "/" + part;
-    VS_ASSIGN_OR_RETURN(content->fd, openDirectory(content->fd.get(), part, walked));
+    VS_ASSIGN_OR_RETURN(UniqueFd next, openDirectory(content->fd.get(), part, walked));
+    content->ancestors.push_back({parent, std::move(content->fd)});
+    content->fd = std::move(next);
   }
-  content->path = image::procPathOf(content->fd.get());
   return content;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/service.h"
 #include "image/status.h"
 #include "image/unique_fd.h"
 
@@ -30,13 +31,19 @@ class AccessPolicy {
   std::string group_;
 };
 
-// A content directory opened under one of the configured roots. `path` is what the engine and
-// the mkfs tools are given: /proc/<pid>/fd/<n> of the opened directory, so that nothing can be
-// swapped in after the check.
+// A content directory opened under one of the configured roots, by descriptors from "/" down
+// (O_NOFOLLOW at every step), so that nothing can be swapped in after the check. The directories
+// above it stay open for the check of the reader's search right on each of them, made with the
+// rest of the reader's checks when the content is staged (content_staging.h).
 struct OpenedContent {
+  struct Ancestor {
+    std::string path;  // canonical, for messages
+    UniqueFd fd;
+  };
   UniqueFd fd;
-  std::string resolved;  // the canonical path, for messages
-  std::string path;
+  std::string resolved;             // the canonical path, for messages
+  std::vector<Ancestor> ancestors;  // "/" first, the content directory's parent last
+  Caller reader;                    // whose rights the content is read with (set by the Service)
 };
 
 class ContentRoots {

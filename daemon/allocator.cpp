@@ -171,10 +171,8 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.domainDir = p.domainDir;
   task.spec = p.plan.spec;
   task.spec.uuid = p.plan.filesystemUuid;
-  if (p.plan.content) {
-    task.spec.contentDir = p.plan.content->path;
-    task.keepAlive = p.plan.content;
-  }
+  task.content = p.plan.content;
+  task.poolFd = ctx_.pool.fd();
   task.maxSize = ctx_.config.maxImageSize;
   task.progress = p.job.get();
   std::shared_ptr<TemplateSource> shared(std::move(source));

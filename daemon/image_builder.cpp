@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "daemon/file_modes.h"
+#include "daemon/content_staging.h"
 #include "image/clone.h"
 #include "image/creator.h"
 
@@ -26,7 +27,11 @@ Status createCold(const BuildTask& task, const std::string& name) {
   options.maxSize = task.maxSize;
   options.progress = task.progress;
   options.mode = kPrivateFileMode;
-  return image::createImageAt(task.domainDir->get(), name, task.spec, options);
+  if (!task.content) return image::createImageAt(task.domainDir->get(), name, task.spec, options);
+  VS_ASSIGN_OR_RETURN(auto staged, StagedContent::stage(task.poolFd, *task.content, task.progress));
+  image::ImageSpec spec = task.spec;
+  spec.contentDir = staged->path();
+  return image::createImageAt(task.domainDir->get(), name, spec, options);
 }
 
 Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std::string& name) {

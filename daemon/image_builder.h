@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/access.h"
 #include "daemon/record_file.h"
 #include "image/progress.h"
 #include "image/spec.h"
@@ -31,10 +32,13 @@ struct TemplateSource {
 struct BuildTask {
   std::shared_ptr<UniqueFd> domainDir;
   StoredRecord stored;    // written once the image is made; createdUs is set then
-  image::ImageSpec spec;  // uuid: the filesystem UUID to give; contentDir: the opened content
+  image::ImageSpec spec;  // uuid: the filesystem UUID to give
   uint64_t maxSize = 0;
   image::ProgressSink* progress = nullptr;
-  std::shared_ptr<void> keepAlive;  // holds what spec.contentDir names open
+  // Content to stage into <pool>/.staging with its reader's rights checked (spec.contentDir is
+  // then the staged copy); `poolFd` is the pool's directory.
+  std::shared_ptr<const OpenedContent> content;
+  int poolFd = -1;
 };
 
 struct BuildOutcome {

@@ -11,9 +11,11 @@
 #include <memory>
 #include <set>
 
+#include "daemon/content_staging.h"
 #include "daemon/domain_uuid.h"
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
+#include "image/content_copy.h"
 #include "image/unique_fd.h"
 
 namespace virtscratch::daemon {
@@ -159,6 +161,10 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
   VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(poolFd));
   for (const std::string& name : names) {
     if (name == ".templates") continue;
+    if (name == kStagingDirName) {  // content copies of allocations that died
+      if (image::removeTree(poolFd, name).ok()) ++out.temporaryFiles;
+      continue;
+    }
     struct stat st;
     if (fstatat(poolFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISREG(st.st_mode) && isTemporaryName(name)) {

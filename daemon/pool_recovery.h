@@ -3,7 +3,8 @@
 // that died before its record was written) and records without an image (a release that died
 // half-way), removes empty domain directories, and reads the records of the images that remain.
 // Anything it does not recognise (symlinks, foreign files, unreadable records and their images)
-// is left alone and named in the report. <pool>/.templates is the TemplateCache's.
+// is left alone and named in the report. <pool>/.templates is the TemplateCache's; <pool>/.staging
+// (content copies, content_staging.h) is removed whole, counted as one temporary file.
 #pragma once
 
 #include <string>

@@ -144,6 +144,7 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   if (Status s = access_.checkMutate(caller.uid); !s.ok()) return fail(s);
   auto plan = planAllocation(request, config_, resolver_, content_);
   if (!plan.ok()) return fail(plan.status());
+  if (plan->content) plan->content->reader = caller;
   if (const PoolEntry* existing = pool_.find(plan->id)) {
     ctx_.post([done = std::move(done), record = existing->record] { done(record); });
     return;

@@ -23,9 +23,11 @@
 
 namespace virtscratch::daemon {
 
-// Who is calling, as the bus says (sd_bus_creds of the sender).
+// Who is calling, as the bus says (GetConnectionCredentials of the sender's connection).
 struct Caller {
   uid_t uid = 0;
+  std::vector<gid_t> groups;  // the connection's Unix groups as the bus reports them (UnixGroupIDs)
+  std::string sender;         // unique bus name (":1.42"); empty for in-process callers
 };
 
 // Allocate's request after the bus layer has decoded a{sv}; the Service validates all of it.

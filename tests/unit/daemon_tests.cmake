@@ -2,6 +2,7 @@
 # at its seams (loop, listener, resolver) and real images checked with qemu-img, blkid and gzip.
 add_executable(daemon_tests
   daemon/config_test.cpp
+  daemon/file_permission_test.cpp
   daemon/jobs_test.cpp
   daemon/pool_test.cpp
   daemon/record_test.cpp

@@ -132,9 +132,11 @@ TEST_F(DaemonFullDisk, AnImageThatFillsTheDiskWhileItIsWrittenEndsWithNoSpaceAnd
   EXPECT_EQ(dfAvailable(), available);
 
   // The same when mke2fs itself runs out of room writing the content into a raw image, with
-  // half the disk taken by another domain's image.
+  // half the disk taken by another domain's image: 80 MiB of content fit in the rest once (the
+  // daemon's staged copy of it) but not twice.
   ImageClient half(
       bus(), manager.Allocate(kDomainB, imageSpec(128 * kMiB, "raw", "none", "vdb", "falloc")));
+  writeIncompressible(contentPath() + "/data.bin", 80 * kMiB);
   auto files = poolFiles();
   available = dfAvailable();
   spec["format"] = sdbus::Variant(std::string("raw"));
