@@ -168,7 +168,7 @@ TEST_F(DaemonContentAccess, DeniesTheOwningGroupWhenItsAclEntryDeniesThoughTheMo
   writeRootFile(file, "group file", 0640, kOtherGroup);
   Reply plain = allocateAs(kNobody, {kNogroup, kOtherGroup}, kDomainA, contentSpec("mask"));
   ASSERT_EQ(plain.error, "") << plain.message;
-  ManagerClient(bus()).ReleaseDomain(kDomainA);
+  ManagerClient(bus()).ReleaseDomain(kDomainA, {});
 
   setfacl({"-m", "g::---,u:1234:r", file});
   struct stat st;
@@ -188,7 +188,7 @@ TEST_F(DaemonContentAccess, DeniesANamedGroupWhoseReadTheMaskRemoves) {
   Reply allowed = allocateAs(kNobody, {kNogroup, kOtherGroup}, kDomainA, contentSpec("named"));
   ASSERT_EQ(allowed.error, "") << allowed.message;
   EXPECT_EQ(debugfs(imagePath(), "cat /team.txt"), "team file");
-  ManagerClient(bus()).ReleaseDomain(kDomainA);
+  ManagerClient(bus()).ReleaseDomain(kDomainA, {});
 
   setfacl({"-n", "-m", "m::---", file});  // -n: the mask as given, not recalculated
   Reply denied = allocateAs(kNobody, {kNogroup, kOtherGroup}, kDomainA, contentSpec("named"));
@@ -274,7 +274,7 @@ TEST_F(DaemonContentAccess, NeverCopiesASecretSwappedInWhileTheCopyRuns) {
       ++made;
       EXPECT_EQ(readFile(imagePath()).find(kMarker), std::string::npos)
           << "allocation " << i << " copied the secret";
-      manager.ReleaseDomain(kDomainA);
+      manager.ReleaseDomain(kDomainA, {});
     } catch (const sdbus::Error& e) {
       failures.push_back(e.getName() + ": " + e.getMessage());
       EXPECT_FALSE(fileExists(imagePath())) << e.getMessage();

@@ -278,7 +278,7 @@ TEST_F(ServiceLimits, WithoutAProbeReleaseIsAllowedAndRefusalsComeFirst) {
   EXPECT_EQ(release("nothing_vdb").code(), ErrorCode::kNotFound);
   service->setAttachmentProbe(&probe);
   std::optional<Status> denied;
-  service->releaseImage(Caller{kNobody + 1}, image->id, {}, [&](Status s) { denied = s; });
+  service->releaseImage(Caller{kNobody + 1, {}, {}}, image->id, {}, [&](Status s) { denied = s; });
   ASSERT_TRUE(denied.has_value());  // answered at once, without asking libvirt
   EXPECT_EQ(denied->code(), ErrorCode::kAccessDenied);
   EXPECT_TRUE(probe.asked.empty());
