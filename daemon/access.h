@@ -1,6 +1,7 @@
-// Who may change the pool, and where the daemon (running as root) may act for a caller: it must
-// never write where the caller could not write, nor read content the administrator did not put
-// under a content root. Loop thread (NSS lookups are short; nscd caches them where it runs).
+// Where the daemon (running as root) may act for a caller: it must never write where the caller
+// could not write, nor read content the administrator did not put under a content root. Who may
+// change the pool at all is polkit's decision, asked by the bus layer (daemon/dbus/authorizer.h).
+// Loop thread (NSS lookups are short; nscd caches them where it runs).
 #pragma once
 
 #include <sys/types.h>
@@ -15,28 +16,16 @@
 
 namespace virtscratch::daemon {
 
-class AccessPolicy {
- public:
-  explicit AccessPolicy(std::string group) : group_(std::move(group)) {}
-
-  // Root and members of the group (primary or supplementary, as getgrouplist says) may mutate;
-  // everyone else gets kAccessDenied: "uid 1000 is not root and not in group 'libvirt'".
-  Status checkMutate(uid_t uid) const;
-
-  const std::string& group() const { return group_; }
-
- private:
-  std::string group_;
-};
-
 // The primary group of `uid` from the password database; (gid_t)-1 when it has no entry.
 gid_t primaryGroupOf(uid_t uid);
 
-// A directory the daemon may create a file in for `uid`: opened, and checked that `uid` may
-// search every directory on the way from "/" and write in the last one, by the owner, group and
-// other permission bits (root may everywhere). Symlinks on the way are resolved first; a path that
-// changes while it is checked is refused.
-Result<UniqueFd> openDirectoryWritableBy(uid_t uid, const std::string& dir);
+// A directory the daemon may create a file in for `uid` in `groups` (the groups the bus reports
+// for the caller's connection, never the user database): opened, and checked that the caller
+// may search every directory on the way from "/" and write in the last one, by the owner, group
+// and other permission bits (root may everywhere). Symlinks on the way are resolved first; a path
+// that changes while it is checked is refused.
+Result<UniqueFd> openDirectoryWritableBy(uid_t uid, const std::vector<gid_t>& groups,
+                                         const std::string& dir);
 
 // A content directory opened under one of the configured roots. `path` is what the engine and
 // the mkfs tools are given: /proc/<pid>/fd/<n> of the opened directory, so that nothing can be

@@ -22,8 +22,9 @@ struct Config {
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
   uint64_t templateBudget = 0;  // bytes of template files kept (allocated bytes); LRU eviction
-  // [access]
-  std::string accessGroup = "libvirt";  // besides root, members may mutate
+  // [access] group: no longer used (polkit's rules decide who may change the pool); still
+  // accepted so that an old configuration starts, and the daemon logs a warning when it is set.
+  std::string accessGroup;
   // [content]
   std::vector<std::string> contentRoots;  // absolute directories; none by default
   // [libvirt]

@@ -31,7 +31,7 @@ Status notInPool(const ImageRecord& record, int err) {
 }  // namespace
 
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
-                                 const ExportParams& params) {
+                                 const std::vector<gid_t>& groups, const ExportParams& params) {
   const std::string& dest = params.destination;
   if (dest.empty() || dest.front() != '/') {
     return invalidArgument("destination '" + dest + "' is not an absolute path");
@@ -52,7 +52,7 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ui
   if (task.destName == "." || task.destName == "..") {
     return invalidArgument("destination '" + dest + "' names a directory");
   }
-  VS_ASSIGN_OR_RETURN(UniqueFd destDir, openDirectoryWritableBy(uid, dir));
+  VS_ASSIGN_OR_RETURN(UniqueFd destDir, openDirectoryWritableBy(uid, groups, dir));
   VS_RETURN_IF_ERROR(image::checkDestination(destDir.get(), task.destName, false));
   task.destDir = std::make_shared<UniqueFd>(std::move(destDir));
 

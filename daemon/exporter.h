@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daemon/pool.h"
 #include "daemon/service.h"
@@ -30,8 +31,9 @@ struct ExportTask {
   unsigned threads = 0;
 };
 
+// `groups`: the caller's groups as the bus reports them, for the destination's permission check.
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, uid_t uid,
-                                 const ExportParams& params);
+                                 const std::vector<gid_t>& groups, const ExportParams& params);
 
 Status runExport(const ExportTask& task, image::ProgressSink* progress);
 

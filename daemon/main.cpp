@@ -142,6 +142,13 @@ int run(const Options& options) {
     return 1;
   }
   const std::string poolPath = config->poolPath;
+  if (!config->accessGroup.empty()) {
+    logLine(LogLevel::kWarning,
+            "[access] group = " + config->accessGroup +
+                " is ignored: polkit decides who may change the pool (actions "
+                "org.virtscratch.scratch1.*); grant a group in a polkit rules file, see "
+                "60-org.virtscratch.scratch1.rules");
+  }
 
   GMainContext* context = g_main_context_default();
   std::unique_ptr<GMainLoop, decltype(&g_main_loop_unref)> loop(g_main_loop_new(context, FALSE),

@@ -1,18 +1,22 @@
 #include "daemon/dbus/image_object.h"
 
+#include <memory>
 #include <vector>
 
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
 
 namespace virtscratch::daemon::bus {
 
 using org::virtscratch::Scratch1::Image_adaptor;
 
-ImageObject::ImageObject(sdbus::IConnection& connection, Service& service,
+ImageObject::ImageObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
                          const ImageRecord& record)
-    : AdaptorInterfaces(connection, imagePath(record.id)), service_(service), record_(record) {
+    : AdaptorInterfaces(connection, imagePath(record.id)),
+      service_(service),
+      authorizer_(authorizer),
+      record_(record) {
   registerAdaptor();
   emitInterfacesAddedSignal({Image_adaptor::INTERFACE_NAME});
 }
@@ -41,15 +45,19 @@ void ImageObject::update(const ImageRecord& record) {
   if (!changed.empty()) emitPropertiesChangedSignal(Image_adaptor::INTERFACE_NAME, changed);
 }
 
-void ImageObject::Release() {
-  busCall("Image.Release", [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    // The Service removes the image, and so this object, before the call returns.
-    inHandler_ = true;
-    Status status = service_.releaseImage(caller, record_.id);
-    inHandler_ = false;
-    return status;
-  });
+void ImageObject::Release(sdbus::Result<>&& result) {
+  auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
+  // The answer comes outside this handler, and may find this object gone: it holds the Service
+  // and the id, not the object. Releasing removes the object before the reply is sent.
+  authorizer_.authorize(getObject(), Action::kRelease,
+                        [&service = service_, id = record_.id, reply](Result<Caller> caller) {
+                          busCallAsync("Image.Release", *reply, [&]() -> Status {
+                            if (!caller.ok()) return caller.status();
+                            VS_RETURN_IF_ERROR(service.releaseImage(*caller, id));
+                            reply->returnResults();
+                            return {};
+                          });
+                        });
 }
 
 std::string ImageObject::Id() { return record_.id; }

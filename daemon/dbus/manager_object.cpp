@@ -4,8 +4,8 @@
 #include <optional>
 #include <utility>
 
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/dbus/request_decoder.h"
@@ -15,10 +15,11 @@ namespace virtscratch::daemon::bus {
 using org::virtscratch::Scratch1::Manager_adaptor;
 
 ManagerObject::ManagerObject(sdbus::IConnection& connection, Service& service, ObjectTree& tree,
-                             std::string version)
+                             Authorizer& authorizer, std::string version)
     : AdaptorInterfaces(connection, kManagerPath),
       service_(service),
       tree_(tree),
+      authorizer_(authorizer),
       version_(std::move(version)) {
   registerAdaptor();
 }
@@ -32,28 +33,43 @@ void ManagerObject::poolChanged() {
 void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
                              std::map<std::string, sdbus::Variant> spec) {
   busCallAsync("Allocate", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
     VS_ASSIGN_OR_RETURN(AllocateRequest request, decodeAllocateRequest(std::move(domain), spec));
     // Last: from here on `result` belongs to the completion. std::function needs a copyable
-    // target and sdbus::Result is move-only, hence the shared_ptr.
+    // target and sdbus::Result is move-only, hence the shared_ptrs.
     auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
-    service_.allocate(caller, std::move(request), [this, reply](Result<ImageRecord> made) {
-      if (!made.ok()) return replyError("Allocate", *reply, made.status());
-      try {
-        replyValue("Allocate", *reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
-      } catch (...) {
-        replyError("Allocate", *reply, failed("cannot publish image " + made->id + " on the bus"));
-      }
-    });
+    auto pending = std::make_shared<AllocateRequest>(std::move(request));
+    authorizer_.authorize(
+        getObject(), Action::kAllocate, [this, reply, pending](Result<Caller> caller) {
+          busCallAsync("Allocate", *reply, [&]() -> Status {
+            if (!caller.ok()) return caller.status();
+            service_.allocate(
+                *caller, std::move(*pending), [this, reply](Result<ImageRecord> made) {
+                  if (!made.ok()) return replyError("Allocate", *reply, made.status());
+                  try {
+                    replyValue("Allocate", *reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
+                  } catch (...) {
+                    replyError("Allocate", *reply,
+                               failed("cannot publish image " + made->id + " on the bus"));
+                  }
+                });
+            return {};
+          });
+        });
     return {};
   });
 }
 
-uint32_t ManagerObject::ReleaseDomain(const std::string& domain) {
-  return busCall("ReleaseDomain", [&]() -> Result<uint32_t> {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    return service_.releaseDomain(caller, domain);
-  });
+void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain) {
+  auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
+  authorizer_.authorize(
+      getObject(), Action::kRelease, [this, reply, domain](Result<Caller> caller) {
+        busCallAsync("ReleaseDomain", *reply, [&]() -> Status {
+          if (!caller.ok()) return caller.status();
+          VS_ASSIGN_OR_RETURN(uint32_t released, service_.releaseDomain(*caller, domain));
+          reply->returnResults(released);
+          return {};
+        });
+      });
 }
 
 std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
@@ -69,22 +85,29 @@ std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
 void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
                            std::string destination, std::map<std::string, sdbus::Variant> options) {
   busCallAsync("Export", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
     std::optional<std::string> id = imageIdOf(image);
     if (!id) {
       return Status(ErrorCode::kNotFound, "'" + image + "' is not an image object; image paths " +
                                               "start with " + std::string(kImagePathPrefix));
     }
     VS_ASSIGN_OR_RETURN(ExportParams params, decodeExportOptions(std::move(destination), options));
-    VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(caller, *id, std::move(params)));
-    // The job exists once startExport returns: the answer need not wait for any work.
-    JobInfo job;
-    job.id = jobId;
-    job.operation = "export";
-    for (const JobInfo& known : service_.jobs()) {
-      if (known.id == jobId) job = known;
-    }
-    result.returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+    auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
+    authorizer_.authorize(
+        getObject(), Action::kExport, [this, reply, id = *id, params](Result<Caller> caller) {
+          busCallAsync("Export", *reply, [&]() -> Status {
+            if (!caller.ok()) return caller.status();
+            VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(*caller, id, params));
+            // The job exists once startExport returns: the answer need not wait for any work.
+            JobInfo job;
+            job.id = jobId;
+            job.operation = "export";
+            for (const JobInfo& known : service_.jobs()) {
+              if (known.id == jobId) job = known;
+            }
+            reply->returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+            return {};
+          });
+        });
     return {};
   });
 }

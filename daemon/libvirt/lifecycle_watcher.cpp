@@ -211,7 +211,7 @@ void LifecycleWatcher::started(const DomainState& state) {
       continue;
     }
     std::weak_ptr<int> alive = alive_;
-    service_.allocate(Caller{0}, std::move(*request),
+    service_.allocate(Caller{}, std::move(*request),
                       [this, alive, uuid, id](Result<ImageRecord> record) {
                         if (alive.expired()) return;
                         if (!record.ok()) {

@@ -125,6 +125,7 @@ PrivateBus::PrivateBus(const std::string& dir) {
   </policy>
   <include>)" + std::string(VIRTSCRATCH_DBUS_POLICY) +
                 R"(</include>
+  <include ignore_missing="yes">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>
 </busconfig>
 )");
   int out[2];
@@ -203,8 +204,8 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
   config_ = config;
   std::string conf = dir_->file("virt-scratchd.conf");
   writeText(conf, "[pool]\npath=" + poolPath() + "\nquota=" + config.quota +
-                      "\n[templates]\nmode=" + config.templates +
-                      "\n[access]\ngroup=" + config.group + "\n" +
+                      "\n[templates]\nmode=" + config.templates + "\n" +
+                      (config.group.empty() ? "" : "[access]\ngroup=" + config.group + "\n") +
                       (config.contentRoot ? "[content]\nroots=" + contentPath() + ";\n" : ""));
   bool changed = true;
   auto slot = connection_->addMatch(

@@ -60,7 +60,7 @@ class PrivateBus {
 
 struct DaemonConfig {
   std::string quota = "0";
-  std::string group = "libvirt";  // absent on test machines: only root may mutate
+  std::string group{};  // [access] group: obsolete (polkit decides), only logged when set
   std::string templates = "off";
   bool contentRoot = true;  // <tmp>/content is a content root
 };

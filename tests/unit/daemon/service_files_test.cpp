@@ -265,7 +265,7 @@ TEST_F(ServiceTest, ExportWritesAGzipForTheCallerThatGzipAccepts) {
   ASSERT_TRUE(image.ok()) << image.status().message();
   TempDir out;
   chmod(out.path().c_str(), 0777);
-  auto job = service->startExport(Caller{kNobody}, image->id, {out.file("a.gz"), 1, 1});
+  auto job = service->startExport(nobodyCaller(), image->id, {out.file("a.gz"), 1, 1});
   ASSERT_TRUE(job.ok()) << job.status().message();
   Status status = waitForJob(*job);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -287,7 +287,7 @@ TEST_F(ServiceTest, ExportRefusesPlacesTheCallerCannotWrite) {
   ASSERT_TRUE(image.ok());
   TempDir out;
   chmod(out.path().c_str(), 0755);  // root's
-  auto denied = service->startExport(Caller{kNobody}, image->id, {out.file("a.gz"), 1, 0});
+  auto denied = service->startExport(nobodyCaller(), image->id, {out.file("a.gz"), 1, 0});
   EXPECT_EQ(denied.status().code(), ErrorCode::kAccessDenied) << denied.status().message();
   EXPECT_EQ(service->startExport({}, image->id, {"relative.gz", 1, 0}).status().code(),
             ErrorCode::kInvalidArgument);
