@@ -35,10 +35,11 @@ TEST_F(PolkitTest, MembersOfTheGrantedGroupMayAllocateReleaseExportAndCancel) {
   ASSERT_EQ(exported.exitCode, 0) << exported.err;
   EXPECT_EQ(run({"gunzip", "-t", out + "/a.gz"}).exitCode, 0);
 
-  // Cancel: a job that runs long enough (2 GiB of written zeros at level 9, one thread), started by
-  // root.
+  // Cancel: a job that runs long enough (512 MiB of written zeros at level 9, one thread), started
+  // by root.
   ManagerClient manager(bus());
-  auto big = manager.Allocate(kDomainB, imageSpec(uint64_t{2} << 30, "raw", "none", "vdc", "full"));
+  auto big =
+      manager.Allocate(kDomainB, imageSpec(uint64_t{512} << 20, "raw", "none", "vdc", "full"));
   JobSignals signals;
   auto watch = watchJobs(bus(), signals);
   std::string job = manager.Export(

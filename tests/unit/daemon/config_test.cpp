@@ -23,7 +23,7 @@ TEST(Config, GivesTheDefaultsWhenTheFileIsMissing) {
   EXPECT_EQ(config->poolPath, "/var/lib/virt-scratch/pool");
   EXPECT_EQ(config->poolQuota, 0u);
   EXPECT_EQ(config->templateMode, TemplateMode::kReflink);
-  EXPECT_EQ(config->accessGroup, "libvirt");
+  EXPECT_EQ(config->accessGroup, "");  // obsolete: polkit decides
   EXPECT_TRUE(config->contentRoots.empty());
   EXPECT_EQ(config->hookTimeoutMs, 30000u);
   EXPECT_EQ(config->hookFail, HookFailMode::kClosed);
@@ -179,7 +179,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(uncommented, 10);
+  EXPECT_EQ(uncommented, 9);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
