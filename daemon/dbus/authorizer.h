@@ -9,8 +9,11 @@
 #include <sdbus-c++/IObject.h>
 
 #include <functional>
+#include <memory>
 #include <string_view>
+#include <utility>
 
+#include "daemon/dbus/bus_errors.h"
 #include "daemon/dbus/caller.h"
 #include "daemon/dbus/polkit_authority.h"
 #include "daemon/service.h"
@@ -38,5 +41,21 @@ class Authorizer {
   CredentialsQuery credentials_;
   PolkitAuthority polkit_;
 };
+
+// The shape of every method that changes something: authorizes the sender for `action`, then
+// runs `body(const Caller&)` (returning a Status) through busCallAsync, which sends its error as
+// the reply; on success `body` answers `reply` itself, now or later. `body` must not hold the
+// handling object: it may be gone when the answer comes.
+template <typename Reply, typename F>
+void authorizedCall(Authorizer& authorizer, const sdbus::IObject& object, Action action,
+                    std::string_view member, std::shared_ptr<Reply> reply, F body) {
+  authorizer.authorize(object, action,
+                       [member, reply, body = std::move(body)](Result<Caller> caller) mutable {
+                         busCallAsync(member, *reply, [&]() -> Status {
+                           if (!caller.ok()) return caller.status();
+                           return body(*caller);
+                         });
+                       });
+}
 
 }  // namespace virtscratch::daemon::bus

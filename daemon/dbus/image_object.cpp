@@ -47,17 +47,13 @@ void ImageObject::update(const ImageRecord& record) {
 
 void ImageObject::Release(sdbus::Result<>&& result) {
   auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
-  // The answer comes outside this handler, and may find this object gone: it holds the Service
-  // and the id, not the object. Releasing removes the object before the reply is sent.
-  authorizer_.authorize(getObject(), Action::kRelease,
-                        [&service = service_, id = record_.id, reply](Result<Caller> caller) {
-                          busCallAsync("Image.Release", *reply, [&]() -> Status {
-                            if (!caller.ok()) return caller.status();
-                            VS_RETURN_IF_ERROR(service.releaseImage(*caller, id));
-                            reply->returnResults();
-                            return {};
-                          });
-                        });
+  // Releasing removes this object before the reply is sent: the body holds the Service and id.
+  authorizedCall(authorizer_, getObject(), Action::kRelease, "Image.Release", reply,
+                 [&service = service_, id = record_.id, reply](const Caller& caller) -> Status {
+                   VS_RETURN_IF_ERROR(service.releaseImage(caller, id));
+                   reply->returnResults();
+                   return {};
+                 });
 }
 
 std::string ImageObject::Id() { return record_.id; }

@@ -55,16 +55,13 @@ void JobObject::completed(const JobInfo& job, const Status& status) {
 
 void JobObject::Cancel(sdbus::Result<>&& result) {
   auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
-  // The job may end, and this object go, before the answer: it holds the Service and the id.
-  authorizer_.authorize(getObject(), Action::kCancel,
-                        [&service = service_, id = job_.id, reply](Result<Caller> caller) {
-                          busCallAsync("Job.Cancel", *reply, [&]() -> Status {
-                            if (!caller.ok()) return caller.status();
-                            VS_RETURN_IF_ERROR(service.cancelJob(*caller, id));
-                            reply->returnResults();
-                            return {};
-                          });
-                        });
+  // The job may end, and this object go, before the answer: the body holds the Service and id.
+  authorizedCall(authorizer_, getObject(), Action::kCancel, "Job.Cancel", reply,
+                 [&service = service_, id = job_.id, reply](const Caller& caller) -> Status {
+                   VS_RETURN_IF_ERROR(service.cancelJob(caller, id));
+                   reply->returnResults();
+                   return {};
+                 });
 }
 
 std::string JobObject::Operation() { return job_.operation; }

@@ -38,38 +38,36 @@ void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::str
     // target and sdbus::Result is move-only, hence the shared_ptrs.
     auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
     auto pending = std::make_shared<AllocateRequest>(std::move(request));
-    authorizer_.authorize(
-        getObject(), Action::kAllocate, [this, reply, pending](Result<Caller> caller) {
-          busCallAsync("Allocate", *reply, [&]() -> Status {
-            if (!caller.ok()) return caller.status();
-            service_.allocate(
-                *caller, std::move(*pending), [this, reply](Result<ImageRecord> made) {
-                  if (!made.ok()) return replyError("Allocate", *reply, made.status());
-                  try {
-                    replyValue("Allocate", *reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
-                  } catch (...) {
-                    replyError("Allocate", *reply,
-                               failed("cannot publish image " + made->id + " on the bus"));
-                  }
-                });
-            return {};
-          });
-        });
+    authorizedCall(authorizer_, getObject(), Action::kAllocate, "Allocate", reply,
+                   [this, reply, pending](const Caller& caller) -> Status {
+                     service_.allocate(caller, std::move(*pending),
+                                       [this, reply](Result<ImageRecord> made) {
+                                         allocated(*reply, std::move(made));
+                                       });
+                     return {};
+                   });
     return {};
   });
 }
 
+void ManagerObject::allocated(const sdbus::Result<sdbus::ObjectPath>& reply,
+                              Result<ImageRecord> made) {
+  if (!made.ok()) return replyError("Allocate", reply, made.status());
+  try {
+    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
+  } catch (...) {
+    replyError("Allocate", reply, failed("cannot publish image " + made->id + " on the bus"));
+  }
+}
+
 void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain) {
   auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
-  authorizer_.authorize(
-      getObject(), Action::kRelease, [this, reply, domain](Result<Caller> caller) {
-        busCallAsync("ReleaseDomain", *reply, [&]() -> Status {
-          if (!caller.ok()) return caller.status();
-          VS_ASSIGN_OR_RETURN(uint32_t released, service_.releaseDomain(*caller, domain));
-          reply->returnResults(released);
-          return {};
-        });
-      });
+  authorizedCall(authorizer_, getObject(), Action::kRelease, "ReleaseDomain", reply,
+                 [this, reply, domain](const Caller& caller) -> Status {
+                   VS_ASSIGN_OR_RETURN(uint32_t released, service_.releaseDomain(caller, domain));
+                   reply->returnResults(released);
+                   return {};
+                 });
 }
 
 std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
@@ -92,22 +90,19 @@ void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::Obj
     }
     VS_ASSIGN_OR_RETURN(ExportParams params, decodeExportOptions(std::move(destination), options));
     auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
-    authorizer_.authorize(
-        getObject(), Action::kExport, [this, reply, id = *id, params](Result<Caller> caller) {
-          busCallAsync("Export", *reply, [&]() -> Status {
-            if (!caller.ok()) return caller.status();
-            VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(*caller, id, params));
-            // The job exists once startExport returns: the answer need not wait for any work.
-            JobInfo job;
-            job.id = jobId;
-            job.operation = "export";
-            for (const JobInfo& known : service_.jobs()) {
-              if (known.id == jobId) job = known;
-            }
-            reply->returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
-            return {};
-          });
-        });
+    authorizedCall(authorizer_, getObject(), Action::kExport, "Export", reply,
+                   [this, reply, id = *id, params](const Caller& caller) -> Status {
+                     VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(caller, id, params));
+                     // The job exists once startExport returns: the answer need not wait.
+                     JobInfo job;
+                     job.id = jobId;
+                     job.operation = "export";
+                     for (const JobInfo& known : service_.jobs()) {
+                       if (known.id == jobId) job = known;
+                     }
+                     reply->returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+                     return {};
+                   });
     return {};
   });
 }

@@ -35,6 +35,7 @@ class ManagerObject final
  private:
   void Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
                 std::map<std::string, sdbus::Variant> spec) override;
+  void allocated(const sdbus::Result<sdbus::ObjectPath>& reply, Result<ImageRecord> made);
   void ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
   void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,

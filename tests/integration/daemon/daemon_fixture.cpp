@@ -275,12 +275,12 @@ bool DaemonTest::pumpUntil(const std::function<bool()>& done, std::chrono::milli
   }
 }
 
-bool DaemonTest::nameHasOwner() {
+bool DaemonTest::nameHasOwner(const std::string& name) {
   auto proxy = sdbus::createProxy(*connection_, "org.freedesktop.DBus", "/org/freedesktop/DBus");
   bool has = false;
   proxy->callMethod("NameHasOwner")
       .onInterface("org.freedesktop.DBus")
-      .withArguments(std::string(kBusName))
+      .withArguments(name)
       .storeResultsTo(has);
   return has;
 }

@@ -81,7 +81,7 @@ class DaemonTest : public ::testing::Test {
   sdbus::IConnection& bus() { return *connection_; }
   // Processes the connection until `done()` or the deadline; false on timeout.
   bool pumpUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 30s);
-  bool nameHasOwner();
+  bool nameHasOwner(const std::string& name = "org.virtscratch.Scratch1");
   pid_t nameOwnerPid();  // -1: the name has no owner
 
   // Runs virt-scratch with the test bus; as `nobody` when `asNobody`.

@@ -72,16 +72,6 @@ void PolkitTest::TearDown() {
   DaemonTest::TearDown();
 }
 
-bool PolkitTest::polkitOwned() {
-  auto proxy = sdbus::createProxy(bus(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
-  bool has = false;
-  proxy->callMethod("NameHasOwner")
-      .onInterface("org.freedesktop.DBus")
-      .withArguments(std::string(kPolkitName))
-      .storeResultsTo(has);
-  return has;
-}
-
 void PolkitTest::startPolkit() {
   // Everything the child needs is made before fork(): after it only system calls.
   std::string actions = dir_->file("polkit/actions");
@@ -118,7 +108,7 @@ void PolkitTest::startPolkit() {
       [&] {
         if (changed) {
           changed = false;
-          owned = polkitOwned();
+          owned = nameHasOwner(kPolkitName);
         }
         return owned || waitpid(polkit_, nullptr, WNOHANG) == polkit_;
       },
@@ -139,7 +129,7 @@ void PolkitTest::stopPolkit() {
   ASSERT_TRUE(pumpUntil([&] {
     if (changed) {
       changed = false;
-      gone = !polkitOwned();
+      gone = !nameHasOwner(kPolkitName);
     }
     return gone;
   }));

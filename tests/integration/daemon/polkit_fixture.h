@@ -41,7 +41,6 @@ class PolkitTest : public DaemonTest {
   std::string polkitLog() const;
 
  private:
-  bool polkitOwned();
   pid_t polkit_ = -1;
 };
 
