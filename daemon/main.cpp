@@ -180,7 +180,7 @@ int run(const Options& options) {
     return 1;
   }
 
-  bus::ObjectTree tree(*connection, invoker, VIRTSCRATCH_VERSION);
+  bus::ObjectTree tree(*connection, VIRTSCRATCH_VERSION);
   Service service(std::move(config).value(), invoker, tree, *resolver);
   Result<std::string> started = service.start();
   if (!started.ok()) {

@@ -25,8 +25,8 @@ void noThrow(std::string_view what, F&& body) {
 
 }  // namespace
 
-ObjectTree::ObjectTree(sdbus::IConnection& connection, LoopInvoker& loop, std::string version)
-    : connection_(connection), loop_(loop), version_(std::move(version)) {}
+ObjectTree::ObjectTree(sdbus::IConnection& connection, std::string version)
+    : connection_(connection), version_(std::move(version)) {}
 
 ObjectTree::~ObjectTree() { detach(); }
 

@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "daemon/loop_invoker.h"
 #include "daemon/service.h"
 
 namespace virtscratch::daemon::bus {
@@ -25,7 +24,7 @@ class JobObject;
 
 class ObjectTree final : public ServiceListener {
  public:
-  ObjectTree(sdbus::IConnection& connection, LoopInvoker& loop, std::string version);
+  ObjectTree(sdbus::IConnection& connection, std::string version);
   ~ObjectTree() override;
   ObjectTree(const ObjectTree&) = delete;
   ObjectTree& operator=(const ObjectTree&) = delete;
@@ -51,7 +50,6 @@ class ObjectTree final : public ServiceListener {
 
  private:
   sdbus::IConnection& connection_;
-  LoopInvoker& loop_;
   std::string version_;
   Service* service_ = nullptr;
   std::unique_ptr<Authorizer> authorizer_;
