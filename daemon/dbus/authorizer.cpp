@@ -38,7 +38,7 @@ void Authorizer::authorize(const sdbus::IObject& object, Action action,
         if (!caller.ok() || caller->uid == 0) return done(std::move(caller));
         auto identified = std::make_shared<Caller>(std::move(caller).value());
         polkit_.check(identified->sender, identified->uid, std::string(actionId(action)),
-                      [identified, done = std::move(done)](Status decision) {
+                      [identified, done = std::move(done)](const Status& decision) {
                         if (!decision.ok()) return done(decision);
                         done(std::move(*identified));
                       });

@@ -40,7 +40,7 @@ CredentialsQuery::~CredentialsQuery() = default;
 void CredentialsQuery::query(const std::string& sender, std::function<void(Result<Caller>)> done) {
   auto finish = std::make_shared<std::function<void(Result<Caller>)>>(std::move(done));
   auto reply = [sender, finish](const sdbus::Error* error,
-                                std::map<std::string, sdbus::Variant> credentials) {
+                                const std::map<std::string, sdbus::Variant>& credentials) {
     // Called from sd-bus's dispatch: nothing may escape.
     try {
       if (error != nullptr) {

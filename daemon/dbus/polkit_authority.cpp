@@ -61,7 +61,7 @@ void PolkitAuthority::check(const std::string& sender, uid_t uid, const std::str
   std::map<std::string, std::string> details;
   uint32_t flags = 0;  // no interaction: nobody could answer a password prompt for the daemon
   auto finish = std::make_shared<std::function<void(Status)>>(std::move(done));
-  auto reply = [action, uid, finish](const sdbus::Error* error, AuthorizationResult result) {
+  auto reply = [action, uid, finish](const sdbus::Error* error, const AuthorizationResult& result) {
     // Called from sd-bus's dispatch: nothing may escape.
     try {
       if (error != nullptr) {
