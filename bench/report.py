@@ -167,6 +167,12 @@ def allocate_rows(d, overlay):
     s = d["storm"]
     rows.append([f"{s['clients']} concurrent Allocates ({s['size']}, warm), last answer",
                  ms(s["last_s"]), "-", "-", "-", "within 1 s", verdict(s["last_s"] <= 1.0)])
+    auth = d.get("authorization")
+    if auth:
+        added = auth["member_p50_s"] - auth["root_p50_s"]
+        rows.append(["warm Allocate 1G p50, polkit-authorized member of libvirt",
+                     ms(auth["member_p50_s"]), ms(auth["root_p50_s"]), "the same, as root",
+                     f"{added * 1000:+.1f} ms", "adds at most 3 ms", verdict(added <= 0.003)])
     rss = max(d["idle_rss_kib"].values()) * 1024
     rows.append(["virt-scratchd idle RSS (largest of after start, after the runs)", mib(rss),
                  "-", "-", "-", "at most 16 MiB", verdict(rss <= 16 * MIB)])

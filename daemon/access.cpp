@@ -1,8 +1,6 @@
 #include "daemon/access.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,50 +14,6 @@
 
 namespace virtscratch::daemon {
 namespace {
-
-struct Account {
-  bool found = false;
-  std::string name;
-  gid_t gid = static_cast<gid_t>(-1);
-};
-
-Account accountOf(uid_t uid) {
-  std::vector<char> buf(16384);
-  passwd pw;
-  passwd* result = nullptr;
-  Account account;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &result) == 0 && result != nullptr) {
-    account = {true, pw.pw_name, pw.pw_gid};
-  }
-  return account;
-}
-
-// The groups `uid` is in: its primary group and the supplementary ones from the group database.
-std::vector<gid_t> groupsOf(uid_t uid) {
-  Account account = accountOf(uid);
-  if (!account.found) return {};
-  std::vector<gid_t> groups(64);
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    int count = static_cast<int>(groups.size());
-    if (getgrouplist(account.name.c_str(), account.gid, groups.data(), &count) >= 0) {
-      groups.resize(static_cast<size_t>(count));
-      return groups;
-    }
-    groups.resize(static_cast<size_t>(count) * 2 + 16);
-  }
-  return {account.gid};
-}
-
-bool lookupGroup(const std::string& name, gid_t* gid) {
-  std::vector<char> buf(65536);
-  group gr;
-  group* result = nullptr;
-  if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &result) != 0 || result == nullptr) {
-    return false;
-  }
-  *gid = gr.gr_gid;
-  return true;
-}
 
 std::vector<std::string> componentsOf(const std::string& path) {
   std::vector<std::string> parts;
@@ -99,19 +53,6 @@ Result<UniqueFd> openDirectory(int dirFd, const std::string& name, const std::st
 
 }  // namespace
 
-Status AccessPolicy::checkMutate(uid_t uid) const {
-  if (uid == 0) return {};
-  std::string denied =
-      "uid " + std::to_string(uid) + " is not root and not in group '" + group_ + "'";
-  gid_t gid = 0;
-  if (!lookupGroup(group_, &gid)) {
-    return {ErrorCode::kAccessDenied, denied + " (the group does not exist on this host)"};
-  }
-  std::vector<gid_t> groups = groupsOf(uid);
-  if (std::find(groups.begin(), groups.end(), gid) == groups.end()) {
-    return {ErrorCode::kAccessDenied, denied};
-  }
-  return {};
 }
 
 Result<std::shared_ptr<OpenedContent>> ContentRoots::open(const std::string& dir) const {

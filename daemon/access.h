@@ -1,7 +1,8 @@
-// Who may change the pool, and what the daemon (running as root) may read for a caller: never
-// content the administrator did not put under a content root. (Exports go to a descriptor the
-// caller opened, so the daemon never writes where the caller names a path.) Loop thread (NSS
-// lookups are short; nscd caches them where it runs).
+// What the daemon (running as root) may read for a caller: never content the administrator did
+// not put under a content root, and only what the caller could read itself. Who may change the
+// pool at all is polkit's decision, asked by the bus layer (daemon/dbus/authorizer.h); exports go
+// to a descriptor the caller opened, so the daemon never writes where a caller names a path.
+// Loop thread.
 #pragma once
 
 #include <sys/types.h>
@@ -16,20 +17,6 @@
 #include "image/unique_fd.h"
 
 namespace virtscratch::daemon {
-
-class AccessPolicy {
- public:
-  explicit AccessPolicy(std::string group) : group_(std::move(group)) {}
-
-  // Root and members of the group (primary or supplementary, as getgrouplist says) may mutate;
-  // everyone else gets kAccessDenied: "uid 1000 is not root and not in group 'libvirt'".
-  Status checkMutate(uid_t uid) const;
-
-  const std::string& group() const { return group_; }
-
- private:
-  std::string group_;
-};
 
 // A content directory opened under one of the configured roots, by descriptors from "/" down
 // (O_NOFOLLOW at every step), so that nothing can be swapped in after the check. The directories

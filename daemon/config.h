@@ -29,8 +29,9 @@ struct Config {
   // holds only its filesystem's metadata (about 20 MiB for 1 TiB of ext4), so 2 GiB keeps about
   // ten 1 TiB specs with their spares warm while bounding what callers' specs can pin.
   uint64_t templateBudget = uint64_t{2} << 30;
-  // [access]
-  std::string accessGroup = "libvirt";  // besides root, members may mutate
+  // [access] group: no longer used (polkit's rules decide who may change the pool); still
+  // accepted so that an old configuration starts, and the daemon logs a warning when it is set.
+  std::string accessGroup;
   // [content]
   std::vector<std::string> contentRoots;  // absolute directories; none by default
   // [libvirt]

@@ -143,6 +143,13 @@ int run(const Options& options) {
     return 1;
   }
   const std::string poolPath = config->poolPath;
+  if (!config->accessGroup.empty()) {
+    logLine(LogLevel::kWarning,
+            "[access] group = " + config->accessGroup +
+                " is ignored: polkit decides who may change the pool (actions "
+                "org.virtscratch.scratch1.*); grant a group in a polkit rules file, see "
+                "60-org.virtscratch.scratch1.rules");
+  }
 
   GMainContext* context = g_main_context_default();
   std::unique_ptr<GMainLoop, decltype(&g_main_loop_unref)> loop(g_main_loop_new(context, FALSE),
@@ -174,7 +181,7 @@ int run(const Options& options) {
     return 1;
   }
 
-  bus::ObjectTree tree(*connection, invoker, VIRTSCRATCH_VERSION);
+  bus::ObjectTree tree(*connection, VIRTSCRATCH_VERSION);
   Service service(std::move(config).value(), invoker, tree, *resolver);
   Result<std::string> started = service.start();
   if (!started.ok()) {

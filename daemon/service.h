@@ -1,8 +1,10 @@
 // The daemon's model: the pool of scratch images, their records, templates, jobs, quota and
-// access. It knows nothing of D-Bus (daemon/dbus/ is its bus face) or of libvirt (the watcher
-// calls it). Lives on the main loop thread: every method must be called there, and every
-// callback and listener call happens there. Slow work (mkfs, copies, export) runs on a worker
-// pool and comes back through the LoopInvoker.
+// access. Who may change the pool is decided before the Service is called, by its bus face
+// (polkit, daemon/dbus/authorizer.h); the Service acts for the Caller it is given (which
+// directories it may write, as that uid and those groups). It knows nothing of D-Bus (daemon/dbus/
+// is its bus face) or of libvirt (the watcher calls it). Lives on the main loop thread: every
+// method must be called there, and every callback and listener call happens there. Slow work (mkfs,
+// copies, export) runs on a worker pool and comes back through the LoopInvoker.
 #pragma once
 
 #include <sys/types.h>
@@ -120,9 +122,9 @@ class Service {
   Result<std::string> start();
 
   // Makes the image on a worker thread; `done` runs on the loop thread. Idempotent: an existing
-  // image of the same domain and target is returned as it is. Quota, free space and access are
-  // checked before anything is written (kQuotaExceeded, kNoSpace, kAccessDenied); every bad
-  // field gives kInvalidArgument naming it.
+  // image of the same domain and target is returned as it is. Quota, free space and content
+  // roots are checked before anything is written (kQuotaExceeded, kNoSpace, kAccessDenied); every
+  // bad field gives kInvalidArgument naming it.
   void allocate(const Caller& caller, AllocateRequest request,
                 std::function<void(Result<ImageRecord>)> done);
 

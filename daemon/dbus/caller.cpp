@@ -1,39 +1,65 @@
 #include "daemon/dbus/caller.h"
 
 #include <sdbus-c++/Error.h>
-#include <sdbus-c++/Message.h>
 
-#include <algorithm>
-#include <string>
+#include <utility>
+#include <vector>
+
+#include "daemon/dbus/bus_errors.h"
 
 namespace virtscratch::daemon::bus {
+namespace {
 
-Result<Caller> callerOf(const sdbus::IObject& object) {
-  const sdbus::Message* message = object.getCurrentlyProcessedMessage();
-  if (message == nullptr) {
-    return Status(ErrorCode::kAccessDenied, "cannot identify the caller: no message in progress");
+Status unidentified(const std::string& sender, const std::string& why) {
+  return {ErrorCode::kAccessDenied, "cannot identify the caller " + sender + ": " + why};
+}
+
+}  // namespace
+
+Result<Caller> callerFromCredentials(const std::string& sender,
+                                     const std::map<std::string, sdbus::Variant>& credentials) {
+  auto uid = credentials.find("UnixUserID");
+  if (uid == credentials.end() || !uid->second.containsValueOfType<uint32_t>()) {
+    return unidentified(sender, "the bus reports no UnixUserID for it");
   }
   Caller caller;
-  try {
-    caller.uid = message->getCredsUid();
-  } catch (const sdbus::Error& e) {
-    return Status(ErrorCode::kAccessDenied,
-                  "cannot identify the caller " + message->getSender() + ": " + e.getMessage());
-  }
-  caller.sender = message->getSender();
-  // sd-bus may have to read the groups from /proc/<pid>/status (a sender that has gone, or a
-  // /proc the unit hides, fails): then the groups stay empty, which means unknown (every process
-  // has at least its gid), and what needs them is refused.
-  try {
-    caller.groups = message->getCredsSupplementaryGids();
-    gid_t gid = message->getCredsGid();
-    if (std::find(caller.groups.begin(), caller.groups.end(), gid) == caller.groups.end()) {
-      caller.groups.insert(caller.groups.begin(), gid);
-    }
-  } catch (const sdbus::Error&) {
-    caller.groups.clear();
+  caller.uid = uid->second.get<uint32_t>();
+  caller.sender = sender;
+  auto groups = credentials.find("UnixGroupIDs");
+  if (groups != credentials.end() && groups->second.containsValueOfType<std::vector<uint32_t>>()) {
+    for (uint32_t gid : groups->second.get<std::vector<uint32_t>>()) caller.groups.push_back(gid);
   }
   return caller;
+}
+
+CredentialsQuery::CredentialsQuery(sdbus::IConnection& connection)
+    : busDriver_(sdbus::createProxy(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus")) {}
+
+CredentialsQuery::~CredentialsQuery() = default;
+
+void CredentialsQuery::query(const std::string& sender, std::function<void(Result<Caller>)> done) {
+  auto finish = std::make_shared<std::function<void(Result<Caller>)>>(std::move(done));
+  auto reply = [sender, finish](const sdbus::Error* error,
+                                const std::map<std::string, sdbus::Variant>& credentials) {
+    // Called from sd-bus's dispatch: nothing may escape.
+    try {
+      if (error != nullptr) {
+        (*finish)(unidentified(sender, error->getName() + ": " + error->getMessage()));
+      } else {
+        (*finish)(callerFromCredentials(sender, credentials));
+      }
+    } catch (...) {
+      (void)unexpectedError("GetConnectionCredentials reply", std::current_exception());
+    }
+  };
+  try {
+    busDriver_->callMethodAsync("GetConnectionCredentials")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(sender)
+        .uponReplyInvoke(std::move(reply));
+  } catch (const sdbus::Error& e) {
+    (*finish)(unidentified(sender, e.getName() + ": " + e.getMessage()));
+  }
 }
 
 }  // namespace virtscratch::daemon::bus

@@ -1,9 +1,10 @@
 #include "daemon/dbus/image_object.h"
 
+#include <memory>
 #include <vector>
 
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/request_decoder.h"
 
@@ -11,9 +12,12 @@ namespace virtscratch::daemon::bus {
 
 using org::virtscratch::Scratch1::Image_adaptor;
 
-ImageObject::ImageObject(sdbus::IConnection& connection, Service& service,
+ImageObject::ImageObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
                          const ImageRecord& record)
-    : AdaptorInterfaces(connection, imagePath(record.id)), service_(service), record_(record) {
+    : AdaptorInterfaces(connection, imagePath(record.id)),
+      service_(service),
+      authorizer_(authorizer),
+      record_(record) {
   registerAdaptor();
   emitInterfacesAddedSignal({Image_adaptor::INTERFACE_NAME});
 }
@@ -43,21 +47,18 @@ void ImageObject::update(const ImageRecord& record) {
 }
 
 void ImageObject::Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) {
-  busCallAsync("Image.Release", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
-    // The answer may come after this object is gone: it holds only the reply.
-    auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
-    // When nothing must be asked, the Service removes the image, and so this object, before the
-    // call returns.
-    inHandler_ = true;
-    service_.releaseImage(caller, record_.id, release, [reply](Status status) {
-      if (!status.ok()) return replyError("Image.Release", *reply, status);
-      replyValue("Image.Release", *reply);
-    });
-    inHandler_ = false;
-    return {};
-  });
+  auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
+  // Releasing removes this object before the reply is sent: the body holds the Service and id.
+  authorizedCall(authorizer_, getObject(), Action::kRelease, "Image.Release", reply,
+                 [&service = service_, id = record_.id, reply,
+                  options = std::move(options)](const Caller& caller) -> Status {
+                   VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+                   service.releaseImage(caller, id, release, [reply](Status status) {
+                     if (!status.ok()) return replyError("Image.Release", *reply, status);
+                     replyValue("Image.Release", *reply);
+                   });
+                   return {};
+                 });
 }
 
 std::string ImageObject::Id() { return record_.id; }

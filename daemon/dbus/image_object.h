@@ -14,19 +14,20 @@
 
 namespace virtscratch::daemon::bus {
 
+class Authorizer;
+
 class ImageObject final
     : public sdbus::AdaptorInterfaces<org::virtscratch::Scratch1::Image_adaptor,
                                       sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
  public:
-  ImageObject(sdbus::IConnection& connection, Service& service, const ImageRecord& record);
+  ImageObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
+              const ImageRecord& record);
   ~ImageObject();
   ImageObject(const ImageObject&) = delete;
   ImageObject& operator=(const ImageObject&) = delete;
 
-  // Announces the end (InterfacesRemoved) now, for an object that cannot be destroyed yet
-  // because its own handler runs (inHandler()).
+  // Announces the end (InterfacesRemoved) now.
   void retire();
-  bool inHandler() const { return inHandler_; }
 
   const ImageRecord& record() const { return record_; }
   // Takes the new record and sends PropertiesChanged for what changed.
@@ -50,8 +51,8 @@ class ImageObject final
   uint64_t Created() override;
 
   Service& service_;
+  Authorizer& authorizer_;
   bool retired_ = false;
-  bool inHandler_ = false;
   ImageRecord record_;
 };
 

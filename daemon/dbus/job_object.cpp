@@ -1,15 +1,21 @@
 #include "daemon/dbus/job_object.h"
 
+#include <memory>
+
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
 
 namespace virtscratch::daemon::bus {
 
 using org::virtscratch::Scratch1::Job_adaptor;
 
-JobObject::JobObject(sdbus::IConnection& connection, Service& service, const JobInfo& job)
-    : AdaptorInterfaces(connection, jobPath(job.id)), service_(service), job_(job) {
+JobObject::JobObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
+                     const JobInfo& job)
+    : AdaptorInterfaces(connection, jobPath(job.id)),
+      service_(service),
+      authorizer_(authorizer),
+      job_(job) {
   registerAdaptor();
   emitInterfacesAddedSignal({Job_adaptor::INTERFACE_NAME});
 }
@@ -47,11 +53,15 @@ void JobObject::completed(const JobInfo& job, const Status& status) {
   emitCompleted(status.ok(), status.ok() ? std::string() : status.message());
 }
 
-void JobObject::Cancel() {
-  busCall("Job.Cancel", [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    return service_.cancelJob(caller, job_.id);
-  });
+void JobObject::Cancel(sdbus::Result<>&& result) {
+  auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
+  // The job may end, and this object go, before the answer: the body holds the Service and id.
+  authorizedCall(authorizer_, getObject(), Action::kCancel, "Job.Cancel", reply,
+                 [&service = service_, id = job_.id, reply](const Caller& caller) -> Status {
+                   VS_RETURN_IF_ERROR(service.cancelJob(caller, id));
+                   reply->returnResults();
+                   return {};
+                 });
 }
 
 std::string JobObject::Operation() { return job_.operation; }

@@ -14,13 +14,16 @@
 
 namespace virtscratch::daemon::bus {
 
+class Authorizer;
+
 class JobObject final
     : public sdbus::AdaptorInterfaces<org::virtscratch::Scratch1::Job_adaptor,
                                       sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
  public:
   static constexpr std::chrono::milliseconds kProgressInterval{200};
 
-  JobObject(sdbus::IConnection& connection, Service& service, const JobInfo& job);
+  JobObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
+            const JobInfo& job);
   ~JobObject();
   JobObject(const JobObject&) = delete;
   JobObject& operator=(const JobObject&) = delete;
@@ -33,7 +36,7 @@ class JobObject final
   void completed(const JobInfo& job, const Status& status);
 
  private:
-  void Cancel() override;
+  void Cancel(sdbus::Result<>&& result) override;
   std::string Operation() override;
   double Progress() override;
   uint64_t Bytes() override;
@@ -41,6 +44,7 @@ class JobObject final
   bool Cancelable() override;
 
   Service& service_;
+  Authorizer& authorizer_;
   bool retired_ = false;
   JobInfo job_;
   std::chrono::steady_clock::time_point lastEmitted_{};

@@ -4,8 +4,8 @@
 #include <optional>
 #include <utility>
 
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/caller.h"
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/dbus/request_decoder.h"
@@ -15,10 +15,11 @@ namespace virtscratch::daemon::bus {
 using org::virtscratch::Scratch1::Manager_adaptor;
 
 ManagerObject::ManagerObject(sdbus::IConnection& connection, Service& service, ObjectTree& tree,
-                             std::string version)
+                             Authorizer& authorizer, std::string version)
     : AdaptorInterfaces(connection, kManagerPath),
       service_(service),
       tree_(tree),
+      authorizer_(authorizer),
       version_(std::move(version)) {
   registerAdaptor();
 }
@@ -32,35 +33,45 @@ void ManagerObject::poolChanged() {
 void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
                              std::map<std::string, sdbus::Variant> spec) {
   busCallAsync("Allocate", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
     VS_ASSIGN_OR_RETURN(AllocateRequest request, decodeAllocateRequest(std::move(domain), spec));
     // Last: from here on `result` belongs to the completion. std::function needs a copyable
-    // target and sdbus::Result is move-only, hence the shared_ptr.
+    // target and sdbus::Result is move-only, hence the shared_ptrs.
     auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
-    service_.allocate(caller, std::move(request), [this, reply](Result<ImageRecord> made) {
-      if (!made.ok()) return replyError("Allocate", *reply, made.status());
-      try {
-        replyValue("Allocate", *reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
-      } catch (...) {
-        replyError("Allocate", *reply, failed("cannot publish image " + made->id + " on the bus"));
-      }
-    });
+    auto pending = std::make_shared<AllocateRequest>(std::move(request));
+    authorizedCall(authorizer_, getObject(), Action::kAllocate, "Allocate", reply,
+                   [this, reply, pending](const Caller& caller) -> Status {
+                     service_.allocate(caller, std::move(*pending),
+                                       [this, reply](Result<ImageRecord> made) {
+                                         allocated(*reply, std::move(made));
+                                       });
+                     return {};
+                   });
     return {};
   });
 }
 
+void ManagerObject::allocated(const sdbus::Result<sdbus::ObjectPath>& reply,
+                              Result<ImageRecord> made) {
+  if (!made.ok()) return replyError("Allocate", reply, made.status());
+  try {
+    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
+  } catch (...) {
+    replyError("Allocate", reply, failed("cannot publish image " + made->id + " on the bus"));
+  }
+}
+
 void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
                                   std::map<std::string, sdbus::Variant> options) {
-  busCallAsync("ReleaseDomain", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
-    VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
-    auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
-    service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> released) {
-      if (!released.ok()) return replyError("ReleaseDomain", *reply, released.status());
-      replyValue("ReleaseDomain", *reply, *released);
-    });
-    return {};
-  });
+  auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
+  authorizedCall(authorizer_, getObject(), Action::kRelease, "ReleaseDomain", reply,
+                 [this, reply, domain, options = std::move(options)](const Caller& caller) -> Status {
+                   VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+                   service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> n) {
+                     if (!n.ok()) return replyError("ReleaseDomain", *reply, n.status());
+                     replyValue("ReleaseDomain", *reply, *n);
+                   });
+                   return {};
+                 });
 }
 
 std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
@@ -76,23 +87,30 @@ std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
 void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
                            sdbus::UnixFd output, std::map<std::string, sdbus::Variant> options) {
   busCallAsync("Export", result, [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(Caller caller, callerOf(getObject()));
     std::optional<std::string> id = imageIdOf(image);
     if (!id) {
       return Status(ErrorCode::kNotFound, "'" + image + "' is not an image object; image paths " +
                                               "start with " + std::string(kImagePathPrefix));
     }
-    VS_ASSIGN_OR_RETURN(ExportParams params,
+    VS_ASSIGN_OR_RETURN(ExportParams decoded,
                         decodeExportOptions(UniqueFd(output.release()), options));
-    VS_ASSIGN_OR_RETURN(uint64_t jobId, service_.startExport(caller, *id, std::move(params)));
-    // The job exists once startExport returns: the answer need not wait for any work.
-    JobInfo job;
-    job.id = jobId;
-    job.operation = "export";
-    for (const JobInfo& known : service_.jobs()) {
-      if (known.id == jobId) job = known;
-    }
-    result.returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+    // The body is copied into a std::function: the descriptor travels in a shared_ptr.
+    auto params = std::make_shared<ExportParams>(std::move(decoded));
+    auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
+    authorizedCall(authorizer_, getObject(), Action::kExport, "Export", reply,
+                   [this, reply, id = *id, params](const Caller& caller) -> Status {
+                     VS_ASSIGN_OR_RETURN(uint64_t jobId,
+                                         service_.startExport(caller, id, std::move(*params)));
+                     // The job exists once startExport returns: the answer need not wait.
+                     JobInfo job;
+                     job.id = jobId;
+                     job.operation = "export";
+                     for (const JobInfo& known : service_.jobs()) {
+                       if (known.id == jobId) job = known;
+                     }
+                     reply->returnResults(sdbus::ObjectPath(tree_.ensureJob(job)));
+                     return {};
+                   });
     return {};
   });
 }

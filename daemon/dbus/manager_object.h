@@ -1,7 +1,8 @@
 // The bus face of the pool: /org/virtscratch/Scratch1, interface org.virtscratch.Scratch1.Manager,
-// plus the standard ObjectManager that reports every image and job object. Allocate, Export and
-// ReleaseDomain are asynchronous server methods: the call is answered later from the loop, so a
-// slow allocation never holds up other callers. Loop thread only.
+// plus the standard ObjectManager that reports every image and job object. The methods that
+// change something are asynchronous server methods: the caller is authorized (Authorizer) and
+// the call answered later from the loop, so neither polkit nor a slow allocation holds up other
+// callers. Loop thread only.
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -15,6 +16,7 @@
 
 namespace virtscratch::daemon::bus {
 
+class Authorizer;
 class ObjectTree;
 
 class ManagerObject final
@@ -22,7 +24,7 @@ class ManagerObject final
                                       sdbus::ObjectManager_adaptor, sdbus::Properties_adaptor> {
  public:
   ManagerObject(sdbus::IConnection& connection, Service& service, ObjectTree& tree,
-                std::string version);
+                Authorizer& authorizer, std::string version);
   ~ManagerObject();
   ManagerObject(const ManagerObject&) = delete;
   ManagerObject& operator=(const ManagerObject&) = delete;
@@ -33,6 +35,7 @@ class ManagerObject final
  private:
   void Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
                 std::map<std::string, sdbus::Variant> spec) override;
+  void allocated(const sdbus::Result<sdbus::ObjectPath>& reply, Result<ImageRecord> made);
   void ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
                      std::map<std::string, sdbus::Variant> options) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
@@ -49,6 +52,7 @@ class ManagerObject final
 
   Service& service_;
   ObjectTree& tree_;
+  Authorizer& authorizer_;
   std::string version_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
 #include "daemon/dbus/image_object.h"
 #include "daemon/dbus/job_object.h"
@@ -24,37 +25,27 @@ void noThrow(std::string_view what, F&& body) {
 
 }  // namespace
 
-ObjectTree::ObjectTree(sdbus::IConnection& connection, LoopInvoker& loop, std::string version)
-    : connection_(connection),
-      loop_(loop),
-      version_(std::move(version)),
-      retired_(std::make_shared<std::vector<std::unique_ptr<ImageObject>>>()) {}
-
-void ObjectTree::retireLater(std::unique_ptr<ImageObject> object) {
-  object->retire();
-  retired_->push_back(std::move(object));
-  // Destroying sdbus-c++ objects inside their own handler would pull the vtable from under
-  // sd-bus; the next loop iteration is safe.
-  loop_.post([weak = std::weak_ptr(retired_)] {
-    if (auto retired = weak.lock()) retired->clear();
-  });
-}
+ObjectTree::ObjectTree(sdbus::IConnection& connection, std::string version)
+    : connection_(connection), version_(std::move(version)) {}
 
 ObjectTree::~ObjectTree() { detach(); }
 
 void ObjectTree::attach(Service& service) {
   service_ = &service;
-  manager_ = std::make_unique<ManagerObject>(connection_, service, *this, version_);
+  authorizer_ = std::make_unique<Authorizer>(connection_);
+  manager_ = std::make_unique<ManagerObject>(connection_, service, *this, *authorizer_, version_);
   for (const ImageRecord* record : service.images()) {
-    images_.emplace(record->id, std::make_unique<ImageObject>(connection_, service, *record));
+    images_.emplace(record->id,
+                    std::make_unique<ImageObject>(connection_, service, *authorizer_, *record));
   }
   for (const JobInfo& job : service.jobs()) {
-    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, service, job));
+    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, service, *authorizer_, job));
   }
 }
 
 void ObjectTree::detach() {
-  retired_->clear();
+  // First: the pending answers hold the Service and the manager.
+  authorizer_.reset();
   jobs_.clear();
   images_.clear();
   manager_.reset();
@@ -63,7 +54,8 @@ void ObjectTree::detach() {
 
 std::string ObjectTree::ensureImage(const ImageRecord& record) {
   if (service_ != nullptr && !images_.contains(record.id)) {
-    images_.emplace(record.id, std::make_unique<ImageObject>(connection_, *service_, record));
+    images_.emplace(record.id,
+                    std::make_unique<ImageObject>(connection_, *service_, *authorizer_, record));
     manager_->emitImageAdded(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid);
     manager_->poolChanged();
   }
@@ -72,7 +64,7 @@ std::string ObjectTree::ensureImage(const ImageRecord& record) {
 
 std::string ObjectTree::ensureJob(const JobInfo& job) {
   if (service_ != nullptr && !jobs_.contains(job.id)) {
-    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, *service_, job));
+    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, *service_, *authorizer_, job));
   }
   return jobPath(job.id);
 }
@@ -95,14 +87,8 @@ void ObjectTree::imageRemoved(const ImageRecord& record, std::string_view reason
   noThrow("ImageRemoved", [&] {
     auto it = images_.find(record.id);
     if (it == images_.end()) return;
-    auto object = std::move(it->second);
+    // InterfacesRemoved first (the object's destructor), then the manager's signal.
     images_.erase(it);
-    // InterfacesRemoved first, then the manager's signal.
-    if (object->inHandler()) {
-      retireLater(std::move(object));
-    } else {
-      object.reset();
-    }
     manager_->emitImageRemoved(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid,
                                std::string(reason));
     manager_->poolChanged();

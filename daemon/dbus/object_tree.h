@@ -1,8 +1,8 @@
 // Mirrors the Service on the bus: the manager object, one object per image and per job, and
 // the signals (ImageAdded, ImageRemoved, PropertiesChanged, Completed). It is the Service's
-// listener. Loop thread only; destroy it before the connection. An image removed by its own
-// Image.Release is destroyed on the next loop iteration, outside that handler (destroying an
-// sdbus-c++ object inside its handler pulls the vtable from under sd-bus).
+// listener, and owns the Authorizer the objects ask. Loop thread only; destroy it before the
+// connection. Methods that change something run their work outside their handler (after
+// authorization), so an object can always be destroyed when its image or job goes.
 #pragma once
 
 #include <sdbus-c++/IConnection.h>
@@ -13,18 +13,18 @@
 #include <string>
 #include <vector>
 
-#include "daemon/loop_invoker.h"
 #include "daemon/service.h"
 
 namespace virtscratch::daemon::bus {
 
+class Authorizer;
 class ManagerObject;
 class ImageObject;
 class JobObject;
 
 class ObjectTree final : public ServiceListener {
  public:
-  ObjectTree(sdbus::IConnection& connection, LoopInvoker& loop, std::string version);
+  ObjectTree(sdbus::IConnection& connection, std::string version);
   ~ObjectTree() override;
   ObjectTree(const ObjectTree&) = delete;
   ObjectTree& operator=(const ObjectTree&) = delete;
@@ -33,7 +33,8 @@ class ObjectTree final : public ServiceListener {
   // Service::start() and before the bus name is requested; events before it are ignored (the
   // objects are made from the Service's state here).
   void attach(Service& service);
-  // Removes every object (with InterfacesRemoved); later events are ignored.
+  // Removes every object (with InterfacesRemoved) and drops the authorizations still pending;
+  // later events are ignored.
   void detach();
 
   // The image's object path; the object is made (and ImageAdded sent) when it does not exist.
@@ -48,17 +49,13 @@ class ObjectTree final : public ServiceListener {
   void jobCompleted(const JobInfo& job, const Status& status) override;
 
  private:
-  void retireLater(std::unique_ptr<ImageObject> object);
-
   sdbus::IConnection& connection_;
-  LoopInvoker& loop_;
   std::string version_;
   Service* service_ = nullptr;
+  std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<ManagerObject> manager_;
   std::map<std::string, std::unique_ptr<ImageObject>> images_;
   std::map<uint64_t, std::unique_ptr<JobObject>> jobs_;
-  // Shared with the posted destructions, which find it empty once detach() ran.
-  std::shared_ptr<std::vector<std::unique_ptr<ImageObject>>> retired_;
 };
 
 }  // namespace virtscratch::daemon::bus

@@ -29,3 +29,9 @@ target_include_directories(libvirt_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(libvirt_tests PRIVATE
   virtscratch_libvirt virtscratch_client vs_test_support GTest::gtest GTest::gtest_main)
 gtest_discover_tests(libvirt_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+
+# The bus layer's authorization without a bus: credentials, polkit's answers, action names.
+add_executable(bus_tests daemon/authorization_test.cpp)
+target_include_directories(bus_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(bus_tests PRIVATE virtscratch_bus GTest::gtest GTest::gtest_main)
+gtest_discover_tests(bus_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 60)

@@ -125,6 +125,7 @@ PrivateBus::PrivateBus(const std::string& dir) {
   </policy>
   <include>)" + std::string(VIRTSCRATCH_DBUS_POLICY) +
                 R"(</include>
+  <include ignore_missing="yes">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>
 </busconfig>
 )");
   int out[2];
@@ -205,7 +206,7 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
   writeText(conf, "[pool]\npath=" + poolPath() + "\nquota=" + config.quota +
                       (config.reserve.empty() ? "" : "\nreserve=" + config.reserve) +
                       "\n[limits]\n" + config.limits + "[templates]\nmode=" + config.templates +
-                      "\n[access]\ngroup=" + config.group + "\n" +
+                      "\n" + (config.group.empty() ? "" : "[access]\ngroup=" + config.group + "\n") +
                       (config.contentRoot ? "[content]\nroots=" + contentPath() + ";\n" : ""));
   bool changed = true;
   auto slot = connection_->addMatch(
@@ -276,12 +277,12 @@ bool DaemonTest::pumpUntil(const std::function<bool()>& done, std::chrono::milli
   }
 }
 
-bool DaemonTest::nameHasOwner() {
+bool DaemonTest::nameHasOwner(const std::string& name) {
   auto proxy = sdbus::createProxy(*connection_, "org.freedesktop.DBus", "/org/freedesktop/DBus");
   bool has = false;
   proxy->callMethod("NameHasOwner")
       .onInterface("org.freedesktop.DBus")
-      .withArguments(std::string(kBusName))
+      .withArguments(name)
       .storeResultsTo(has);
   return has;
 }

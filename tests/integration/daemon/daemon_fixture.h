@@ -60,7 +60,7 @@ class PrivateBus {
 
 struct DaemonConfig {
   std::string quota = "0";
-  std::string group = "libvirt";  // absent on test machines: only root may mutate
+  std::string group{};  // [access] group: obsolete (polkit decides), only logged when set
   std::string templates = "off";
   bool contentRoot = true;   // <tmp>/content is a content root
   std::string reserve = "";  // [pool] reserve; empty: the daemon's default (5%)
@@ -84,7 +84,7 @@ class DaemonTest : public ::testing::Test {
   sdbus::IConnection& bus() { return *connection_; }
   // Processes the connection until `done()` or the deadline; false on timeout.
   bool pumpUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 30s);
-  bool nameHasOwner();
+  bool nameHasOwner(const std::string& name = "org.virtscratch.Scratch1");
   pid_t nameOwnerPid();  // -1: the name has no owner
 
   // Runs virt-scratch with the test bus; as `nobody` when `asNobody`.

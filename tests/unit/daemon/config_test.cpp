@@ -28,7 +28,7 @@ TEST(Config, GivesTheDefaultsWhenTheFileIsMissing) {
   EXPECT_EQ(config->maxImageSize, uint64_t{64} << 40);
   EXPECT_EQ(config->disksPerDomain, 16u);
   EXPECT_EQ(config->templateMode, TemplateMode::kReflink);
-  EXPECT_EQ(config->accessGroup, "libvirt");
+  EXPECT_EQ(config->accessGroup, "");  // obsolete: polkit decides
   EXPECT_TRUE(config->contentRoots.empty());
   EXPECT_EQ(config->hookTimeoutMs, 30000u);
   EXPECT_EQ(config->hookFail, HookFailMode::kClosed);
@@ -219,7 +219,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(uncommented, 12);
+  EXPECT_EQ(uncommented, 11);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));

@@ -271,7 +271,7 @@ TEST_F(ServiceTest, ExportWritesAGzipIntoTheCallersFileThatGzipAccepts) {
   auto image = allocate(request(kDomainA, 64 * kMiB));
   ASSERT_TRUE(image.ok()) << image.status().message();
   TempDir out;
-  auto job = service->startExport(Caller{kNobody, {}, {}}, image->id, {newOutput(out.file("a.gz")), 1, 1});
+  auto job = service->startExport(nobodyCaller(), image->id, {newOutput(out.file("a.gz")), 1, 1});
   ASSERT_TRUE(job.ok()) << job.status().message();
   Status status = waitForJob(*job);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -294,7 +294,7 @@ TEST_F(ServiceTest, ExportRefusesDescriptorsThatAreNotAnEmptyFileOpenForWriting)
   ASSERT_TRUE(image.ok());
   TempDir out;
   writeFileAt(out.file("a.gz"), 0, "");
-  auto readOnly = service->startExport(Caller{kNobody, {}, {}}, image->id,
+  auto readOnly = service->startExport(nobodyCaller(), image->id,
                                        {UniqueFd(open(out.file("a.gz").c_str(), O_RDONLY)), 1, 0});
   EXPECT_EQ(readOnly.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(readOnly.status().message().find("a.gz') is open read-only"), std::string::npos)

@@ -21,13 +21,20 @@ inline constexpr const char* kDomainA = "aaaaaaaa-1111-4222-8333-444444444444";
 inline constexpr const char* kDomainB = "bbbbbbbb-1111-4222-8333-444444444444";
 inline constexpr uid_t kNobody = 65534;  // in group nogroup on Debian
 
+// nobody as the bus would report its connection: uid and group nogroup.
+inline Caller nobodyCaller() {
+  Caller caller;
+  caller.uid = kNobody;
+  caller.groups = {65534};
+  return caller;
+}
+
 class ServiceTest : public ::testing::Test {
  protected:
   Config baseConfig() const {
     Config c;
     c.poolPath = dir.file("pool");
     c.templateMode = TemplateMode::kOff;
-    c.accessGroup = "nogroup";
     return c;
   }
 

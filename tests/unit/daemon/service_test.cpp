@@ -153,25 +153,6 @@ TEST_F(ServiceTest, PreallocatedImagesNeedTheirWholeSizeFree) {
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
 }
 
-TEST_F(ServiceTest, NonMembersAreDeniedAndMembersAllowed) {
-  Config c = baseConfig();
-  c.accessGroup = "root";
-  startService(c);
-  auto denied = allocate(request(kDomainA, 64 * kMiB), Caller{kNobody, {}, {}});
-  ASSERT_FALSE(denied.ok());
-  EXPECT_EQ(denied.status().code(), ErrorCode::kAccessDenied);
-  EXPECT_EQ(denied.status().message(), "uid 65534 is not root and not in group 'root'");
-  EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
-  EXPECT_EQ(resolver.calls, 0);
-  EXPECT_EQ(service->releaseDomain(Caller{kNobody, {}, {}}, kDomainA).status().code(),
-            ErrorCode::kAccessDenied);
-  EXPECT_EQ(service->cancelJob(Caller{kNobody, {}, {}}, 1).code(), ErrorCode::kAccessDenied);
-
-  startService();  // group nogroup, which uid 65534 is in
-  auto allowed = allocate(request(kDomainA, 64 * kMiB), Caller{kNobody, {}, {}});
-  EXPECT_TRUE(allowed.ok()) << allowed.status().message();
-}
-
 TEST_F(ServiceTest, ContentComesOnlyFromUnderAContentRoot) {
   TempDir roots;
   ASSERT_EQ(mkdir(roots.file("seed").c_str(), 0755), 0);
