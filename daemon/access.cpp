@@ -53,8 +53,6 @@ Result<UniqueFd> openDirectory(int dirFd, const std::string& name, const std::st
 
 }  // namespace
 
-}
-
 Result<std::shared_ptr<OpenedContent>> ContentRoots::open(const std::string& dir) const {
   if (roots_.empty()) {
     return Status(

@@ -132,7 +132,7 @@ Result<std::string> Service::Impl::start() {
          image::formatSize(pool_.usedBytes()) + "); " + recovery.summary() + "; " + templates;
 }
 
-void Service::Impl::allocate(const Caller& /*caller*/, AllocateRequest request,
+void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
                              std::function<void(Result<ImageRecord>)> done) {
   auto fail = [&](Status status) {
     ctx_.post([done = std::move(done), status = std::move(status)] { done(status); });
@@ -286,7 +286,7 @@ void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::str
   });
 }
 
-Result<uint64_t> Service::Impl::startExport(const Caller& caller, std::string_view id,
+Result<uint64_t> Service::Impl::startExport(const Caller& /*caller*/, std::string_view id,
                                             ExportParams params) {
   if (!started_) return notStarted();
   if (stopping_) return shuttingDown();
