@@ -15,6 +15,7 @@
 
 #include "image/unique_fd.h"
 #include "tests/integration/daemon/daemon_fixture.h"
+#include "tests/integration/daemon/polkit_fixture.h"
 
 namespace virtscratch::test {
 namespace {
@@ -88,13 +89,14 @@ std::string debugfs(const std::string& image, const std::string& request) {
   return run({"debugfs", "-R", request, image}).out;
 }
 
-class DaemonContentAccess : public DaemonTest {
+class DaemonContentAccess : public PolkitTest {
  protected:
   void SetUp() override {
-    DaemonTest::SetUp();
+    PolkitTest::SetUp();
     if (IsSkipped()) return;
-    // nobody may mutate (its primary group), so that only the content decides.
-    startDaemon({.group = "nogroup"});
+    // polkit lets nobody change the pool, so that only the content decides.
+    startPolkitGranting("nobody");
+    startDaemon();
   }
 
   // A raw ext4 image of `dir` for kDomainA; `dir` is relative to the content root.

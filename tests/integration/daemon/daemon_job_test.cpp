@@ -10,6 +10,7 @@
 #include <random>
 
 #include "tests/integration/daemon/daemon_fixture.h"
+#include "tests/integration/daemon/polkit_fixture.h"
 
 namespace virtscratch::test {
 namespace {
@@ -116,8 +117,11 @@ TEST_F(DaemonJobs, TheCliFollowsAnExportToTheEnd) {
 
 // The command opens DEST itself: as `nobody` it exports into nobody's folder, and the file is
 // nobody's; where nobody may not write, nothing is made (the daemon, root, is never asked to).
-TEST_F(DaemonJobs, ANonRootCallerExportsIntoAFileItOpened) {
-  startDaemon({.group = "nogroup"});  // nobody's primary group
+// polkit grants nobody the export; the kernel decides where it may write.
+using DaemonJobsPolkit = PolkitTest;
+TEST_F(DaemonJobsPolkit, ANonRootCallerExportsIntoAFileItOpened) {
+  startPolkitGranting("nobody");
+  startDaemon();
   ManagerClient manager(bus());
   auto image = imageWithData(manager, contentPath(), 8);
   std::string id = ImageClient(bus(), image).Id();

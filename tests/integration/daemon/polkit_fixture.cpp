@@ -141,6 +141,17 @@ void PolkitTest::writeAdminRules(const std::string& name, const std::string& tex
   std::filesystem::rename(path + ".new", path);
 }
 
+void PolkitTest::startPolkitGranting(const std::string& user) {
+  writeAdminRules("40-grant-" + user + ".rules", R"(
+polkit.addRule(function(action, subject) {
+    if (action.id.indexOf("org.virtscratch.scratch1.") == 0 && subject.user == ")" +
+                                                       user + R"(")
+        return polkit.Result.YES;
+});
+)");
+  startPolkit();
+}
+
 CommandResult PolkitTest::cliAs(const std::string& user, std::vector<std::string> args) {
   std::vector<std::string> argv = {"setpriv", "--reuid=" + user, "--regid=nogroup", "--init-groups",
                                    VIRT_SCRATCH_BIN};

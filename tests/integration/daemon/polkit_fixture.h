@@ -30,6 +30,9 @@ class PolkitTest : public DaemonTest {
   // Writes `text` as the rules file `name` in the directory polkitd reads as
   // /etc/polkit-1/rules.d (written under another name and renamed, as an editor does).
   void writeAdminRules(const std::string& name, const std::string& text);
+  // Starts polkitd with an administrator's rule that grants every org.virtscratch.scratch1
+  // action to `user`, for tests whose subject is not who may change the pool.
+  void startPolkitGranting(const std::string& user);
 
   // virt-scratch run as `user` with the groups the user database gives it.
   CommandResult cliAs(const std::string& user, std::vector<std::string> args);
