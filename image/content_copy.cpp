@@ -60,7 +60,10 @@ Result<UniqueFd> reopen(int pathFd, const struct stat& seen, int extra, std::str
 // else a copy owned by someone else than root loses them.
 Status keepOwnerModeTimes(int fd, const struct stat& st, std::string_view path) {
   const struct timespec times[2] = {st.st_atim, st.st_mtim};
-  if (fchmod(fd, st.st_mode & 07777) != 0 || futimens(fd, times) != 0) {
+  // RestrictSUIDSGID= in the unit refuses setuid and setgid bits (EPERM): the copy goes without.
+  int modeSet = fchmod(fd, st.st_mode & 07777);
+  if (modeSet != 0 && errno == EPERM) modeSet = fchmod(fd, st.st_mode & 01777);
+  if (modeSet != 0 || futimens(fd, times) != 0) {
     return errnoStatus("cannot set the mode and times of the copy of " + shown(path), errno);
   }
   if (st.st_uid == 0 && st.st_gid == 0) return {};
@@ -68,6 +71,7 @@ Status keepOwnerModeTimes(int fd, const struct stat& st, std::string_view path) 
     return errnoStatus("cannot set the owner of the copy of " + shown(path), errno);
   }
   if (S_ISREG(st.st_mode) && (st.st_mode & 06000) != 0) (void)fchmod(fd, st.st_mode & 07777);
+  // (That fchmod fails under RestrictSUIDSGID=, leaving the bits off, as documented.)
   return {};
 }
 

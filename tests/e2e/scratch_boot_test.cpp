@@ -80,5 +80,29 @@ TEST_F(BootScratchDisk, SizePerVcpuGivesOneSizePerVcpu) {
   }
 }
 
+// An image a running domain uses is not released from under it: Busy naming the domain, until
+// the caller says --force.
+TEST_F(BootScratchDisk, ReleasingTheDiskOfARunningDomainIsBusyUntilForced) {
+  startDaemon();
+  Guest guest;
+  guest.hold = true;
+  ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
+  ASSERT_NO_FATAL_FAILURE(enable({"--size", "256M", "--label", "scratch", "--lifetime", "domain"}));
+  std::string image = poolImage();
+  CommandResult r = virsh({"start", name()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(fileExists(image));
+
+  r = cli({"release", uuid()});
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_NE(r.err.find("attached to the running domain " + name()), std::string::npos) << r.err;
+  EXPECT_TRUE(fileExists(image)) << "the image went from under the running domain";
+
+  r = cli({"release", "--force", uuid()});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_FALSE(fileExists(image));
+  virsh({"destroy", name()});
+}
+
 }  // namespace
 }  // namespace virtscratch::test
