@@ -8,7 +8,6 @@
 
 #include "daemon/access.h"
 #include "daemon/record_file.h"
-#include "image/disk_view.h"
 #include "image/gzip_export.h"
 #include "image/output_path.h"
 #include "image/temp_file.h"
@@ -81,7 +80,9 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ui
 Status runExport(const ExportTask& task, image::ProgressSink* progress) {
   UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
   if (!image) return errnoStatus("dup", errno);
-  VS_ASSIGN_OR_RETURN(auto view, image::openDiskView(std::move(image), task.imagePath));
+  // The format, backing file and size from the record, never from the guest's bytes; Export
+  // writes exactly the record's virtual size.
+  VS_ASSIGN_OR_RETURN(auto view, openPoolImage(std::move(image), task.imagePath, task.source));
   VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(task.destDir->get()));
   image::ExportOptions options;
   options.level = task.level;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/pool.h"
+#include "daemon/pool_image.h"
 #include "daemon/service.h"
 #include "image/progress.h"
 #include "image/status.h"
@@ -21,6 +22,7 @@ namespace virtscratch::daemon {
 struct ExportTask {
   std::shared_ptr<UniqueFd> image;  // the image, opened in the pool
   std::string imagePath;
+  PoolImageSource source;  // how the image is read: set from its record (poolImageSource)
   std::shared_ptr<UniqueFd> destDir;
   std::string destName;
   std::string destination;  // as given, for messages
