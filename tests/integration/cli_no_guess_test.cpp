@@ -89,7 +89,7 @@ TEST_F(CliNoGuess, InfoWithFormatRawSaysRaw) {
   EXPECT_EQ(r.out.find(kSecret), std::string::npos) << r.out;
   CommandResult json = cli({"info", "--json", "--format", "raw", disk_});
   ASSERT_EQ(json.exitCode, 0) << json.err;
-  EXPECT_NE(json.out.find("\"virtual_size\":" + std::to_string(kDiskSize)), std::string::npos)
+  EXPECT_NE(json.out.find("\"virtual-size\":" + std::to_string(kDiskSize)), std::string::npos)
       << json.out;
 }
 
