@@ -312,15 +312,17 @@ Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t t
   std::vector<uint64_t> entries;
   for (uint64_t first = firstCluster; first < endCluster;) {
     uint64_t count = std::min(l2Entries() - (first & (l2Entries() - 1)), endCluster - first);
-    bool noTable = (l1_[first >> l2Bits_] & qcow2::kOffsetMask) == 0;
-    if (!noTable) VS_RETURN_IF_ERROR(loadEntries(first, count, entries));
+    if ((l1_[first >> l2Bits_] & qcow2::kOffsetMask) == 0) {
+      // No L2 table: the whole range is unallocated, in one step whatever the cluster size.
+      uint64_t start = std::max(first << h_.clusterBits, from);
+      addUnallocated(start, std::min((first + count) << h_.clusterBits, to) - start);
+      first += count;
+      continue;
+    }
+    VS_RETURN_IF_ERROR(loadEntries(first, count, entries));
     for (uint64_t i = 0; i < count; ++i) {
       uint64_t start = std::max((first + i) << h_.clusterBits, from);
       uint64_t length = std::min(((first + i + 1) << h_.clusterBits), to) - start;
-      if (noTable) {
-        addUnallocated(start, length);
-        continue;
-      }
       VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[i], first + i));
       if (m.kind == Kind::kUnallocated) addUnallocated(start, length);
       if (m.kind == Kind::kCompressed) appendMerged(out, start, length);
