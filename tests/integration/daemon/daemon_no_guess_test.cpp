@@ -73,6 +73,19 @@ TEST_F(DaemonNoGuess, RefusesABackingFileTheDaemonDidNotMake) {
   expectStillServing();
 }
 
+TEST_F(DaemonNoGuess, RefusesAQcow2ImageWhoseSizeIsNotTheRecordsNamingBoth) {
+  startDaemon();
+  ManagerClient manager(bus());
+  auto image = manager.Allocate(kDomainA, imageSpec(64 * kMiB, "qcow2", "none"));
+  std::string file = ImageClient(bus(), image).Path();
+  ASSERT_EQ(run({"qemu-img", "resize", "-q", "-f", "qcow2", file, "4T"}).exitCode, 0);
+  std::string dest = dir_->file("grown.gz");
+  std::string failure = exportTo(manager, image, dest);
+  EXPECT_NE(failure.find(std::to_string(64 * kMiB)), std::string::npos) << failure;
+  EXPECT_NE(failure.find(std::to_string(4 * kTiB)), std::string::npos) << failure;
+  EXPECT_FALSE(fileExists(dest));
+}
+
 TEST_F(DaemonNoGuess, ReadsAnOverlayThroughItsOwnTemplateOnlyAndRefusesAnyOther) {
   DaemonConfig config;
   config.templates = "overlay";
