@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "image/host_extent_cursor.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_header.h"
 
@@ -228,52 +229,12 @@ Status Qcow2DiskView::read(uint64_t offset, std::span<uint8_t> out) const {
   return flush();
 }
 
-// The host file's data extents, found with SEEK_DATA/SEEK_HOLE as they are asked for and only
-// the last one kept: asked in increasing host order, each extent is looked up once.
-class HostData {
- public:
-  HostData(int fd, uint64_t fileSize) : fd_(fd), fileSize_(fileSize) {}
-
-  // The first data extent of the file that ends after `pos`; nullopt when there is none.
-  Result<std::optional<Extent>> after(uint64_t pos) {
-    if (!(valid_ && origin_ <= pos && pos < end_)) VS_RETURN_IF_ERROR(seek(pos));
-    if (start_ >= end_) return std::optional<Extent>();
-    return std::optional<Extent>(Extent{start_, end_ - start_});
-  }
-
- private:
-  Status seek(uint64_t pos) {
-    valid_ = true;
-    origin_ = pos;
-    start_ = end_ = fileSize_;
-    if (pos >= fileSize_) return {};
-    off_t data = lseek(fd_, static_cast<off_t>(pos), SEEK_DATA);
-    if (data < 0) {
-      if (errno == ENXIO) return {};
-      if (errno != EINVAL && errno != EOPNOTSUPP) return errnoStatus("seek to data", errno);
-      start_ = pos;  // no hole reporting: all data
-      return {};
-    }
-    off_t hole = lseek(fd_, data, SEEK_HOLE);
-    if (hole < 0) return errnoStatus("seek to hole", errno);
-    start_ = static_cast<uint64_t>(data);
-    end_ = std::min(static_cast<uint64_t>(hole), fileSize_);
-    return {};
-  }
-
-  int fd_;
-  uint64_t fileSize_;
-  bool valid_ = false;
-  uint64_t origin_ = 0, start_ = 0,
-           end_ = 0;  // [start_, end_) is the first data at or after origin_
-};
-
 // The data of a data cluster: from its first to its last host data byte, one extent at most, as
 // QEMU maps preallocated clusters; nullopt when the cluster is a hole in the file.
 struct DataCluster {
   uint64_t guest, host, length;
 };
-Result<std::optional<Extent>> dataOf(const DataCluster& c, HostData& hostData) {
+Result<std::optional<Extent>> dataOf(const DataCluster& c, HostExtentCursor& hostData) {
   VS_ASSIGN_OR_RETURN(std::optional<Extent> first, hostData.after(c.host));
   const uint64_t end = c.host + c.length;
   if (!first || first->offset >= end) return std::optional<Extent>();
@@ -334,7 +295,7 @@ Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t t
   }
   std::sort(data.begin(), data.end(),
             [](const DataCluster& x, const DataCluster& y) { return x.host < y.host; });
-  HostData hostData(fd_.get(), fileSize_);
+  HostExtentCursor hostData(fd_.get(), fileSize_);
   for (const DataCluster& c : data) {
     VS_ASSIGN_OR_RETURN(std::optional<Extent> e, dataOf(c, hostData));
     if (e) out.push_back(*e);
