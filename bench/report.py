@@ -137,6 +137,16 @@ def transport_rows(d):
     return rows
 
 
+def memory_rows(d):
+    rows = []
+    for op in ("export", "info"):
+        kib = d[op]["ours_rss_kib"]
+        rows.append([f"{op} of {d['extents']} 4 KiB extents, peak memory", mib(kib * 1024),
+                     mib(d["peer"]["rss_kib"] * 1024), d["peer"]["tool"], "-",
+                     "at most 64 MiB", verdict(kib <= 64 * 1024)])
+    return rows
+
+
 def overlay_rows(d):
     rows = []
     for c in d["cases"]:
@@ -199,6 +209,7 @@ def combined(records):
     by_name = {r["name"]: r for r in records}
     overlay = by_name.get("overlay", {}).get("data")
     makers = {"create": create_rows, "transport": transport_rows, "overlay": overlay_rows,
+              "memory": memory_rows,
               "allocate": lambda d: allocate_rows(d, overlay), "vmstart": vmstart_rows}
     rows = []
     for r in records:

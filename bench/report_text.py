@@ -47,6 +47,15 @@ deflate); import at least 20x faster than `gunzip -c | cp --sparse=always` with 
 at most 1.1x the data. The import of gzip -1's stream is checked byte for byte against the image
 (the last line below).
 """),
+    "memory": ("bench/memory: peak memory of export and info on a fragmented image", """\
+A raw image of 4 KiB data extents each followed by a 4 KiB hole: the worst fragmentation a
+guest can make (2 million extents, 16 GB sparse, 8 GB of data, for a full run). Export and info
+walk the extents a window of guest bytes at a time and export's compression jobs are made as they
+are consumed, so neither keeps a list that grows with the extents. Peer: `qemu-img map`, which
+lists them all.
+
+Target: at most 64 MiB of peak RSS for each, whatever the fragmentation.
+"""),
     "overlay": ("bench/overlay: a per-VM disk from a cached base, as Nova's ephemeral disks", """\
 OpenStack Nova keeps one formatted ephemeral base per size and gives each instance a qcow2
 overlay on it: `qemu-img create -f qcow2 -b base -F qcow2 disk`. Here the base is a qcow2 + ext4
@@ -132,6 +141,7 @@ Each benchmark also runs alone and prints its Markdown table (`--json FILE` writ
 bench/create [--runs N] [--sizes 10G,100G,1T]
 bench/transport [--runs N] [--size 10G] [--data 100M]
 bench/overlay [--runs N] [--sizes 1G,1T]
+bench/memory [--runs N] [--extents 2000000]
 bench/allocate [--runs N] [--sizes 1G,1T] [--storm 64] [--templates reflink|overlay]
 bench/vmstart [--runs N]
 ```

@@ -79,4 +79,14 @@ int failure(std::string_view command, const Status& status) {
   return kExitFailure;
 }
 
+Result<std::optional<image::ImageFormat>> formatOption(const Args& args, std::string_view name) {
+  auto value = args.get(name);
+  if (!value) return std::optional<image::ImageFormat>();
+  auto format = image::parseImageFormat(*value);
+  if (!format.ok()) {
+    return invalidArgument("--" + std::string(name) + ": " + format.status().message());
+  }
+  return std::optional<image::ImageFormat>(*format);
+}
+
 }  // namespace virtscratch::cli

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "image/spec.h"
 #include "image/status.h"
 
 namespace virtscratch::cli {
@@ -41,6 +42,10 @@ Result<Args> parseArgs(std::span<char* const> argv, std::span<const OptionSpec> 
 // usageError), on --help prints `usage` to stdout; then returns the exit status the command ends
 // with. Returns nothing when the command should go on.
 std::optional<int> endEarly(std::string_view command, const Result<Args>& args, const char* usage);
+
+// The image format an option such as --format names (raw or qcow2); nullopt when not given.
+// A bad name is kInvalidArgument naming it and the option.
+Result<std::optional<image::ImageFormat>> formatOption(const Args& args, std::string_view name);
 
 // Prints "virt-scratch COMMAND: MESSAGE" and a hint to --help on stderr; returns kExitUsage.
 int usageError(std::string_view command, std::string_view message);

@@ -21,6 +21,8 @@ constexpr char kCloneUsage[] =
     "share one.\n"
     "\n"
     "Options:\n"
+    "  --format F     raw or qcow2: read SRC as that format (as qemu-img's -f); without it\n"
+    "                 the format is guessed and an image naming a backing file is refused\n"
     "  --backing      make DST a qcow2 overlay on SRC instead of a copy\n"
     "  --uuid U       the clone's filesystem UUID (default random)\n"
     "  --force        replace DST if it exists\n"
@@ -28,19 +30,21 @@ constexpr char kCloneUsage[] =
     "  -h, --help     show this help\n";
 
 constexpr char kResizeUsage[] =
-    "Usage: virt-scratch resize IMAGE SIZE\n"
+    "Usage: virt-scratch resize [OPTIONS] IMAGE SIZE\n"
     "\n"
     "Grow IMAGE to SIZE (as for create: 20G, 1T, ...): the image, its last partition and, where\n"
     "it can be done offline, its filesystem (ext2/3/4). Other filesystems are left consistent\n"
     "and the command says how to grow them in the guest. Shrinking is refused.\n"
     "\n"
     "Options:\n"
+    "  --format F     raw or qcow2: read IMAGE as that format (as qemu-img's -f); without it\n"
+    "                 the format is guessed and an image naming a backing file is refused\n"
     "  --progress     show progress even when stderr is not a terminal\n"
     "  -h, --help     show this help\n";
 
 constexpr OptionSpec kCloneOptions[] = {
-    {"backing", false}, {"uuid", true}, {"force", false}, {"progress", false}};
-constexpr OptionSpec kResizeOptions[] = {{"progress", false}};
+    {"format", true}, {"backing", false}, {"uuid", true}, {"force", false}, {"progress", false}};
+constexpr OptionSpec kResizeOptions[] = {{"format", true}, {"progress", false}};
 
 }  // namespace
 
@@ -58,8 +62,11 @@ int runClone(std::span<char* const> argv) {
                                      "volume id (XXXX-XXXX)");
     }
   }
+  auto format = formatOption(*args, "format");
+  if (!format.ok()) return usageError("clone", format.status().message());
   ProgressBar progress("clone", args->has("progress"));
   image::CloneOptions options;
+  options.source = image::cliOpenOptions(*format);
   options.backing = args->has("backing");
   options.force = args->has("force");
   options.filesystemUuid = args->get("uuid").value_or("");
@@ -75,8 +82,11 @@ int runResize(std::span<char* const> argv) {
   if (args->positional.size() != 2) return usageError("resize", "give IMAGE and SIZE");
   auto size = image::parseSize(args->positional[1]);
   if (!size.ok()) return usageError("resize", size.status().message());
+  auto format = formatOption(*args, "format");
+  if (!format.ok()) return usageError("resize", format.status().message());
   ProgressBar progress("resize", args->has("progress"));
-  auto result = image::resizeImage(args->positional[0], *size, &progress);
+  auto result =
+      image::resizeImage(args->positional[0], *size, image::cliOpenOptions(*format), &progress);
   progress.finish();
   if (!result.ok()) return failure("resize", result.status());
   std::printf(

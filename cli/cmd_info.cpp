@@ -12,16 +12,18 @@ namespace virtscratch::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: virt-scratch info [--json] PATH\n"
+    "Usage: virt-scratch info [--json] [--format F] PATH\n"
     "\n"
     "Describe an image: container format, virtual size, bytes allocated on the host, bytes of\n"
     "data, partition table and partitions, and each filesystem's type, label and UUID.\n"
     "\n"
     "Options:\n"
     "  --json       print one JSON object\n"
+    "  --format F   raw or qcow2: read PATH as that format (as qemu-img's -f); without it the\n"
+    "               format is guessed and an image naming a backing file is refused\n"
     "  -h, --help   show this help\n";
 
-constexpr OptionSpec kOptions[] = {{"json", false}};
+constexpr OptionSpec kOptions[] = {{"json", false}, {"format", true}};
 
 std::string tableName(image::PartitionTable t) {
   return t == image::PartitionTable::kNone ? "none" : std::string(image::toString(t));
@@ -105,7 +107,9 @@ int runInfo(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
   if (auto exit = endEarly("info", args, kUsage)) return *exit;
   if (args->positional.size() != 1) return usageError("info", "give exactly one image path");
-  auto info = image::inspectImage(args->positional[0]);
+  auto format = formatOption(*args, "format");
+  if (!format.ok()) return usageError("info", format.status().message());
+  auto info = image::inspectImage(args->positional[0], image::cliOpenOptions(*format));
   if (!info.ok()) return failure("info", info.status());
   if (args->has("json")) {
     std::printf("%s\n", toJson(*info).c_str());

@@ -22,6 +22,8 @@ constexpr char kExportUsage[] =
     "the data, not the virtual size. OUT.gz '-' writes to standard output.\n"
     "\n"
     "Options:\n"
+    "  --format F     raw or qcow2: read IMAGE as that format (as qemu-img's -f); without it\n"
+    "                 the format is guessed and an image naming a backing file is refused\n"
     "  --level N      compression level 1-9 (default 1)\n"
     "  --threads N    compression threads (default: one per CPU)\n"
     "  --force        replace OUT.gz if it exists\n"
@@ -32,18 +34,21 @@ constexpr char kImportUsage[] =
     "Usage: virt-scratch import [OPTIONS] IN OUT\n"
     "\n"
     "Make a sparse image OUT from IN: a gzip stream (one or several members, as gzip and pigz\n"
-    "write), or a raw or qcow2 image. Runs of zeros become holes; every gzip member's CRC32 and\n"
-    "length are checked. IN '-' reads gzip from standard input.\n"
+    "write), or with --from a raw or qcow2 image. Runs of zeros become holes; every gzip member's\n"
+    "CRC32 and length are checked. IN '-' reads gzip from standard input. IN is read as gzip\n"
+    "only if it starts with gzip's magic bytes; nothing is guessed.\n"
     "\n"
     "Options:\n"
-    "  --format F     raw or qcow2 (default raw)\n"
+    "  --from F       IN is a raw or qcow2 image, not gzip\n"
+    "  --format F     OUT's format: raw or qcow2 (default raw)\n"
     "  --force        replace OUT if it exists\n"
     "  --progress     show progress even when stderr is not a terminal\n"
     "  -h, --help     show this help\n";
 
 constexpr OptionSpec kExportOptions[] = {
-    {"level", true}, {"threads", true}, {"force", false}, {"progress", false}};
-constexpr OptionSpec kImportOptions[] = {{"format", true}, {"force", false}, {"progress", false}};
+    {"format", true}, {"level", true}, {"threads", true}, {"force", false}, {"progress", false}};
+constexpr OptionSpec kImportOptions[] = {
+    {"from", true}, {"format", true}, {"force", false}, {"progress", false}};
 
 Result<long> parseNumber(std::string_view option, const std::string& text, long min, long max) {
   char* end = nullptr;
@@ -66,6 +71,9 @@ int runExport(std::span<char* const> argv) {
   request.image = args->positional[0];
   request.output = args->positional[1];
   request.force = args->has("force");
+  auto format = formatOption(*args, "format");
+  if (!format.ok()) return usageError("export", format.status().message());
+  request.format = *format;
   if (auto v = args->get("level")) {
     auto level = parseNumber("level", *v, 1, 9);
     if (!level.ok()) return usageError("export", level.status().message());
@@ -103,6 +111,9 @@ int runImport(std::span<char* const> argv) {
     if (!format.ok()) return usageError("import", format.status().message());
     request.format = *format;
   }
+  auto from = formatOption(*args, "from");
+  if (!from.ok()) return usageError("import", from.status().message());
+  request.from = *from;
   ProgressBar progress("import", args->has("progress"));
   request.progress = &progress;
   Status status = image::importImage(request);

@@ -7,7 +7,6 @@
 #include <cerrno>
 
 #include "daemon/record_file.h"
-#include "image/disk_view.h"
 #include "image/gzip_export.h"
 
 namespace virtscratch::daemon {
@@ -61,7 +60,9 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, Ex
 Status runExport(const ExportTask& task, image::ProgressSink* progress) {
   UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
   if (!image) return errnoStatus("dup", errno);
-  VS_ASSIGN_OR_RETURN(auto view, image::openDiskView(std::move(image), task.imagePath));
+  // The format, backing file and size from the record, never from the guest's bytes; Export
+  // writes exactly the record's virtual size.
+  VS_ASSIGN_OR_RETURN(auto view, openPoolImage(std::move(image), task.imagePath, task.source));
   image::ExportOptions options;
   options.level = task.level;
   options.threads = task.threads;

@@ -9,6 +9,7 @@
 
 #include "daemon/export_output.h"
 #include "daemon/pool.h"
+#include "daemon/pool_image.h"
 #include "daemon/service.h"
 #include "image/progress.h"
 #include "image/status.h"
@@ -20,6 +21,7 @@ struct ExportTask {
   std::shared_ptr<UniqueFd> image;  // the image, opened in the pool
   std::string imagePath;
   ExportOutput output;
+  PoolImageSource source;  // how the image is read: set from its record (poolImageSource)
   int level = 1;
   unsigned threads = 0;
 };

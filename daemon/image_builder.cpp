@@ -8,8 +8,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "daemon/file_modes.h"
 #include "daemon/content_staging.h"
+#include "daemon/file_modes.h"
+#include "daemon/template_files.h"
 #include "image/clone.h"
 #include "image/creator.h"
 
@@ -38,6 +39,7 @@ Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std:
   UniqueFd fd(openat(source.dirFd, source.fileName.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errnoStatus("open template " + source.path, errno);
   image::CloneOptions options;
+  VS_ASSIGN_OR_RETURN(options.source, templateOpenOptions(source.fileName));
   options.backing = source.overlay;
   options.filesystemUuid = task.spec.uuid;
   options.progress = task.progress;

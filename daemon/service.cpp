@@ -298,6 +298,7 @@ Result<uint64_t> Service::Impl::startExport(const Caller& /*caller*/, std::strin
     return Status(ErrorCode::kNotFound, "no image '" + std::string(id) + "'");
   }
   VS_ASSIGN_OR_RETURN(ExportTask task, prepareExport(pool_, entry->record, std::move(params)));
+  VS_ASSIGN_OR_RETURN(task.source, poolImageSource(*entry, templates_));
   std::shared_ptr<Job> job = jobs_->add("export");
   std::string key(id);
   ++exporting_[key];

@@ -102,6 +102,16 @@ Result<uint64_t> templateBytesAt(int dirFd, const std::string& name, image::Imag
 
 }  // namespace
 
+Result<image::OpenOptions> templateOpenOptions(const std::string& templateFile) {
+  size_t dot = templateFile.rfind('.');
+  if (dot == std::string::npos) {
+    return invalidArgument("template file '" + templateFile + "' does not name its format");
+  }
+  image::OpenOptions options;
+  VS_ASSIGN_OR_RETURN(options.format, image::parseImageFormat(templateFile.substr(dot + 1)));
+  return options;
+}
+
 std::string templateNameOf(const std::string& key) {
   uint64_t hash = 14695981039346656037ULL;  // FNV-1a
   for (unsigned char c : key) {
@@ -200,6 +210,7 @@ Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFi
   UniqueFd fd(openat(dirFd, templateFile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errnoStatus("open template " + templatePath, errno);
   image::CloneOptions options;
+  VS_ASSIGN_OR_RETURN(options.source, templateOpenOptions(templateFile));
   options.backing = overlay;
   options.filesystemUuid = uuid;
   options.mode = kPrivateFileMode;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "daemon/templates.h"
+#include "image/open_image.h"
 #include "image/progress.h"
 #include "image/spec.h"
 #include "image/status.h"
@@ -20,6 +21,10 @@ namespace virtscratch::daemon {
 // 16 hex digits of a hash of the key.
 std::string templateNameOf(const std::string& key);
 std::string descriptionFileName(const std::string& name);  // "<name>.template"
+
+// How a template file is opened for cloning: with the format its name `<name>.<format>` records
+// (the daemon named it), never guessed from its content, and with no backing file.
+Result<image::OpenOptions> templateOpenOptions(const std::string& templateFile);
 
 struct TemplateScan {
   std::vector<TemplateCache::Entry> entries;  // ready, with their spares

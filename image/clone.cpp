@@ -31,6 +31,13 @@
 namespace virtscratch::image {
 namespace {
 
+// The work file is a raw copy this process made: read as raw, whatever its first bytes say.
+OpenOptions rawWorkFile() {
+  OpenOptions options;
+  options.format = ImageFormat::kRaw;
+  return options;
+}
+
 Status checkCloneDestination(int srcFd, int dirFd, std::string_view name, bool force) {
   struct stat st, src;
   std::string n(name);
@@ -77,7 +84,7 @@ Result<TempFile> makeWorkFile(int srcFd, const DiskView& view, int dirFd, Progre
 
 // New identities for every filesystem and, with a table, for the disk and its partitions.
 Status renewIdentities(TempFile& work, uint64_t size, int dirFd, const CloneOptions& options) {
-  VS_ASSIGN_OR_RETURN(ImageInfo info, inspectImage(work.path()));
+  VS_ASSIGN_OR_RETURN(ImageInfo info, inspectImage(work.path(), rawWorkFile()));
   std::vector<const FilesystemInfo*> filesystems;
   for (const FilesystemInfo& fs : info.filesystems) {
     if (fs.type.empty()) continue;  // an empty or unformatted partition: nothing to renew
@@ -122,7 +129,8 @@ Status cloneInto(int srcFd, const std::string& srcPath, int dstDirFd, std::strin
                  const CloneOptions& options) {
   UniqueFd viewFd(fcntl(srcFd, F_DUPFD_CLOEXEC, 0));
   if (!viewFd) return errnoStatus("duplicate the descriptor of '" + srcPath + "'", errno);
-  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openDiskView(std::move(viewFd), srcPath));
+  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view,
+                      openImage(std::move(viewFd), srcPath, options.source));
   uint64_t size = view->virtualSize();
   if (size == 0) return invalidArgument("'" + srcPath + "' is empty; it is not a disk image");
 

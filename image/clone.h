@@ -9,12 +9,14 @@
 #include <string>
 #include <string_view>
 
+#include "image/open_image.h"
 #include "image/progress.h"
 #include "image/status.h"
 
 namespace virtscratch::image {
 
 struct CloneOptions {
+  OpenOptions source;          // how the source is opened: its format and backing policy
   bool backing = false;        // a qcow2 overlay whose backing file is the source
   bool force = false;          // replace an existing destination
   std::string filesystemUuid;  // the clone's filesystem UUID; empty: random

@@ -3,9 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
-
-#include "image/qcow2_reader.h"
 
 namespace virtscratch::image {
 namespace {
@@ -16,8 +15,8 @@ class RawDiskView final : public DiskView {
 
   ImageFormat format() const override { return ImageFormat::kRaw; }
   uint64_t virtualSize() const override { return size_; }
-  Result<std::vector<Extent>> dataExtents() const override {
-    return image::dataExtents(fd_.get(), 0, size_);
+  Result<std::vector<Extent>> dataExtents(uint64_t from, uint64_t to) const override {
+    return image::dataExtents(fd_.get(), from, std::min(to, size_));
   }
   Status read(uint64_t offset, std::span<uint8_t> out) const override {
     if (offset > size_ || out.size() > size_ - offset) {
@@ -39,6 +38,32 @@ class RawDiskView final : public DiskView {
 
 }  // namespace
 
+Status ExtentWalker::fill() {
+  extents_.clear();
+  at_ = 0;
+  const uint64_t size = view_->virtualSize();
+  while (extents_.empty() && fetched_ < size) {
+    uint64_t to = fetched_ + std::min(window_, size - fetched_);
+    VS_ASSIGN_OR_RETURN(extents_, view_->dataExtents(fetched_, to));
+    fetched_ = to;
+  }
+  return {};
+}
+
+Result<std::optional<Extent>> ExtentWalker::next() {
+  if (at_ >= extents_.size()) VS_RETURN_IF_ERROR(fill());
+  if (at_ >= extents_.size()) return std::optional<Extent>();
+  Extent e = extents_[at_++];
+  // An extent that reaches the window's edge may go on in the next window.
+  while (at_ >= extents_.size() && e.end() == fetched_ && fetched_ < view_->virtualSize()) {
+    VS_RETURN_IF_ERROR(fill());
+    if (extents_.empty() || extents_.front().offset != e.end()) break;
+    e.length += extents_.front().length;
+    at_ = 1;
+  }
+  return std::optional<Extent>(e);
+}
+
 Result<std::unique_ptr<DiskView>> openRawDiskView(UniqueFd fd, const std::string& path) {
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + path, errno);
@@ -47,24 +72,6 @@ Result<std::unique_ptr<DiskView>> openRawDiskView(UniqueFd fd, const std::string
   }
   return std::unique_ptr<DiskView>(
       std::make_unique<RawDiskView>(std::move(fd), static_cast<uint64_t>(st.st_size)));
-}
-
-Result<std::unique_ptr<DiskView>> openDiskView(UniqueFd fd, const std::string& path) {
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + path, errno);
-  if (!S_ISREG(st.st_mode)) {
-    return invalidArgument("'" + path + "' is not a regular file; give an image file");
-  }
-  VS_ASSIGN_OR_RETURN(bool qcow2, isQcow2(fd.get()));
-  if (qcow2) return openQcow2(std::move(fd), path);
-  return openRawDiskView(std::move(fd), path);
-}
-
-Result<std::unique_ptr<DiskView>> openDiskView(const std::string& path) {
-  // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return errnoStatus("open '" + path + "'", errno);
-  return openDiskView(std::move(fd), path);
 }
 
 }  // namespace virtscratch::image

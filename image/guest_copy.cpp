@@ -74,25 +74,24 @@ Status copyGuestBytes(const DiskView& view, int dstFd, ProgressSink* progress) {
 
 Status copyGuestRange(const DiskView& view, Extent range, int dstFd, uint64_t dstOffset,
                       ProgressSink* progress) {
-  VS_ASSIGN_OR_RETURN(std::vector<Extent> all, view.dataExtents());
-  std::vector<Extent> extents;
-  for (const Extent& e : all) {
-    uint64_t from = std::max(e.offset, range.offset), to = std::min(e.end(), range.end());
-    if (from < to) extents.push_back({from, to - from});
-  }
-  uint64_t total = totalLength(extents), done = 0;
+  // A window of extents at a time, so memory does not grow with the guest's fragmentation;
+  // progress is the guest offset reached within the range.
   std::vector<uint8_t> buf;
-  for (const Extent& e : extents) {
-    for (uint64_t pos = e.offset; pos < e.end();) {
-      if (isCancelled(progress)) return cancelledStatus();
-      auto n = static_cast<size_t>(std::min(kBlock, e.end() - pos));
-      buf.resize(n);
-      VS_RETURN_IF_ERROR(view.read(pos, buf));
-      VS_RETURN_IF_ERROR(writeAll(dstFd, buf.data(), n, dstOffset + (pos - range.offset)));
-      pos += n;
-      done += n;
-      if (progress != nullptr) progress->report(done, total);
+  for (uint64_t window = range.offset; window < range.end();) {
+    uint64_t windowEnd = window + std::min(ExtentWalker::kWindow, range.end() - window);
+    VS_ASSIGN_OR_RETURN(std::vector<Extent> extents, view.dataExtents(window, windowEnd));
+    for (const Extent& e : extents) {
+      for (uint64_t pos = e.offset; pos < e.end();) {
+        if (isCancelled(progress)) return cancelledStatus();
+        auto n = static_cast<size_t>(std::min(kBlock, e.end() - pos));
+        buf.resize(n);
+        VS_RETURN_IF_ERROR(view.read(pos, buf));
+        VS_RETURN_IF_ERROR(writeAll(dstFd, buf.data(), n, dstOffset + (pos - range.offset)));
+        pos += n;
+        if (progress != nullptr) progress->report(pos - range.offset, range.length);
+      }
     }
+    window = windowEnd;
   }
   return {};
 }

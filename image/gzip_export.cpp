@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,8 +14,6 @@
 #include "image/gzip_deflate_pieces.h"
 #include "image/gzip_zeros.h"
 #include "image/size.h"
-
-// While image/CMakeLists.txt does not list it yet.
 
 namespace virtscratch::image {
 namespace {
@@ -44,33 +43,47 @@ void putLe32(std::vector<uint8_t>& out, uint32_t value) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
 }
 
-// Data extents cut into jobs of at most kChunk; a job that continues an extent is primed with
-// the end of the previous job.
-std::vector<DeflateJob> planJobs(const std::vector<Extent>& extents) {
-  std::vector<DeflateJob> jobs;
-  for (const Extent& extent : extents) {
-    for (uint64_t at = extent.offset; at < extent.end(); at += kChunk) {
-      jobs.push_back(
-          {at, std::min(kChunk, extent.end() - at), std::min(kDictionary, at - extent.offset)});
-    }
-  }
-  return jobs;
-}
+// Data extents cut into jobs of at most kChunk, made as they are needed so that memory does not
+// grow with the number of extents; a job that continues an extent is primed with the end of the
+// previous job.
+class JobSource {
+ public:
+  explicit JobSource(const DiskView& disk) : walker_(disk) {}
 
-// Compresses jobs on worker threads into a ring of slots, so at most slots.size() results are
-// held at once, and hands them to the writing thread in job order. Created and driven by the
-// thread that exports; each worker touches only its compressor and the slot of the job it took.
+  Result<std::optional<DeflateJob>> next() {
+    if (at_ >= extent_.end()) {
+      VS_ASSIGN_OR_RETURN(std::optional<Extent> e, walker_.next());
+      if (!e) return std::optional<DeflateJob>();
+      extent_ = *e;
+      at_ = e->offset;
+    }
+    DeflateJob job{at_, std::min(kChunk, extent_.end() - at_),
+                   std::min(kDictionary, at_ - extent_.offset)};
+    at_ += job.length;
+    return std::optional<DeflateJob>(job);
+  }
+
+ private:
+  ExtentWalker walker_;
+  Extent extent_;
+  uint64_t at_ = 0;
+};
+
+// Compresses jobs on worker threads into a ring of slots, so at most slots.size() jobs and
+// results are held at once, and hands them to the writing thread in job order. Created and
+// driven by the thread that exports, which submits the jobs in order; each worker touches only
+// its compressor and the slot of the job it took.
 class CompressionPipeline {
  public:
   struct Slot {
     bool ready = false;
+    DeflateJob job;
     Status status;
     uint32_t crc = 0;
     std::vector<uint8_t> data;
   };
 
-  CompressionPipeline(const std::vector<DeflateJob>& jobs, unsigned threads)
-      : jobs_(jobs), slots_(2 * static_cast<size_t>(threads)) {}
+  explicit CompressionPipeline(unsigned threads) : slots_(2 * static_cast<size_t>(threads)) {}
   ~CompressionPipeline() { stop(); }
   CompressionPipeline(const CompressionPipeline&) = delete;
   CompressionPipeline& operator=(const CompressionPipeline&) = delete;
@@ -80,6 +93,17 @@ class CompressionPipeline {
     for (ChunkCompressor& compressor : compressors_) {
       workers_.emplace_back([this, &compressor] { work(compressor); });
     }
+  }
+
+  size_t capacity() const { return slots_.size(); }
+
+  // Queues job number `index` (the next one); its slot is free: the caller released the job
+  // capacity() before it.
+  void submit(size_t index, const DeflateJob& job) {
+    std::lock_guard lock(mutex_);
+    slots_[index % slots_.size()].job = job;
+    submitted_ = index + 1;
+    changed_.notify_all();
   }
 
   // Waits for the result of job `index` (taken in order, each once); valid until release().
@@ -92,8 +116,6 @@ class CompressionPipeline {
   void release(size_t index) {
     std::lock_guard lock(mutex_);
     slots_[index % slots_.size()].ready = false;
-    released_ = index + 1;
-    changed_.notify_all();
   }
 
   void stop() {
@@ -110,17 +132,17 @@ class CompressionPipeline {
   void work(ChunkCompressor& compressor) {
     for (;;) {
       size_t index;
+      DeflateJob job;
       {
         std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] {
-          return stopping_ || next_ >= jobs_.size() || next_ < released_ + slots_.size();
-        });
-        if (stopping_ || next_ >= jobs_.size()) return;
+        changed_.wait(lock, [&] { return stopping_ || next_ < submitted_; });
+        if (stopping_) return;
         index = next_++;
+        job = slots_[index % slots_.size()].job;
       }
-      // The slot is ours: its previous job was released before `index` could be taken.
+      // The slot is ours until it is marked ready: the writer neither reuses nor reads it.
       Slot& slot = slots_[index % slots_.size()];
-      auto crc = compressor.compress(jobs_[index], slot.data);
+      auto crc = compressor.compress(job, slot.data);
       std::lock_guard lock(mutex_);
       slot.status = crc.status();
       slot.crc = crc.ok() ? *crc : 0;
@@ -129,14 +151,13 @@ class CompressionPipeline {
     }
   }
 
-  const std::vector<DeflateJob>& jobs_;
   std::vector<Slot> slots_;
   std::vector<ChunkCompressor> compressors_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  size_t next_ = 0;      // the next job a worker takes
-  size_t released_ = 0;  // jobs the writer is done with
+  size_t next_ = 0;       // the next job a worker takes
+  size_t submitted_ = 0;  // jobs queued by the writer
   bool stopping_ = false;
 };
 
@@ -222,10 +243,10 @@ Status exportGzip(const DiskView& disk, int outFd, const ExportOptions& options)
   if (threads == 0) threads = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   threads = std::min(threads, kMaxThreads);
 
-  VS_ASSIGN_OR_RETURN(std::vector<Extent> extents, disk.dataExtents());
-  const std::vector<DeflateJob> jobs = planJobs(extents);
   const ZeroPieces zeros;
-  threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(jobs.size(), 1)));
+  // No more threads than chunks in the disk: a small disk needs no pool.
+  uint64_t chunks = disk.virtualSize() / kChunk + 1;
+  threads = static_cast<unsigned>(std::min<uint64_t>(threads, chunks));
   std::vector<ChunkCompressor> compressors;
   for (unsigned i = 0; i < threads; ++i) {
     VS_ASSIGN_OR_RETURN(ChunkCompressor compressor,
@@ -233,21 +254,31 @@ Status exportGzip(const DiskView& disk, int outFd, const ExportOptions& options)
     compressors.push_back(std::move(compressor));
   }
 
-  CompressionPipeline pipeline(jobs, threads);
+  CompressionPipeline pipeline(threads);
   pipeline.start(std::move(compressors));
   GzipWriter writer(outFd, zeros, options.progress, disk.virtualSize());
   writer.header(options.level);
+  JobSource source(disk);
+  size_t submitted = 0;
+  bool more = true;
   uint64_t at = 0;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    VS_RETURN_IF_ERROR(writer.zeros(jobs[i].offset - at));
-    CompressionPipeline::Slot& slot = pipeline.take(i);
+  for (size_t taken = 0;; ++taken) {
+    while (more && submitted < taken + pipeline.capacity()) {
+      VS_ASSIGN_OR_RETURN(std::optional<DeflateJob> job, source.next());
+      more = job.has_value();
+      if (more) pipeline.submit(submitted++, *job);
+    }
+    if (taken == submitted) break;
+    CompressionPipeline::Slot& slot = pipeline.take(taken);
+    const DeflateJob job = slot.job;
+    VS_RETURN_IF_ERROR(writer.zeros(job.offset - at));
     if (!slot.status.ok()) {
       return slot.status.withContext("export of guest bytes at offset " +
-                                     std::to_string(jobs[i].offset));
+                                     std::to_string(job.offset));
     }
-    VS_RETURN_IF_ERROR(writer.data(slot.data, slot.crc, jobs[i].length));
-    pipeline.release(i);
-    at = jobs[i].offset + jobs[i].length;
+    VS_RETURN_IF_ERROR(writer.data(slot.data, slot.crc, job.length));
+    pipeline.release(taken);
+    at = job.offset + job.length;
   }
   VS_RETURN_IF_ERROR(writer.zeros(disk.virtualSize() - at));
   return writer.finish();

@@ -12,7 +12,6 @@
 #include <optional>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "image/file_io.h"
 #include "image/size.h"
 
@@ -38,17 +37,17 @@ class ProbeCopy {
     if (ftruncate(fd.get(), static_cast<off_t>(view.virtualSize())) != 0) {
       return errnoStatus("size probe copy", errno);
     }
-    VS_ASSIGN_OR_RETURN(auto extents, view.dataExtents());
-    return ProbeCopy(view, std::move(fd), std::move(extents));
+    return ProbeCopy(view, std::move(fd));
   }
 
   int fd() const { return fd_.get(); }
 
   Status copyWindow(uint64_t start, uint64_t length) {
     uint64_t end = std::min(view_->virtualSize(), start + length);
+    VS_ASSIGN_OR_RETURN(std::vector<Extent> extents, view_->dataExtents(start, end));
     std::vector<uint8_t> buf;
-    for (const Extent& e : extents_) {
-      uint64_t from = std::max(start, e.offset), to = std::min(end, e.end());
+    for (const Extent& e : extents) {
+      uint64_t from = e.offset, to = e.end();
       for (uint64_t pos = from; pos < to;) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(to - pos, 1 * kMiB));
         buf.resize(n);
@@ -61,11 +60,9 @@ class ProbeCopy {
   }
 
  private:
-  ProbeCopy(const DiskView& view, UniqueFd fd, std::vector<Extent> extents)
-      : view_(&view), fd_(std::move(fd)), extents_(std::move(extents)) {}
+  ProbeCopy(const DiskView& view, UniqueFd fd) : view_(&view), fd_(std::move(fd)) {}
   const DiskView* view_;
   UniqueFd fd_;
-  std::vector<Extent> extents_;
 };
 
 std::string probeValue(blkid_probe probe, const char* name) {
@@ -99,7 +96,7 @@ Result<FilesystemInfo> probeFilesystem(int fd, int partition, uint64_t offset, u
 
 }  // namespace
 
-Result<ImageInfo> inspectImage(const std::string& path) {
+Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& options) {
   // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("open '" + path + "'", errno);
@@ -107,7 +104,7 @@ Result<ImageInfo> inspectImage(const std::string& path) {
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
   UniqueFd probeFd(dup(fd.get()));
   if (!probeFd) return errnoStatus("dup", errno);
-  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openDiskView(std::move(fd), path));
+  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openImage(std::move(fd), path, options));
 
   ImageInfo info;
   info.path = path;
@@ -116,8 +113,12 @@ Result<ImageInfo> inspectImage(const std::string& path) {
   info.fileSize = static_cast<uint64_t>(st.st_size);
   info.allocatedBytes = view->allocatedBytes();
   info.backingFile = view->backingFile();
-  VS_ASSIGN_OR_RETURN(auto extents, view->dataExtents());
-  for (const Extent& e : extents) info.dataBytes += e.length;
+  ExtentWalker walker(*view);
+  for (;;) {
+    VS_ASSIGN_OR_RETURN(std::optional<Extent> e, walker.next());
+    if (!e) break;
+    info.dataBytes += e->length;
+  }
 
   // Raw images are probed in place; others through a copy of the windows that probing reads.
   std::optional<ProbeCopy> copy;

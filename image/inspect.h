@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "image/open_image.h"
 #include "image/partition_table.h"
 #include "image/spec.h"
 #include "image/status.h"
@@ -33,6 +34,8 @@ struct ImageInfo {
   std::vector<FilesystemInfo> filesystems;
 };
 
-Result<ImageInfo> inspectImage(const std::string& path);
+// Opens `path` as `options` say (the CLI: cliOpenOptions(--format)). Memory stays flat however
+// fragmented the image is: extents are counted a window at a time.
+Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& options);
 
 }  // namespace virtscratch::image

@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <iterator>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "image/host_extent_cursor.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_header.h"
 
@@ -57,7 +58,7 @@ class Qcow2DiskView final : public DiskView {
     auto bytes = image::allocatedBytes(fd_.get());
     return bytes.ok() ? *bytes : 0;
   }
-  Result<std::vector<Extent>> dataExtents() const override;
+  Result<std::vector<Extent>> dataExtents(uint64_t from, uint64_t to) const override;
   Status read(uint64_t offset, std::span<uint8_t> out) const override;
 
  private:
@@ -228,60 +229,87 @@ Status Qcow2DiskView::read(uint64_t offset, std::span<uint8_t> out) const {
   return flush();
 }
 
-Result<std::vector<Extent>> Qcow2DiskView::dataExtents() const {
-  std::vector<Extent> backing;
-  if (backing_) {
-    VS_ASSIGN_OR_RETURN(backing, backing_->dataExtents());
+// The data of a data cluster: from its first to its last host data byte, one extent at most, as
+// QEMU maps preallocated clusters; nullopt when the cluster is a hole in the file.
+struct DataCluster {
+  uint64_t guest, host, length;
+};
+Result<std::optional<Extent>> dataOf(const DataCluster& c, HostExtentCursor& hostData) {
+  VS_ASSIGN_OR_RETURN(std::optional<Extent> first, hostData.after(c.host));
+  const uint64_t end = c.host + c.length;
+  if (!first || first->offset >= end) return std::optional<Extent>();
+  Extent last = *first;
+  while (last.end() < end) {
+    VS_ASSIGN_OR_RETURN(std::optional<Extent> next, hostData.after(last.end()));
+    if (!next || next->offset >= end) break;
+    last = *next;
   }
-  // Allocated clusters that are holes in the image file (preallocation=metadata) read as zeros.
-  VS_ASSIGN_OR_RETURN(std::vector<Extent> hostData, image::dataExtents(fd_.get(), 0, fileSize_));
+  uint64_t from = std::max(first->offset, c.host), to = std::min(last.end(), end);
+  return std::optional<Extent>(Extent{c.guest + (from - c.host), to - from});
+}
+
+Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t to) const {
+  to = std::min(to, h_.size);
+  if (from >= to) return std::vector<Extent>();
+  std::vector<Extent> backing;
+  if (backing_ && from < backing_->virtualSize()) {
+    VS_ASSIGN_OR_RETURN(backing,
+                        backing_->dataExtents(from, std::min(to, backing_->virtualSize())));
+  }
   std::vector<Extent> out;
   size_t b = 0;
   auto addUnallocated = [&](uint64_t guest, uint64_t length) {
     while (b < backing.size() && backing[b].end() <= guest) ++b;
     for (size_t j = b; j < backing.size() && backing[j].offset < guest + length; ++j) {
-      uint64_t from = std::max(backing[j].offset, guest);
-      appendMerged(out, from, std::min(backing[j].end(), guest + length) - from);
+      uint64_t start = std::max(backing[j].offset, guest);
+      appendMerged(out, start, std::min(backing[j].end(), guest + length) - start);
     }
   };
-  // One extent per cluster at most, from its first to its last host data byte: what QEMU maps
-  // for preallocated clusters, and it keeps the result bounded by the number of L2 entries.
-  auto addData = [&](uint64_t guest, uint64_t host, uint64_t length) {
-    auto it = std::upper_bound(hostData.begin(), hostData.end(), host,
-                               [](uint64_t h, const Extent& e) { return h < e.offset; });
-    if (it != hostData.begin() && std::prev(it)->end() > host) --it;
-    if (it == hostData.end() || it->offset >= host + length) return;
-    auto last =
-        std::prev(std::upper_bound(it, hostData.end(), host + length - 1,
-                                   [](uint64_t h, const Extent& e) { return h < e.offset; }));
-    uint64_t from = std::max(it->offset, host);
-    uint64_t to = std::min(last->end(), host + length);
-    appendMerged(out, guest + (from - host), to - from);
-  };
-  const uint64_t clusters = (h_.size + h_.clusterSize - 1) >> h_.clusterBits;
+  // Allocated clusters that are holes in the image file (preallocation=metadata) read as zeros;
+  // their host data is looked up in host order once the window's clusters are known.
+  std::vector<DataCluster> data;
+  const uint64_t firstCluster = from >> h_.clusterBits;
+  const uint64_t endCluster = ((to - 1) >> h_.clusterBits) + 1;
   std::vector<uint64_t> entries;
-  for (uint64_t first = 0; first < clusters; first += l2Entries()) {
-    uint64_t count = std::min(l2Entries(), clusters - first);
+  for (uint64_t first = firstCluster; first < endCluster;) {
+    uint64_t count = std::min(l2Entries() - (first & (l2Entries() - 1)), endCluster - first);
     if ((l1_[first >> l2Bits_] & qcow2::kOffsetMask) == 0) {
-      uint64_t guest = first << h_.clusterBits;
-      addUnallocated(guest, std::min(count << h_.clusterBits, h_.size - guest));
+      // No L2 table: the whole range is unallocated, in one step whatever the cluster size.
+      uint64_t start = std::max(first << h_.clusterBits, from);
+      addUnallocated(start, std::min((first + count) << h_.clusterBits, to) - start);
+      first += count;
       continue;
     }
     VS_RETURN_IF_ERROR(loadEntries(first, count, entries));
     for (uint64_t i = 0; i < count; ++i) {
-      uint64_t guest = (first + i) << h_.clusterBits;
-      uint64_t length = std::min(h_.clusterSize, h_.size - guest);
+      uint64_t start = std::max((first + i) << h_.clusterBits, from);
+      uint64_t length = std::min(((first + i + 1) << h_.clusterBits), to) - start;
       VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[i], first + i));
-      if (m.kind == Kind::kUnallocated) addUnallocated(guest, length);
-      if (m.kind == Kind::kCompressed) appendMerged(out, guest, length);
-      if (m.kind == Kind::kData) addData(guest, m.host, length);
+      if (m.kind == Kind::kUnallocated) addUnallocated(start, length);
+      if (m.kind == Kind::kCompressed) appendMerged(out, start, length);
+      if (m.kind == Kind::kData) {
+        data.push_back({start, m.host + (start - ((first + i) << h_.clusterBits)), length});
+      }
     }
+    first += count;
   }
-  return out;
+  std::sort(data.begin(), data.end(),
+            [](const DataCluster& x, const DataCluster& y) { return x.host < y.host; });
+  HostExtentCursor hostData(fd_.get(), fileSize_);
+  for (const DataCluster& c : data) {
+    VS_ASSIGN_OR_RETURN(std::optional<Extent> e, dataOf(c, hostData));
+    if (e) out.push_back(*e);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Extent& x, const Extent& y) { return x.offset < y.offset; });
+  std::vector<Extent> merged;
+  merged.reserve(out.size());
+  for (const Extent& e : out) appendMerged(merged, e.offset, e.length);
+  return merged;
 }
 
-// The images being opened on this thread, outermost first: openDiskView on a backing file comes
-// back here, so this sees the whole chain and can stop loops and chains that are too deep.
+// The images being opened on this thread, outermost first: opening a backing file comes back
+// here, so this sees the whole chain and can stop loops and chains that are too deep.
 constexpr size_t kMaxBackingDepth = 16;
 thread_local std::vector<std::pair<dev_t, ino_t>> tOpening;
 
@@ -320,30 +348,6 @@ Status checkL1Table(const std::vector<uint64_t>& l1, const Header& h, const std:
                 std::to_string(*shared));
 }
 
-Result<std::unique_ptr<DiskView>> openBacking(const Header& h, const std::string& path) {
-  std::string name = h.backingFile;
-  if (name.front() != '/') {
-    size_t slash = path.rfind('/');
-    if (slash != std::string::npos) name = path.substr(0, slash + 1) + name;
-  }
-  auto context = "backing file '" + name + "' of '" + path + "'";
-  if (!h.backingFormat.empty() && h.backingFormat != "raw" && h.backingFormat != "qcow2") {
-    return invalidArgument(context + " has format '" + h.backingFormat +
-                           "'; only raw and qcow2 backing files are supported");
-  }
-  // O_NONBLOCK: a FIFO named as backing file would block open() for good.
-  UniqueFd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return errnoStatus("opening " + context, errno);
-  auto openAs = [&](UniqueFd backing) -> Result<std::unique_ptr<DiskView>> {
-    if (h.backingFormat == "raw") return openRawDiskView(std::move(backing), name);
-    if (h.backingFormat == "qcow2") return openQcow2(std::move(backing), name);
-    return openDiskView(std::move(backing), name);
-  };
-  Result<std::unique_ptr<DiskView>> view = openAs(std::move(fd));
-  if (!view.ok()) return view.status().withContext("opening " + context);
-  return view;
-}
-
 }  // namespace
 
 Result<bool> isQcow2(int fd) {
@@ -356,7 +360,8 @@ Result<bool> isQcow2(int fd) {
   return n == sizeof magic && qcow2::load32(magic) == qcow2::kMagic;
 }
 
-Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path) {
+Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path,
+                                            const BackingOpener& opener) {
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
   std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
@@ -381,7 +386,17 @@ Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path
   VS_RETURN_IF_ERROR(checkL1Table(l1, h, path));
   std::unique_ptr<DiskView> backing;
   if (!h.backingFile.empty()) {
-    VS_ASSIGN_OR_RETURN(backing, openBacking(h, path));
+    BackingRef ref{path, h.backingFile, h.backingFormat};
+    if (!opener) {
+      return invalidArgument("qcow2 image '" + path + "' names backing file '" + h.backingFile +
+                             "'; backing files are not followed here");
+    }
+    auto opened = opener(ref);
+    if (!opened.ok()) {
+      return opened.status().withContext("opening backing file '" + h.backingFile + "' of '" +
+                                         path + "'");
+    }
+    backing = std::move(*opened);
   }
   return std::unique_ptr<DiskView>(std::make_unique<Qcow2DiskView>(
       std::move(fd), path, fileSize, std::move(h), std::move(l1), std::move(backing)));

@@ -1,18 +1,21 @@
 // Reads qcow2 images as a DiskView: the guest's bytes, through the L1/L2 tables, with zero
 // clusters, compressed clusters (zlib) and backing files. Encrypted images, external data files
-// and extended L2 entries are refused with a clear error.
+// and extended L2 entries are refused with a clear error. Prefer openImage (open_image.h).
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "image/disk_view.h"
+#include "image/open_image.h"
 
 namespace virtscratch::image {
 
 // True when the first bytes of `fd` are a qcow2 header magic.
 Result<bool> isQcow2(int fd);
 
-Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path);
+// A backing file named in the header is opened by `opener`; with none it is refused, naming it.
+Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path,
+                                            const BackingOpener& opener = {});
 
 }  // namespace virtscratch::image

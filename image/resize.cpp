@@ -12,7 +12,6 @@
 #include <optional>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "image/file_io.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
@@ -209,7 +208,8 @@ Status resizeFile(int fd, uint64_t size, const std::string& what) {
   return {};
 }
 
-Result<ResizeResult> resize(const std::string& path, uint64_t newSize, ProgressSink* progress) {
+Result<ResizeResult> resize(const std::string& path, uint64_t newSize, const OpenOptions& options,
+                            ProgressSink* progress) {
   // Read-write, though the original is only read: an image the caller may not change is not
   // replaced behind its permissions.
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
@@ -221,7 +221,7 @@ Result<ResizeResult> resize(const std::string& path, uint64_t newSize, ProgressS
   }
   UniqueFd viewFd(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
   if (!viewFd) return errnoStatus("duplicate the descriptor of '" + path + "'", errno);
-  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openDiskView(std::move(viewFd), path));
+  VS_ASSIGN_OR_RETURN(std::unique_ptr<DiskView> view, openImage(std::move(viewFd), path, options));
   OldImage old(fd.get(), *view);
 
   // qcow2 sizes are whole 512-byte sectors; the image is given the size it will really have.
@@ -242,7 +242,7 @@ Result<ResizeResult> resize(const std::string& path, uint64_t newSize, ProgressS
                            "'; resize does not rewrite overlays: grow it with qemu-img resize, "
                            "or flatten it with qemu-img convert first");
   }
-  VS_ASSIGN_OR_RETURN(ImageInfo info, inspectImage(path));
+  VS_ASSIGN_OR_RETURN(ImageInfo info, inspectImage(path, options));
   if (info.partitionTable.table == PartitionTable::kMbr && newSize > kMbrMaxDiskSize) {
     return invalidArgument("'" + path +
                            "' has an MBR partition table, which cannot describe a "
@@ -353,9 +353,9 @@ Result<ResizeResult> resize(const std::string& path, uint64_t newSize, ProgressS
 }  // namespace
 
 Result<ResizeResult> resizeImage(const std::string& path, uint64_t newSize,
-                                 ProgressSink* progress) {
+                                 const OpenOptions& options, ProgressSink* progress) {
   if (path.empty()) return invalidArgument("no image path given");
-  auto result = resize(path, newSize, progress);
+  auto result = resize(path, newSize, options, progress);
   if (result.ok() || result.status().code() == ErrorCode::kInvalidArgument) return result;
   return result.status().withContext("'" + path + "' was not resized");
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "image/open_image.h"
 #include "image/progress.h"
 #include "image/status.h"
 
@@ -20,9 +21,10 @@ struct ResizeResult {
   std::string note;
 };
 
-// Grows the image at `path` to `newSize` bytes of guest-visible size. A newSize below the current
-// size is refused with kInvalidArgument naming both; an equal size changes nothing.
+// Grows the image at `path`, opened as `options` say, to `newSize` bytes of guest-visible size.
+// A newSize below the current size is refused with kInvalidArgument naming both; an equal size
+// changes nothing.
 Result<ResizeResult> resizeImage(const std::string& path, uint64_t newSize,
-                                 ProgressSink* progress = nullptr);
+                                 const OpenOptions& options, ProgressSink* progress = nullptr);
 
 }  // namespace virtscratch::image

@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "image/disk_view.h"
 #include "image/file_io.h"
 #include "image/gzip_import.h"
+#include "image/open_image.h"
 #include "image/output_path.h"
 #include "image/qcow2_writer.h"
 #include "image/size.h"
@@ -27,12 +29,15 @@ bool allZero(const uint8_t* p, size_t n) {
 }
 
 // Copies the guest bytes of `view` into `outFd` (sized already), writing only non-zero blocks.
+// Progress is the guest offset reached of the virtual size.
 Status copySparse(const DiskView& view, int outFd, ProgressSink* progress) {
-  VS_ASSIGN_OR_RETURN(auto extents, view.dataExtents());
-  uint64_t total = 0, done = 0;
-  for (const Extent& e : extents) total += e.length;
+  const uint64_t total = view.virtualSize();
   std::vector<uint8_t> buf(4 * kMiB);
-  for (const Extent& e : extents) {
+  ExtentWalker walker(view);
+  for (;;) {
+    VS_ASSIGN_OR_RETURN(std::optional<Extent> next, walker.next());
+    if (!next) break;
+    const Extent e = *next;
     for (uint64_t pos = e.offset; pos < e.end();) {
       if (progress != nullptr && progress->cancelled()) {
         return {ErrorCode::kCancelled, "interrupted"};
@@ -49,8 +54,7 @@ Status copySparse(const DiskView& view, int outFd, ProgressSink* progress) {
         off += len;
       }
       pos += n;
-      done += n;
-      if (progress != nullptr) progress->report(done, total);
+      if (progress != nullptr) progress->report(pos, total);
     }
   }
   return {};
@@ -83,7 +87,7 @@ Result<bool> startsWithGzipMagic(int fd) {
 }  // namespace
 
 Status exportImage(const ExportRequest& request) {
-  VS_ASSIGN_OR_RETURN(auto view, openDiskView(request.image));
+  VS_ASSIGN_OR_RETURN(auto view, openImage(request.image, cliOpenOptions(request.format)));
   if (request.output == "-") {
     return exportGzip(*view, STDOUT_FILENO, request.gzip)
         .withContext("export of '" + request.image + "' to standard output failed");
@@ -121,9 +125,20 @@ Status importImage(const ImportRequest& request) {
   if (!seekable && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode)) {
     return invalidArgument("'" + request.input + "' is not a file or a stream");
   }
-  bool gzip = true;
-  if (seekable) {
-    VS_ASSIGN_OR_RETURN(gzip, startsWithGzipMagic(inFd.get()));
+  // The input's kind is what the user says, never guessed: gzip unless --from names an image
+  // format, and then it must be a file the image reader can seek in.
+  const bool gzip = !request.from.has_value();
+  if (!gzip && !seekable) {
+    return invalidArgument("'" + request.input + "' is not a regular file; --from " +
+                           std::string(toString(*request.from)) + " reads image files only");
+  }
+  if (gzip && seekable) {
+    VS_ASSIGN_OR_RETURN(bool magic, startsWithGzipMagic(inFd.get()));
+    if (!magic) {
+      return invalidArgument("'" + request.input +
+                             "' is not gzip (it does not start with 1f 8b); give --from raw or "
+                             "--from qcow2 to import an image file");
+    }
   }
 
   VS_ASSIGN_OR_RETURN(OutputPath out, openOutputPath(request.output));
@@ -138,8 +153,8 @@ Status importImage(const ImportRequest& request) {
     status = imported.status();
     if (imported.ok()) size = *imported;
   } else {
-    // Not gzip: a raw or qcow2 image, converted to a sparse copy.
-    auto view = openDiskView(std::move(inFd), request.input);
+    // A raw or qcow2 image, as the user named it, converted to a sparse copy.
+    auto view = openImage(std::move(inFd), request.input, cliOpenOptions(request.from));
     status = view.status();
     if (view.ok()) {
       size = (*view)->virtualSize();

@@ -18,6 +18,13 @@
 namespace virtscratch::image {
 namespace {
 
+// As the CLI without --format: the source's format is probed.
+CloneOptions probing() {
+  CloneOptions options;
+  options.source = cliOpenOptions(std::nullopt);
+  return options;
+}
+
 using test::allocatedBytesOf;
 using test::CommandResult;
 using test::guestRaw;
@@ -163,7 +170,7 @@ TEST_P(CloneOf, GivesTheFilesystemANewUuidAndKeepsEverythingElse) {
   makeImage(dir, src, c.format, c.fs, c.table);
   std::string before = checksum(src);
 
-  Status status = cloneImage(src, dst, {});
+  Status status = cloneImage(src, dst, probing());
   ASSERT_TRUE(status.ok()) << status.message();
 
   Json info = qemuImgInfo(dst);
@@ -228,7 +235,7 @@ TEST_P(OverlayOf, HoldsOnlyTheChangedClustersAndLeavesTheSourceAlone) {
   makeImage(dir, src, c.format, c.fs, c.table);
   std::string before = checksum(src);
 
-  CloneOptions options;
+  CloneOptions options = probing();
   options.backing = true;
   Status status = cloneImage(src, dst, options);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -287,7 +294,7 @@ TEST(Clone, GivesTheFilesystemTheUuidAskedFor) {
   TempDir dir;
   std::string src = dir.file("src.img"), dst = dir.file("dst.img");
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kNone);
-  CloneOptions options;
+  CloneOptions options = probing();
   options.filesystemUuid = "3f0e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
   Status status = cloneImage(src, dst, options);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -299,7 +306,7 @@ TEST(Clone, RefusesAUuidTheFilesystemCannotTakeAndLeavesNothing) {
   TempDir dir;
   std::string src = dir.file("src.img");
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kVfat, PartitionTable::kNone);
-  CloneOptions options;
+  CloneOptions options = probing();
   options.filesystemUuid = "3f0e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b";  // vfat takes XXXX-XXXX
   Status status = cloneImage(src, dir.file("dst.img"), options);
   EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
@@ -314,7 +321,7 @@ TEST(Clone, RenewsTheUuidOfAnExtFilesystemMountedSinceItsLastCheck) {
   // As a guest leaves it: mounted after the last check, so tune2fs -U asks for e2fsck first.
   ASSERT_EQ(run({"debugfs", "-w", "-R", "ssv lastcheck 20200101", src}).exitCode, 0);
   ASSERT_EQ(run({"debugfs", "-w", "-R", "ssv mtime 20210101", src}).exitCode, 0);
-  Status status = cloneImage(src, dst, {});
+  Status status = cloneImage(src, dst, probing());
   ASSERT_TRUE(status.ok()) << status.message();
   auto from = test::parseExport(run({"blkid", "-p", "-o", "export", src}).out);
   auto to = test::parseExport(run({"blkid", "-p", "-o", "export", dst}).out);
@@ -329,7 +336,7 @@ TEST(Clone, RenewsTheVolumeIdOfFat32AndItsBackupBootSector) {
   std::string src = dir.file("src.img"), dst = dir.file("dst.img");
   test::makeSparseFile(src, 64 * kMiB);
   ASSERT_EQ(run({"mkfs.fat", "-F", "32", "-n", "SCRATCH", src}).exitCode, 0);
-  Status status = cloneImage(src, dst, {});
+  Status status = cloneImage(src, dst, probing());
   ASSERT_TRUE(status.ok()) << status.message();
   auto from = test::parseExport(run({"blkid", "-p", "-o", "export", src}).out);
   auto to = test::parseExport(run({"blkid", "-p", "-o", "export", dst}).out);
@@ -345,7 +352,7 @@ TEST(Clone, CopiesAnImageWithoutAFilesystem) {
   TempDir dir;
   std::string src = dir.file("src.img"), dst = dir.file("dst.img");
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kNone, PartitionTable::kGpt);
-  Status status = cloneImage(src, dst, {});
+  Status status = cloneImage(src, dst, probing());
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(partitionTable(dst)["partitions"][0]["start"].u64(),
             partitionTable(src)["partitions"][0]["start"].u64());
@@ -355,7 +362,7 @@ TEST(Clone, CopiesAnImageWithoutAFilesystem) {
 TEST(Clone, RefusesAMissingSourceNamingIt) {
   TempDir dir;
   std::string src = dir.file("missing.img");
-  Status status = cloneImage(src, dir.file("dst.img"), {});
+  Status status = cloneImage(src, dir.file("dst.img"), probing());
   EXPECT_EQ(status.code(), ErrorCode::kNotFound);
   EXPECT_NE(status.message().find(src), std::string::npos) << status.message();
   EXPECT_TRUE(dir.entries().empty());
@@ -364,7 +371,7 @@ TEST(Clone, RefusesAMissingSourceNamingIt) {
 TEST(Clone, RefusesADirectoryAsSource) {
   TempDir dir;
   std::filesystem::create_directories(dir.file("folder"));
-  Status status = cloneImage(dir.file("folder"), dir.file("dst.img"), {});
+  Status status = cloneImage(dir.file("folder"), dir.file("dst.img"), probing());
   EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(status.message().find(dir.file("folder")), std::string::npos) << status.message();
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"folder"}));
@@ -375,7 +382,7 @@ TEST(Clone, RefusesAFilesystemItCannotRenewAndLeavesNothing) {
   std::string src = dir.file("minix.img");
   test::makeSparseFile(src, 8 * kMiB);
   ASSERT_EQ(run({"mkfs.minix", src}).exitCode, 0);
-  Status status = cloneImage(src, dir.file("dst.img"), {});
+  Status status = cloneImage(src, dir.file("dst.img"), probing());
   EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(status.message().find("minix"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find(src), std::string::npos) << status.message();
@@ -388,13 +395,13 @@ TEST(Clone, KeepsAnExistingDestinationUnlessForced) {
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kSwap, PartitionTable::kNone);
   test::writeFileAt(dst, 0, "keep me");
 
-  Status status = cloneImage(src, dst, {});
+  Status status = cloneImage(src, dst, probing());
   EXPECT_EQ(status.code(), ErrorCode::kAlreadyExists);
   EXPECT_NE(status.message().find("dst.img"), std::string::npos) << status.message();
   EXPECT_EQ(test::readFile(dst), "keep me");
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"dst.img", "src.img"}));
 
-  CloneOptions options;
+  CloneOptions options = probing();
   options.force = true;
   status = cloneImage(src, dst, options);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -406,7 +413,7 @@ TEST(Clone, RefusesToReplaceItsOwnSource) {
   std::string src = dir.file("src.img");
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kSwap, PartitionTable::kNone);
   std::string before = checksum(src);
-  CloneOptions options;
+  CloneOptions options = probing();
   options.force = true;
   Status status = cloneImage(src, src, options);
   EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
@@ -424,7 +431,7 @@ TEST(Clone, StopsWhenCancelledAndLeavesNothing) {
   std::string src = dir.file("src.img");
   makeImage(dir, src, ImageFormat::kQcow2, Filesystem::kExt4, PartitionTable::kNone);
   CancelAtOnce cancel;
-  CloneOptions options;
+  CloneOptions options = probing();
   options.progress = &cancel;
   Status status = cloneImage(src, dir.file("dst.img"), options);
   EXPECT_EQ(status.code(), ErrorCode::kCancelled);

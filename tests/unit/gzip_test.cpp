@@ -9,6 +9,7 @@
 #include "image/disk_view.h"
 #include "image/gzip_export.h"
 #include "image/gzip_import.h"
+#include "image/open_image.h"
 #include "image/size.h"
 #include "image/unique_fd.h"
 #include "tests/support/test_util.h"
@@ -70,7 +71,7 @@ class RecordingProgress : public ProgressSink {
 
 Status exportFile(const std::string& image, const std::string& gz, unsigned threads = 0,
                   int level = 1, ProgressSink* progress = nullptr) {
-  auto disk = openDiskView(image);
+  auto disk = openImage(image, cliOpenOptions(std::nullopt));
   if (!disk.ok()) return disk.status();
   UniqueFd out(open(gz.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   ExportOptions options;
@@ -230,7 +231,7 @@ TEST(GzipExport, WritesToAPipe) {
     ssize_t n;
     while ((n = read(readEnd.get(), buf, sizeof buf)) > 0) received.append(buf, n);
   });
-  auto disk = openDiskView(dir.file("disk.img"));
+  auto disk = openImage(dir.file("disk.img"), cliOpenOptions(ImageFormat::kRaw));
   ASSERT_TRUE(disk.ok());
   Status status = exportGzip(**disk, writeEnd.get(), {});
   writeEnd.reset();

@@ -36,10 +36,11 @@ void runOk(const std::vector<std::string>& argv) {
   ASSERT_EQ(result.exitCode, 0) << argv[0] << " " << argv[1] << ": " << result.err;
 }
 
-Result<std::unique_ptr<DiskView>> openImage(const std::string& path) {
+// As qcow2, following backing files by name: what the CLI does when the user gives --format.
+Result<std::unique_ptr<DiskView>> openQcow2File(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return failed("cannot open " + path);
-  return openQcow2(std::move(fd), path);
+  return image::openImage(std::move(fd), path, cliOpenOptions(ImageFormat::kQcow2));
 }
 
 // Every guest byte through the view, in reads that straddle cluster boundaries.
@@ -99,7 +100,7 @@ class Qcow2ReaderTest : public ::testing::Test {
   // The view reads what `qemu-img convert -O raw` reads, and maps what `qemu-img map` maps.
   void expectMatchesQemu(const std::string& image) {
     SCOPED_TRACE(image);
-    auto view = openImage(image);
+    auto view = openQcow2File(image);
     ASSERT_TRUE(view.ok()) << view.status().message();
     std::string expected = file("expected.raw");
     runOk({"qemu-img", "convert", "-O", "raw", image, expected});
@@ -117,7 +118,7 @@ TEST_F(Qcow2ReaderTest, ReadsWhatQemuImgConvertWrote) {
   std::string raw = makeRaw(10 * kMiB + 512);
   runOk({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, file("image.qcow2")});
   expectMatchesQemu(file("image.qcow2"));
-  auto view = openImage(file("image.qcow2"));
+  auto view = openQcow2File(file("image.qcow2"));
   ASSERT_TRUE(view.ok());
   EXPECT_EQ((*view)->format(), ImageFormat::kQcow2);
   EXPECT_EQ((*view)->allocatedBytes(), test::allocatedBytesOf(file("image.qcow2")));
@@ -154,7 +155,7 @@ TEST_F(Qcow2ReaderTest, ReadsOverlaysThroughTheirBackingFiles) {
     runOk({"qemu-io", "-c", "write -P 0x5a 1M 64k", "-c", "write -z 64k 64k", "-c",
            "write -P 0x33 3M 100", overlay});
     expectMatchesQemu(overlay);
-    auto view = openImage(overlay);
+    auto view = openQcow2File(overlay);
     ASSERT_TRUE(view.ok()) << view.status().message();
     EXPECT_EQ((*view)->backingFile(), base);
   }
@@ -174,7 +175,7 @@ TEST_F(Qcow2ReaderTest, ReadsPreallocatedImages) {
 TEST_F(Qcow2ReaderTest, ReadsFromSeveralThreadsAtOnce) {
   std::string raw = makeRaw(8 * kMiB);
   runOk({"qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, file("c.qcow2")});
-  auto view = openImage(file("c.qcow2"));
+  auto view = openQcow2File(file("c.qcow2"));
   ASSERT_TRUE(view.ok()) << view.status().message();
   const std::string expected = test::readFile(raw);
   std::vector<std::string> results(4);
@@ -190,7 +191,7 @@ TEST_F(Qcow2ReaderTest, ReadsFromSeveralThreadsAtOnce) {
 
 TEST_F(Qcow2ReaderTest, RefusesReadsPastTheEnd) {
   runOk({"qemu-img", "create", "-q", "-f", "qcow2", file("e.qcow2"), "1M"});
-  auto view = openImage(file("e.qcow2"));
+  auto view = openQcow2File(file("e.qcow2"));
   ASSERT_TRUE(view.ok());
   std::vector<uint8_t> buf(10);
   EXPECT_EQ((*view)->read(kMiB - 5, buf).code(), ErrorCode::kInvalidArgument);
@@ -236,7 +237,7 @@ class Qcow2ReaderCorruptTest : public Qcow2ReaderTest {
 
   // The error opening `image`, which must fail, with `code` and `text` in its message.
   void expectOpenError(const std::string& image, ErrorCode code, const std::string& text) {
-    auto view = openImage(image);
+    auto view = openQcow2File(image);
     ASSERT_FALSE(view.ok());
     EXPECT_EQ(view.status().code(), code) << view.status().message();
     EXPECT_NE(view.status().message().find(text), std::string::npos) << view.status().message();
@@ -300,7 +301,7 @@ TEST_F(Qcow2ReaderCorruptTest, RefusesFeaturesItCannotRead) {
 TEST_F(Qcow2ReaderCorruptTest, ReportsClustersOutsideTheFile) {
   std::string image = makeImage("l2.qcow2");
   test::writeFileAt(image, firstL2EntryOffset(image), be64(kTiB | uint64_t{1} << 63));
-  auto view = openImage(image);
+  auto view = openQcow2File(image);
   ASSERT_TRUE(view.ok()) << view.status().message();
   std::vector<uint8_t> buf(4096);
   Status read = (*view)->read(0, buf);
@@ -319,7 +320,7 @@ TEST_F(Qcow2ReaderCorruptTest, ReportsCompressedDataThatDoesNotInflate) {
   uint64_t entry = readBe64(test::readFile(image), firstL2EntryOffset(image));
   ASSERT_NE(entry & (uint64_t{1} << 62), 0u) << "not a compressed cluster";
   test::writeFileAt(image, entry & ((uint64_t{1} << 54) - 1), std::string(64, '\xff'));
-  auto view = openImage(image);
+  auto view = openQcow2File(image);
   ASSERT_TRUE(view.ok()) << view.status().message();
   std::vector<uint8_t> buf(512);
   Status read = (*view)->read(0, buf);
@@ -349,7 +350,7 @@ TEST_F(Qcow2ReaderCorruptTest, StopsBackingChainsThatLoopOrRunTooDeep) {
     bytes.replace(nameAt, 13, chainName(i - 1));
     test::writeFileAt(file(chainName(i)), 0, bytes);
   }
-  auto deepest = openImage(file(chainName(16)));
+  auto deepest = openQcow2File(file(chainName(16)));
   EXPECT_TRUE(deepest.ok()) << deepest.status().message();
   expectOpenError(file(chainName(17)), ErrorCode::kFailed, "too long");
 
@@ -380,7 +381,7 @@ TEST_F(Qcow2ReaderCorruptTest, SurvivesRandomDamageToItsMetadata) {
     std::string image = file("damaged.qcow2");
     test::makeSparseFile(image, 0);
     test::writeFileAt(image, 0, bytes);
-    auto view = openImage(image);
+    auto view = openQcow2File(image);
     if (!view.ok()) {
       EXPECT_FALSE(view.status().message().empty());
       continue;

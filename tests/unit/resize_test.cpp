@@ -18,6 +18,8 @@
 namespace virtscratch::image {
 namespace {
 
+const OpenOptions kProbe = cliOpenOptions(std::nullopt);  // as the CLI without --format
+
 using test::CommandResult;
 using test::guestRaw;
 using test::Json;
@@ -113,7 +115,7 @@ TEST_P(ResizeOfExt4, GrowsTheImageThePartitionAndTheFilesystem) {
   std::string uuid =
       test::parseExport(run({"blkid", "-p", "-o", "export", before.file}).out)["UUID"];
 
-  auto result = resizeImage(image, 160 * kMiB);
+  auto result = resizeImage(image, 160 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->oldSize, 64 * kMiB);
   EXPECT_EQ(result->newSize, 160 * kMiB);
@@ -159,7 +161,7 @@ TEST(Resize, RefusesToShrinkNamingBothSizes) {
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kGpt, 64 * kMiB);
   std::string before = checksum(image);
-  auto result = resizeImage(image, 32 * kMiB);
+  auto result = resizeImage(image, 32 * kMiB, kProbe);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kInvalidArgument);
   const std::string& message = result.status().message();
@@ -174,7 +176,7 @@ TEST(Resize, ChangesNothingForTheSameSize) {
   std::string image = dir.file("disk.qcow2");
   makeImage(dir, image, ImageFormat::kQcow2, Filesystem::kExt4, PartitionTable::kGpt, 64 * kMiB);
   std::string before = checksum(image);
-  auto result = resizeImage(image, 64 * kMiB);
+  auto result = resizeImage(image, 64 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->oldSize, 64 * kMiB);
   EXPECT_EQ(result->newSize, 64 * kMiB);
@@ -188,7 +190,7 @@ TEST(Resize, GivesARawImageExactlyTheSizeAskedForEvenBetweenBlocks) {
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kNone, 64 * kMiB);
   constexpr uint64_t kOdd = 100000001;  // not a whole number of blocks or sectors
-  auto result = resizeImage(image, kOdd);
+  auto result = resizeImage(image, kOdd, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_TRUE(result->filesystemGrown);
   EXPECT_EQ(std::filesystem::file_size(image), kOdd);
@@ -202,7 +204,7 @@ TEST(Resize, ReportsTheWholeSectorsAQcow2ImageIsGiven) {
   TempDir dir;
   std::string image = dir.file("disk.qcow2");
   makeImage(dir, image, ImageFormat::kQcow2, Filesystem::kExt4, PartitionTable::kGpt, 64 * kMiB);
-  auto result = resizeImage(image, 100000001);
+  auto result = resizeImage(image, 100000001, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->newSize, 100000256u);
   EXPECT_EQ(qemuImgInfo(image)["virtual-size"].u64(), result->newSize);
@@ -218,7 +220,7 @@ TEST(Resize, GrowsTheXfsPartitionAndSaysHowToGrowTheFilesystem) {
   TempDir dir;
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kXfs, PartitionTable::kGpt, 320 * kMiB);
-  auto result = resizeImage(image, 400 * kMiB);
+  auto result = resizeImage(image, 400 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_TRUE(result->partitionGrown);
   EXPECT_FALSE(result->filesystemGrown);
@@ -233,7 +235,7 @@ TEST(Resize, GrowsABtrfsImageAndSaysHowToGrowTheFilesystem) {
   TempDir dir;
   std::string image = dir.file("disk.qcow2");
   makeImage(dir, image, ImageFormat::kQcow2, Filesystem::kBtrfs, PartitionTable::kNone, 160 * kMiB);
-  auto result = resizeImage(image, 256 * kMiB);
+  auto result = resizeImage(image, 256 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_FALSE(result->partitionGrown);
   EXPECT_FALSE(result->filesystemGrown);
@@ -248,7 +250,7 @@ TEST(Resize, GrowsARawVfatDiskAndSaysTheFilesystemKeepsItsSize) {
   TempDir dir;
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kVfat, PartitionTable::kNone, 64 * kMiB);
-  auto result = resizeImage(image, 96 * kMiB);
+  auto result = resizeImage(image, 96 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_FALSE(result->filesystemGrown);
   EXPECT_NE(result->note.find("vfat"), std::string::npos) << result->note;
@@ -264,7 +266,7 @@ TEST(Resize, RemakesSwapOverTheGrownPartitionWithItsLabelAndUuid) {
   Placed before = checkedFilesystemOf(dir, image, PartitionTable::kGpt);
   auto old = test::parseExport(run({"blkid", "-p", "-o", "export", before.file}).out);
 
-  auto result = resizeImage(image, 128 * kMiB);
+  auto result = resizeImage(image, 128 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_TRUE(result->partitionGrown);
   EXPECT_TRUE(result->filesystemGrown);
@@ -285,7 +287,7 @@ TEST(Resize, RefusesToGrowAnMbrDiskPastTwoTebibytes) {
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kMbr, 64 * kMiB);
   std::string before = checksum(image);
-  auto result = resizeImage(image, 3 * kTiB);
+  auto result = resizeImage(image, 3 * kTiB, kProbe);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(result.status().message().find("MBR"), std::string::npos) << result.status().message();
@@ -298,7 +300,7 @@ TEST(Resize, KeepsThePermissionsOfTheImage) {
   std::string image = dir.file("disk.img");
   makeImage(dir, image, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kGpt, 64 * kMiB);
   ASSERT_EQ(chmod(image.c_str(), 0640), 0);
-  auto result = resizeImage(image, 96 * kMiB);
+  auto result = resizeImage(image, 96 * kMiB, kProbe);
   ASSERT_TRUE(result.ok()) << result.status().message();
   struct stat st;
   ASSERT_EQ(stat(image.c_str(), &st), 0);
@@ -307,7 +309,7 @@ TEST(Resize, KeepsThePermissionsOfTheImage) {
 
 TEST(Resize, RefusesAMissingImageNamingIt) {
   TempDir dir;
-  auto result = resizeImage(dir.file("missing.img"), 64 * kMiB);
+  auto result = resizeImage(dir.file("missing.img"), 64 * kMiB, kProbe);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kNotFound);
   EXPECT_NE(result.status().message().find(dir.file("missing.img")), std::string::npos)
@@ -319,13 +321,19 @@ TEST(Resize, RefusesAnOverlayAndLeavesIt) {
   std::string base = dir.file("base.img"), overlay = dir.file("overlay.qcow2");
   makeImage(dir, base, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kNone, 64 * kMiB);
   CloneOptions options;
+  options.source = cliOpenOptions(std::nullopt);
   options.backing = true;
   ASSERT_TRUE(cloneImage(base, overlay, options).ok());
   std::string before = checksum(overlay);
-  auto result = resizeImage(overlay, 128 * kMiB);
+  // Probed, the backing file is refused; read as the qcow2 it is, resize says why it stops.
+  auto probed = resizeImage(overlay, 128 * kMiB, kProbe);
+  ASSERT_FALSE(probed.ok());
+  EXPECT_NE(probed.status().message().find("--format qcow2"), std::string::npos)
+      << probed.status().message();
+  auto result = resizeImage(overlay, 128 * kMiB, cliOpenOptions(ImageFormat::kQcow2));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(result.status().message().find("overlay"), std::string::npos)
+  EXPECT_NE(result.status().message().find("does not rewrite overlays"), std::string::npos)
       << result.status().message();
   EXPECT_EQ(checksum(overlay), before);
 }
@@ -337,7 +345,7 @@ TEST(Resize, LeavesTheImageAsItWasWhenTheFilesystemCannotBeGrown) {
   // A lost root directory: e2fsck -p stops and asks for a manual check.
   ASSERT_EQ(run({"debugfs", "-w", "-R", "clri <2>", image}).exitCode, 0);
   std::string before = checksum(image);
-  auto result = resizeImage(image, 128 * kMiB);
+  auto result = resizeImage(image, 128 * kMiB, kProbe);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kFailed);
   EXPECT_NE(result.status().message().find("e2fsck"), std::string::npos)
@@ -360,7 +368,7 @@ TEST(Resize, StopsWhenCancelledAndLeavesTheImageAsItWas) {
   makeImage(dir, image, ImageFormat::kQcow2, Filesystem::kExt4, PartitionTable::kGpt, 64 * kMiB);
   std::string before = checksum(image);
   CancelAtOnce cancel;
-  auto result = resizeImage(image, 128 * kMiB, &cancel);
+  auto result = resizeImage(image, 128 * kMiB, kProbe, &cancel);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), ErrorCode::kCancelled);
   EXPECT_EQ(checksum(image), before);
