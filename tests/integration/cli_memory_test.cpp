@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "image/unique_fd.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tmpfs_mount.h"
 
 extern char** environ;
 
@@ -58,7 +61,13 @@ Measured runMeasured(const std::vector<std::string>& argv, const std::string& ou
 
 TEST(CliMemory, ExportAndInfoOfTwoMillionExtentsStayWithin64MiB) {
   TempDir dir;
-  const std::string image = dir.file("fragmented.raw");
+  // The 8 GB of data live in memory (a tmpfs, which has SEEK_DATA and SEEK_HOLE like a disk's
+  // filesystem) where root can mount one: written to disk and read back they cost minutes.
+  std::string imageDir = dir.file("image");
+  std::optional<TmpfsMount> tmpfs;
+  if (geteuid() == 0) tmpfs.emplace(imageDir, kExtents * kBlock + (uint64_t{64} << 20));
+  if (!tmpfs || !tmpfs->mounted()) std::filesystem::create_directories(imageDir);
+  const std::string image = imageDir + "/fragmented.raw";
   {
     UniqueFd fd(open(image.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     ASSERT_TRUE(fd);
@@ -72,8 +81,22 @@ TEST(CliMemory, ExportAndInfoOfTwoMillionExtentsStayWithin64MiB) {
   Measured exported = runMeasured({kBin, "export", "--format", "raw", image, "-"},
                                   dir.file("out.gz"), dir.file("export.err"));
   ASSERT_EQ(exported.exitCode, 0) << readFile(dir.file("export.err"));
-  // The stream is whole: gzip checks the CRC and the length.
-  EXPECT_EQ(run({"gzip", "-t", dir.file("out.gz")}).exitCode, 0);
+  // The stream ends with the trailer of the whole disk (ISIZE, the length modulo 2^32). Inflating
+  // 16 GB again would double the test's time; the export's bytes are checked with gunzip by the
+  // transport tests.
+  // (Read with pread: a large buffer here would count in the next child's ru_maxrss, which
+  // posix_spawn's shared address space hands on until exec.)
+  uint8_t trailer[4] = {};
+  {
+    UniqueFd gz(open(dir.file("out.gz").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(gz);
+    off_t size = lseek(gz.get(), 0, SEEK_END);
+    ASSERT_GE(size, 18);
+    ASSERT_EQ(pread(gz.get(), trailer, sizeof trailer, size - 4), 4);
+  }
+  uint32_t isize = 0;
+  for (int i = 0; i < 4; ++i) isize |= static_cast<uint32_t>(trailer[i]) << (8 * i);
+  EXPECT_EQ(isize, static_cast<uint32_t>(kExtents * 2 * kBlock));
   Measured info = runMeasured({kBin, "info", "--json", "--format", "raw", image},
                               dir.file("info.json"), dir.file("info.err"));
   ASSERT_EQ(info.exitCode, 0) << readFile(dir.file("info.err"));
