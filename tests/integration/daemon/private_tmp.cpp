@@ -1,16 +1,25 @@
 // private-tmp PROGRAM [ARGS...]: runs PROGRAM as systemd's PrivateTmp=yes would, in a mount
 // namespace of its own with an empty /tmp. The daemon's tests start virt-scratchd this way to show
 // that an export lands where its caller opened the file, whatever /tmp the daemon sees.
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstdio>
 
+extern char** environ;
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: private-tmp PROGRAM [ARGS...]\n");
     return 2;
+  }
+  // Opened before the new /tmp hides it: the build tree itself may lie under /tmp.
+  int program = open(argv[1], O_RDONLY | O_CLOEXEC);
+  if (program < 0) {
+    std::perror(argv[1]);
+    return 127;
   }
   if (unshare(CLONE_NEWNS) != 0) {
     std::perror("private-tmp: unshare");
@@ -22,7 +31,7 @@ int main(int argc, char** argv) {
     std::perror("private-tmp: mount");
     return 1;
   }
-  execv(argv[1], argv + 1);
+  fexecve(program, argv + 1, environ);
   std::perror(argv[1]);
   return 127;
 }
