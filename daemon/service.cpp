@@ -207,7 +207,7 @@ Status Service::Impl::removeImage(std::string_view id, std::string_view reason) 
 }
 
 Result<std::string> Service::Impl::domainToRelease(const Caller& /*caller*/,
-                                                     std::string_view domain) {
+                                                   std::string_view domain) {
   if (!started_) return notStarted();
   std::string uuid;
   if (isUuid(domain)) {

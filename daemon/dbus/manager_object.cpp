@@ -63,15 +63,16 @@ void ManagerObject::allocated(const sdbus::Result<sdbus::ObjectPath>& reply,
 void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
                                   std::map<std::string, sdbus::Variant> options) {
   auto reply = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
-  authorizedCall(authorizer_, getObject(), Action::kRelease, "ReleaseDomain", reply,
-                 [this, reply, domain, options = std::move(options)](const Caller& caller) -> Status {
-                   VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
-                   service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> n) {
-                     if (!n.ok()) return replyError("ReleaseDomain", *reply, n.status());
-                     replyValue("ReleaseDomain", *reply, *n);
-                   });
-                   return {};
-                 });
+  authorizedCall(
+      authorizer_, getObject(), Action::kRelease, "ReleaseDomain", reply,
+      [this, reply, domain, options = std::move(options)](const Caller& caller) -> Status {
+        VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+        service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> n) {
+          if (!n.ok()) return replyError("ReleaseDomain", *reply, n.status());
+          replyValue("ReleaseDomain", *reply, *n);
+        });
+        return {};
+      });
 }
 
 std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {

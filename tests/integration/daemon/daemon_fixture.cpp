@@ -206,7 +206,8 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
   writeText(conf, "[pool]\npath=" + poolPath() + "\nquota=" + config.quota +
                       (config.reserve.empty() ? "" : "\nreserve=" + config.reserve) +
                       "\n[limits]\n" + config.limits + "[templates]\nmode=" + config.templates +
-                      "\n" + (config.group.empty() ? "" : "[access]\ngroup=" + config.group + "\n") +
+                      "\n" +
+                      (config.group.empty() ? "" : "[access]\ngroup=" + config.group + "\n") +
                       (config.contentRoot ? "[content]\nroots=" + contentPath() + ";\n" : ""));
   bool changed = true;
   auto slot = connection_->addMatch(

@@ -53,7 +53,8 @@ TEST_F(PolkitTest, MembersOfTheGrantedGroupMayAllocateReleaseExportAndCancel) {
   EXPECT_EQ(cancelled.exitCode, 0) << cancelled.err;
   ASSERT_TRUE(pumpUntil([&] { return signals.completed.contains(job); }));
   EXPECT_FALSE(signals.completed[job].first) << "the export ended before the member's Cancel";
-  EXPECT_EQ(std::filesystem::file_size(dir_->file("big.gz")), 0u) << "a cancelled export leaves the file empty";
+  EXPECT_EQ(std::filesystem::file_size(dir_->file("big.gz")), 0u)
+      << "a cancelled export leaves the file empty";
 
   auto released = cliAs(kMember, {"release", kDomainA});
   EXPECT_EQ(released.exitCode, 0) << released.err;

@@ -145,7 +145,7 @@ void PolkitTest::startPolkitGranting(const std::string& user) {
   writeAdminRules("40-grant-" + user + ".rules", R"(
 polkit.addRule(function(action, subject) {
     if (action.id.indexOf("org.virtscratch.scratch1.") == 0 && subject.user == ")" +
-                                                       user + R"(")
+                                                     user + R"(")
         return polkit.Result.YES;
 });
 )");
