@@ -63,15 +63,14 @@ class Service::Impl {
                 std::function<void(Result<ImageRecord>)> done);
   Status checkRoom(const AllocationPlan& plan) const;
   Status removeImage(std::string_view id, std::string_view reason);
-  Result<std::string> domainToRelease(const Caller& caller, std::string_view domain);
-  Result<uint32_t> releaseDomain(const Caller& caller, std::string_view domain,
-                                 std::string_view reason);
-  Status checkReleasable(const Caller& caller, std::string_view id) const;
+  Result<std::string> domainToRelease(std::string_view domain);
+  Result<uint32_t> releaseDomain(std::string_view domain, std::string_view reason);
+  Status checkReleasable(std::string_view id) const;
   // Asks the probe about `paths` of domain `uuid`, then runs `release` unless one is in use.
   void askThenRelease(const std::string& uuid, std::vector<std::string> paths,
                       std::function<void(Status)> refused, std::function<void()> release);
   Status checkDisksPerDomain(const AllocationPlan& plan) const;
-  Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
+  Result<uint64_t> startExport(std::string_view id, ExportParams params);
   void exportDone(const std::string& id, uint64_t jobId, const Status& status);
   bool busy(std::string_view id) const {
     return allocator_.inFlight(id) || exporting_.count(std::string(id)) != 0;
@@ -206,8 +205,7 @@ Status Service::Impl::removeImage(std::string_view id, std::string_view reason) 
   return {};
 }
 
-Result<std::string> Service::Impl::domainToRelease(const Caller& /*caller*/,
-                                                   std::string_view domain) {
+Result<std::string> Service::Impl::domainToRelease(std::string_view domain) {
   if (!started_) return notStarted();
   std::string uuid;
   if (isUuid(domain)) {
@@ -232,9 +230,8 @@ Result<std::string> Service::Impl::domainToRelease(const Caller& /*caller*/,
   return uuid;
 }
 
-Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_view domain,
-                                              std::string_view reason) {
-  VS_ASSIGN_OR_RETURN(std::string uuid, domainToRelease(caller, domain));
+Result<uint32_t> Service::Impl::releaseDomain(std::string_view domain, std::string_view reason) {
+  VS_ASSIGN_OR_RETURN(std::string uuid, domainToRelease(domain));
   if (allocator_.domainInFlight(uuid)) {
     return Status(ErrorCode::kBusy, "an image of domain " + uuid +
                                         " is being created; release it once Allocate returned");
@@ -253,7 +250,7 @@ Result<uint32_t> Service::Impl::releaseDomain(const Caller& caller, std::string_
   return released;
 }
 
-Status Service::Impl::checkReleasable(const Caller& /*caller*/, std::string_view id) const {
+Status Service::Impl::checkReleasable(std::string_view id) const {
   if (!started_) return notStarted();
   if (busy(id)) {
     return {ErrorCode::kBusy, "image " + std::string(id) +
@@ -286,8 +283,7 @@ void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::str
   });
 }
 
-Result<uint64_t> Service::Impl::startExport(const Caller& /*caller*/, std::string_view id,
-                                            ExportParams params) {
+Result<uint64_t> Service::Impl::startExport(std::string_view id, ExportParams params) {
   if (!started_) return notStarted();
   if (stopping_) return shuttingDown();
   const PoolEntry* entry = pool_.find(id);
@@ -342,19 +338,20 @@ void Service::allocate(const Caller& caller, AllocateRequest request,
   impl_->allocate(caller, std::move(request), std::move(done));
 }
 
-Result<uint32_t> Service::releaseDomain(const Caller& caller, std::string_view domain,
+Result<uint32_t> Service::releaseDomain(const Caller& /*caller*/, std::string_view domain,
                                         std::string_view reason) {
-  return impl_->releaseDomain(caller, domain, reason);
+  return impl_->releaseDomain(domain, reason);
 }
 
-Status Service::releaseImage(const Caller& caller, std::string_view id, std::string_view reason) {
-  VS_RETURN_IF_ERROR(impl_->checkReleasable(caller, id));
+Status Service::releaseImage(const Caller& /*caller*/, std::string_view id,
+                             std::string_view reason) {
+  VS_RETURN_IF_ERROR(impl_->checkReleasable(id));
   return impl_->removeImage(id, reason);
 }
 
 void Service::releaseImage(const Caller& caller, std::string_view id, ReleaseOptions options,
                            std::function<void(Status)> done) {
-  if (Status s = impl_->checkReleasable(caller, id); !s.ok()) return done(s);
+  if (Status s = impl_->checkReleasable(id); !s.ok()) return done(s);
   if (options.force || impl_->probe_ == nullptr) return done(releaseImage(caller, id));
   const ImageRecord& record = impl_->pool_.find(id)->record;
   impl_->askThenRelease(
@@ -364,7 +361,7 @@ void Service::releaseImage(const Caller& caller, std::string_view id, ReleaseOpt
 
 void Service::releaseDomain(const Caller& caller, std::string_view domain, ReleaseOptions options,
                             std::function<void(Result<uint32_t>)> done) {
-  auto uuid = impl_->domainToRelease(caller, domain);
+  auto uuid = impl_->domainToRelease(domain);
   if (!uuid.ok()) return done(uuid.status());
   std::vector<std::string> paths;
   for (const std::string& id : impl_->pool_.idsInDomain(*uuid)) {
@@ -433,9 +430,9 @@ uint64_t Service::allocatedBytes(std::string_view id) const {
   return entry == nullptr ? 0 : impl_->pool_.allocatedBytes(entry->record);
 }
 
-Result<uint64_t> Service::startExport(const Caller& caller, std::string_view id,
+Result<uint64_t> Service::startExport(const Caller& /*caller*/, std::string_view id,
                                       ExportParams params) {
-  return impl_->startExport(caller, id, std::move(params));
+  return impl_->startExport(id, std::move(params));
 }
 
 Status Service::cancelJob(const Caller& /*caller*/, uint64_t jobId) {

@@ -1,10 +1,11 @@
 // The daemon's model: the pool of scratch images, their records, templates, jobs, quota and
 // access. Who may change the pool is decided before the Service is called, by its bus face
-// (polkit, daemon/dbus/authorizer.h); the Service acts for the Caller it is given (which
-// directories it may write, as that uid and those groups). It knows nothing of D-Bus (daemon/dbus/
-// is its bus face) or of libvirt (the watcher calls it). Lives on the main loop thread: every
-// method must be called there, and every callback and listener call happens there. Slow work (mkfs,
-// copies, export) runs on a worker pool and comes back through the LoopInvoker.
+// (polkit, daemon/dbus/authorizer.h); the Service acts for the Caller it is given: an Allocate's
+// content is read with that uid's and those groups' rights (the other methods take the Caller for
+// the same contract and need nothing of it today). It knows nothing of D-Bus (daemon/dbus/ is its
+// bus face) or of libvirt (the watcher calls it). Lives on the main loop thread: every method must
+// be called there, and every callback and listener call happens there. Slow work (mkfs, copies,
+// export) runs on a worker pool and comes back through the LoopInvoker.
 #pragma once
 
 #include <sys/types.h>
