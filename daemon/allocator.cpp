@@ -104,6 +104,7 @@ void Allocator::dispatch(const std::string& id) {
   source->dirFd = ctx_.templates.dirFd();
   source->fileName = ctx_.templates.fileName(*entry);
   source->path = ctx_.templates.filePath(*entry);
+  source->format = entry->format;
   source->overlay = ctx_.templates.overlayFor(*entry);
   if (p.plan.spec.uuid.empty()) {
     if (auto spare = ctx_.templates.takeSpare(entry->name)) {
@@ -133,15 +134,17 @@ void Allocator::makeSpares(const std::string& name) {
     std::string file = ctx_.templates.spareFileName(*entry, uuid);
     std::string templateFile = ctx_.templates.fileName(*entry);
     std::string templatePath = ctx_.templates.filePath(*entry);
+    image::ImageFormat format = entry->format;
     bool overlay = ctx_.templates.overlayFor(*entry);
     uint64_t generation = entry->generation;
     const ServiceContext& ctx = ctx_;
     backgroundBytes_ += cost;
     bool queued = ctx_.workers.submit([this, &ctx, stopped = sparesStopped_, name, generation, uuid,
-                                       file, templateFile, templatePath, overlay, cost] {
+                                       file, templateFile, templatePath, format, overlay, cost] {
       Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
       if (!stopped->load()) {
-        spare = buildSpare(ctx.templates.dirFd(), templateFile, templatePath, file, uuid, overlay);
+        spare = buildSpare(ctx.templates.dirFd(), templateFile, templatePath, format, file, uuid,
+                           overlay);
       }
       ctx.post([this, &ctx, name, generation, spare, cost] {
         backgroundBytes_ -= cost;

@@ -39,7 +39,7 @@ Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std:
   UniqueFd fd(openat(source.dirFd, source.fileName.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errnoStatus("open template " + source.path, errno);
   image::CloneOptions options;
-  VS_ASSIGN_OR_RETURN(options.source, templateOpenOptions(source.fileName));
+  options.source.format = source.format;  // the daemon's record, never the content; no backing
   options.backing = source.overlay;
   options.filesystemUuid = task.spec.uuid;
   options.progress = task.progress;

@@ -23,6 +23,7 @@ struct TemplateSource {
   int dirFd = -1;        // <pool>/.templates
   std::string fileName;  // in dirFd
   std::string path;      // absolute: an overlay's backing file
+  image::ImageFormat format = image::ImageFormat::kRaw;  // the template's, from its record
   bool overlay = false;
   // A spare to rename into place instead of cloning (in dirFd), and its filesystem UUID.
   std::string spareFile;

@@ -102,16 +102,6 @@ Result<uint64_t> templateBytesAt(int dirFd, const std::string& name, image::Imag
 
 }  // namespace
 
-Result<image::OpenOptions> templateOpenOptions(const std::string& templateFile) {
-  size_t dot = templateFile.rfind('.');
-  if (dot == std::string::npos) {
-    return invalidArgument("template file '" + templateFile + "' does not name its format");
-  }
-  image::OpenOptions options;
-  VS_ASSIGN_OR_RETURN(options.format, image::parseImageFormat(templateFile.substr(dot + 1)));
-  return options;
-}
-
 std::string templateNameOf(const std::string& key) {
   uint64_t hash = 14695981039346656037ULL;  // FNV-1a
   for (unsigned char c : key) {
@@ -205,12 +195,13 @@ Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::st
 }
 
 Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFile,
-                                        const std::string& templatePath, const std::string& file,
-                                        const std::string& uuid, bool overlay) {
+                                        const std::string& templatePath, image::ImageFormat format,
+                                        const std::string& file, const std::string& uuid,
+                                        bool overlay) {
   UniqueFd fd(openat(dirFd, templateFile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errnoStatus("open template " + templatePath, errno);
   image::CloneOptions options;
-  VS_ASSIGN_OR_RETURN(options.source, templateOpenOptions(templateFile));
+  options.source.format = format;  // the daemon's record, never the content; no backing
   options.backing = overlay;
   options.filesystemUuid = uuid;
   options.mode = kPrivateFileMode;

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "daemon/templates.h"
-#include "image/open_image.h"
 #include "image/progress.h"
 #include "image/spec.h"
 #include "image/status.h"
@@ -21,10 +20,6 @@ namespace virtscratch::daemon {
 // 16 hex digits of a hash of the key.
 std::string templateNameOf(const std::string& key);
 std::string descriptionFileName(const std::string& name);  // "<name>.template"
-
-// How a template file is opened for cloning: with the format its name `<name>.<format>` records
-// (the daemon named it), never guessed from its content, and with no backing file.
-Result<image::OpenOptions> templateOpenOptions(const std::string& templateFile);
 
 struct TemplateScan {
   std::vector<TemplateCache::Entry> entries;  // ready, with their spares
@@ -45,10 +40,11 @@ bool canReflink(int dirFd);
 Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::string& key,
                                image::ImageSpec spec, uint64_t maxSize);
 
-// Worker thread: clones the template `templateFile` (at `templatePath`) into the spare `file`
-// with the filesystem UUID `uuid`, as an overlay when `overlay`.
+// Worker thread: clones the template `templateFile` (at `templatePath`, of `format` as its record
+// says) into the spare `file` with the filesystem UUID `uuid`, as an overlay when `overlay`.
 Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFile,
-                                        const std::string& templatePath, const std::string& file,
-                                        const std::string& uuid, bool overlay);
+                                        const std::string& templatePath, image::ImageFormat format,
+                                        const std::string& file, const std::string& uuid,
+                                        bool overlay);
 
 }  // namespace virtscratch::daemon
