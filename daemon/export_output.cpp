@@ -7,28 +7,20 @@
 #include <cerrno>
 #include <climits>
 
+#include "image/file_io.h"
+
 namespace virtscratch::daemon {
 namespace {
 
 // The path the descriptor was opened as, from /proc; only for messages.
 std::string pathOf(int fd) {
   char buf[PATH_MAX];
-  std::string link = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = readlink(link.c_str(), buf, sizeof buf);
+  ssize_t n = readlink(image::procPathOf(fd).c_str(), buf, sizeof buf);
   if (n <= 0) return "fd " + std::to_string(fd);
   std::string path(buf, static_cast<size_t>(n));
   // An O_TMPFILE file, or one removed since: its old name would mislead.
   if (path.ends_with(" (deleted)")) return "an unnamed file";
   return "'" + path + "'";
-}
-
-const char* kindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISLNK(mode)) return "a symlink";
-  return "not a regular file or pipe";
 }
 
 }  // namespace
@@ -44,7 +36,7 @@ Result<ExportOutput> checkExportOutput(UniqueFd fd) {
   output.shown = S_ISFIFO(st.st_mode) ? "a pipe" : pathOf(fd.get());
   const std::string what = "the export output (" + output.shown + ")";
   if (!output.regular && !S_ISFIFO(st.st_mode)) {
-    return invalidArgument(what + " is " + kindOf(st.st_mode) +
+    return invalidArgument(what + " is " + image::fileTypeName(st.st_mode) +
                            "; pass an empty regular file or a pipe");
   }
   int access = flags & O_ACCMODE;

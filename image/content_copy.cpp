@@ -33,18 +33,10 @@ Status changed(std::string_view path, int err) {
                                 std::strerror(err) + "); try again"};
 }
 
-const char* typeName(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "of an unknown type";
-}
-
 // The inode behind the O_PATH descriptor `pathFd`, opened for reading; O_NOATIME where the
 // kernel allows it (it does for root), so that copying leaves the caller's access times alone.
 Result<UniqueFd> reopen(int pathFd, const struct stat& seen, int extra, std::string_view path) {
-  std::string proc = "/proc/self/fd/" + std::to_string(pathFd);
+  std::string proc = procPathOf(pathFd);
   UniqueFd fd(open(proc.c_str(), kReadFlags | O_NOATIME | extra));
   if (!fd && errno == EPERM) fd.reset(open(proc.c_str(), kReadFlags | extra));
   if (!fd) return errnoStatus("cannot open content " + shown(path), errno);
@@ -118,7 +110,7 @@ class TreeCopy {
     }
     if (S_ISLNK(st.st_mode)) return copySymlink(pathFd.get(), st, targetDir, name, path);
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-      return invalidArgument("content " + shown(path) + " is " + typeName(st.st_mode) +
+      return invalidArgument("content " + shown(path) + " is " + fileTypeName(st.st_mode) +
                              ": only directories, regular files and symlinks go into an image");
     }
     VS_ASSIGN_OR_RETURN(UniqueFd fd,

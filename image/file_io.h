@@ -2,6 +2,8 @@
 // on: finding data extents without reading holes, and copying ranges without filling them.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -38,5 +40,8 @@ Result<uint64_t> allocatedBytes(int fd);
 
 // The path another process can open to reach `fd` of this process: "/proc/<pid>/fd/<fd>".
 std::string procPathOf(int fd);
+
+// What kind of file a st_mode is, for messages: "a directory", "a FIFO", "a socket", ...
+const char* fileTypeName(mode_t mode);
 
 }  // namespace virtscratch::image
