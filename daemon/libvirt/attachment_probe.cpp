@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "domain/xml_escape.h"
+#include "domain/disk_sources.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {
@@ -27,16 +27,25 @@ Result<DomainUse> readUse(virConnectPtr conn, const std::string& uuid,
   if (xml == nullptr) return libvirtError("cannot read the definition of domain " + uuid);
   std::string text(xml);
   std::free(xml);
-  for (const std::string& path : paths) {
-    if (hasDiskSource(text, path)) use.attachedPaths.push_back(path);
-  }
+  VS_ASSIGN_OR_RETURN(use.attachedPaths, diskSourcesAmong(text, paths));
   return use;
 }
 
 }  // namespace
 
-bool hasDiskSource(const std::string& domainXml, const std::string& path) {
-  return domainXml.find("<source file='" + domain::escapeXml(path) + "'") != std::string::npos;
+Result<std::vector<std::string>> diskSourcesAmong(const std::string& domainXml,
+                                                  const std::vector<std::string>& paths) {
+  VS_ASSIGN_OR_RETURN(auto sources, domain::diskSources(domainXml));
+  std::vector<std::string> found;
+  for (const std::string& path : paths) {
+    for (const auto& [target, source] : sources) {
+      if (source == path) {
+        found.push_back(path);
+        break;
+      }
+    }
+  }
+  return found;
 }
 
 void LibvirtAttachmentProbe::inUse(const std::string& domainUuid, std::vector<std::string> paths,

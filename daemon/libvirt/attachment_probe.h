@@ -31,8 +31,9 @@ class LibvirtAttachmentProbe final : public AttachmentProbe {
   LibvirtWorker worker_;  // last: its thread is joined before anything else goes
 };
 
-// Whether libvirt's formatted domain XML has a disk whose source file is `path`. libvirt writes
-// `<source file='...'` with the file first and the five XML entities escaped.
-bool hasDiskSource(const std::string& domainXml, const std::string& path);
+// Which of `paths` libvirt's domain XML has as a disk's source, read with the parser the hook and
+// enable use (domain/disk_sources.h). kInvalidArgument for XML that parser refuses.
+Result<std::vector<std::string>> diskSourcesAmong(const std::string& domainXml,
+                                                  const std::vector<std::string>& paths);
 
 }  // namespace virtscratch::daemon::libvirt

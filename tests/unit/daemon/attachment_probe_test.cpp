@@ -145,11 +145,17 @@ TEST_F(AttachmentProbeTest, ReleaseIsBusyWhileLibvirtIsNotConnected) {
 
 TEST(HasDiskSource, MatchesTheSourceFileAsLibvirtEscapesIt) {
   std::string xml =
-      "<disk type='file' device='disk'>\n  <source file='/p/a&apos;b&amp;c.raw' "
-      "index='1'/>\n</disk>";
-  EXPECT_TRUE(hasDiskSource(xml, "/p/a'b&c.raw"));
-  EXPECT_FALSE(hasDiskSource(xml, "/p/a'b&c"));  // a prefix of the source is another file
-  EXPECT_FALSE(hasDiskSource(xml, "/p/a'b&c.raw.old"));
+      "<domain type='qemu'><name>web</name><devices><disk type='file' device='disk'>\n"
+      "  <source file='/p/a&apos;b&amp;c.raw' index='1'/>\n  <target dev='vdb' bus='virtio'/>\n"
+      "</disk></devices></domain>";
+  auto has = [&](const std::string& path) {
+    auto found = diskSourcesAmong(xml, {path});
+    EXPECT_TRUE(found.ok()) << found.status().message();
+    return found.ok() && found->size() == 1;
+  };
+  EXPECT_TRUE(has("/p/a'b&c.raw"));
+  EXPECT_FALSE(has("/p/a'b&c"));  // a prefix of the source is another file
+  EXPECT_FALSE(has("/p/a'b&c.raw.old"));
 }
 
 }  // namespace
