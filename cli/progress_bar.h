@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <string>
 
-#include "image/progress.h"
+#include "base/progress.h"
 
 namespace virtscratch::cli {
 
-class ProgressBar final : public image::ProgressSink {
+class ProgressBar final : public ProgressSink {
  public:
   ProgressBar(std::string label, bool force);
   ~ProgressBar() override;

@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -13,7 +13,7 @@ std::atomic<int> gSignal{0};
 
 void onSignal(int sig) {
   if (gSignal.exchange(sig) != 0) {
-    image::removeTempFilesOnSignal();
+    removeTempFilesOnSignal();
     signal(sig, SIG_DFL);
     raise(sig);
   }

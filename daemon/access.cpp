@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 
 namespace virtscratch::daemon {
 namespace {

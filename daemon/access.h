@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "daemon/service.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

@@ -13,7 +13,7 @@
 #include "daemon/image_record.h"
 #include "daemon/service.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

@@ -18,9 +18,9 @@
 #include <tuple>
 
 #include "daemon/glib_ptr.h"
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/size.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -366,7 +366,7 @@ Result<std::string> readText(const std::string& path) {
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
   if (!S_ISREG(st.st_mode)) return invalidArgument("configuration '" + path + "' is not a file");
   std::string text(static_cast<size_t>(st.st_size), '\0');
-  VS_RETURN_IF_ERROR(image::readAll(fd.get(), text.data(), text.size(), 0)
+  VS_RETURN_IF_ERROR(readAll(fd.get(), text.data(), text.size(), 0)
                          .withContext("cannot read configuration '" + path + "'"));
   return text;
 }

@@ -11,7 +11,7 @@
 #include "daemon/file_permission.h"
 #include "image/content_copy.h"
 #include "image/content_tree.h"
-#include "image/file_io.h"
+#include "base/file_io.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -71,7 +71,7 @@ Status checkAncestors(const OpenedContent& content) {
 
 class ReaderCheck {
  public:
-  ReaderCheck(const OpenedContent& content, image::ProgressSink* progress)
+  ReaderCheck(const OpenedContent& content, ProgressSink* progress)
       : content_(content), progress_(progress) {}
 
   Status operator()(const image::CopiedEntry& e) const {
@@ -95,14 +95,14 @@ class ReaderCheck {
   }
 
   const OpenedContent& content_;
-  image::ProgressSink* progress_;
+  ProgressSink* progress_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<StagedContent>> StagedContent::stage(int poolFd,
                                                             const OpenedContent& content,
-                                                            image::ProgressSink* progress) {
+                                                            ProgressSink* progress) {
   VS_RETURN_IF_ERROR(checkAncestors(content));
   std::unique_ptr<StagedContent> staged(new StagedContent());
   // Another allocation's end may remove an empty .staging between its opening and the mkdirat
@@ -125,7 +125,7 @@ Result<std::unique_ptr<StagedContent>> StagedContent::stage(int poolFd,
   if (!staged->rootFd_) return errnoStatus("open the staging directory", errno);
   VS_RETURN_IF_ERROR(image::copyContentTree(content.fd.get(), staged->rootFd_.get(),
                                             ReaderCheck(content, progress)));
-  staged->path_ = image::procPathOf(staged->rootFd_.get());
+  staged->path_ = procPathOf(staged->rootFd_.get());
   return staged;
 }
 

@@ -11,9 +11,9 @@
 #include <string>
 
 #include "daemon/access.h"
-#include "image/progress.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/progress.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 
@@ -26,7 +26,7 @@ class StagedContent {
   // that changed during the copy; kNoSpace when the pool fills up; kCancelled when `progress`
   // says so. Nothing is left behind on error.
   static Result<std::unique_ptr<StagedContent>> stage(int poolFd, const OpenedContent& content,
-                                                      image::ProgressSink* progress);
+                                                      ProgressSink* progress);
   ~StagedContent();  // removes the staged copy
   StagedContent(const StagedContent&) = delete;
   StagedContent& operator=(const StagedContent&) = delete;

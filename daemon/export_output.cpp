@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <climits>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -15,7 +15,7 @@ namespace {
 // The path the descriptor was opened as, from /proc; only for messages.
 std::string pathOf(int fd) {
   char buf[PATH_MAX];
-  ssize_t n = readlink(image::procPathOf(fd).c_str(), buf, sizeof buf);
+  ssize_t n = readlink(procPathOf(fd).c_str(), buf, sizeof buf);
   if (n <= 0) return "fd " + std::to_string(fd);
   std::string path(buf, static_cast<size_t>(n));
   // An O_TMPFILE file, or one removed since: its old name would mislead.
@@ -36,7 +36,7 @@ Result<ExportOutput> checkExportOutput(UniqueFd fd) {
   output.shown = S_ISFIFO(st.st_mode) ? "a pipe" : pathOf(fd.get());
   const std::string what = "the export output (" + output.shown + ")";
   if (!output.regular && !S_ISFIFO(st.st_mode)) {
-    return invalidArgument(what + " is " + image::fileTypeName(st.st_mode) +
+    return invalidArgument(what + " is " + fileTypeName(st.st_mode) +
                            "; pass an empty regular file or a pipe");
   }
   int access = flags & O_ACCMODE;

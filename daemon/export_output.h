@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

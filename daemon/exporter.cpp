@@ -57,7 +57,7 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, Ex
   return task;
 }
 
-Status runExport(const ExportTask& task, image::ProgressSink* progress) {
+Status runExport(const ExportTask& task, ProgressSink* progress) {
   UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
   if (!image) return errnoStatus("dup", errno);
   // The format, backing file and size from the record, never from the guest's bytes; Export

@@ -11,9 +11,9 @@
 #include "daemon/pool.h"
 #include "daemon/pool_image.h"
 #include "daemon/service.h"
-#include "image/progress.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/progress.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 
@@ -28,6 +28,6 @@ struct ExportTask {
 
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ExportParams params);
 
-Status runExport(const ExportTask& task, image::ProgressSink* progress);
+Status runExport(const ExportTask& task, ProgressSink* progress);
 
 }  // namespace virtscratch::daemon

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 namespace {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

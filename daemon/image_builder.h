@@ -11,10 +11,10 @@
 
 #include "daemon/access.h"
 #include "daemon/record_file.h"
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/spec.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 
@@ -35,7 +35,7 @@ struct BuildTask {
   StoredRecord stored;    // written once the image is made; createdUs is set then
   image::ImageSpec spec;  // uuid: the filesystem UUID to give
   uint64_t maxSize = 0;
-  image::ProgressSink* progress = nullptr;
+  ProgressSink* progress = nullptr;
   // Content to stage into <pool>/.staging with its reader's rights checked (spec.contentDir is
   // then the staged copy); `poolFd` is the pool's directory.
   std::shared_ptr<const OpenedContent> content;

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

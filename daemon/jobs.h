@@ -14,7 +14,7 @@
 
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
-#include "image/progress.h"
+#include "base/progress.h"
 
 namespace virtscratch::daemon {
 
@@ -22,7 +22,7 @@ class JobTable;
 
 inline constexpr std::chrono::milliseconds kProgressInterval{200};
 
-class Job : public image::ProgressSink {
+class Job : public ProgressSink {
  public:
   Job(uint64_t id, std::string operation, bool cancelable, LoopInvoker& loop,
       std::weak_ptr<JobTable> table);

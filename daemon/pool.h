@@ -11,8 +11,8 @@
 
 #include "daemon/image_record.h"
 #include "daemon/record_file.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

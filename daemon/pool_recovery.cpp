@@ -16,7 +16,7 @@
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
 #include "image/content_copy.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "daemon/record_file.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

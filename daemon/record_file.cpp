@@ -10,8 +10,8 @@
 #include "daemon/domain_uuid.h"
 #include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
-#include "image/file_io.h"
-#include "image/temp_file.h"
+#include "base/file_io.h"
+#include "base/temp_file.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -145,8 +145,8 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
 Status writeRecordAt(int dirFd, const StoredRecord& stored) {
   std::string text = serializeRecord(stored);
   Status status = [&]() -> Status {
-    VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd, kPrivateFileMode));
-    VS_RETURN_IF_ERROR(image::writeAll(file.fd(), text.data(), text.size(), 0));
+    VS_ASSIGN_OR_RETURN(TempFile file, TempFile::create(dirFd, kPrivateFileMode));
+    VS_RETURN_IF_ERROR(writeAll(file.fd(), text.data(), text.size(), 0));
     return file.publish(recordFileName(stored.record.target), true);
   }();
   return status.withContext("writing the record of " + stored.record.id);
@@ -163,7 +163,7 @@ Result<StoredRecord> readRecordAt(int dirFd, std::string_view name, std::string_
     return failed("record " + std::string(where) + " is too large to be a record");
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');
-  VS_RETURN_IF_ERROR(image::readAll(fd.get(), text.data(), text.size(), 0));
+  VS_RETURN_IF_ERROR(readAll(fd.get(), text.data(), text.size(), 0));
   return parseRecord(text, where);
 }
 

@@ -9,7 +9,7 @@
 
 #include "daemon/image_record.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

@@ -21,8 +21,8 @@
 #include "daemon/image_record.h"
 #include "daemon/loop_invoker.h"
 #include "image/spec.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

@@ -16,9 +16,9 @@
 #include "daemon/pool_recovery.h"
 #include "image/clone.h"
 #include "image/creator.h"
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/filesystem.h"
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -40,7 +40,7 @@ Result<Description> readDescription(int dirFd, const std::string& name) {
     return failed(file + " is not a template description");
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');
-  VS_RETURN_IF_ERROR(image::readAll(fd.get(), text.data(), text.size(), 0));
+  VS_RETURN_IF_ERROR(readAll(fd.get(), text.data(), text.size(), 0));
   KeyFilePtr kf = newKeyFile();
   if (!g_key_file_load_from_data(kf.get(), text.data(), text.size(), G_KEY_FILE_NONE, nullptr)) {
     return failed(file + " cannot be parsed");
@@ -64,8 +64,8 @@ Status writeDescription(int dirFd, const std::string& name, const Description& d
                         std::string(toString(d.filesystem)).c_str());
   gsize length = 0;
   GCharPtr data(g_key_file_to_data(kf.get(), &length, nullptr));
-  VS_ASSIGN_OR_RETURN(image::TempFile file, image::TempFile::create(dirFd, kPrivateFileMode));
-  VS_RETURN_IF_ERROR(image::writeAll(file.fd(), data.get(), length, 0));
+  VS_ASSIGN_OR_RETURN(TempFile file, TempFile::create(dirFd, kPrivateFileMode));
+  VS_RETURN_IF_ERROR(writeAll(file.fd(), data.get(), length, 0));
   return file.publish(descriptionFileName(name), true);
 }
 
@@ -167,11 +167,11 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
 }
 
 bool canReflink(int dirFd) {
-  auto src = image::TempFile::create(dirFd);
-  auto dst = image::TempFile::create(dirFd);
+  auto src = TempFile::create(dirFd);
+  auto dst = TempFile::create(dirFd);
   if (!src.ok() || !dst.ok()) return false;
   std::vector<char> block(65536, 'x');
-  if (!image::writeAll(src->fd(), block.data(), block.size(), 0).ok()) return false;
+  if (!writeAll(src->fd(), block.data(), block.size(), 0).ok()) return false;
   return ioctl(dst->fd(), FICLONE, src->fd()) == 0;
 }
 

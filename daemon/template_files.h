@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "daemon/templates.h"
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon {
 

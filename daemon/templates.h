@@ -27,8 +27,8 @@
 
 #include "daemon/config.h"
 #include "image/spec.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

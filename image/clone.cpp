@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "image/disk_view.h"
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/filesystem_uuid.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
@@ -19,7 +19,7 @@
 #include "image/partition_edit.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_writer.h"
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 // The clone is made in two steps. First the source's guest bytes become a raw "work" file in the
 // destination directory (a reflink or a copy of the data extents for raw sources, the data read

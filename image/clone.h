@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "image/open_image.h"
-#include "image/progress.h"
-#include "image/status.h"
+#include "base/progress.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "image/content_tree.h"
-#include "image/file_io.h"
-#include "image/unique_fd.h"
+#include "base/file_io.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 

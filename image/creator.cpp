@@ -10,13 +10,13 @@
 #include <cstring>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/filesystem.h"
 #include "image/output_path.h"
 #include "image/partition_table.h"
 #include "image/qcow2_writer.h"
-#include "image/temp_file.h"
-#include "image/unique_fd.h"
+#include "base/temp_file.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 namespace {

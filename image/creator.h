@@ -10,10 +10,10 @@
 #include <string>
 #include <string_view>
 
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/size.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -16,7 +16,7 @@ class RawDiskView final : public DiskView {
   ImageFormat format() const override { return ImageFormat::kRaw; }
   uint64_t virtualSize() const override { return size_; }
   Result<std::vector<Extent>> dataExtents(uint64_t from, uint64_t to) const override {
-    return image::dataExtents(fd_.get(), from, std::min(to, size_));
+    return virtscratch::dataExtents(fd_.get(), from, std::min(to, size_));
   }
   Status read(uint64_t offset, std::span<uint8_t> out) const override {
     if (offset > size_ || out.size() > size_ - offset) {
@@ -27,7 +27,7 @@ class RawDiskView final : public DiskView {
     return readAll(fd_.get(), out.data(), out.size(), offset);
   }
   uint64_t allocatedBytes() const override {
-    auto bytes = image::allocatedBytes(fd_.get());
+    auto bytes = virtscratch::allocatedBytes(fd_.get());
     return bytes.ok() ? *bytes : 0;
   }
 

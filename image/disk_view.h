@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/spec.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 

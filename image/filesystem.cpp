@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "image/content_tree.h"
-#include "image/file_io.h"
-#include "image/process.h"
+#include "base/file_io.h"
+#include "base/process.h"
 #include "image/size.h"
-#include "image/temp_file.h"
-#include "image/unique_fd.h"
+#include "base/temp_file.h"
+#include "base/unique_fd.h"
 #include "image/vfat_content.h"
 #include "image/xfs_protofile.h"
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

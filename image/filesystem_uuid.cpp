@@ -11,10 +11,10 @@
 #include <initializer_list>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/guest_copy.h"
-#include "image/process.h"
-#include "image/temp_file.h"
+#include "base/process.h"
+#include "base/temp_file.h"
 
 namespace virtscratch::image {
 namespace {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "image/disk_view.h"
-#include "image/file_io.h"
-#include "image/progress.h"
-#include "image/status.h"
+#include "base/file_io.h"
+#include "base/progress.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "image/disk_view.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/gzip_zeros.h"
 
 namespace virtscratch::image {

@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "image/progress.h"
-#include "image/status.h"
+#include "base/progress.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

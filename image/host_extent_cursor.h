@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "image/file_io.h"
-#include "image/status.h"
+#include "base/file_io.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

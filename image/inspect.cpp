@@ -12,7 +12,7 @@
 #include <optional>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/size.h"
 
 namespace virtscratch::image {

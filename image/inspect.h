@@ -10,7 +10,7 @@
 #include "image/open_image.h"
 #include "image/partition_table.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

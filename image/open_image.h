@@ -13,8 +13,8 @@
 
 #include "image/disk_view.h"
 #include "image/spec.h"
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

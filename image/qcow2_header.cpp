@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/qcow2_format.h"
 
 namespace virtscratch::image::qcow2 {

@@ -55,7 +55,7 @@ class Qcow2DiskView final : public DiskView {
   uint64_t virtualSize() const override { return h_.size; }
   std::string backingFile() const override { return h_.backingFile; }
   uint64_t allocatedBytes() const override {
-    auto bytes = image::allocatedBytes(fd_.get());
+    auto bytes = virtscratch::allocatedBytes(fd_.get());
     return bytes.ok() ? *bytes : 0;
   }
   Result<std::vector<Extent>> dataExtents(uint64_t from, uint64_t to) const override;

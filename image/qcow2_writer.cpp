@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "image/disk_view.h"
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_reader.h"

@@ -8,9 +8,9 @@
 #include <span>
 #include <string>
 
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

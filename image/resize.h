@@ -6,8 +6,8 @@
 #include <string>
 
 #include "image/open_image.h"
-#include "image/progress.h"
-#include "image/status.h"
+#include "base/progress.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

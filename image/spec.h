@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "image/gzip_export.h"
-#include "image/progress.h"
+#include "base/progress.h"
 #include "image/spec.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -6,8 +6,8 @@
 #include <unordered_map>
 
 #include "image/content_tree.h"
-#include "image/file_io.h"
-#include "image/process.h"
+#include "base/file_io.h"
+#include "base/process.h"
 #include "image/size.h"
 
 namespace virtscratch::image {

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "image/content_tree.h"
-#include "image/file_io.h"
-#include "image/process.h"
+#include "base/file_io.h"
+#include "base/process.h"
 
 namespace virtscratch::image {
 namespace {

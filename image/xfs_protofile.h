@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "domain/scratch_metadata.h"
-#include "image/status.h"
+#include "vocabulary/scratch_metadata.h"
+#include "base/status.h"
 
 namespace virtscratch::hook {
 

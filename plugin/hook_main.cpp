@@ -14,8 +14,8 @@
 #include <string>
 
 #include "daemon/config.h"
-#include "domain/disk_sources.h"
-#include "domain/scratch_metadata.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/scratch_metadata.h"
 #include "plugin/hook_bus.h"
 #include "plugin/hook_request.h"
 #include "plugin/hook_watchdog.h"

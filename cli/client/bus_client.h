@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "image/status.h"
+#include "base/status.h"
 #include "scratch1_proxy.h"
 
 namespace virtscratch::cli {

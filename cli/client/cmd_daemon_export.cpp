@@ -17,7 +17,7 @@
 #include "cli/progress_bar.h"
 #include "daemon/dbus/object_paths.h"
 #include "image/output_path.h"
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -83,7 +83,7 @@ void onJobSignal(sdbus::Message& message, JobEvents& events) {
 // process, so as this user and under the umask) that is named DEST once the export is whole.
 struct Output {
   std::optional<image::OutputPath> path;  // none for standard output
-  std::optional<image::TempFile> file;
+  std::optional<TempFile> file;
   int fd() const { return file ? file->fd() : STDOUT_FILENO; }
 };
 
@@ -97,7 +97,7 @@ Status openOutput(const std::string& dest, bool force, Output& output) {
   VS_ASSIGN_OR_RETURN(image::OutputPath path, image::openOutputPath(dest));
   output.path.emplace(std::move(path));
   VS_RETURN_IF_ERROR(image::checkDestination(output.path->dir.get(), output.path->name, force));
-  auto file = image::TempFile::create(output.path->dir.get());
+  auto file = TempFile::create(output.path->dir.get());
   if (!file.ok()) return file.status().withContext("cannot create '" + dest + "'");
   output.file.emplace(std::move(*file));
   return {};

@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "cli/client/domain_xml.h"
-#include "domain/xml_escape.h"
+#include "vocabulary/xml_escape.h"
 
 namespace virtscratch::cli {
 namespace {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "cli/client/libvirt_api.h"
-#include "domain/scratch_metadata.h"
-#include "image/status.h"
+#include "vocabulary/scratch_metadata.h"
+#include "base/status.h"
 
 namespace virtscratch::cli {
 

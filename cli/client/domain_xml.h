@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::cli {
 

@@ -8,7 +8,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::cli {
 

@@ -17,7 +17,7 @@
 #include "daemon/dbus/caller.h"
 #include "daemon/dbus/polkit_authority.h"
 #include "daemon/service.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::bus {
 

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "daemon/dbus/object_paths.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::bus {
 

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "daemon/service.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::bus {
 

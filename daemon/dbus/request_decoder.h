@@ -10,7 +10,7 @@
 #include <string>
 
 #include "daemon/service.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::bus {
 

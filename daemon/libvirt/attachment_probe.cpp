@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "domain/disk_sources.h"
+#include "vocabulary/disk_sources.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {

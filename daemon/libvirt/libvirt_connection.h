@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "daemon/log.h"
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::libvirt {
 

@@ -10,7 +10,7 @@
 
 #include <glib.h>
 
-#include "image/status.h"
+#include "base/status.h"
 
 namespace virtscratch::daemon::libvirt {
 

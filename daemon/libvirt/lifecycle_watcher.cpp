@@ -8,8 +8,8 @@
 
 #include "daemon/domain_uuid.h"
 #include "daemon/log.h"
-#include "domain/scratch_metadata.h"
-#include "domain/xml_escape.h"
+#include "vocabulary/scratch_metadata.h"
+#include "vocabulary/xml_escape.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {

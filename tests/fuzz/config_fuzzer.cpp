@@ -9,8 +9,8 @@
 #include <string>
 
 #include "daemon/config.h"
-#include "image/file_io.h"
-#include "image/unique_fd.h"
+#include "base/file_io.h"
+#include "base/unique_fd.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) std::abort();
-    if (size > 0 && !image::writeAll(fd.get(), data, size, 0).ok()) std::abort();
+    if (size > 0 && !writeAll(fd.get(), data, size, 0).ok()) std::abort();
   }
   auto config = daemon::loadConfig(path);
   if (!config.ok() && config.status().message().empty()) std::abort();

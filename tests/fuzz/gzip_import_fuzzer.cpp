@@ -8,16 +8,16 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/gzip_import.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;
   UniqueFd in(memfd_create("fuzz-in", MFD_CLOEXEC));
   UniqueFd out(memfd_create("fuzz-out", MFD_CLOEXEC));
   if (!in || !out) std::abort();
-  if (size > 0 && !image::writeAll(in.get(), data, size, 0).ok()) std::abort();
+  if (size > 0 && !writeAll(in.get(), data, size, 0).ok()) std::abort();
   auto imported = image::importGzip(in.get(), out.get(), {});
   if (imported.ok()) {
     struct stat st;

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "domain/scratch_metadata.h"
+#include "vocabulary/scratch_metadata.h"
 
 namespace {
 

@@ -8,15 +8,15 @@
 #include <cstdlib>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/open_image.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;
   UniqueFd fd(memfd_create("fuzz-qcow2", MFD_CLOEXEC));
   if (!fd) std::abort();
-  if (size > 0 && !image::writeAll(fd.get(), data, size, 0).ok()) std::abort();
+  if (size > 0 && !writeAll(fd.get(), data, size, 0).ok()) std::abort();
   // As qcow2, following backing files by name (the most the engine ever does with a header), in
   // a directory with nothing in it, so that a backing file name resolves to nothing.
   image::OpenOptions options;

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tmpfs_mount.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "image/size.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

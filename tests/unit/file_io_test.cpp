@@ -1,10 +1,10 @@
-#include "image/file_io.h"
+#include "base/file_io.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include "image/size.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

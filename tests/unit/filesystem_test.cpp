@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "image/size.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

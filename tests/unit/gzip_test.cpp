@@ -11,7 +11,7 @@
 #include "image/gzip_import.h"
 #include "image/open_image.h"
 #include "image/size.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "image/filesystem.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -1,4 +1,4 @@
-#include "image/process.h"
+#include "base/process.h"
 
 #include <gtest/gtest.h>
 

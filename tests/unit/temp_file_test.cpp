@@ -1,4 +1,4 @@
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/integration/daemon/daemon_fixture.h"
 #include "tests/integration/daemon/polkit_fixture.h"
 

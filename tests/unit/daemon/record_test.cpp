@@ -6,7 +6,7 @@
 #include "daemon/domain_uuid.h"
 #include "daemon/image_record.h"
 #include "daemon/record_file.h"
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::daemon {

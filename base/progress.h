@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-namespace virtscratch::image {
+namespace virtscratch {
 
 class ProgressSink {
  public:
@@ -15,4 +15,4 @@ class ProgressSink {
   virtual bool cancelled() const { return false; }
 };
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

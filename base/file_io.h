@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "image/progress.h"
-#include "image/status.h"
+#include "base/progress.h"
+#include "base/status.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 
 struct Extent {
   uint64_t offset = 0;
@@ -44,4 +44,4 @@ std::string procPathOf(int fd);
 // What kind of file a st_mode is, for messages: "a directory", "a FIFO", "a socket", ...
 const char* fileTypeName(mode_t mode);
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

@@ -1,4 +1,4 @@
-#include "image/temp_file.h"
+#include "base/temp_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,9 +10,9 @@
 #include <cstring>
 #include <random>
 
-#include "image/file_io.h"
+#include "base/file_io.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
 
 // Hidden names of fallback temp files, for the signal handler. Fixed storage: a signal handler
@@ -143,4 +143,4 @@ void removeTempFilesOnSignal() {
   }
 }
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

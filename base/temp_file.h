@@ -10,10 +10,10 @@
 #include <string>
 #include <string_view>
 
-#include "image/status.h"
-#include "image/unique_fd.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 
 class TempFile {
  public:
@@ -48,4 +48,4 @@ class TempFile {
 // handlers; unnamed files need nothing.
 void removeTempFilesOnSignal();
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

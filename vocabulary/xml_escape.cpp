@@ -1,4 +1,4 @@
-#include "domain/xml_escape.h"
+#include "vocabulary/xml_escape.h"
 
 namespace virtscratch::domain {
 

@@ -1,4 +1,4 @@
-#include "image/process.h"
+#include "base/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,11 +10,11 @@
 #include <cstring>
 #include <string_view>
 
-#include "image/unique_fd.h"
+#include "base/unique_fd.h"
 
 extern char** environ;
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
 
 // Which Debian package ships a tool, for the "not found" message.
@@ -133,4 +133,4 @@ Result<ProcessOutput> runChecked(const std::vector<std::string>& argv) {
   return output;
 }
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

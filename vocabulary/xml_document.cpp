@@ -1,4 +1,4 @@
-#include "domain/xml_document.h"
+#include "vocabulary/xml_document.h"
 
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>

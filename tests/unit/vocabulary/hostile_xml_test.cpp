@@ -5,8 +5,8 @@
 #include <chrono>
 #include <string>
 
-#include "domain/disk_sources.h"
-#include "domain/scratch_metadata.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/scratch_metadata.h"
 
 namespace virtscratch::domain {
 namespace {

@@ -1,4 +1,4 @@
-#include "domain/scratch_metadata.h"
+#include "vocabulary/scratch_metadata.h"
 
 #include <algorithm>
 #include <array>
@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "domain/xml_document.h"
-#include "domain/xml_escape.h"
+#include "vocabulary/xml_document.h"
+#include "vocabulary/xml_escape.h"
 #include "image/filesystem.h"
 #include "image/size.h"
 

@@ -1,4 +1,4 @@
-#include "domain/scratch_metadata.h"
+#include "vocabulary/scratch_metadata.h"
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "domain/disk_sources.h"
-#include "domain/scratch_metadata.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/scratch_metadata.h"
 #include "image/size.h"
 #include "tests/support/test_util.h"
 

@@ -1,6 +1,6 @@
-#include "domain/disk_sources.h"
+#include "vocabulary/disk_sources.h"
 
-#include "domain/xml_document.h"
+#include "vocabulary/xml_document.h"
 
 namespace virtscratch::domain {
 namespace {

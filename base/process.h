@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "image/status.h"
+#include "base/status.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 
 struct ProcessOutput {
   int exitCode = 0;  // 128 + signal number when the program was killed
@@ -23,4 +23,4 @@ Result<ProcessOutput> runProcess(const std::vector<std::string>& argv);
 // runProcess, then turns a non-zero exit into kFailed: "<argv[0]> failed (exit N): <stderr>".
 Result<ProcessOutput> runChecked(const std::vector<std::string>& argv);
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch

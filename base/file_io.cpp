@@ -1,4 +1,4 @@
-#include "image/file_io.h"
+#include "base/file_io.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "image/size.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
 
 // Work is done in chunks of this size so that progress and cancellation stay responsive.
+constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kCopyChunk = 64 * kMiB;
 
 bool fallBackFromKernelCopy(int err) {
@@ -168,4 +168,4 @@ const char* fileTypeName(mode_t mode) {
   return "of an unknown type";
 }
 
-}  // namespace virtscratch::image
+}  // namespace virtscratch
