@@ -1,34 +1,7 @@
 #include "daemon/image_record.h"
 
-#include <array>
-#include <utility>
 
 namespace virtscratch::daemon {
-namespace {
-
-constexpr std::array<std::pair<std::string_view, Lifetime>, 3> kLifetimes{{
-    {"boot", Lifetime::kBoot},
-    {"domain", Lifetime::kDomain},
-    {"manual", Lifetime::kManual},
-}};
-
-}  // namespace
-
-Result<Lifetime> parseLifetime(std::string_view name) {
-  for (const auto& [n, v] : kLifetimes) {
-    if (n == name) return v;
-  }
-  return invalidArgument("unknown lifetime '" + std::string(name) +
-                         "' (choose one of: boot, domain, manual)");
-}
-
-std::string_view toString(Lifetime lifetime) {
-  for (const auto& [n, v] : kLifetimes) {
-    if (v == lifetime) return n;
-  }
-  return "?";
-}
-
 std::string_view toString(ImageState state) {
   switch (state) {
     case ImageState::kCreating:

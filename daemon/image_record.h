@@ -8,15 +8,16 @@
 
 #include "image/spec.h"
 #include "base/status.h"
+#include "vocabulary/lifetime.h"
 
 namespace virtscratch::daemon {
 
-// boot: removed when the VM stops; domain: kept until the VM is undefined; manual: until released.
-enum class Lifetime { kBoot, kDomain, kManual };
+using vocabulary::Lifetime;
+using vocabulary::parseLifetime;
+using vocabulary::toString;
+
 enum class ImageState { kCreating, kReady, kAttached, kReleasing };
 
-Result<Lifetime> parseLifetime(std::string_view name);
-std::string_view toString(Lifetime lifetime);
 std::string_view toString(ImageState state);
 
 struct ImageRecord {

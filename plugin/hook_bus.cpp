@@ -64,7 +64,7 @@ Status fromBusError(const sdbus::Error& error) {
 
 }  // namespace
 
-std::map<std::string, sdbus::Variant> allocateSpec(const domain::ScratchDisk& disk,
+std::map<std::string, sdbus::Variant> allocateSpec(const vocabulary::ScratchDisk& disk,
                                                    uint32_t vcpus) {
   std::map<std::string, sdbus::Variant> spec;
   if (disk.size != 0) {
@@ -108,7 +108,7 @@ Status DaemonClient::armTimeout() {
 }
 
 Result<std::string> DaemonClient::allocate(const std::string& domainUuid,
-                                           const domain::ScratchDisk& disk, uint32_t vcpus) {
+                                           const vocabulary::ScratchDisk& disk, uint32_t vcpus) {
   try {
     VS_RETURN_IF_ERROR(armTimeout());
     ManagerProxy manager(*connection_);

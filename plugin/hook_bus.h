@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 // The Allocate spec (a{sv}) for one scratch disk of a domain with `vcpus` vCPUs: size, or
 // size-per-vcpu with vcpus, and format, filesystem, label, partition, target, lifetime.
-std::map<std::string, sdbus::Variant> allocateSpec(const domain::ScratchDisk& disk, uint32_t vcpus);
+std::map<std::string, sdbus::Variant> allocateSpec(const vocabulary::ScratchDisk& disk, uint32_t vcpus);
 
 class DaemonClient {
  public:
@@ -32,7 +32,7 @@ class DaemonClient {
   DaemonClient& operator=(const DaemonClient&) = delete;
 
   // Asks for the image (idempotent for domain and target) and returns its file's path.
-  Result<std::string> allocate(const std::string& domainUuid, const domain::ScratchDisk& disk,
+  Result<std::string> allocate(const std::string& domainUuid, const vocabulary::ScratchDisk& disk,
                                uint32_t vcpus);
   // Releases every image of the domain whose lifetime is boot; returns how many. Images that
   // went away meanwhile (the daemon's own watcher) are not errors.

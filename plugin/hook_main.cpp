@@ -77,11 +77,11 @@ std::string hintFor(const Status& status, const std::string& config) {
          config + " to start domains without their scratch disks";
 }
 
-int prepare(const std::string& xml, const domain::DomainScratch& scratch,
+int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
             const daemon::Config& config, const std::string& configFile) {
   auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
   std::string who = " for domain '" + scratch.name + "'";
-  auto sources = domain::diskSources(xml);
+  auto sources = vocabulary::diskSources(xml);
   if (!sources.ok()) {
     return failClosed("domain '" + scratch.name + "': " + sources.status().message());
   }
@@ -93,8 +93,8 @@ int prepare(const std::string& xml, const domain::DomainScratch& scratch,
                                         hintFor(client.status(), configFile));
   }
   int exitCode = kExitOk;
-  for (const domain::ScratchDisk& disk : scratch.disks) {
-    if (disk.attach != domain::Attach::kBoot) continue;
+  for (const vocabulary::ScratchDisk& disk : scratch.disks) {
+    if (disk.attach != vocabulary::Attach::kBoot) continue;
     std::string what = "cannot make scratch disk " + disk.target + who + ": ";
     auto path = (*client)->allocate(scratch.uuid, disk, scratch.vcpus);
     if (!path.ok()) {
@@ -116,7 +116,7 @@ int prepare(const std::string& xml, const domain::DomainScratch& scratch,
   return exitCode;
 }
 
-int release(const domain::DomainScratch& scratch, const daemon::Config& config,
+int release(const vocabulary::DomainScratch& scratch, const daemon::Config& config,
             const std::string& configFile) {
   auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
   std::string what = "cannot release the scratch disks of domain '" + scratch.name + "': ";
@@ -145,7 +145,7 @@ int run(int argc, const char* const* argv) {
   const std::string& name = request->domainName;
   auto xml = readAllStdin(kMaxInput);
   if (!xml.ok()) return failClosed("domain '" + name + "': " + xml.status().message());
-  auto scratch = domain::parseDomainXml(*xml);
+  auto scratch = vocabulary::parseDomainXml(*xml);
   if (!scratch.ok()) {
     return failClosed("cannot read the scratch disks of domain '" + name +
                       "': " + scratch.status().message() +
@@ -153,7 +153,7 @@ int run(int argc, const char* const* argv) {
   }
   // Most domains have no scratch disks: they never wait for the configuration or the bus.
   bool anyBoot = false;
-  for (const auto& disk : scratch->disks) anyBoot = anyBoot || disk.attach == domain::Attach::kBoot;
+  for (const auto& disk : scratch->disks) anyBoot = anyBoot || disk.attach == vocabulary::Attach::kBoot;
   if (scratch->disks.empty() || (request->action == HookAction::kPrepare && !anyBoot)) {
     return kExitOk;
   }

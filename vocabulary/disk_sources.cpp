@@ -2,7 +2,7 @@
 
 #include "vocabulary/xml_document.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 const xmlNode* childElement(const xmlNode* parent, std::string_view name) {
@@ -42,4 +42,4 @@ Result<std::map<std::string, std::string>> diskSources(std::string_view domainXm
   return out;
 }
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

@@ -11,10 +11,10 @@
 
 #include "base/status.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 
 // Target device -> source path ("" when the disk has no file or dev source: network, empty
 // cdrom). Errors (kInvalidArgument) as parseDomainXml's for malformed or hostile XML.
 Result<std::map<std::string, std::string>> diskSources(std::string_view domainXml);
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

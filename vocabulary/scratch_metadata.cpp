@@ -11,7 +11,7 @@
 #include "image/filesystem.h"
 #include "image/size.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 constexpr std::string_view kDefinition = "the domain definition";
@@ -302,4 +302,4 @@ bool isUuid(std::string_view text) {
   return true;
 }
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

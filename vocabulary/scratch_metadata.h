@@ -21,7 +21,7 @@
 #include "image/spec.h"
 #include "base/status.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 
 inline constexpr std::string_view kNamespace = "http://virtscratch.org/xmlns/scratch/1.0";
 inline constexpr std::string_view kPrefix = "scratch";
@@ -71,4 +71,4 @@ std::string diskSerial(std::string_view target);
 std::string_view toString(Attach attach);
 Result<Attach> parseAttach(std::string_view name);
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

@@ -5,7 +5,7 @@
 
 #include <mutex>
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 struct ParserCtxtFree {
@@ -148,4 +148,4 @@ std::string attributeValue(const xmlAttr* attr) {
 
 std::string textOf(const xmlNode* node) { return takeString(xmlNodeGetContent(node)); }
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

@@ -14,7 +14,7 @@
 
 #include "base/status.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 
 inline constexpr size_t kMaxXmlBytes = size_t{4} << 20;
 inline constexpr int kMaxXmlDepth = 64;
@@ -37,4 +37,4 @@ std::string attributeValue(const xmlAttr* attr);
 // The text inside an element, with the text of any elements in it.
 std::string textOf(const xmlNode* node);
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

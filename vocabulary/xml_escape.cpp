@@ -1,6 +1,6 @@
 #include "vocabulary/xml_escape.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 
 std::string escapeXml(std::string_view text) {
   std::string out;
@@ -38,4 +38,4 @@ std::string escapeXml(std::string_view text) {
   return out;
 }
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 
 std::string escapeXml(std::string_view text);
 
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

@@ -69,8 +69,8 @@ Status checkTarget(const std::string& target) {
   return {};
 }
 
-Result<domain::ScratchDisk> diskFromArgs(const Args& args) {
-  domain::ScratchDisk disk;
+Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
+  vocabulary::ScratchDisk disk;
   auto size = args.get("size");
   auto perVcpu = args.get("size-per-vcpu");
   if (size.has_value() == perVcpu.has_value()) {
@@ -94,7 +94,7 @@ Result<domain::ScratchDisk> diskFromArgs(const Args& args) {
   if (auto v = args.get("target")) disk.target = *v;
   VS_RETURN_IF_ERROR(checkTarget(disk.target));
   if (auto v = args.get("attach")) {
-    VS_ASSIGN_OR_RETURN(disk.attach, domain::parseAttach(*v));
+    VS_ASSIGN_OR_RETURN(disk.attach, vocabulary::parseAttach(*v));
   }
   if (auto v = args.get("lifetime")) {
     if (*v != "boot" && *v != "domain" && *v != "manual") {
@@ -131,7 +131,7 @@ int runEnable(std::span<char* const> argv) {
   auto disk = diskFromArgs(*args);
   if (!disk.ok()) return usageError("enable", disk.status().message());
   std::string pool;
-  if (disk->attach == domain::Attach::kBoot) {
+  if (disk->attach == vocabulary::Attach::kBoot) {
     auto path = daemonPoolPath();
     if (!path.ok()) {
       return failure("enable", Status(path.status().code(),
@@ -149,7 +149,7 @@ int runEnable(std::span<char* const> argv) {
               disk->target.c_str(),
               disk->size != 0 ? image::formatSize(disk->size).c_str()
                               : (image::formatSize(disk->sizePerVcpu) + " per vCPU").c_str(),
-              std::string(domain::toString(disk->attach)).c_str(), disk->lifetime.c_str(),
+              std::string(vocabulary::toString(disk->attach)).c_str(), disk->lifetime.c_str(),
               edited->running ? "; it takes effect when the domain next starts" : "");
   return kExitOk;
 }

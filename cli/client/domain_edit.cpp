@@ -21,7 +21,7 @@ Status libvirtError(std::string_view what) {
 Result<DomainPtr> lookup(virConnectPtr conn, std::string_view domain) {
   std::string text(domain);
   DomainPtr dom;
-  if (domain::isUuid(text)) dom.reset(libvirt().domainLookupByUUIDString(conn, text.c_str()));
+  if (vocabulary::isUuid(text)) dom.reset(libvirt().domainLookupByUUIDString(conn, text.c_str()));
   if (!dom) dom.reset(libvirt().domainLookupByName(conn, text.c_str()));
   if (dom) return dom;
   if (libvirt().getLastErrorCode() == VIR_ERR_NO_DOMAIN) {
@@ -61,8 +61,8 @@ Result<std::string> inactiveXml(virDomainPtr dom, const std::string& name) {
   return text;
 }
 
-Result<domain::DomainScratch> readScratch(const std::string& xml, const std::string& name) {
-  auto scratch = domain::parseDomainXml(xml);
+Result<vocabulary::DomainScratch> readScratch(const std::string& xml, const std::string& name) {
+  auto scratch = vocabulary::parseDomainXml(xml);
   if (!scratch.ok()) {
     return invalidArgument("the scratch metadata of domain '" + name + "' cannot be read: " +
                            scratch.status().message() + "; fix it with virsh edit");
@@ -73,11 +73,11 @@ Result<domain::DomainScratch> readScratch(const std::string& xml, const std::str
 // The file is made by the hook at `prepare begin`, before QEMU opens it. startupPolicy='optional'
 // lets a domain start without the disk when the hook fails open ([hook] fail=open) and the file
 // is missing; with fail=closed the hook stops the start before this matters.
-std::string bootDiskXml(const domain::ScratchDisk& disk, const std::string& path) {
+std::string bootDiskXml(const vocabulary::ScratchDisk& disk, const std::string& path) {
   return "<disk type='file' device='disk'><driver name='qemu' type='" +
-         std::string(image::toString(disk.format)) + "'/><source file='" + domain::escapeXml(path) +
-         "' startupPolicy='optional'/><target dev='" + domain::escapeXml(disk.target) +
-         "' bus='virtio'/><serial>" + domain::escapeXml(domain::diskSerial(disk.target)) +
+         std::string(image::toString(disk.format)) + "'/><source file='" + vocabulary::escapeXml(path) +
+         "' startupPolicy='optional'/><target dev='" + vocabulary::escapeXml(disk.target) +
+         "' bus='virtio'/><serial>" + vocabulary::escapeXml(vocabulary::diskSerial(disk.target)) +
          "</serial></disk>";
 }
 
@@ -110,14 +110,14 @@ Status changeDisk(virConnectPtr conn, virDomainPtr dom, const std::string& name,
 }
 
 Status writeMetadata(virDomainPtr dom, const std::string& name,
-                     const std::vector<domain::ScratchDisk>& disks) {
-  std::string uri(domain::kNamespace);
+                     const std::vector<vocabulary::ScratchDisk>& disks) {
+  std::string uri(vocabulary::kNamespace);
   int rc = disks.empty()
                ? libvirt().domainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
                                              uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG)
                : libvirt().domainSetMetadata(
-                     dom, VIR_DOMAIN_METADATA_ELEMENT, domain::metadataXml(disks).c_str(),
-                     std::string(domain::kPrefix).c_str(), uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG);
+                     dom, VIR_DOMAIN_METADATA_ELEMENT, vocabulary::metadataXml(disks).c_str(),
+                     std::string(vocabulary::kPrefix).c_str(), uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG);
   if (rc < 0) return libvirtError("cannot write the scratch metadata of domain '" + name + "'");
   return {};
 }
@@ -129,7 +129,7 @@ const DiskElement* findDisk(const std::vector<DiskElement>& disks, std::string_v
   return nullptr;
 }
 
-bool isScratch(const DiskElement& disk) { return disk.serial == domain::diskSerial(disk.target); }
+bool isScratch(const DiskElement& disk) { return disk.serial == vocabulary::diskSerial(disk.target); }
 
 }  // namespace
 
@@ -148,18 +148,18 @@ Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri) {
 }
 
 std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
-                             const domain::ScratchDisk& disk) {
+                             const vocabulary::ScratchDisk& disk) {
   return std::string(poolPath) + "/" + std::string(uuid) + "/" + disk.target + "." +
          std::string(image::toString(disk.format));
 }
 
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
-                                       const domain::ScratchDisk& disk, std::string_view poolPath) {
+                                       const vocabulary::ScratchDisk& disk, std::string_view poolPath) {
   VS_RETURN_IF_ERROR(loadLibvirt().status());
   VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
   VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
   VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));
-  VS_ASSIGN_OR_RETURN(domain::DomainScratch scratch, readScratch(xml, out.name));
+  VS_ASSIGN_OR_RETURN(vocabulary::DomainScratch scratch, readScratch(xml, out.name));
   VS_ASSIGN_OR_RETURN(std::vector<DiskElement> disks, listDisks(xml));
   const DiskElement* old = findDisk(disks, disk.target);
   if (old != nullptr && !isScratch(*old)) {
@@ -168,15 +168,15 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
                       " already, and it is not a scratch disk; choose another --target");
   }
   std::string newXml;
-  if (disk.attach == domain::Attach::kBoot) {
+  if (disk.attach == vocabulary::Attach::kBoot) {
     if (poolPath.empty()) return invalidArgument("the pool's path is needed for attach='boot'");
     newXml = bootDiskXml(disk, scratchImagePath(poolPath, out.uuid, disk));
   }
   if (old != nullptr || !newXml.empty()) {
     VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));
   }
-  std::vector<domain::ScratchDisk> entries;
-  for (const domain::ScratchDisk& d : scratch.disks) {
+  std::vector<vocabulary::ScratchDisk> entries;
+  for (const vocabulary::ScratchDisk& d : scratch.disks) {
     if (d.target != disk.target) entries.push_back(d);
   }
   entries.push_back(disk);
@@ -191,13 +191,13 @@ Result<EditedDomain> disableScratchDisks(virConnectPtr conn, std::string_view do
   VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
   VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));
   VS_ASSIGN_OR_RETURN(std::string xml, inactiveXml(dom.get(), out.name));
-  VS_ASSIGN_OR_RETURN(domain::DomainScratch scratch, readScratch(xml, out.name));
+  VS_ASSIGN_OR_RETURN(vocabulary::DomainScratch scratch, readScratch(xml, out.name));
   VS_ASSIGN_OR_RETURN(std::vector<DiskElement> disks, listDisks(xml));
   std::vector<std::string> targets;
   auto add = [&targets](const std::string& t) {
     if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
   };
-  for (const domain::ScratchDisk& d : scratch.disks) {
+  for (const vocabulary::ScratchDisk& d : scratch.disks) {
     if (!target || d.target == *target) add(d.target);
   }
   for (const DiskElement& d : disks) {
@@ -214,8 +214,8 @@ Result<EditedDomain> disableScratchDisks(virConnectPtr conn, std::string_view do
       VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, {}));
     }
   }
-  std::vector<domain::ScratchDisk> remaining;
-  for (const domain::ScratchDisk& d : scratch.disks) {
+  std::vector<vocabulary::ScratchDisk> remaining;
+  for (const vocabulary::ScratchDisk& d : scratch.disks) {
     if (std::find(targets.begin(), targets.end(), d.target) == targets.end()) {
       remaining.push_back(d);
     }

@@ -35,7 +35,7 @@ Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri);
 
 // Where the daemon keeps the image of `disk` of domain `uuid`.
 std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
-                             const domain::ScratchDisk& disk);
+                             const vocabulary::ScratchDisk& disk);
 
 struct EditedDomain {
   std::string uuid;  // lower case
@@ -48,7 +48,7 @@ struct EditedDomain {
 // target. `poolPath` is needed for attach='boot' only. Fails, changing nothing, on a transient
 // domain and on a target that a disk which is not scratch uses.
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
-                                       const domain::ScratchDisk& disk, std::string_view poolPath);
+                                       const vocabulary::ScratchDisk& disk, std::string_view poolPath);
 
 // Removes the scratch disk of `target` (every one when none is given) from the definition: the
 // metadata entry (the whole element when none is left) and the <disk> with its serial.

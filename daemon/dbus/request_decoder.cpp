@@ -3,8 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "daemon/image_record.h"
-#include "image/spec.h"
+#include "vocabulary/allocate_spec.h"
 
 namespace virtscratch::daemon::bus {
 namespace {
@@ -43,63 +42,39 @@ Result<T> take(std::string_view what, const std::string& key, const sdbus::Varia
   return value.get<T>();
 }
 
-// Parses a named value with the engine's parser, putting the key in front of its message.
-template <typename T>
-Status parseInto(const std::string& key, const sdbus::Variant& value, T& out,
-                 Result<T> (*parse)(std::string_view)) {
-  VS_ASSIGN_OR_RETURN(std::string text, take<std::string>("spec", key, value));
-  Result<T> parsed = parse(text);
-  if (!parsed.ok()) return parsed.status().withContext("spec key '" + key + "'");
-  out = std::move(parsed).value();
-  return {};
-}
-
-constexpr char kAllocateKeys[] =
-    "size, size-per-vcpu, vcpus, format, filesystem, label, uuid, partition, preallocation, "
-    "content, target, lifetime";
-
-Status decodeSpecKey(const std::string& key, const sdbus::Variant& value, AllocateRequest& req) {
-  image::ImageSpec& spec = req.spec;
-  if (key == "size") {
-    VS_ASSIGN_OR_RETURN(spec.size, take<uint64_t>("spec", key, value));
-    req.sizeGiven = true;
-  } else if (key == "size-per-vcpu") {
-    VS_ASSIGN_OR_RETURN(req.sizePerVcpu, take<uint64_t>("spec", key, value));
-  } else if (key == "vcpus") {
-    VS_ASSIGN_OR_RETURN(req.vcpus, take<uint32_t>("spec", key, value));
-  } else if (key == "format") {
-    return parseInto(key, value, spec.format, image::parseImageFormat);
-  } else if (key == "filesystem") {
-    return parseInto(key, value, spec.filesystem, image::parseFilesystem);
-  } else if (key == "partition") {
-    return parseInto(key, value, spec.partition, image::parsePartitionTable);
-  } else if (key == "preallocation") {
-    return parseInto(key, value, spec.preallocation, image::parsePreallocation);
-  } else if (key == "lifetime") {
-    return parseInto(key, value, req.lifetime, parseLifetime);
-  } else if (key == "label") {
-    VS_ASSIGN_OR_RETURN(spec.label, take<std::string>("spec", key, value));
-  } else if (key == "uuid") {
-    VS_ASSIGN_OR_RETURN(spec.uuid, take<std::string>("spec", key, value));
-  } else if (key == "content") {
-    VS_ASSIGN_OR_RETURN(spec.contentDir, take<std::string>("spec", key, value));
-    if (spec.contentDir.empty()) {
-      return invalidArgument("spec key 'content' is empty: leave it out for an empty filesystem");
+// The a{sv} without D-Bus: values of types t, u, s and b; any other type is named in the error.
+Result<vocabulary::SpecMap> specMapOf(const VariantMap& spec) {
+  vocabulary::SpecMap map;
+  for (const auto& [key, value] : spec) {
+    std::string type = value.isEmpty() ? "" : value.peekValueType();
+    if (type == "t") {
+      map.emplace(key, value.get<uint64_t>());
+    } else if (type == "u") {
+      map.emplace(key, value.get<uint32_t>());
+    } else if (type == "s") {
+      map.emplace(key, value.get<std::string>());
+    } else if (type == "b") {
+      map.emplace(key, value.get<bool>());
+    } else {
+      return vocabulary::wrongType(key, type);
     }
-  } else if (key == "target") {
-    VS_ASSIGN_OR_RETURN(req.target, take<std::string>("spec", key, value));
-  } else {
-    return invalidArgument("unknown spec key '" + key + "'; known keys: " + kAllocateKeys);
   }
-  return {};
+  return map;
 }
 
 }  // namespace
 
 Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantMap& spec) {
+  VS_ASSIGN_OR_RETURN(vocabulary::SpecMap map, specMapOf(spec));
+  VS_ASSIGN_OR_RETURN(vocabulary::AllocateSpec parsed, vocabulary::parseSpecMap(map));
   AllocateRequest req;
   req.domain = std::move(domain);
-  for (const auto& [key, value] : spec) VS_RETURN_IF_ERROR(decodeSpecKey(key, value, req));
+  req.spec = std::move(parsed.image);
+  req.sizePerVcpu = parsed.sizePerVcpu;
+  req.vcpus = parsed.vcpus;
+  req.sizeGiven = parsed.sizeGiven;
+  req.target = std::move(parsed.target);
+  req.lifetime = parsed.lifetime;
   return req;
 }
 

@@ -35,7 +35,7 @@ Result<DomainUse> readUse(virConnectPtr conn, const std::string& uuid,
 
 Result<std::vector<std::string>> diskSourcesAmong(const std::string& domainXml,
                                                   const std::vector<std::string>& paths) {
-  VS_ASSIGN_OR_RETURN(auto sources, domain::diskSources(domainXml));
+  VS_ASSIGN_OR_RETURN(auto sources, vocabulary::diskSources(domainXml));
   std::vector<std::string> found;
   for (const std::string& path : paths) {
     for (const auto& [target, source] : sources) {

@@ -33,17 +33,17 @@ Result<std::string> liveXml(virDomainPtr dom, const std::string& uuid) {
 // libvirt formats every definition itself, one element per line and text unescaped unless it
 // needs it, so the serial the disk was given appears exactly like this.
 bool hasScratchDisk(const std::string& xml, std::string_view target) {
-  return xml.find("<serial>" + domain::diskSerial(target) + "</serial>") != std::string::npos;
+  return xml.find("<serial>" + vocabulary::diskSerial(target) + "</serial>") != std::string::npos;
 }
 
 std::string hotplugDiskXml(const ImageRecord& record) {
   return "<disk type='file' device='disk'><driver name='qemu' type='" +
          std::string(image::toString(record.spec.format)) + "'/><source file='" +
-         domain::escapeXml(record.path) + "'/><target dev='" + record.target +
-         "' bus='virtio'/><serial>" + domain::diskSerial(record.target) + "</serial></disk>";
+         vocabulary::escapeXml(record.path) + "'/><target dev='" + record.target +
+         "' bus='virtio'/><serial>" + vocabulary::diskSerial(record.target) + "</serial></disk>";
 }
 
-Result<AllocateRequest> requestFor(const std::string& uuid, const domain::ScratchDisk& disk,
+Result<AllocateRequest> requestFor(const std::string& uuid, const vocabulary::ScratchDisk& disk,
                                    uint32_t vcpus) {
   AllocateRequest request;
   request.domain = uuid;
@@ -181,16 +181,16 @@ void LifecycleWatcher::started(const DomainState& state) {
   // Stopped again before it was read: its STOPPED follows.
   if (state.presence != DomainState::Presence::kRunning) return;
   const std::string& uuid = state.uuid;
-  auto scratch = domain::parseDomainXml(state.liveXml);
+  auto scratch = vocabulary::parseDomainXml(state.liveXml);
   if (!scratch.ok()) {
     logLine(LogLevel::kWarning,
             "domain " + uuid + ": its scratch disks are ignored: " + scratch.status().message());
     return;
   }
-  for (const domain::ScratchDisk& disk : scratch->disks) {
+  for (const vocabulary::ScratchDisk& disk : scratch->disks) {
     std::string id = imageIdOf(uuid, disk.target);
     bool present = hasScratchDisk(state.liveXml, disk.target);
-    if (present || disk.attach == domain::Attach::kBoot) {
+    if (present || disk.attach == vocabulary::Attach::kBoot) {
       if (present && service_.findImage(id) != nullptr) {
         (void)service_.setState(id, ImageState::kAttached);
       }

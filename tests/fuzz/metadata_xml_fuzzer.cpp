@@ -11,8 +11,8 @@
 
 namespace {
 
-using virtscratch::domain::DomainScratch;
-using virtscratch::domain::ScratchDisk;
+using virtscratch::vocabulary::DomainScratch;
+using virtscratch::vocabulary::ScratchDisk;
 
 bool sameDisk(const ScratchDisk& a, const ScratchDisk& b) {
   return a.target == b.target && a.size == b.size && a.sizePerVcpu == b.sizePerVcpu &&
@@ -22,14 +22,14 @@ bool sameDisk(const ScratchDisk& a, const ScratchDisk& b) {
 
 // The accepted disks, written back as libvirt would store them, must read back the same.
 void checkRoundTrip(const DomainScratch& parsed) {
-  std::string metadata = virtscratch::domain::metadataXml(parsed.disks);
+  std::string metadata = virtscratch::vocabulary::metadataXml(parsed.disks);
   // libvirt declares the namespace on the element it stores; the writer leaves that to it.
   std::string_view open = "<disks";
   if (metadata.compare(0, open.size(), open) != 0) std::abort();
-  metadata.insert(open.size(), " xmlns=\"" + std::string(virtscratch::domain::kNamespace) + "\"");
+  metadata.insert(open.size(), " xmlns=\"" + std::string(virtscratch::vocabulary::kNamespace) + "\"");
   std::string xml = "<domain><name>n</name><uuid>" + parsed.uuid + "</uuid><metadata>" + metadata +
                     "</metadata></domain>";
-  auto again = virtscratch::domain::parseDomainXml(xml);
+  auto again = virtscratch::vocabulary::parseDomainXml(xml);
   if (!again.ok() || again->disks.size() != parsed.disks.size()) std::abort();
   for (size_t i = 0; i < parsed.disks.size(); ++i) {
     if (!sameDisk(parsed.disks[i], again->disks[i])) std::abort();
@@ -40,7 +40,7 @@ void checkRoundTrip(const DomainScratch& parsed) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view xml(reinterpret_cast<const char*>(data), size);
-  auto parsed = virtscratch::domain::parseDomainXml(xml);
+  auto parsed = virtscratch::vocabulary::parseDomainXml(xml);
   if (!parsed.ok()) {
     if (parsed.status().message().empty()) std::abort();
     return 0;
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const ScratchDisk& disk : parsed->disks) {
     if (disk.target.empty() || (disk.size == 0) == (disk.sizePerVcpu == 0)) std::abort();
     // Any vCPU count either gives a size or a reason.
-    auto sized = virtscratch::domain::diskSize(disk, parsed->vcpus);
+    auto sized = virtscratch::vocabulary::diskSize(disk, parsed->vcpus);
     if (!sized.ok() && sized.status().message().empty()) std::abort();
   }
   checkRoundTrip(*parsed);

@@ -40,8 +40,8 @@ class DomainEditTest : public ::testing::Test {
     return text;
   }
 
-  static domain::ScratchDisk disk(const std::string& target, domain::Attach attach) {
-    domain::ScratchDisk d;
+  static vocabulary::ScratchDisk disk(const std::string& target, vocabulary::Attach attach) {
+    vocabulary::ScratchDisk d;
     d.target = target;
     d.size = uint64_t{10} << 30;
     d.label = "scratch";
@@ -60,7 +60,7 @@ class DomainEditTest : public ::testing::Test {
 
 TEST_F(DomainEditTest, EnableWritesTheMetadataAndABootDiskAtThePoolPath) {
   define();
-  auto edited = enableScratchDisk(conn.get(), "web", disk("vdb", domain::Attach::kBoot), kPool);
+  auto edited = enableScratchDisk(conn.get(), "web", disk("vdb", vocabulary::Attach::kBoot), kPool);
   ASSERT_TRUE(edited.ok()) << edited.status().message();
   EXPECT_EQ(edited->uuid, kWeb);
   EXPECT_FALSE(edited->running);
@@ -76,29 +76,29 @@ TEST_F(DomainEditTest, EnableWritesTheMetadataAndABootDiskAtThePoolPath) {
   EXPECT_NE(xml.find("xmlns:scratch=\"http://virtscratch.org/xmlns/scratch/1.0\""),
             std::string::npos)
       << xml;
-  auto scratch = domain::parseDomainXml(xml);
+  auto scratch = vocabulary::parseDomainXml(xml);
   ASSERT_TRUE(scratch.ok()) << scratch.status().message() << "\n" << xml;
   ASSERT_EQ(scratch->disks.size(), 1u);
   EXPECT_EQ(scratch->disks[0].target, "vdb");
   EXPECT_EQ(scratch->disks[0].size, uint64_t{10} << 30);
   EXPECT_EQ(scratch->disks[0].label, "scratch");
-  EXPECT_EQ(scratch->disks[0].attach, domain::Attach::kBoot);
+  EXPECT_EQ(scratch->disks[0].attach, vocabulary::Attach::kBoot);
 }
 
 TEST_F(DomainEditTest, EnablingATargetAgainReplacesItsEntryAndItsDisk) {
   define();
-  ASSERT_TRUE(enableScratchDisk(conn.get(), kWeb, disk("vdb", domain::Attach::kBoot), kPool).ok());
-  domain::ScratchDisk hotplug = disk("vdb", domain::Attach::kHotplug);
+  ASSERT_TRUE(enableScratchDisk(conn.get(), kWeb, disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
+  vocabulary::ScratchDisk hotplug = disk("vdb", vocabulary::Attach::kHotplug);
   hotplug.format = image::ImageFormat::kRaw;
   auto edited = enableScratchDisk(conn.get(), kWeb, hotplug, "");
   ASSERT_TRUE(edited.ok()) << edited.status().message();
 
   std::string xml = inactiveXml();
   EXPECT_EQ(xml.find("scratch-vdb"), std::string::npos) << xml;
-  auto scratch = domain::parseDomainXml(xml);
+  auto scratch = vocabulary::parseDomainXml(xml);
   ASSERT_TRUE(scratch.ok()) << scratch.status().message();
   ASSERT_EQ(scratch->disks.size(), 1u);
-  EXPECT_EQ(scratch->disks[0].attach, domain::Attach::kHotplug);
+  EXPECT_EQ(scratch->disks[0].attach, vocabulary::Attach::kHotplug);
   EXPECT_EQ(scratch->disks[0].format, image::ImageFormat::kRaw);
 }
 
@@ -106,7 +106,7 @@ TEST_F(DomainEditTest, EnableRefusesATargetThatAnotherDiskUses) {
   define(
       "<disk type='file' device='disk'><source file='/srv/data.img'/>"
       "<target dev='vdb' bus='virtio'/></disk>");
-  auto edited = enableScratchDisk(conn.get(), "web", disk("vdb", domain::Attach::kBoot), kPool);
+  auto edited = enableScratchDisk(conn.get(), "web", disk("vdb", vocabulary::Attach::kBoot), kPool);
   ASSERT_FALSE(edited.ok());
   EXPECT_EQ(edited.status().code(), ErrorCode::kAlreadyExists);
   EXPECT_NE(edited.status().message().find("--target"), std::string::npos);
@@ -117,8 +117,8 @@ TEST_F(DomainEditTest, EnableRefusesATargetThatAnotherDiskUses) {
 
 TEST_F(DomainEditTest, DisableRemovesOneTargetThenTheWholeElement) {
   define();
-  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdb", domain::Attach::kBoot), kPool).ok());
-  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdc", domain::Attach::kBoot), kPool).ok());
+  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
+  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdc", vocabulary::Attach::kBoot), kPool).ok());
   ASSERT_EQ(count(inactiveXml(), "<serial>scratch-"), 2u);
 
   auto one = disableScratchDisks(conn.get(), "web", std::string("vdb"));
@@ -127,7 +127,7 @@ TEST_F(DomainEditTest, DisableRemovesOneTargetThenTheWholeElement) {
   std::string xml = inactiveXml();
   EXPECT_EQ(xml.find("scratch-vdb"), std::string::npos) << xml;
   EXPECT_NE(xml.find("scratch-vdc"), std::string::npos) << xml;
-  auto scratch = domain::parseDomainXml(xml);
+  auto scratch = vocabulary::parseDomainXml(xml);
   ASSERT_TRUE(scratch.ok());
   ASSERT_EQ(scratch->disks.size(), 1u);
   EXPECT_EQ(scratch->disks[0].target, "vdc");
@@ -148,7 +148,7 @@ TEST_F(DomainEditTest, RefusesTransientAndUnknownDomains) {
       "<os><type>hvm</type></os></domain>";
   DomainPtr transient(virDomainCreateXML(conn.get(), xml.c_str(), 0));
   ASSERT_TRUE(transient) << virGetLastErrorMessage();
-  auto edited = enableScratchDisk(conn.get(), "tmp", disk("vdb", domain::Attach::kBoot), kPool);
+  auto edited = enableScratchDisk(conn.get(), "tmp", disk("vdb", vocabulary::Attach::kBoot), kPool);
   ASSERT_FALSE(edited.ok());
   EXPECT_NE(edited.status().message().find("transient"), std::string::npos);
   virDomainDestroy(transient.get());

@@ -8,7 +8,7 @@
 #include "vocabulary/disk_sources.h"
 #include "vocabulary/scratch_metadata.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 constexpr char kDomainTail[] =
@@ -116,4 +116,4 @@ TEST(HostileXml, RefusesMalformedAndEmptyDocumentsNamingTheLine) {
 }
 
 }  // namespace
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

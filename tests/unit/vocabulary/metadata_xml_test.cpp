@@ -10,7 +10,7 @@
 #include "image/size.h"
 #include "tests/support/test_util.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 std::vector<ScratchDisk> sampleDisks() {
@@ -116,4 +116,4 @@ TEST(DiskSources, MapsTargetsToTheirFilesOrDevices) {
 }
 
 }  // namespace
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary

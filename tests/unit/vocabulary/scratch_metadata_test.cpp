@@ -6,7 +6,7 @@
 
 #include "image/size.h"
 
-namespace virtscratch::domain {
+namespace virtscratch::vocabulary {
 namespace {
 
 using image::kGiB;
@@ -252,4 +252,4 @@ TEST(ScratchMetadata, NamesTheAttachModesBothWays) {
 }
 
 }  // namespace
-}  // namespace virtscratch::domain
+}  // namespace virtscratch::vocabulary
