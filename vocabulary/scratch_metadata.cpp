@@ -302,4 +302,24 @@ bool isUuid(std::string_view text) {
   return true;
 }
 
+AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus) {
+  AllocateSpec spec;
+  spec.image.format = disk.format;
+  spec.image.filesystem = disk.filesystem;
+  spec.image.label = disk.label;
+  spec.image.partition = disk.partition;
+  if (disk.size != 0) {
+    spec.image.size = disk.size;
+    spec.sizeGiven = true;
+  } else {
+    spec.sizePerVcpu = disk.sizePerVcpu;
+    spec.vcpus = vcpus;
+  }
+  spec.target = disk.target;
+  // The reader accepted only the three names.
+  Result<Lifetime> lifetime = parseLifetime(disk.lifetime);
+  spec.lifetime = lifetime.ok() ? *lifetime : Lifetime::kBoot;
+  return spec;
+}
+
 }  // namespace virtscratch::vocabulary

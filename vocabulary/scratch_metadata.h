@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "image/spec.h"
+#include "vocabulary/allocate_spec.h"
 #include "base/status.h"
 
 namespace virtscratch::vocabulary {
@@ -64,6 +65,11 @@ Result<uint64_t> diskSize(const ScratchDisk& disk, uint32_t vcpus);
 
 // A domain UUID as libvirt writes it: 8-4-4-4-12 hexadecimal digits, in either case.
 bool isUuid(std::string_view text);
+
+// What Allocate is asked for one disk of a domain with `vcpus` vCPUs: size, or size-per-vcpu
+// with vcpus; format, filesystem, label, partition, target and lifetime as the metadata says.
+// The hook, the watcher and enable all make their request with it.
+AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus);
 
 // The serial written in the <disk> element of attach='boot' disks: "scratch-<target>".
 std::string diskSerial(std::string_view target);
