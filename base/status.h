@@ -11,6 +11,9 @@
 
 namespace virtscratch {
 
+// The project's error codes, one per D-Bus error name. The engine (image/) returns only
+// kInvalidArgument, kNotFound, kAlreadyExists, kNoSpace, kBusy, kCancelled and kFailed; quota and
+// access are the daemon's (layering_tests checks that image/ never names them).
 enum class ErrorCode {
   kOk,
   kInvalidArgument,  // the caller's input is wrong; retrying the same call cannot succeed

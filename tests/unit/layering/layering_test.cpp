@@ -108,6 +108,22 @@ TEST(Layering, TheEngineAndTheVocabularyKnowNoBusLoopOrLibvirt) {
   }
 }
 
+TEST(Layering, TheEngineReturnsOnlyEngineErrorCodes) {
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(VS_SOURCE_DIR) / "image")) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path());
+    std::string text;
+    int number = 0;
+    while (std::getline(in, text)) {
+      ++number;
+      for (const char* daemonOnly : {"kQuotaExceeded", "kAccessDenied"}) {
+        EXPECT_EQ(text.find(daemonOnly), std::string::npos)
+            << entry.path().filename() << ":" << number << " names " << daemonOnly;
+      }
+    }
+  }
+}
+
 struct TargetNode {
   std::string layer;
   std::vector<std::string> links;
