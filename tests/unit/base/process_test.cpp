@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
 
 TEST(Process, CapturesOutputAndExitCodeWithoutAShell) {
@@ -41,4 +41,4 @@ TEST(Process, RunsChildrenWithTheCLocale) {
 }
 
 }  // namespace
-}  // namespace virtscratch::image
+}  // namespace virtscratch

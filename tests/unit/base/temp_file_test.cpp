@@ -9,7 +9,7 @@
 #include "base/file_io.h"
 #include "tests/support/test_util.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
 
 using test::TempDir;
@@ -110,4 +110,4 @@ TEST(TempFile, CanBeOpenedByAChildProcessThroughItsPath) {
 }
 
 }  // namespace
-}  // namespace virtscratch::image
+}  // namespace virtscratch

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include "image/size.h"
 #include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
-namespace virtscratch::image {
+namespace virtscratch {
 namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 using test::TempDir;
 
@@ -71,4 +73,4 @@ TEST(ReadAll, FailsAtTheEndOfTheFileNamingTheOffset) {
 }
 
 }  // namespace
-}  // namespace virtscratch::image
+}  // namespace virtscratch
