@@ -233,6 +233,14 @@ TEST_F(DiskMatrix, GuestMountsWritesAndTheHostReadsBackEveryKindOfDisk) {
     CommandResult fsck = host->check();
     EXPECT_EQ(fsck.exitCode, 0) << "the read-only check of " << disk.name()
                                 << " is not clean: " << fsck.out << fsck.err;
+    if (disk.format == "qcow2") {
+      CommandResult image = run({"qemu-img", "check", disk.image});
+      EXPECT_EQ(image.exitCode, 0) << "qemu-img check: " << image.out << image.err;
+    }
+    if (disk.createOptions == std::vector<std::string>{"--preallocation", "falloc"}) {
+      EXPECT_GE(allocatedBytesOf(disk.image), std::stoull(disk.size) << 20)
+          << "falloc reserved less than the disk's size";
+    }
     if (disk.filesystem == "swap") {
       EXPECT_EQ((*line)["swap"], "on") << line->line;
       continue;
