@@ -6,6 +6,7 @@
 // each marker back with the filesystem's own tools and checks each filesystem read-only.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -87,7 +88,126 @@ class DiskMatrix : public VmTest {
     ASSERT_EQ(r.exitCode, 0) << "virt-scratch create of " << disk.name() << ": " << r.err;
   }
 
+  // Preallocated: every qcow2 cluster mapped; space reserved in both formats.
+  void addPreallocated(std::vector<MatrixDisk>& disks) {
+    std::vector<MatrixDisk> made = {
+        {.label = "PMETA", .filesystem = "ext4", .createOptions = {"--preallocation", "metadata"}},
+        {.label = "PFALR",
+         .filesystem = "ext4",
+         .partition = "gpt",
+         .format = "raw",
+         .createOptions = {"--preallocation", "falloc"}},
+        {.label = "PFALQ",
+         .filesystem = "vfat",
+         .partition = "mbr",
+         .createOptions = {"--preallocation", "falloc"}},
+    };
+    for (MatrixDisk& disk : made) ASSERT_NO_FATAL_FAILURE(create(disk));
+    disks.insert(disks.end(), made.begin(), made.end());
+  }
+
+  // Two clones of one template (which is not attached), to be attached together.
+  void addClones(std::vector<MatrixDisk>& disks) {
+    MatrixDisk clone = {.label = "CLONE", .filesystem = "ext4", .partition = "gpt"};
+    ASSERT_NO_FATAL_FAILURE(create(clone));
+    template_ = clone.image;
+    for (const char* name : {"clone1", "clone2"}) {
+      clone.image = imagePath(name, "qcow2");
+      CommandResult r = cli({"clone", "--format", "qcow2", template_, clone.image});
+      ASSERT_EQ(r.exitCode, 0) << "virt-scratch clone " << name << ": " << r.err;
+      disks.push_back(clone);
+    }
+  }
+
+  // Grown with resize: ext4 offline by the command, xfs and btrfs by the guest once mounted.
+  void addGrown(std::vector<MatrixDisk>& disks) {
+    std::vector<MatrixDisk> made = {
+        {.label = "GROWE4", .filesystem = "ext4", .partition = "gpt", .size = "64M"},
+        {.label = "GROWXF", .filesystem = "xfs", .format = "raw", .size = "320M", .grow = true},
+        {.label = "GROWBT",
+         .filesystem = "btrfs",
+         .partition = "mbr",
+         .size = "128M",
+         .grow = true},
+    };
+    for (MatrixDisk& disk : made) {
+      ASSERT_NO_FATAL_FAILURE(create(disk));
+      disk.grownFrom = std::stoull(disk.size) << 20;
+      // btrfs refuses to resize to less than 256 MiB.
+      uint64_t to = disk.grownFrom * (disk.filesystem == "btrfs" ? 4 : 2);
+      CommandResult r = cli({"resize", "--format", disk.format, disk.image, std::to_string(to)});
+      ASSERT_EQ(r.exitCode, 0) << "virt-scratch resize of " << disk.name() << ": " << r.err;
+      disks.push_back(disk);
+    }
+  }
+
+  // Restored: a qcow2 image exported to gzip and imported as raw.
+  void addImported(std::vector<MatrixDisk>& disks) {
+    MatrixDisk imported = {.label = "IMPORT", .filesystem = "xfs", .partition = "gpt"};
+    ASSERT_NO_FATAL_FAILURE(create(imported));
+    std::string gz = dir_->file("images/export.gz");
+    CommandResult r = cli({"export", "--format", "qcow2", imported.image, gz});
+    ASSERT_EQ(r.exitCode, 0) << "virt-scratch export: " << r.err;
+    std::filesystem::remove(imported.image);
+    imported.format = "raw";
+    imported.image = imagePath("IMPORT", "raw");
+    r = cli({"import", "--format", "raw", gz, imported.image});
+    ASSERT_EQ(r.exitCode, 0) << "virt-scratch import: " << r.err;
+    disks.push_back(imported);
+  }
+
+  // What the guest printed for `disk` (found by the UUID the host sees) against what the host
+  // reads from its image now.
+  void checkOnHost(const MatrixDisk& disk, const std::vector<GuestCheck>& lines,
+                   const std::string& workDir) {
+    SCOPED_TRACE("disk " + disk.name() + ", " + disk.image);
+    std::unique_ptr<HostFilesystem> host;
+    try {
+      host = std::make_unique<HostFilesystem>(disk.image, disk.filesystem, disk.partition != "none",
+                                              workDir);
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+    std::string uuid = host->probe()["UUID"];
+    auto line = std::find_if(lines.begin(), lines.end(),
+                             [&](const GuestCheck& c) { return c["uuid"] == uuid; });
+    ASSERT_NE(line, lines.end()) << "the guest printed no VS-CHECK line for " << disk.name()
+                                 << " (UUID " << uuid << ")";
+    const GuestCheck& seen = *line;
+    EXPECT_EQ(seen["fs"], disk.filesystem) << seen.line;
+    EXPECT_EQ(seen["devsize"], std::to_string(host->deviceBytes())) << seen.line;
+    CommandResult fsck = host->check();
+    EXPECT_EQ(fsck.exitCode, 0) << "the read-only check of " << disk.name()
+                                << " is not clean: " << fsck.out << fsck.err;
+    if (disk.format == "qcow2") {
+      CommandResult image = run({"qemu-img", "check", disk.image});
+      EXPECT_EQ(image.exitCode, 0) << "qemu-img check: " << image.out << image.err;
+    }
+    if (disk.createOptions == std::vector<std::string>{"--preallocation", "falloc"}) {
+      EXPECT_GE(allocatedBytesOf(disk.image), std::stoull(disk.size) << 20)
+          << "falloc reserved less than the disk's size";
+    }
+    if (disk.filesystem == "swap") {
+      EXPECT_EQ(seen["swap"], "on") << seen.line;
+      return;
+    }
+    EXPECT_EQ(seen["marker"], "written") << seen.line;
+    EXPECT_EQ(seen["content"], disk.content ? digest_ : "none") << seen.line;
+    if (disk.grownFrom > 0) {
+      EXPECT_GT(std::stoull("0" + seen["fssize"]), disk.grownFrom)
+          << "the guest does not see the grown filesystem: " << seen.line;
+    }
+    try {
+      EXPECT_EQ(host->readFile("/marker"),
+                "written by the guest on " + disk.label + " uuid=" + uuid + "\n");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the host cannot read the guest's marker: " << e.what();
+    }
+  }
+
   std::string content_;
+  std::string digest_;    // what the guest prints as content= for content_
+  std::string template_;  // the image the clones come from
 };
 
 // Every filesystem x {none, mbr, gpt} x {raw, qcow2}, with content where the filesystem stores it.
@@ -109,93 +229,47 @@ std::vector<MatrixDisk> plainMatrix() {
   return disks;
 }
 
+// vs.check for `disks`: each label once, with its count when several disks share it.
+std::string checkList(const std::vector<MatrixDisk>& disks) {
+  std::map<std::string, int> perLabel;
+  for (const MatrixDisk& disk : disks) perLabel[disk.label]++;
+  std::string check;
+  for (const MatrixDisk& disk : disks) {
+    int& count = perLabel[disk.label];
+    if (count == 0) continue;  // named already
+    check += (check.empty() ? "" : ",") + disk.label + ":" + disk.filesystem +
+             (count > 1 ? ":" + std::to_string(count) : "") + (disk.grow ? ":g" : "");
+    count = 0;
+  }
+  return check;
+}
+
 TEST_F(DiskMatrix, GuestMountsWritesAndTheHostReadsBackEveryKindOfDisk) {
   using Clock = std::chrono::steady_clock;
   auto started = Clock::now();
   std::vector<MatrixDisk> disks = plainMatrix();
   for (MatrixDisk& disk : disks) ASSERT_NO_FATAL_FAILURE(create(disk));
-
-  // Preallocated: every qcow2 cluster mapped; space reserved in both formats.
-  std::vector<MatrixDisk> extras = {
-      {.label = "PMETA", .filesystem = "ext4", .createOptions = {"--preallocation", "metadata"}},
-      {.label = "PFALR",
-       .filesystem = "ext4",
-       .partition = "gpt",
-       .format = "raw",
-       .createOptions = {"--preallocation", "falloc"}},
-      {.label = "PFALQ",
-       .filesystem = "vfat",
-       .partition = "mbr",
-       .createOptions = {"--preallocation", "falloc"}},
-  };
-  for (MatrixDisk& disk : extras) ASSERT_NO_FATAL_FAILURE(create(disk));
-
-  // Two clones of one template, attached together: the guest must see two UUIDs.
-  MatrixDisk clone = {.label = "CLONE", .filesystem = "ext4", .partition = "gpt"};
-  ASSERT_NO_FATAL_FAILURE(create(clone));
-  std::string templateImage = clone.image;
-  for (const char* name : {"clone1", "clone2"}) {
-    clone.image = imagePath(name, "qcow2");
-    CommandResult r = cli({"clone", "--format", "qcow2", templateImage, clone.image});
-    ASSERT_EQ(r.exitCode, 0) << "virt-scratch clone " << name << ": " << r.err;
-    extras.push_back(clone);
-  }
-
-  // Grown with resize: ext4 offline by the command, xfs and btrfs by the guest once mounted.
-  std::vector<MatrixDisk> grown = {
-      {.label = "GROWE4", .filesystem = "ext4", .partition = "gpt", .size = "64M"},
-      {.label = "GROWXF", .filesystem = "xfs", .format = "raw", .size = "320M", .grow = true},
-      {.label = "GROWBT", .filesystem = "btrfs", .partition = "mbr", .size = "128M", .grow = true},
-  };
-  for (MatrixDisk& disk : grown) {
-    ASSERT_NO_FATAL_FAILURE(create(disk));
-    disk.grownFrom = std::stoull(disk.size) << 20;  // sizes in MiB
-    // btrfs refuses to resize to less than 256 MiB.
-    uint64_t to = disk.grownFrom * (disk.filesystem == "btrfs" ? 4 : 2);
-    CommandResult r = cli({"resize", "--format", disk.format, disk.image, std::to_string(to)});
-    ASSERT_EQ(r.exitCode, 0) << "virt-scratch resize of " << disk.name() << ": " << r.err;
-    extras.push_back(disk);
-  }
-
-  // Restored: exported to gzip and imported as raw.
-  MatrixDisk imported = {.label = "IMPORT", .filesystem = "xfs", .partition = "gpt"};
-  ASSERT_NO_FATAL_FAILURE(create(imported));
-  std::string gz = dir_->file("images/export.gz");
-  CommandResult r = cli({"export", "--format", "qcow2", imported.image, gz});
-  ASSERT_EQ(r.exitCode, 0) << "virt-scratch export: " << r.err;
-  std::filesystem::remove(imported.image);
-  imported.format = "raw";
-  imported.image = imagePath("IMPORT", "raw");
-  r = cli({"import", "--format", "raw", gz, imported.image});
-  ASSERT_EQ(r.exitCode, 0) << "virt-scratch import: " << r.err;
-  extras.push_back(imported);
-  disks.insert(disks.end(), extras.begin(), extras.end());
+  ASSERT_NO_FATAL_FAILURE(addPreallocated(disks));
+  ASSERT_NO_FATAL_FAILURE(addClones(disks));
+  ASSERT_NO_FATAL_FAILURE(addGrown(disks));
+  ASSERT_NO_FATAL_FAILURE(addImported(disks));
   auto made = Clock::now();
 
   Guest guest;
   guest.memoryMiB = 256;
   guest.waitSeconds = 120;
-  std::map<std::string, int> perLabel;
-  for (const MatrixDisk& disk : disks) {
-    guest.scsiDisks.push_back({disk.image, disk.format});
-    perLabel[disk.label]++;
-  }
-  for (const MatrixDisk& disk : disks) {
-    int& count = perLabel[disk.label];
-    if (count == 0) continue;  // named already
-    guest.check += (guest.check.empty() ? "" : ",") + disk.label + ":" + disk.filesystem +
-                   (count > 1 ? ":" + std::to_string(count) : "") + (disk.grow ? ":g" : "");
-    count = 0;
-  }
+  for (const MatrixDisk& disk : disks) guest.scsiDisks.push_back({disk.image, disk.format});
+  guest.check = checkList(disks);
   // The kernel keeps 2048 bytes of command line; the rest would be lost without a word.
   ASSERT_LT(guest.check.size(), 1800u) << guest.check;
   ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
-  r = virsh({"start", name()});
+  CommandResult r = virsh({"start", name()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   ASSERT_TRUE(waitForState("shut off", 300s))
       << "the guest did not power off; state " << domainState() << "; console:\n"
       << console();
   auto booted = Clock::now();
+
   std::string seen = console();
   ASSERT_NE(seen.find("VS-CHECK-DONE"), std::string::npos) << seen;
   EXPECT_EQ(seen.find("VS-CHECK-MISSING"), std::string::npos) << seen;
@@ -204,62 +278,12 @@ TEST_F(DiskMatrix, GuestMountsWritesAndTheHostReadsBackEveryKindOfDisk) {
   for (const auto& [label, lines] : checks) {
     for (const GuestCheck& c : lines) EXPECT_FALSE(c.failed) << "disk " << label << ": " << c.line;
   }
-  const std::string digest = contentDigest(content_ + "/vs-content");
-
-  int index = 0;
-  for (const MatrixDisk& disk : disks) {
-    SCOPED_TRACE("disk " + disk.name() + ", " + disk.image);
-    std::unique_ptr<HostFilesystem> host;
-    try {
-      host = std::make_unique<HostFilesystem>(disk.image, disk.filesystem, disk.partition != "none",
-                                              dir_->file("host/" + std::to_string(index++)));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << e.what();
-      continue;
-    }
-    std::string uuid = host->probe()["UUID"];
-    const GuestCheck* line = nullptr;
-    for (const GuestCheck& c : checks[disk.label]) {
-      if (c["uuid"] == uuid) line = &c;
-    }
-    if (line == nullptr) {
-      ADD_FAILURE() << "the guest printed no VS-CHECK line for " << disk.name() << " (UUID " << uuid
-                    << ")";
-      continue;
-    }
-    EXPECT_FALSE(line->failed) << line->line;
-    EXPECT_EQ((*line)["fs"], disk.filesystem) << line->line;
-    EXPECT_EQ((*line)["devsize"], std::to_string(host->deviceBytes())) << line->line;
-    CommandResult fsck = host->check();
-    EXPECT_EQ(fsck.exitCode, 0) << "the read-only check of " << disk.name()
-                                << " is not clean: " << fsck.out << fsck.err;
-    if (disk.format == "qcow2") {
-      CommandResult image = run({"qemu-img", "check", disk.image});
-      EXPECT_EQ(image.exitCode, 0) << "qemu-img check: " << image.out << image.err;
-    }
-    if (disk.createOptions == std::vector<std::string>{"--preallocation", "falloc"}) {
-      EXPECT_GE(allocatedBytesOf(disk.image), std::stoull(disk.size) << 20)
-          << "falloc reserved less than the disk's size";
-    }
-    if (disk.filesystem == "swap") {
-      EXPECT_EQ((*line)["swap"], "on") << line->line;
-      continue;
-    }
-    EXPECT_EQ((*line)["marker"], "written") << line->line;
-    EXPECT_EQ((*line)["content"], disk.content ? digest : "none") << line->line;
-    if (disk.grownFrom > 0) {
-      EXPECT_GT(std::stoull("0" + (*line)["fssize"]), disk.grownFrom)
-          << "the guest does not see the grown filesystem: " << line->line;
-    }
-    try {
-      EXPECT_EQ(host->readFile("/marker"),
-                "written by the guest on " + disk.label + " uuid=" + uuid + "\n");
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "the host cannot read the guest's marker: " << e.what();
-    }
+  digest_ = contentDigest(content_ + "/vs-content");
+  for (size_t i = 0; i < disks.size(); ++i) {
+    checkOnHost(disks[i], checks[disks[i].label], dir_->file("host/" + std::to_string(i)));
   }
 
-  // The clones: two filesystems, two UUIDs, none the template's.
+  // The clones: two filesystems, two UUIDs, neither the template's.
   std::set<std::string> uuids, devices;
   for (const GuestCheck& c : checks["CLONE"]) {
     uuids.insert(c["uuid"]);
@@ -267,7 +291,7 @@ TEST_F(DiskMatrix, GuestMountsWritesAndTheHostReadsBackEveryKindOfDisk) {
   }
   EXPECT_EQ(uuids.size(), 2u) << "the guest saw the clones with the UUIDs " << seen;
   EXPECT_EQ(devices.size(), 2u) << seen;
-  HostFilesystem original(templateImage, "ext4", true, dir_->file("host/template"));
+  HostFilesystem original(template_, "ext4", true, dir_->file("host/template"));
   EXPECT_EQ(uuids.count(original.probe()["UUID"]), 0u) << "a clone kept the template's UUID";
 
   auto done = Clock::now();
