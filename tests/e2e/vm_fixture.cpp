@@ -163,16 +163,27 @@ void VmTest::TearDown() {
 
 namespace {
 
+// sda ... sdz, sdaa ... as libvirt names SCSI targets.
+std::string scsiTarget(size_t index) {
+  std::string name;
+  for (size_t n = index + 1; n > 0; n = (n - 1) / 26) {
+    name.insert(name.begin(), static_cast<char>('a' + (n - 1) % 26));
+  }
+  return "sd" + name;
+}
+
 std::string domainXml(const std::string& domain, const Guest& guest, const std::string& console) {
   std::string guestDir = VS_E2E_GUEST_DIR;
   std::ostringstream xml;
   xml << "<domain type='qemu'>\n  <name>" << domain << "</name>\n"
-      << "  <memory unit='MiB'>128</memory>\n  <vcpu>" << guest.vcpus << "</vcpu>\n"
+      << "  <memory unit='MiB'>" << guest.memoryMiB << "</memory>\n  <vcpu>" << guest.vcpus
+      << "</vcpu>\n"
       << "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n"
       << "    <kernel>" << guestDir << "/vmlinuz</kernel>\n"
       << "    <initrd>" << guestDir << "/initrd.gz</initrd>\n"
       << "    <cmdline>console=ttyS0 panic=-1 quiet vs.label=" << guest.label
       << " vs.wait=" << guest.waitSeconds << " vs.hold=" << (guest.hold ? 1 : 0)
+      << (guest.check.empty() ? "" : " vs.check=" + guest.check)
       << "</cmdline>\n  </os>\n"
       // ACPI: hot-plugging into pci.0 of the pc machine needs it.
       << "  <features><acpi/></features>\n"
@@ -182,6 +193,15 @@ std::string domainXml(const std::string& domain, const Guest& guest, const std::
   for (const auto& disk : guest.qcow2Disks) {
     xml << "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='"
         << disk << "'/><target dev='vd" << target++ << "' bus='virtio'/></disk>\n";
+  }
+  if (!guest.scsiDisks.empty()) {
+    xml << "    <controller type='scsi' index='0' model='virtio-scsi'/>\n";
+  }
+  for (size_t i = 0; i < guest.scsiDisks.size(); ++i) {
+    xml << "    <disk type='file' device='disk'><driver name='qemu' type='"
+        << guest.scsiDisks[i].format << "'/><source file='" << guest.scsiDisks[i].path
+        << "'/><target dev='" << scsiTarget(i) << "' bus='scsi'/>"
+        << "<address type='drive' controller='0' bus='0' target='" << i << "' unit='0'/></disk>\n";
   }
   xml << "    <serial type='file'><source path='" << console << "'/><target port='0'/></serial>\n"
       << "    <memballoon model='none'/>\n  </devices>\n</domain>\n";

@@ -6,7 +6,8 @@
 //
 // The guest (scripts/vm-env, write_init) finds its scratch disk by filesystem label, mounts it,
 // writes /marker, prints VS-DISK dev=... size=..., VS-MARKER-WRITTEN (or VS-NO-DISK) on its
-// serial console, which goes to a file, and powers off; with `hold` it stays up instead.
+// serial console, which goes to a file, and powers off; with `hold` it stays up instead. Given
+// Guest::check, it checks each disk the list names instead (one VS-CHECK line per disk).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -25,12 +26,24 @@ namespace virtscratch::test {
 
 using namespace std::chrono_literals;
 
+// An image attached to the guest's virtio-scsi controller.
+struct GuestDisk {
+  std::string path;
+  std::string format = "qcow2";  // raw or qcow2
+};
+
 struct Guest {
   unsigned vcpus = 1;
+  unsigned memoryMiB = 128;
   std::string label = "scratch";        // the label the guest looks for
   int waitSeconds = 20;                 // how long the guest waits for the disk
   bool hold = false;                    // stay up after writing the marker
   std::vector<std::string> qcow2Disks;  // image files attached as virtio disks vda, vdb, ...
+  // Image files on one virtio-scsi controller, at targets 0, 1, ... (sda, sdb, ... to libvirt;
+  // the guest names them in the order it finds them).
+  std::vector<GuestDisk> scsiDisks;
+  // vs.check (scripts/vm-env): the disks the guest checks, instead of the one labelled `label`.
+  std::string check;
 };
 
 struct DaemonOptions {
