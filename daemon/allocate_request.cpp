@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "image/size.h"
 #include "image/filesystem_uuid.h"
+#include "image/size.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/target.h"

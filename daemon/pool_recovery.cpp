@@ -11,11 +11,11 @@
 #include <memory>
 #include <set>
 
+#include "base/unique_fd.h"
 #include "daemon/content_staging.h"
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
 #include "image/content_copy.h"
-#include "base/unique_fd.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/pool_layout.h"
 #include "vocabulary/target.h"

@@ -377,7 +377,8 @@ void Service::releaseDomain(const Caller& caller, std::string_view domain, Relea
 
 void Service::setAttachmentProbe(AttachmentProbe* probe) { impl_->probe_ = probe; }
 
-uint32_t Service::releaseByLifetime(std::string_view domainUuid, std::vector<vocabulary::Lifetime> lifetimes,
+uint32_t Service::releaseByLifetime(std::string_view domainUuid,
+                                    std::vector<vocabulary::Lifetime> lifetimes,
                                     std::string_view reason) {
   if (!impl_->started_ || !vocabulary::isUuid(domainUuid)) return 0;
   uint32_t released = 0;

@@ -144,8 +144,8 @@ class Service {
   Status releaseImage(const Caller& caller, std::string_view id,
                       std::string_view reason = "released");
   // Releases the domain's images whose lifetime is in `lifetimes` (for the libvirt watcher).
-  uint32_t releaseByLifetime(std::string_view domainUuid, std::vector<vocabulary::Lifetime> lifetimes,
-                             std::string_view reason);
+  uint32_t releaseByLifetime(std::string_view domainUuid,
+                             std::vector<vocabulary::Lifetime> lifetimes, std::string_view reason);
   Status setState(std::string_view id, ImageState state);
 
   std::vector<const ImageRecord*> images() const;

@@ -8,8 +8,8 @@ std::string diskXml(std::string_view path, image::ImageFormat format, std::strin
                     Attach attach) {
   std::string policy = attach == Attach::kBoot ? " startupPolicy='optional'" : "";
   return "<disk type='file' device='disk'><driver name='qemu' type='" +
-         escapeXml(image::toString(format)) + "'/><source file='" + escapeXml(path) + "'" +
-         policy + "/><target dev='" + escapeXml(target) + "' bus='virtio'/><serial>" +
+         escapeXml(image::toString(format)) + "'/><source file='" + escapeXml(path) + "'" + policy +
+         "/><target dev='" + escapeXml(target) + "' bus='virtio'/><serial>" +
          escapeXml(diskSerial(target)) + "</serial></disk>";
 }
 

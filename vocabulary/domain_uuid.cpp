@@ -13,9 +13,7 @@ bool isUuid(std::string_view text) {
   return true;
 }
 
-bool isNormalisedUuid(std::string_view text) {
-  return isUuid(text) && normaliseUuid(text) == text;
-}
+bool isNormalisedUuid(std::string_view text) { return isUuid(text) && normaliseUuid(text) == text; }
 
 std::string normaliseUuid(std::string_view uuid) {
   std::string out(uuid);

@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/spec.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/lifetime.h"
 

@@ -153,8 +153,9 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
   if (disk.attach == vocabulary::Attach::kBoot) {
     if (poolPath.empty()) return invalidArgument("the pool's path is needed for attach='boot'");
     // The file is made by the hook at `prepare begin`, before QEMU opens it.
-    newXml = vocabulary::diskXml(vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format),
-                                 disk.format, disk.target, vocabulary::Attach::kBoot);
+    newXml =
+        vocabulary::diskXml(vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format),
+                            disk.format, disk.target, vocabulary::Attach::kBoot);
   }
   if (old != nullptr || !newXml.empty()) {
     VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));

@@ -1,10 +1,10 @@
 #include "daemon/libvirt/libvirt_resolver.h"
-#include "vocabulary/domain_uuid.h"
 
 #include <libvirt/virterror.h>
 
 #include <string>
 
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon::libvirt {
 

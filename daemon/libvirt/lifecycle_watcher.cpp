@@ -236,8 +236,8 @@ void LifecycleWatcher::stopped(const DomainState& state) {
     case DomainState::Presence::kStopped:
       break;
   }
-  uint32_t released = service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot},
-                                                 "domain-stopped");
+  uint32_t released =
+      service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped");
   markDetached(state.uuid);
   if (released != 0) {
     logLine(LogLevel::kInfo, "domain " + state.uuid + " stopped: released " +

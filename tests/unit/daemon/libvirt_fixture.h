@@ -105,7 +105,8 @@ class ServiceOnTestDriver : public ::testing::Test {
   }
 
   // What the hook's Allocate does before the domain starts: a raw 16 MiB image.
-  ImageRecord allocate(const std::string& uuid, const std::string& target, vocabulary::Lifetime lifetime) {
+  ImageRecord allocate(const std::string& uuid, const std::string& target,
+                       vocabulary::Lifetime lifetime) {
     AllocateRequest r;
     r.domain = uuid;
     r.spec.image.size = 16 << 20;

@@ -115,7 +115,8 @@ TEST_F(ServiceTest, ReleasesByLifetimeOnlyTheImagesAskedFor) {
   auto a = allocate(boot);
   auto b = allocate(kept);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(service->releaseByLifetime(kDomainA, {vocabulary::Lifetime::kBoot}, "domain-stopped"), 1u);
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, {vocabulary::Lifetime::kBoot}, "domain-stopped"),
+            1u);
   EXPECT_FALSE(fileExists(a->path));
   EXPECT_TRUE(fileExists(b->path));
   ASSERT_TRUE(service->setState(b->id, ImageState::kAttached).ok());

@@ -228,7 +228,8 @@ TEST_F(ServiceTest, BadFieldsAreRefusedByNameAndLeaveNothing) {
        ErrorCode::kQuotaExceeded},  // past [limits] max-size
       {"path-like target", [](AllocateRequest& r) { r.spec.target = "../vdb"; },
        ErrorCode::kInvalidArgument},
-      {"label too long", [](AllocateRequest& r) { r.spec.image.label = "a-label-that-is-too-long"; },
+      {"label too long",
+       [](AllocateRequest& r) { r.spec.image.label = "a-label-that-is-too-long"; },
        ErrorCode::kInvalidArgument},
       {"label with a control character", [](AllocateRequest& r) { r.spec.image.label = "a\tb"; },
        ErrorCode::kInvalidArgument},

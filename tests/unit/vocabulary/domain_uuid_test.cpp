@@ -15,9 +15,9 @@ TEST(DomainUuid, KnowsTheFormLibvirtWrites) {
   EXPECT_TRUE(isUuid(kLower));
   EXPECT_TRUE(isUuid(kUpper));
   EXPECT_FALSE(isUuid(""));
-  EXPECT_FALSE(isUuid("6f1b2c3d00004000800000000000abcd"));      // no dashes
-  EXPECT_FALSE(isUuid("6f1b2c3d-0000-4000-8000-00000000abcg"));  // g
-  EXPECT_FALSE(isUuid("6f1b2c3d-0000-4000-8000-00000000abc"));   // one short
+  EXPECT_FALSE(isUuid("6f1b2c3d00004000800000000000abcd"));       // no dashes
+  EXPECT_FALSE(isUuid("6f1b2c3d-0000-4000-8000-00000000abcg"));   // g
+  EXPECT_FALSE(isUuid("6f1b2c3d-0000-4000-8000-00000000abc"));    // one short
   EXPECT_FALSE(isUuid("6f1b2c3d-0000-4000-8000-00000000abcde"));  // one long
   EXPECT_FALSE(isUuid("6f1b2c3d0-000-4000-8000-00000000abcd"));   // a dash moved
   EXPECT_FALSE(isUuid("../../etc/passwd/../../../../../../..a"));
