@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <limits>
 
-#include "daemon/domain_uuid.h"
+#include "image/filesystem_uuid.h"
 #include "image/size.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/image_id.h"
+#include "vocabulary/target.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -41,8 +44,8 @@ bool validUtf8(std::string_view s) {
   return true;
 }
 
-Status checkSize(const AllocateRequest& request, image::ImageSpec& spec) {
-  bool sizeGiven = request.sizeGiven || request.spec.size != 0;
+Status checkSize(const vocabulary::AllocateSpec& request, image::ImageSpec& spec) {
+  bool sizeGiven = request.sizeGiven || request.image.size != 0;
   if (request.sizePerVcpu == 0) {
     if (request.vcpus != 0 && !sizeGiven) {
       return invalidArgument("vcpus " + std::to_string(request.vcpus) +
@@ -53,7 +56,7 @@ Status checkSize(const AllocateRequest& request, image::ImageSpec& spec) {
   }
   if (sizeGiven) {
     return invalidArgument("give either size or size-per-vcpu, not both (size " +
-                           std::to_string(request.spec.size) + ", size-per-vcpu " +
+                           std::to_string(request.image.size) + ", size-per-vcpu " +
                            std::to_string(request.sizePerVcpu) + ")");
   }
   if (request.vcpus == 0) {
@@ -87,11 +90,11 @@ Result<DomainId> resolveDomain(std::string_view domain, DomainResolver& resolver
                            "' is neither a UUID nor a domain name (names cannot hold '/')");
   }
   VS_ASSIGN_OR_RETURN(DomainId id, resolver.resolve(domain));
-  if (!isUuid(id.uuid)) {
+  if (!vocabulary::isUuid(id.uuid)) {
     return failed("domain '" + std::string(domain) + "' resolved to '" + id.uuid +
                   "', which is not a UUID");
   }
-  id.uuid = normaliseUuid(id.uuid);
+  id.uuid = vocabulary::normaliseUuid(id.uuid);
   return id;
 }
 
@@ -118,11 +121,12 @@ uint64_t expectedAllocation(const image::ImageSpec& spec) {
 Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Config& config,
                                       DomainResolver& resolver, const ContentRoots& roots) {
   AllocationPlan plan;
-  VS_RETURN_IF_ERROR(validateTarget(request.target));
-  plan.target = request.target;
-  plan.lifetime = request.lifetime;
-  plan.spec = request.spec;
-  VS_RETURN_IF_ERROR(checkSize(request, plan.spec));
+  const vocabulary::AllocateSpec& asked = request.spec;
+  VS_RETURN_IF_ERROR(vocabulary::validateTarget(asked.target));
+  plan.target = asked.target;
+  plan.lifetime = asked.lifetime;
+  plan.spec = asked.image;
+  VS_RETURN_IF_ERROR(checkSize(asked, plan.spec));
   if (plan.spec.size > config.maxImageSize) {
     return Status(ErrorCode::kQuotaExceeded,
                   "a new image of " + image::formatSize(plan.spec.size) + " (" +
@@ -135,9 +139,9 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
     VS_ASSIGN_OR_RETURN(plan.content, roots.open(plan.spec.contentDir));
     plan.spec.contentDir.clear();
   }
-  plan.id = imageIdOf(plan.domain.uuid, plan.target);
+  plan.id = vocabulary::imageIdOf(plan.domain.uuid, plan.target);
   plan.filesystemUuid =
-      plan.spec.uuid.empty() ? randomFilesystemUuid(plan.spec.filesystem) : plan.spec.uuid;
+      plan.spec.uuid.empty() ? image::randomFilesystemUuid(plan.spec.filesystem) : plan.spec.uuid;
   plan.expectedAllocation = expectedAllocation(plan.spec);
   return plan;
 }

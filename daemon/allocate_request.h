@@ -21,7 +21,7 @@ struct AllocationPlan {
   std::string id;
   DomainId domain;  // uuid in lower case
   std::string target;
-  Lifetime lifetime = Lifetime::kBoot;
+  vocabulary::Lifetime lifetime = vocabulary::Lifetime::kBoot;
   image::ImageSpec spec;  // as asked, with the size worked out and no content directory
   std::shared_ptr<OpenedContent> content;  // when content was asked for
   std::string filesystemUuid;              // the one asked for, or a fresh random one

@@ -2,9 +2,9 @@
 
 #include <utility>
 
-#include "daemon/domain_uuid.h"
 #include "daemon/log.h"
 #include "daemon/template_files.h"
+#include "image/filesystem_uuid.h"
 
 namespace virtscratch::daemon {
 
@@ -130,7 +130,7 @@ void Allocator::makeSpares(const std::string& name) {
                                 Status(ErrorCode::kCancelled, "no room above the reserve"));
       continue;
     }
-    std::string uuid = randomFilesystemUuid(entry->filesystem);
+    std::string uuid = image::randomFilesystemUuid(entry->filesystem);
     std::string file = ctx_.templates.spareFileName(*entry, uuid);
     std::string templateFile = ctx_.templates.fileName(*entry);
     std::string templatePath = ctx_.templates.filePath(*entry);

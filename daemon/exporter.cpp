@@ -8,6 +8,7 @@
 
 #include "daemon/record_file.h"
 #include "image/gzip_export.h"
+#include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
 
@@ -42,7 +43,7 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, Ex
   UniqueFd domainDir(openat(pool.fd(), record.domainUuid.c_str(),
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!domainDir) return notInPool(record, errno);
-  std::string name = imageFileName(record.target, record.spec.format);
+  std::string name = vocabulary::imageFileName(record.target, record.spec.format);
   // O_NONBLOCK: a FIFO in its place must not hang the loop thread.
   UniqueFd image(
       openat(domainDir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));

@@ -13,6 +13,7 @@
 #include "daemon/template_files.h"
 #include "image/clone.h"
 #include "image/creator.h"
+#include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -82,7 +83,7 @@ BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
   BuildOutcome out;
   bool adopted = false;
   const ImageRecord& r = task.stored.record;
-  std::string name = imageFileName(r.target, r.spec.format);
+  std::string name = vocabulary::imageFileName(r.target, r.spec.format);
   if (task.progress != nullptr && task.progress->cancelled()) {
     out.status = {ErrorCode::kCancelled, "allocation of " + r.id + " was cancelled"};
     return out;

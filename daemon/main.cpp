@@ -17,7 +17,6 @@
 #include "daemon/dbus/bus_source.h"
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
-#include "daemon/domain_uuid.h"
 #include "daemon/glib_source.h"
 #include "daemon/libvirt/attachment_probe.h"
 #include "daemon/libvirt/libvirt_connection.h"
@@ -27,6 +26,7 @@
 #include "daemon/log.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -66,14 +66,14 @@ class GLibLoopInvoker final : public LoopInvoker {
 class NoLibvirtResolver final : public DomainResolver {
  public:
   Result<DomainId> resolve(std::string_view given) override {
-    if (!isUuid(given)) {
+    if (!vocabulary::isUuid(given)) {
       return Status(ErrorCode::kNotFound,
                     "domain '" + std::string(given) +
                         "' not found: libvirt is not configured ([libvirt] uri is empty in "
                         "virt-scratchd.conf), so give the domain's UUID");
     }
     DomainId id;
-    id.uuid = normaliseUuid(given);
+    id.uuid = vocabulary::normaliseUuid(given);
     return id;
   }
 };

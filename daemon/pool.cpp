@@ -9,6 +9,7 @@
 
 #include "daemon/file_modes.h"
 #include "daemon/log.h"
+#include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -49,7 +50,7 @@ Status Pool::open() {
 
 std::string Pool::imagePath(std::string_view domainUuid, std::string_view target,
                             image::ImageFormat format) const {
-  return path_ + "/" + std::string(domainUuid) + "/" + imageFileName(target, format);
+  return vocabulary::imagePath(path_, domainUuid, target, format);
 }
 
 Result<UniqueFd> Pool::openDomainDir(std::string_view domainUuid, bool* created) {
@@ -127,7 +128,7 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   if (!dir) return errnoStatus("cannot open the directory of " + r.id, errno);
   std::string record = recordFileName(r.target);
   std::string away = record + ".tmp-release";
-  std::string image = imageFileName(r.target, r.spec.format);
+  std::string image = vocabulary::imageFileName(r.target, r.spec.format);
   if (renameat(dir.get(), record.c_str(), dir.get(), away.c_str()) != 0 && errno != ENOENT) {
     return errnoStatus("cannot release " + r.id + ": rename its record", errno);
   }
@@ -163,7 +164,7 @@ uint64_t Pool::allocatedBytes(const ImageRecord& record) const {
   // a directory swapped for a symlink would report a file outside the pool.
   UniqueFd dir(openat(fd_.get(), record.domainUuid.c_str(), kDirFlags));
   if (!dir) return 0;
-  std::string file = imageFileName(record.target, record.spec.format);
+  std::string file = vocabulary::imageFileName(record.target, record.spec.format);
   struct stat st;
   if (fstatat(dir.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
     return 0;

@@ -11,12 +11,14 @@
 #include <memory>
 #include <set>
 
+#include "base/unique_fd.h"
 #include "daemon/content_staging.h"
-#include "daemon/domain_uuid.h"
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
 #include "image/content_copy.h"
-#include "base/unique_fd.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/pool_layout.h"
+#include "vocabulary/target.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -39,7 +41,7 @@ std::pair<std::string, std::string> splitName(const std::string& name) {
   size_t dot = name.find('.');
   if (dot == std::string::npos) return {};
   std::string target = name.substr(0, dot);
-  if (!validateTarget(target).ok()) return {};
+  if (!vocabulary::validateTarget(target).ok()) return {};
   return {target, name.substr(dot + 1)};
 }
 
@@ -103,7 +105,7 @@ class DomainWalk {
       return;
     }
     auto files = images_.find(target);
-    std::string image = imageFileName(target, r.spec.format);
+    std::string image = vocabulary::imageFileName(target, r.spec.format);
     if (files == images_.end() || files->second.erase(image) == 0) {
       if (remove(name)) ++out_.orphanRecords;
       return;
@@ -171,7 +173,7 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
       if (unlinkat(poolFd, name.c_str(), 0) == 0) ++out.temporaryFiles;
       continue;
     }
-    if (!S_ISDIR(st.st_mode) || !isUuid(name) || normaliseUuid(name) != name) {
+    if (!S_ISDIR(st.st_mode) || !vocabulary::isNormalisedUuid(name)) {
       out.leftAlone.push_back("'" + name + "' (" +
                               (S_ISDIR(st.st_mode) ? "not a domain UUID" : typeOf(st)) + ")");
       continue;

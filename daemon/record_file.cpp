@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "daemon/domain_uuid.h"
-#include "daemon/file_modes.h"
-#include "daemon/glib_ptr.h"
 #include "base/file_io.h"
 #include "base/temp_file.h"
+#include "daemon/file_modes.h"
+#include "daemon/glib_ptr.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/image_id.h"
+#include "vocabulary/target.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -68,10 +70,6 @@ Result<T> field(Reader& reader, const char* key, Parse parse) {
 
 std::string recordFileName(std::string_view target) { return std::string(target) + ".record"; }
 
-std::string imageFileName(std::string_view target, image::ImageFormat f) {
-  return std::string(target) + "." + std::string(image::toString(f));
-}
-
 std::string serializeRecord(const StoredRecord& stored) {
   const ImageRecord& r = stored.record;
   KeyFilePtr file = newKeyFile();
@@ -89,7 +87,8 @@ std::string serializeRecord(const StoredRecord& stored) {
   g_key_file_set_string(f, kGroup, "partition", std::string(toString(r.spec.partition)).c_str());
   g_key_file_set_string(f, kGroup, "preallocation",
                         std::string(toString(r.spec.preallocation)).c_str());
-  g_key_file_set_string(f, kGroup, "lifetime", std::string(toString(r.lifetime)).c_str());
+  g_key_file_set_string(f, kGroup, "lifetime",
+                        std::string(vocabulary::toString(r.lifetime)).c_str());
   g_key_file_set_uint64(f, kGroup, "created", r.createdUs);
   g_key_file_set_string(f, kGroup, "template", stored.templateName.c_str());
   gsize length = 0;
@@ -112,12 +111,13 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
   StoredRecord stored;
   ImageRecord& r = stored.record;
   VS_ASSIGN_OR_RETURN(r.domainUuid, reader.string("domain"));
-  if (!isUuid(r.domainUuid) || normaliseUuid(r.domainUuid) != r.domainUuid) {
+  if (!vocabulary::isNormalisedUuid(r.domainUuid)) {
     return reader.bad("domain", "'" + r.domainUuid + "' is not a lower-case UUID");
   }
   VS_ASSIGN_OR_RETURN(r.domainName, reader.string("domain-name", false));
   VS_ASSIGN_OR_RETURN(r.target, reader.string("target"));
-  if (Status s = validateTarget(r.target); !s.ok()) return reader.bad("target", s.message());
+  if (Status s = vocabulary::validateTarget(r.target); !s.ok())
+    return reader.bad("target", s.message());
   VS_ASSIGN_OR_RETURN(r.spec.format,
                       field<image::ImageFormat>(reader, "format", image::parseImageFormat));
   VS_ASSIGN_OR_RETURN(r.spec.size, reader.number("size"));
@@ -130,14 +130,15 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
                                                                      image::parsePartitionTable));
   VS_ASSIGN_OR_RETURN(r.spec.preallocation, field<image::Preallocation>(reader, "preallocation",
                                                                         image::parsePreallocation));
-  VS_ASSIGN_OR_RETURN(r.lifetime, field<Lifetime>(reader, "lifetime", parseLifetime));
+  VS_ASSIGN_OR_RETURN(r.lifetime,
+                      field<vocabulary::Lifetime>(reader, "lifetime", vocabulary::parseLifetime));
   VS_ASSIGN_OR_RETURN(r.createdUs, reader.number("created"));
   VS_ASSIGN_OR_RETURN(stored.templateName, reader.string("template", false));
   if (stored.templateName.find('/') != std::string::npos || stored.templateName == "." ||
       stored.templateName == "..") {
     return reader.bad("template", "'" + stored.templateName + "' is not a file name");
   }
-  r.id = imageIdOf(r.domainUuid, r.target);
+  r.id = vocabulary::imageIdOf(r.domainUuid, r.target);
   r.state = ImageState::kReady;
   return stored;
 }

@@ -20,8 +20,8 @@ struct StoredRecord {
   std::string templateName;
 };
 
-std::string recordFileName(std::string_view target);                       // "<target>.record"
-std::string imageFileName(std::string_view target, image::ImageFormat f);  // "<target>.qcow2"
+// "<target>.record", beside the image's vocabulary::imageFileName.
+std::string recordFileName(std::string_view target);
 
 // The record as text, and back. parseRecord checks every field; `where` names the file in
 // messages. The id, path and state are not stored: the pool derives them.

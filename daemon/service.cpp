@@ -11,7 +11,6 @@
 #include "daemon/access.h"
 #include "daemon/allocate_request.h"
 #include "daemon/allocator.h"
-#include "daemon/domain_uuid.h"
 #include "daemon/exporter.h"
 #include "daemon/jobs.h"
 #include "daemon/log.h"
@@ -21,6 +20,7 @@
 #include "daemon/templates.h"
 #include "daemon/worker_pool.h"
 #include "image/size.h"
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -208,8 +208,8 @@ Status Service::Impl::removeImage(std::string_view id, std::string_view reason) 
 Result<std::string> Service::Impl::domainToRelease(std::string_view domain) {
   if (!started_) return notStarted();
   std::string uuid;
-  if (isUuid(domain)) {
-    uuid = normaliseUuid(domain);
+  if (vocabulary::isUuid(domain)) {
+    uuid = vocabulary::normaliseUuid(domain);
   } else {
     auto resolved = resolveDomain(domain, resolver_);
     if (resolved.ok()) {
@@ -377,11 +377,12 @@ void Service::releaseDomain(const Caller& caller, std::string_view domain, Relea
 
 void Service::setAttachmentProbe(AttachmentProbe* probe) { impl_->probe_ = probe; }
 
-uint32_t Service::releaseByLifetime(std::string_view domainUuid, std::vector<Lifetime> lifetimes,
+uint32_t Service::releaseByLifetime(std::string_view domainUuid,
+                                    std::vector<vocabulary::Lifetime> lifetimes,
                                     std::string_view reason) {
-  if (!impl_->started_ || !isUuid(domainUuid)) return 0;
+  if (!impl_->started_ || !vocabulary::isUuid(domainUuid)) return 0;
   uint32_t released = 0;
-  for (const std::string& id : impl_->pool_.idsInDomain(normaliseUuid(domainUuid))) {
+  for (const std::string& id : impl_->pool_.idsInDomain(vocabulary::normaliseUuid(domainUuid))) {
     const PoolEntry* entry = impl_->pool_.find(id);
     if (std::find(lifetimes.begin(), lifetimes.end(), entry->record.lifetime) == lifetimes.end()) {
       continue;

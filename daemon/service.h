@@ -23,6 +23,8 @@
 #include "image/spec.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "vocabulary/allocate_spec.h"
+#include "vocabulary/lifetime.h"
 
 namespace virtscratch::daemon {
 
@@ -33,15 +35,12 @@ struct Caller {
   std::string sender;         // unique bus name (":1.42"); empty for in-process callers
 };
 
-// Allocate's request after the bus layer has decoded a{sv}; the Service validates all of it.
+// Allocate's request: the domain and the spec as the bus layer decoded it from a{sv}
+// (vocabulary::parseSpecMap) or the watcher made it from metadata (vocabulary::allocateSpecOf).
+// The Service validates all of it.
 struct AllocateRequest {
-  std::string domain;     // libvirt domain UUID, or a name the DomainResolver knows
-  image::ImageSpec spec;  // spec.size 0 when sizePerVcpu is used
-  uint64_t sizePerVcpu = 0;
-  uint32_t vcpus = 0;      // with sizePerVcpu: size = sizePerVcpu * vcpus
-  bool sizeGiven = false;  // "size" was in the request (together with size-per-vcpu: an error)
-  std::string target = "vdb";
-  Lifetime lifetime = Lifetime::kBoot;
+  std::string domain;  // libvirt domain UUID, or a name the DomainResolver knows
+  vocabulary::AllocateSpec spec;
 };
 
 struct ExportParams {
@@ -145,8 +144,8 @@ class Service {
   Status releaseImage(const Caller& caller, std::string_view id,
                       std::string_view reason = "released");
   // Releases the domain's images whose lifetime is in `lifetimes` (for the libvirt watcher).
-  uint32_t releaseByLifetime(std::string_view domainUuid, std::vector<Lifetime> lifetimes,
-                             std::string_view reason);
+  uint32_t releaseByLifetime(std::string_view domainUuid,
+                             std::vector<vocabulary::Lifetime> lifetimes, std::string_view reason);
   Status setState(std::string_view id, ImageState state);
 
   std::vector<const ImageRecord*> images() const;

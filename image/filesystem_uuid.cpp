@@ -188,6 +188,11 @@ bool canRenewUuid(std::string_view type) {
   return isExt(type) || type == "xfs" || type == "btrfs" || type == "vfat" || type == "swap";
 }
 
+std::string randomFilesystemUuid(Filesystem fs) {
+  if (fs == Filesystem::kNone) return {};
+  return randomFilesystemUuid(toString(fs));
+}
+
 std::string randomFilesystemUuid(std::string_view type) {
   char text[40];
   if (type == "vfat") {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 
@@ -19,6 +20,8 @@ bool canRenewUuid(std::string_view type);
 // A random identity in the form the type takes: an RFC 4122 version 4 UUID, or for vfat a
 // volume id written XXXX-XXXX.
 std::string randomFilesystemUuid(std::string_view type);
+// The same for a new image's filesystem; empty for Filesystem::kNone.
+std::string randomFilesystemUuid(Filesystem fs);
 
 // Checks `uuid` against the form `type` takes (see randomFilesystemUuid).
 Status checkFilesystemUuid(std::string_view type, std::string_view uuid);

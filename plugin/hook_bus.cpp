@@ -78,7 +78,7 @@ std::map<std::string, sdbus::Variant> allocateSpec(const vocabulary::ScratchDisk
   if (!disk.label.empty()) spec["label"] = sdbus::Variant(disk.label);
   spec["partition"] = sdbus::Variant(std::string(image::toString(disk.partition)));
   spec["target"] = sdbus::Variant(disk.target);
-  spec["lifetime"] = sdbus::Variant(disk.lifetime);
+  spec["lifetime"] = sdbus::Variant(std::string(vocabulary::toString(disk.lifetime)));
   return spec;
 }
 

@@ -2,20 +2,20 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <map>
 #include <set>
 
-#include "vocabulary/xml_document.h"
-#include "vocabulary/xml_escape.h"
 #include "image/filesystem.h"
 #include "image/size.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/target.h"
+#include "vocabulary/xml_document.h"
+#include "vocabulary/xml_escape.h"
 
 namespace virtscratch::vocabulary {
 namespace {
 
 constexpr std::string_view kDefinition = "the domain definition";
-constexpr size_t kMaxTargetLength = 16;
 
 std::string trimmed(std::string_view text) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
@@ -39,22 +39,6 @@ Result<uint32_t> parseVcpus(std::string_view raw) {
   return static_cast<uint32_t>(n);
 }
 
-Status checkTarget(std::string_view target) {
-  bool ok =
-      !target.empty() && target.size() <= kMaxTargetLength && target[0] >= 'a' && target[0] <= 'z';
-  for (char c : target) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-  if (ok) return {};
-  return invalidArgument(
-      "it is not a guest device name: 1 to 16 of a-z and 0-9, starting with a "
-      "letter, as vdb");
-}
-
-Status checkLifetime(std::string_view lifetime) {
-  if (lifetime == "boot" || lifetime == "domain" || lifetime == "manual") return {};
-  return invalidArgument("unknown lifetime '" + std::string(lifetime) +
-                         "' (known: boot, domain, manual)");
-}
-
 // The attributes of one <scratch:disk>, each checked on its own, then together.
 Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
   static constexpr std::array<std::string_view, 9> kKnown = {
@@ -74,8 +58,10 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
   }
   ScratchDisk disk;
   if (auto it = attributes.find("target"); it != attributes.end()) {
-    Status s = checkTarget(it->second);
-    if (!s.ok()) return s.withContext(where + ": target='" + it->second + "'");
+    if (std::string_view problem = targetProblem(it->second); !problem.empty()) {
+      return invalidArgument(where + ": target='" + it->second + "' " + std::string(problem) +
+                             " (" + std::string(kTargetRule) + ")");
+    }
     disk.target = it->second;
   }
   where = "scratch disk " + disk.target;
@@ -84,7 +70,6 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
     return why.withContext(where + ": " + name + "='" + value + "'");
   };
   for (const auto& [name, value] : attributes) {
-    Status s;
     if (name == "size" || name == "size-per-vcpu") {
       auto size = image::parseSize(value);
       if (!size.ok()) return bad(name, value, size.status());
@@ -102,8 +87,9 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
       if (!table.ok()) return bad(name, value, table.status());
       disk.partition = *table;
     } else if (name == "lifetime") {
-      if (s = checkLifetime(value); !s.ok()) return bad(name, value, s);
-      disk.lifetime = value;
+      auto lifetime = parseLifetime(value);
+      if (!lifetime.ok()) return bad(name, value, lifetime.status());
+      disk.lifetime = *lifetime;
     } else if (name == "attach") {
       auto attach = parseAttach(value);
       if (!attach.ok()) return bad(name, value, attach.status());
@@ -210,9 +196,7 @@ Result<DomainScratch> parseDomainXml(std::string_view xml) {
       }
     }
     if (isElement(child, "uuid") && out.uuid.empty()) {
-      out.uuid = trimmed(textOf(child));
-      std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),
-                     [](char c) { return static_cast<char>(std::tolower(c)); });
+      out.uuid = normaliseUuid(trimmed(textOf(child)));
       if (!isUuid(out.uuid)) {
         return invalidArgument(std::string(kDefinition) + " has <uuid>" + out.uuid +
                                "</uuid>, which is not a UUID (8-4-4-4-12 hex digits)");
@@ -257,7 +241,7 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks) {
     attribute("filesystem", image::toString(disk.filesystem));
     if (!disk.label.empty()) attribute("label", disk.label);
     attribute("partition", image::toString(disk.partition));
-    attribute("lifetime", disk.lifetime);
+    attribute("lifetime", toString(disk.lifetime));
     attribute("attach", toString(disk.attach));
     out += "/>";
   }
@@ -293,15 +277,6 @@ Result<Attach> parseAttach(std::string_view name) {
   return invalidArgument("unknown attach '" + std::string(name) + "' (known: boot, hotplug)");
 }
 
-bool isUuid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
-}
-
 AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus) {
   AllocateSpec spec;
   spec.image.format = disk.format;
@@ -316,9 +291,7 @@ AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus) {
     spec.vcpus = vcpus;
   }
   spec.target = disk.target;
-  // The reader accepted only the three names.
-  Result<Lifetime> lifetime = parseLifetime(disk.lifetime);
-  spec.lifetime = lifetime.ok() ? *lifetime : Lifetime::kBoot;
+  spec.lifetime = disk.lifetime;
   return spec;
 }
 

@@ -18,9 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "image/spec.h"
 #include "vocabulary/allocate_spec.h"
-#include "base/status.h"
+#include "vocabulary/lifetime.h"
 
 namespace virtscratch::vocabulary {
 
@@ -30,14 +31,14 @@ inline constexpr std::string_view kPrefix = "scratch";
 enum class Attach { kBoot, kHotplug };  // boot: in the definition; hotplug: attached when started
 
 struct ScratchDisk {
-  std::string target = "vdb";  // guest device name, [a-z0-9]
+  std::string target = "vdb";  // guest device name (vocabulary/target.h)
   uint64_t size = 0;           // bytes; 0 when sizePerVcpu is used
   uint64_t sizePerVcpu = 0;    // bytes per vCPU; 0 when size is used
   image::ImageFormat format = image::ImageFormat::kQcow2;
   image::Filesystem filesystem = image::Filesystem::kExt4;
   std::string label;
   image::PartitionTable partition = image::PartitionTable::kNone;
-  std::string lifetime = "boot";  // boot, domain or manual (daemon/image_record.h)
+  Lifetime lifetime = Lifetime::kBoot;
   Attach attach = Attach::kBoot;
 };
 
@@ -62,9 +63,6 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks);
 
 // The size a disk gets on a domain with `vcpus` vCPUs; fails on overflow or above the limit.
 Result<uint64_t> diskSize(const ScratchDisk& disk, uint32_t vcpus);
-
-// A domain UUID as libvirt writes it: 8-4-4-4-12 hexadecimal digits, in either case.
-bool isUuid(std::string_view text);
 
 // What Allocate is asked for one disk of a domain with `vcpus` vCPUs: size, or size-per-vcpu
 // with vcpus; format, filesystem, label, partition, target and lifetime as the metadata says.

@@ -11,6 +11,8 @@
 #include "cli/commands.h"
 #include "daemon/dbus/object_paths.h"
 #include "image/size.h"
+#include "vocabulary/image_id.h"
+#include "vocabulary/target.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -58,17 +60,6 @@ constexpr OptionSpec kEnableOptions[] = {
 };
 constexpr OptionSpec kDisableOptions[] = {{"target", true}, {"connect", true}};
 
-Status checkTarget(const std::string& target) {
-  bool ok = !target.empty() && target.size() <= 16 && target[0] >= 'a' && target[0] <= 'z';
-  for (char c : target) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-  if (!ok) {
-    return invalidArgument("--target '" + target +
-                           "' is not a guest device name: 1 to 16 of a-z and 0-9, starting "
-                           "with a letter (e.g. vdb)");
-  }
-  return {};
-}
-
 Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
   vocabulary::ScratchDisk disk;
   auto size = args.get("size");
@@ -92,15 +83,12 @@ Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
     VS_ASSIGN_OR_RETURN(disk.partition, image::parsePartitionTable(*v));
   }
   if (auto v = args.get("target")) disk.target = *v;
-  VS_RETURN_IF_ERROR(checkTarget(disk.target));
+  VS_RETURN_IF_ERROR(vocabulary::validateTarget(disk.target));
   if (auto v = args.get("attach")) {
     VS_ASSIGN_OR_RETURN(disk.attach, vocabulary::parseAttach(*v));
   }
   if (auto v = args.get("lifetime")) {
-    if (*v != "boot" && *v != "domain" && *v != "manual") {
-      return invalidArgument("--lifetime '" + *v + "' is not boot, domain or manual");
-    }
-    disk.lifetime = *v;
+    VS_ASSIGN_OR_RETURN(disk.lifetime, vocabulary::parseLifetime(*v));
   }
   return disk;
 }
@@ -114,12 +102,6 @@ Result<std::string> daemonPoolPath() {
     return {};
   }));
   return pool;
-}
-
-// "<uuid without dashes>_<target>", as virt-scratchd names images.
-std::string imageId(std::string uuid, const std::string& target) {
-  std::erase(uuid, '-');
-  return uuid + "_" + target;
 }
 
 }  // namespace
@@ -149,7 +131,8 @@ int runEnable(std::span<char* const> argv) {
               disk->target.c_str(),
               disk->size != 0 ? image::formatSize(disk->size).c_str()
                               : (image::formatSize(disk->sizePerVcpu) + " per vCPU").c_str(),
-              std::string(vocabulary::toString(disk->attach)).c_str(), disk->lifetime.c_str(),
+              std::string(vocabulary::toString(disk->attach)).c_str(),
+              std::string(vocabulary::toString(disk->lifetime)).c_str(),
               edited->running ? "; it takes effect when the domain next starts" : "");
   return kExitOk;
 }
@@ -160,7 +143,9 @@ int runDisable(std::span<char* const> argv) {
   if (args->positional.size() != 1) return usageError("disable", "give one domain (name or UUID)");
   std::optional<std::string> target = args->get("target");
   if (target) {
-    if (Status s = checkTarget(*target); !s.ok()) return usageError("disable", s.message());
+    if (Status s = vocabulary::validateTarget(*target); !s.ok()) {
+      return usageError("disable", s.message());
+    }
   }
   auto conn = openLibvirt(args->get("connect"));
   if (!conn.ok()) return failure("disable", conn.status());
@@ -180,7 +165,7 @@ int runDisable(std::span<char* const> argv) {
   auto bus = connectToBus();
   if (!bus.ok()) return failure("disable", bus.status());
   for (const std::string& t : edited->targets) {
-    std::string id = imageId(edited->uuid, t);
+    std::string id = vocabulary::imageIdOf(edited->uuid, t);
     Status status = callBus([&]() -> Status {
       try {
         ImageProxy image(**bus, std::string(daemon::bus::kImagePathPrefix) + id);

@@ -1,11 +1,12 @@
 #include "cli/client/domain_edit.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 
 #include "cli/client/domain_xml.h"
-#include "vocabulary/xml_escape.h"
+#include "vocabulary/disk_xml.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/pool_layout.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -39,9 +40,7 @@ Result<EditedDomain> describe(virDomainPtr dom) {
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
   if (libvirt().domainGetUUIDString(dom, uuid) < 0)
     return libvirtError("cannot read the domain's UUID");
-  out.uuid = uuid;
-  std::transform(out.uuid.begin(), out.uuid.end(), out.uuid.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  out.uuid = vocabulary::normaliseUuid(uuid);
   const char* name = libvirt().domainGetName(dom);
   out.name = name != nullptr ? name : out.uuid;
   out.running = libvirt().domainIsActive(dom) == 1;
@@ -68,17 +67,6 @@ Result<vocabulary::DomainScratch> readScratch(const std::string& xml, const std:
                            scratch.status().message() + "; fix it with virsh edit");
   }
   return scratch;
-}
-
-// The file is made by the hook at `prepare begin`, before QEMU opens it. startupPolicy='optional'
-// lets a domain start without the disk when the hook fails open ([hook] fail=open) and the file
-// is missing; with fail=closed the hook stops the start before this matters.
-std::string bootDiskXml(const vocabulary::ScratchDisk& disk, const std::string& path) {
-  return "<disk type='file' device='disk'><driver name='qemu' type='" +
-         std::string(image::toString(disk.format)) + "'/><source file='" + vocabulary::escapeXml(path) +
-         "' startupPolicy='optional'/><target dev='" + vocabulary::escapeXml(disk.target) +
-         "' bus='virtio'/><serial>" + vocabulary::escapeXml(vocabulary::diskSerial(disk.target)) +
-         "</serial></disk>";
 }
 
 // Replaces `old` (may be null) by `newXml` (may be empty) in the definition.
@@ -147,12 +135,6 @@ Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri) {
   return conn;
 }
 
-std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
-                             const vocabulary::ScratchDisk& disk) {
-  return std::string(poolPath) + "/" + std::string(uuid) + "/" + disk.target + "." +
-         std::string(image::toString(disk.format));
-}
-
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
                                        const vocabulary::ScratchDisk& disk, std::string_view poolPath) {
   VS_RETURN_IF_ERROR(loadLibvirt().status());
@@ -170,7 +152,10 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
   std::string newXml;
   if (disk.attach == vocabulary::Attach::kBoot) {
     if (poolPath.empty()) return invalidArgument("the pool's path is needed for attach='boot'");
-    newXml = bootDiskXml(disk, scratchImagePath(poolPath, out.uuid, disk));
+    // The file is made by the hook at `prepare begin`, before QEMU opens it.
+    newXml =
+        vocabulary::diskXml(vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format),
+                            disk.format, disk.target, vocabulary::Attach::kBoot);
   }
   if (old != nullptr || !newXml.empty()) {
     VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));

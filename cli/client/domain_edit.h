@@ -2,9 +2,10 @@
 // through the libvirt API on a connection the caller opened:
 //   - the <scratch:disks> metadata (virDomainSetMetadata, config), one entry per target;
 //   - for attach='boot', a <disk type='file'> whose source is the image the daemon will make at
-//     <pool>/<uuid>/<target>.<format>, with <serial>scratch-<target></serial> naming it as
-//     scratch (virDomainAttachDeviceFlags / DetachDeviceFlags, config). Drivers that cannot add
-//     devices to a definition (libvirt's test driver) get the definition redefined instead.
+//     <pool>/<uuid>/<target>.<format> (vocabulary/pool_layout.h), with
+//     <serial>scratch-<target></serial> naming it as scratch (virDomainAttachDeviceFlags /
+//     DetachDeviceFlags, config). Drivers that cannot add devices to a definition (libvirt's test
+//     driver) get the definition redefined instead.
 // Nothing here talks to virt-scratchd. Single-threaded.
 #pragma once
 
@@ -32,10 +33,6 @@ using DomainPtr = std::unique_ptr<virDomain, DomainFreer>;
 // `uri`, or LIBVIRT_DEFAULT_URI, or qemu:///system. libvirt's own error printing is turned off:
 // the errors come back in the Status.
 Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri);
-
-// Where the daemon keeps the image of `disk` of domain `uuid`.
-std::string scratchImagePath(std::string_view poolPath, std::string_view uuid,
-                             const vocabulary::ScratchDisk& disk);
 
 struct EditedDomain {
   std::string uuid;  // lower case

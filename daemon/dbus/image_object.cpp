@@ -72,7 +72,7 @@ std::string ImageObject::Filesystem() {
 std::string ImageObject::Label() { return record_.spec.label; }
 std::string ImageObject::FilesystemUuid() { return record_.filesystemUuid; }
 std::string ImageObject::Target() { return record_.target; }
-std::string ImageObject::Lifetime() { return std::string(daemon::toString(record_.lifetime)); }
+std::string ImageObject::Lifetime() { return std::string(vocabulary::toString(record_.lifetime)); }
 uint64_t ImageObject::VirtualSize() { return record_.spec.size; }
 uint64_t ImageObject::AllocatedSize() {
   return busCall("Image.AllocatedSize", [&] { return service_.allocatedBytes(record_.id); });

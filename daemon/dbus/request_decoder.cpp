@@ -67,15 +67,7 @@ Result<vocabulary::SpecMap> specMapOf(const VariantMap& spec) {
 Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantMap& spec) {
   VS_ASSIGN_OR_RETURN(vocabulary::SpecMap map, specMapOf(spec));
   VS_ASSIGN_OR_RETURN(vocabulary::AllocateSpec parsed, vocabulary::parseSpecMap(map));
-  AllocateRequest req;
-  req.domain = std::move(domain);
-  req.spec = std::move(parsed.image);
-  req.sizePerVcpu = parsed.sizePerVcpu;
-  req.vcpus = parsed.vcpus;
-  req.sizeGiven = parsed.sizeGiven;
-  req.target = std::move(parsed.target);
-  req.lifetime = parsed.lifetime;
-  return req;
+  return AllocateRequest{std::move(domain), std::move(parsed)};
 }
 
 Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& options) {

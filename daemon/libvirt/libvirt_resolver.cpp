@@ -4,14 +4,14 @@
 
 #include <string>
 
-#include "daemon/domain_uuid.h"
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon::libvirt {
 
 Result<DomainId> LibvirtResolver::resolve(std::string_view uuidOrName) {
   DomainId id;
-  if (isUuid(uuidOrName)) {
-    id.uuid = normaliseUuid(uuidOrName);
+  if (vocabulary::isUuid(uuidOrName)) {
+    id.uuid = vocabulary::normaliseUuid(uuidOrName);
     return id;
   }
   std::string name(uuidOrName);
@@ -34,7 +34,7 @@ Result<DomainId> LibvirtResolver::resolve(std::string_view uuidOrName) {
   if (virDomainGetUUIDString(dom.get(), uuid) < 0) {
     return libvirtError("cannot read the UUID of domain '" + name + "'");
   }
-  id.uuid = normaliseUuid(uuid);
+  id.uuid = vocabulary::normaliseUuid(uuid);
   id.name = name;
   return id;
 }

@@ -6,20 +6,22 @@
 #include <set>
 #include <vector>
 
-#include "daemon/domain_uuid.h"
 #include "daemon/log.h"
+#include "vocabulary/disk_xml.h"
+#include "vocabulary/domain_uuid.h"
+#include "vocabulary/image_id.h"
 #include "vocabulary/scratch_metadata.h"
-#include "vocabulary/xml_escape.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {
 
-const std::vector<Lifetime> kAllLifetimes = {Lifetime::kBoot, Lifetime::kDomain, Lifetime::kManual};
+const std::vector<vocabulary::Lifetime> kAllLifetimes = {
+    vocabulary::Lifetime::kBoot, vocabulary::Lifetime::kDomain, vocabulary::Lifetime::kManual};
 
 std::string uuidOf(virDomainPtr dom) {
   char buffer[VIR_UUID_STRING_BUFLEN] = {};
   if (virDomainGetUUIDString(dom, buffer) < 0) return {};
-  return normaliseUuid(buffer);
+  return vocabulary::normaliseUuid(buffer);
 }
 
 Result<std::string> liveXml(virDomainPtr dom, const std::string& uuid) {
@@ -34,33 +36,6 @@ Result<std::string> liveXml(virDomainPtr dom, const std::string& uuid) {
 // needs it, so the serial the disk was given appears exactly like this.
 bool hasScratchDisk(const std::string& xml, std::string_view target) {
   return xml.find("<serial>" + vocabulary::diskSerial(target) + "</serial>") != std::string::npos;
-}
-
-std::string hotplugDiskXml(const ImageRecord& record) {
-  return "<disk type='file' device='disk'><driver name='qemu' type='" +
-         std::string(image::toString(record.spec.format)) + "'/><source file='" +
-         vocabulary::escapeXml(record.path) + "'/><target dev='" + record.target +
-         "' bus='virtio'/><serial>" + vocabulary::diskSerial(record.target) + "</serial></disk>";
-}
-
-Result<AllocateRequest> requestFor(const std::string& uuid, const vocabulary::ScratchDisk& disk,
-                                   uint32_t vcpus) {
-  AllocateRequest request;
-  request.domain = uuid;
-  request.spec.format = disk.format;
-  request.spec.filesystem = disk.filesystem;
-  request.spec.label = disk.label;
-  request.spec.partition = disk.partition;
-  if (disk.size != 0) {
-    request.spec.size = disk.size;
-    request.sizeGiven = true;
-  } else {
-    request.sizePerVcpu = disk.sizePerVcpu;
-    request.vcpus = vcpus;
-  }
-  request.target = disk.target;
-  VS_ASSIGN_OR_RETURN(request.lifetime, parseLifetime(disk.lifetime));
-  return request;
 }
 
 }  // namespace
@@ -188,7 +163,7 @@ void LifecycleWatcher::started(const DomainState& state) {
     return;
   }
   for (const vocabulary::ScratchDisk& disk : scratch->disks) {
-    std::string id = imageIdOf(uuid, disk.target);
+    std::string id = vocabulary::imageIdOf(uuid, disk.target);
     bool present = hasScratchDisk(state.liveXml, disk.target);
     if (present || disk.attach == vocabulary::Attach::kBoot) {
       if (present && service_.findImage(id) != nullptr) {
@@ -196,14 +171,9 @@ void LifecycleWatcher::started(const DomainState& state) {
       }
       continue;
     }
-    auto request = requestFor(uuid, disk, scratch->vcpus);
-    if (!request.ok()) {
-      logLine(LogLevel::kWarning,
-              "domain " + uuid + ", disk " + disk.target + ": " + request.status().message());
-      continue;
-    }
+    AllocateRequest request{uuid, vocabulary::allocateSpecOf(disk, scratch->vcpus)};
     std::weak_ptr<int> alive = alive_;
-    service_.allocate(Caller{}, std::move(*request),
+    service_.allocate(Caller{}, std::move(request),
                       [this, alive, uuid, id](Result<ImageRecord> record) {
                         if (alive.expired()) return;
                         if (!record.ok()) {
@@ -221,7 +191,8 @@ void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& i
   const ImageRecord* record = service_.findImage(imageId);
   virConnectPtr conn = connection_.get();
   if (record == nullptr || conn == nullptr) return;
-  std::string disk = hotplugDiskXml(*record);
+  std::string disk = vocabulary::diskXml(record->path, record->spec.format, record->target,
+                                         vocabulary::Attach::kHotplug);
   std::string what = record->path + " into domain " + uuid + " as " + record->target;
   std::string target = record->target;
   std::weak_ptr<int> alive = alive_;
@@ -265,7 +236,8 @@ void LifecycleWatcher::stopped(const DomainState& state) {
     case DomainState::Presence::kStopped:
       break;
   }
-  uint32_t released = service_.releaseByLifetime(state.uuid, {Lifetime::kBoot}, "domain-stopped");
+  uint32_t released =
+      service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped");
   markDetached(state.uuid);
   if (released != 0) {
     logLine(LogLevel::kInfo, "domain " + state.uuid + " stopped: released " +

@@ -44,7 +44,7 @@ class AttachmentProbeTest : public testing::ServiceOnTestDriver {
     start(dir.file("po'ol&1"));
     probe = std::make_unique<LibvirtAttachmentProbe>(*connection, invoker);
     service->setAttachmentProbe(probe.get());
-    image = allocate(kWeb, "vdb", Lifetime::kBoot);
+    image = allocate(kWeb, "vdb", vocabulary::Lifetime::kBoot);
     ASSERT_FALSE(image.id.empty());
   }
 

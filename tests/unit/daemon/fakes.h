@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/domain_uuid.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon::fake {
 
@@ -92,7 +92,7 @@ class FakeResolver : public DomainResolver {
  public:
   Result<DomainId> resolve(std::string_view uuidOrName) override {
     ++calls;
-    if (isUuid(uuidOrName)) return DomainId{std::string(uuidOrName), ""};
+    if (vocabulary::isUuid(uuidOrName)) return DomainId{std::string(uuidOrName), ""};
     auto it = names.find(std::string(uuidOrName));
     if (it == names.end()) {
       return Status(ErrorCode::kNotFound, "no domain '" + std::string(uuidOrName) + "'");

@@ -105,14 +105,15 @@ class ServiceOnTestDriver : public ::testing::Test {
   }
 
   // What the hook's Allocate does before the domain starts: a raw 16 MiB image.
-  ImageRecord allocate(const std::string& uuid, const std::string& target, Lifetime lifetime) {
+  ImageRecord allocate(const std::string& uuid, const std::string& target,
+                       vocabulary::Lifetime lifetime) {
     AllocateRequest r;
     r.domain = uuid;
-    r.spec.size = 16 << 20;
-    r.sizeGiven = true;
-    r.spec.format = image::ImageFormat::kRaw;
-    r.target = target;
-    r.lifetime = lifetime;
+    r.spec.image.size = 16 << 20;
+    r.spec.sizeGiven = true;
+    r.spec.image.format = image::ImageFormat::kRaw;
+    r.spec.target = target;
+    r.spec.lifetime = lifetime;
     std::optional<Result<ImageRecord>> out;
     service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));

@@ -13,13 +13,13 @@
 #include <optional>
 #include <string>
 
-#include "daemon/domain_uuid.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_resolver.h"
 #include "daemon/service.h"
 #include "tests/support/test_util.h"
 #include "tests/unit/daemon/fakes.h"
 #include "tests/unit/daemon/libvirt_fixture.h"
+#include "vocabulary/image_id.h"
 
 namespace virtscratch::daemon::libvirt {
 namespace {
@@ -78,12 +78,12 @@ class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
   }
 
   bool has(const std::string& uuid, const std::string& target) const {
-    return service->findImage(imageIdOf(uuid, target)) != nullptr;
+    return service->findImage(vocabulary::imageIdOf(uuid, target)) != nullptr;
   }
 
   std::string removalReason(const std::string& uuid, const std::string& target) const {
     for (const auto& [record, reason] : listener.removed) {
-      if (record.id == imageIdOf(uuid, target)) return reason;
+      if (record.id == vocabulary::imageIdOf(uuid, target)) return reason;
     }
     return "";
   }
@@ -96,8 +96,8 @@ TEST_F(LifecycleWatcherTest, StoppedDomainLosesItsBootImagesAndUndefinedOneTheRe
       "web", kWeb, scratchDisk("vdb", "boot", "boot") + scratchDisk("vdc", "domain", "boot")));
   ASSERT_TRUE(dom);
   startWatching();
-  ImageRecord boot = allocate(kWeb, "vdb", Lifetime::kBoot);
-  ImageRecord kept = allocate(kWeb, "vdc", Lifetime::kDomain);
+  ImageRecord boot = allocate(kWeb, "vdb", vocabulary::Lifetime::kBoot);
+  ImageRecord kept = allocate(kWeb, "vdc", vocabulary::Lifetime::kDomain);
   ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
   ASSERT_EQ(virDomainDestroy(dom.get()), 0) << libvirtError("destroy").message();
 
@@ -120,8 +120,8 @@ TEST_F(LifecycleWatcherTest, StartedDomainGetsItsHotplugDiskMadeFromItsMetadata)
   ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
 
   ASSERT_TRUE(spinUntil([&] { return has(kWeb, "vdd"); })) << "no image was made";
-  const ImageRecord* record = service->findImage(imageIdOf(kWeb, "vdd"));
-  EXPECT_EQ(record->lifetime, Lifetime::kBoot);
+  const ImageRecord* record = service->findImage(vocabulary::imageIdOf(kWeb, "vdd"));
+  EXPECT_EQ(record->lifetime, vocabulary::Lifetime::kBoot);
   auto blkid = test::run({"blkid", "-p", "-o", "export", record->path});
   auto fs = test::parseExport(blkid.out);
   EXPECT_EQ(fs["TYPE"], "ext4") << blkid.err;
@@ -136,7 +136,7 @@ TEST_F(LifecycleWatcherTest, StartedDomainGetsItsHotplugDiskMadeFromItsMetadata)
 TEST_F(LifecycleWatcherTest, TransientDomainThatStopsLosesAllItsImages) {
   std::string xml = domainXml("tmp", kWeb, scratchDisk("vdb", "domain", "boot"));
   startWatching();
-  ImageRecord image = allocate(kWeb, "vdb", Lifetime::kDomain);
+  ImageRecord image = allocate(kWeb, "vdb", vocabulary::Lifetime::kDomain);
   DomainPtr dom(virDomainCreateXML(driver.get(), xml.c_str(), 0));
   ASSERT_TRUE(dom) << libvirtError("create").message();
   ASSERT_EQ(virDomainDestroy(dom.get()), 0);
@@ -148,10 +148,10 @@ TEST_F(LifecycleWatcherTest, TransientDomainThatStopsLosesAllItsImages) {
 TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {
   // What a daemon finds after being down: images of a domain that is gone, of one that stopped,
   // and of one that runs with its boot disk attached.
-  ImageRecord gone = allocate(kGone, "vdb", Lifetime::kManual);
-  ImageRecord stoppedBoot = allocate(kDb, "vdb", Lifetime::kBoot);
-  ImageRecord stoppedKept = allocate(kDb, "vdc", Lifetime::kDomain);
-  ImageRecord running = allocate(kWeb, "vdb", Lifetime::kBoot);
+  ImageRecord gone = allocate(kGone, "vdb", vocabulary::Lifetime::kManual);
+  ImageRecord stoppedBoot = allocate(kDb, "vdb", vocabulary::Lifetime::kBoot);
+  ImageRecord stoppedKept = allocate(kDb, "vdc", vocabulary::Lifetime::kDomain);
+  ImageRecord running = allocate(kWeb, "vdb", vocabulary::Lifetime::kBoot);
   ASSERT_TRUE(define(domainXml(
       "db", kDb, scratchDisk("vdb", "boot", "boot") + scratchDisk("vdc", "domain", "boot"))));
   DomainPtr web = define(domainXml("web", kWeb, scratchDisk("vdb", "boot", "boot"),
@@ -160,7 +160,7 @@ TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {
 
   startWatching();
   ASSERT_TRUE(spinUntil([&] {
-    const ImageRecord* r = service->findImage(imageIdOf(kWeb, "vdb"));
+    const ImageRecord* r = service->findImage(vocabulary::imageIdOf(kWeb, "vdb"));
     return !has(kGone, "vdb") && !has(kDb, "vdb") && r != nullptr &&
            r->state == ImageState::kAttached;
   })) << "the pool was not reconciled";
@@ -174,7 +174,7 @@ TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {
   EXPECT_TRUE(fileExists(stoppedKept.path));
   ASSERT_TRUE(has(kWeb, "vdb"));
   EXPECT_TRUE(fileExists(running.path));
-  EXPECT_EQ(service->findImage(imageIdOf(kWeb, "vdb"))->state, ImageState::kAttached);
+  EXPECT_EQ(service->findImage(vocabulary::imageIdOf(kWeb, "vdb"))->state, ImageState::kAttached);
 }
 
 TEST_F(LifecycleWatcherTest, ResolverLooksNamesUpOnlyWhileConnected) {

@@ -7,10 +7,10 @@
 
 #include <algorithm>
 
-#include "daemon/domain_uuid.h"
 #include "daemon/pool_recovery.h"
 #include "daemon/record_file.h"
 #include "tests/support/test_util.h"
+#include "vocabulary/image_id.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -23,7 +23,7 @@ StoredRecord recordFor(const std::string& target) {
   StoredRecord s;
   s.record.domainUuid = kDomain;
   s.record.target = target;
-  s.record.id = imageIdOf(kDomain, target);
+  s.record.id = vocabulary::imageIdOf(kDomain, target);
   s.record.spec.size = 1 << 20;
   s.record.createdUs = 1;
   return s;

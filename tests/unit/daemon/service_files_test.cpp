@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon/domain_uuid.h"
 #include "image/size.h"
 #include "tests/unit/daemon/service_fixture.h"
 
@@ -31,8 +30,8 @@ TEST_F(ServiceTest, ARestartListsTheSameImagesAndCleansWhatACrashLeft) {
   startService();
   auto a = allocate(request(kDomainA, 64 * kMiB));
   AllocateRequest qcow = request(kDomainB, 64 * kMiB, "vdc");
-  qcow.spec.format = image::ImageFormat::kQcow2;
-  qcow.lifetime = Lifetime::kManual;
+  qcow.spec.image.format = image::ImageFormat::kQcow2;
+  qcow.spec.lifetime = vocabulary::Lifetime::kManual;
   auto b = allocate(qcow);
   ASSERT_TRUE(a.ok() && b.ok());
   service.reset();
@@ -61,7 +60,7 @@ TEST_F(ServiceTest, ARestartListsTheSameImagesAndCleansWhatACrashLeft) {
   ASSERT_TRUE(ra != nullptr && rb != nullptr);
   EXPECT_EQ(ra->filesystemUuid, a->filesystemUuid);
   EXPECT_EQ(ra->path, a->path);
-  EXPECT_EQ(rb->lifetime, Lifetime::kManual);
+  EXPECT_EQ(rb->lifetime, vocabulary::Lifetime::kManual);
   EXPECT_EQ(rb->spec.format, image::ImageFormat::kQcow2);
   EXPECT_EQ(rb->createdUs, b->createdUs);
   EXPECT_EQ(ra->state, ImageState::kReady);
@@ -112,11 +111,12 @@ TEST_F(ServiceTest, ReleasesByLifetimeOnlyTheImagesAskedFor) {
   startService();
   AllocateRequest boot = request(kDomainA, 64 * kMiB);
   AllocateRequest kept = request(kDomainA, 64 * kMiB, "vdc");
-  kept.lifetime = Lifetime::kDomain;
+  kept.spec.lifetime = vocabulary::Lifetime::kDomain;
   auto a = allocate(boot);
   auto b = allocate(kept);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(service->releaseByLifetime(kDomainA, {Lifetime::kBoot}, "domain-stopped"), 1u);
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, {vocabulary::Lifetime::kBoot}, "domain-stopped"),
+            1u);
   EXPECT_FALSE(fileExists(a->path));
   EXPECT_TRUE(fileExists(b->path));
   ASSERT_TRUE(service->setState(b->id, ImageState::kAttached).ok());
@@ -156,8 +156,8 @@ TEST_P(WarmPath, TheSecondAllocationOfASpecRunsNoMkfs) {
   c.templateMode = GetParam();
   startService(c);
   AllocateRequest r = request(kDomainA, 128 * kMiB);
-  r.spec.format = image::ImageFormat::kQcow2;
-  r.spec.label = "warm";
+  r.spec.image.format = image::ImageFormat::kQcow2;
+  r.spec.image.label = "warm";
   auto first = allocate(r);
   ASSERT_TRUE(first.ok()) << first.status().message();
   size_t afterFirst = mkfs.runs();
@@ -194,7 +194,7 @@ TEST_F(ServiceTest, TemplatesAreNotImagesAndAreEvictedWhenUnusedAndOverBudget) {
   c.templateBudget = 1;  // any unused template is over it
   startService(c);
   AllocateRequest r = request(kDomainA, 128 * kMiB);
-  r.spec.format = image::ImageFormat::kQcow2;
+  r.spec.image.format = image::ImageFormat::kQcow2;
   auto image = allocate(r);
   ASSERT_TRUE(image.ok()) << image.status().message();
   EXPECT_EQ(service->images().size(), 1u);
@@ -217,7 +217,7 @@ TEST_F(ServiceTest, SparesSurviveARestartAndAllocationTakesOneWithoutCloning) {
   c.templateMode = TemplateMode::kOverlay;
   startService(c);
   AllocateRequest r = request(kDomainA, 128 * kMiB);
-  r.spec.format = image::ImageFormat::kQcow2;
+  r.spec.image.format = image::ImageFormat::kQcow2;
   ASSERT_TRUE(allocate(r).ok());
   std::string templates = dir.file("pool/.templates");
   auto spares = [&] {
@@ -252,13 +252,13 @@ TEST_F(ServiceTest, SparesSurviveARestartAndAllocationTakesOneWithoutCloning) {
   EXPECT_EQ(run({"ls", templates}).out.find(image->filesystemUuid), std::string::npos);
 
   AllocateRequest fixed = r;  // a spare has a random UUID: one asked for is cloned instead
-  fixed.target = "vdc";
-  fixed.spec.uuid = "01234567-89ab-4cde-8f01-23456789abcd";
+  fixed.spec.target = "vdc";
+  fixed.spec.image.uuid = "01234567-89ab-4cde-8f01-23456789abcd";
   auto named = allocate(fixed);
   ASSERT_TRUE(named.ok()) << named.status().message();
-  EXPECT_EQ(named->filesystemUuid, fixed.spec.uuid);
+  EXPECT_EQ(named->filesystemUuid, fixed.spec.image.uuid);
   ASSERT_EQ(run({"qemu-img", "convert", "-O", "raw", named->path, raw}).exitCode, 0);
-  EXPECT_EQ(probe(raw)["UUID"], fixed.spec.uuid);
+  EXPECT_EQ(probe(raw)["UUID"], fixed.spec.image.uuid);
 }
 
 // The descriptor a caller of Export passes: a new file open for writing.
@@ -319,7 +319,7 @@ TEST_F(ServiceTest, ExportRefusesDescriptorsThatAreNotAnEmptyFileOpenForWriting)
 TEST_F(ServiceTest, ACancelledExportLeavesTheFileEmptyAndTheImageCanBeReleasedAfter) {
   startService();
   AllocateRequest r = request(kDomainA, 64 * kMiB);
-  r.spec.preallocation = image::Preallocation::kFull;  // 64 MiB of data to compress
+  r.spec.image.preallocation = image::Preallocation::kFull;  // 64 MiB of data to compress
   auto image = allocate(r);
   ASSERT_TRUE(image.ok()) << image.status().message();
   TempDir out;

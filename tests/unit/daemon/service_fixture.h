@@ -52,10 +52,10 @@ class ServiceTest : public ::testing::Test {
                                  const std::string& target = "vdb") {
     AllocateRequest r;
     r.domain = domain;
-    r.spec.size = size;
-    r.sizeGiven = true;
-    r.spec.format = image::ImageFormat::kRaw;
-    r.target = target;
+    r.spec.image.size = size;
+    r.spec.sizeGiven = true;
+    r.spec.image.format = image::ImageFormat::kRaw;
+    r.spec.target = target;
     return r;
   }
 

@@ -110,9 +110,9 @@ TEST_F(ServiceLimits, RefusesAnImageLargerThanMaxSizeNamingTheKey) {
             std::string::npos)
       << refused.status().message();
   AllocateRequest perVcpu = request(kDomainA, 0);
-  perVcpu.sizeGiven = false;
-  perVcpu.sizePerVcpu = 512 * kMiB;
-  perVcpu.vcpus = 3;
+  perVcpu.spec.sizeGiven = false;
+  perVcpu.spec.sizePerVcpu = 512 * kMiB;
+  perVcpu.spec.vcpus = 3;
   EXPECT_EQ(allocate(perVcpu).status().code(), ErrorCode::kQuotaExceeded);
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
   EXPECT_TRUE(allocate(request(kDomainA, kGiB)).ok());
@@ -165,7 +165,7 @@ TEST_F(ServiceSmallDisk, AColdTemplateBuildThatWouldPassTheReserveIsNotMade) {
   c.poolReserve = available - 96 * kMiB;
   startService(c);
   AllocateRequest r = request(kDomainA, kGiB);
-  r.spec.format = image::ImageFormat::kQcow2;
+  r.spec.image.format = image::ImageFormat::kQcow2;
   auto image = allocate(r);
   ASSERT_TRUE(image.ok()) << image.status().message();
   loop.drain();
@@ -192,7 +192,7 @@ TEST_F(ServiceSmallDisk, SparesAreNotMadePastTheReserve) {
   c.poolReservePercent = -1;
   startService(c);
   AllocateRequest r = request(kDomainA, kGiB);
-  r.spec.format = image::ImageFormat::kRaw;  // a raw ext4: its copies take real bytes
+  r.spec.image.format = image::ImageFormat::kRaw;  // a raw ext4: its copies take real bytes
   ASSERT_TRUE(allocate(r).ok());
   std::string templates = dir.file("pool/.templates");
   ASSERT_TRUE(loop.runUntil([&] { return spareFiles(templates) == 2; }));

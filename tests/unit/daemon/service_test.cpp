@@ -6,9 +6,9 @@
 
 #include <cctype>
 
-#include "daemon/domain_uuid.h"
 #include "image/size.h"
 #include "tests/unit/daemon/service_fixture.h"
+#include "vocabulary/image_id.h"
 
 namespace virtscratch::daemon::fake {
 namespace {
@@ -20,14 +20,14 @@ using ::virtscratch::test::run;
 TEST_F(ServiceTest, AllocateMakesARealImageAndRecordsIt) {
   startService();
   AllocateRequest r = request(kDomainA, 64 * kMiB);
-  r.spec.label = "scratch";
-  r.lifetime = Lifetime::kDomain;
+  r.spec.image.label = "scratch";
+  r.spec.lifetime = vocabulary::Lifetime::kDomain;
   auto record = allocate(r);
   ASSERT_TRUE(record.ok()) << record.status().message();
-  EXPECT_EQ(record->id, imageIdOf(kDomainA, "vdb"));
+  EXPECT_EQ(record->id, vocabulary::imageIdOf(kDomainA, "vdb"));
   EXPECT_EQ(record->path, dir.file("pool/") + kDomainA + "/vdb.raw");
   EXPECT_EQ(record->state, ImageState::kReady);
-  EXPECT_EQ(record->lifetime, Lifetime::kDomain);
+  EXPECT_EQ(record->lifetime, vocabulary::Lifetime::kDomain);
   EXPECT_GT(record->createdUs, 0u);
   auto fs = probe(record->path);
   EXPECT_EQ(fs["TYPE"], "ext4");
@@ -49,10 +49,10 @@ TEST_F(ServiceTest, AllocateMakesARealImageAndRecordsIt) {
 TEST_F(ServiceTest, AllocatesQcow2ThatQemuImgChecks) {
   startService();
   AllocateRequest r = request(kDomainA, 256 * kMiB);
-  r.spec.format = image::ImageFormat::kQcow2;
-  r.spec.filesystem = image::Filesystem::kXfs;
-  r.spec.partition = image::PartitionTable::kGpt;
-  r.spec.size = 400 * kMiB;
+  r.spec.image.format = image::ImageFormat::kQcow2;
+  r.spec.image.filesystem = image::Filesystem::kXfs;
+  r.spec.image.partition = image::PartitionTable::kGpt;
+  r.spec.image.size = 400 * kMiB;
   auto record = allocate(r);
   ASSERT_TRUE(record.ok()) << record.status().message();
   auto check = run({"qemu-img", "check", record->path});
@@ -65,10 +65,10 @@ TEST_F(ServiceTest, ResolvesDomainNamesAndWorksOutSizePerVcpu) {
   startService();
   resolver.names["web1"] = kDomainB;
   AllocateRequest r = request("web1", 0);
-  r.sizeGiven = false;
-  r.sizePerVcpu = 16 * kMiB;
-  r.vcpus = 4;
-  r.spec.filesystem = image::Filesystem::kNone;
+  r.spec.sizeGiven = false;
+  r.spec.sizePerVcpu = 16 * kMiB;
+  r.spec.vcpus = 4;
+  r.spec.image.filesystem = image::Filesystem::kNone;
   auto record = allocate(r);
   ASSERT_TRUE(record.ok()) << record.status().message();
   EXPECT_EQ(record->domainUuid, kDomainB);
@@ -147,7 +147,7 @@ TEST_F(ServiceTest, NoSpaceWhenTheReserveTakesTheDisk) {
 TEST_F(ServiceTest, PreallocatedImagesNeedTheirWholeSizeFree) {
   startService();
   AllocateRequest r = request(kDomainA, uint64_t{60} << 40);  // 60 TiB: more than any test disk
-  r.spec.preallocation = image::Preallocation::kFalloc;
+  r.spec.image.preallocation = image::Preallocation::kFalloc;
   auto refused = allocate(r);
   EXPECT_EQ(refused.status().code(), ErrorCode::kNoSpace) << refused.status().message();
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
@@ -166,18 +166,18 @@ TEST_F(ServiceTest, ContentComesOnlyFromUnderAContentRoot) {
   for (const std::string& content :
        {std::string("/etc"), roots.file("escape"), roots.file("seed/../../")}) {
     AllocateRequest r = request(kDomainA, 64 * kMiB);
-    r.spec.contentDir = content;
+    r.spec.image.contentDir = content;
     auto refused = allocate(r);
     EXPECT_EQ(refused.status().code(), ErrorCode::kAccessDenied)
         << content << ": " << refused.status().message();
   }
   AllocateRequest missing = request(kDomainA, 64 * kMiB);
-  missing.spec.contentDir = roots.file("nothing-here");
+  missing.spec.image.contentDir = roots.file("nothing-here");
   EXPECT_EQ(allocate(missing).status().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
 
   AllocateRequest r = request(kDomainA, 64 * kMiB);
-  r.spec.contentDir = roots.file("inside");  // a symlink that stays under the root
+  r.spec.image.contentDir = roots.file("inside");  // a symlink that stays under the root
   auto record = allocate(r);
   ASSERT_TRUE(record.ok()) << record.status().message();
   auto cat = run({"debugfs", "-R", "cat /hello.txt", record->path});
@@ -187,7 +187,7 @@ TEST_F(ServiceTest, ContentComesOnlyFromUnderAContentRoot) {
 TEST_F(ServiceTest, ContentIsRefusedWhenNoRootIsConfigured) {
   startService();
   AllocateRequest r = request(kDomainA, 64 * kMiB);
-  r.spec.contentDir = dir.path();
+  r.spec.image.contentDir = dir.path();
   auto refused = allocate(r);
   EXPECT_EQ(refused.status().code(), ErrorCode::kAccessDenied);
   EXPECT_NE(refused.status().message().find("[content] roots"), std::string::npos);
@@ -204,35 +204,36 @@ TEST_F(ServiceTest, BadFieldsAreRefusedByNameAndLeaveNothing) {
   std::vector<BadRequest> cases = {
       {"size and size-per-vcpu",
        [](AllocateRequest& r) {
-         r.sizePerVcpu = kMiB;
-         r.vcpus = 2;
+         r.spec.sizePerVcpu = kMiB;
+         r.spec.vcpus = 2;
        },
        ErrorCode::kInvalidArgument},
       {"size-per-vcpu without vcpus",
        [](AllocateRequest& r) {
-         r.sizeGiven = false;
-         r.spec.size = 0;
-         r.sizePerVcpu = kMiB;
+         r.spec.sizeGiven = false;
+         r.spec.image.size = 0;
+         r.spec.sizePerVcpu = kMiB;
        },
        ErrorCode::kInvalidArgument},
       {"size-per-vcpu overflow",
        [](AllocateRequest& r) {
-         r.sizeGiven = false;
-         r.spec.size = 0;
-         r.sizePerVcpu = uint64_t{1} << 62;
-         r.vcpus = 8;
+         r.spec.sizeGiven = false;
+         r.spec.image.size = 0;
+         r.spec.sizePerVcpu = uint64_t{1} << 62;
+         r.spec.vcpus = 8;
        },
        ErrorCode::kInvalidArgument},
-      {"zero size", [](AllocateRequest& r) { r.spec.size = 0; }, ErrorCode::kInvalidArgument},
-      {"huge size", [](AllocateRequest& r) { r.spec.size = uint64_t{1} << 60; },
+      {"zero size", [](AllocateRequest& r) { r.spec.image.size = 0; }, ErrorCode::kInvalidArgument},
+      {"huge size", [](AllocateRequest& r) { r.spec.image.size = uint64_t{1} << 60; },
        ErrorCode::kQuotaExceeded},  // past [limits] max-size
-      {"path-like target", [](AllocateRequest& r) { r.target = "../vdb"; },
+      {"path-like target", [](AllocateRequest& r) { r.spec.target = "../vdb"; },
        ErrorCode::kInvalidArgument},
-      {"label too long", [](AllocateRequest& r) { r.spec.label = "a-label-that-is-too-long"; },
+      {"label too long",
+       [](AllocateRequest& r) { r.spec.image.label = "a-label-that-is-too-long"; },
        ErrorCode::kInvalidArgument},
-      {"label with a control character", [](AllocateRequest& r) { r.spec.label = "a\tb"; },
+      {"label with a control character", [](AllocateRequest& r) { r.spec.image.label = "a\tb"; },
        ErrorCode::kInvalidArgument},
-      {"bad uuid", [](AllocateRequest& r) { r.spec.uuid = "not-a-uuid"; },
+      {"bad uuid", [](AllocateRequest& r) { r.spec.image.uuid = "not-a-uuid"; },
        ErrorCode::kInvalidArgument},
       {"path-like domain", [](AllocateRequest& r) { r.domain = "../../etc"; },
        ErrorCode::kInvalidArgument},

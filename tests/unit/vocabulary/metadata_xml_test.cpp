@@ -22,13 +22,13 @@ std::vector<ScratchDisk> sampleDisks() {
   a.label = "a&b<'\">";  // every character that needs escaping
   a.filesystem = image::Filesystem::kBtrfs;
   a.partition = image::PartitionTable::kGpt;
-  a.lifetime = "domain";
+  a.lifetime = Lifetime::kDomain;
   ScratchDisk b;
   b.target = "vdc1";
   b.sizePerVcpu = 1536 * image::kMiB;
   b.filesystem = image::Filesystem::kSwap;
   b.attach = Attach::kHotplug;
-  b.lifetime = "manual";
+  b.lifetime = Lifetime::kManual;
   ScratchDisk c;
   c.target = "vdd";
   c.size = 12345;

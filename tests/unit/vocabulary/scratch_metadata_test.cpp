@@ -80,7 +80,7 @@ TEST(ScratchMetadata, ReadsADumpxmlDefinitionAmongOtherMetadataNamespaces) {
   EXPECT_EQ(d.filesystem, image::Filesystem::kXfs);
   EXPECT_EQ(d.label, "scratch");
   EXPECT_EQ(d.partition, image::PartitionTable::kGpt);
-  EXPECT_EQ(d.lifetime, "domain");
+  EXPECT_EQ(d.lifetime, Lifetime::kDomain);
   EXPECT_EQ(d.attach, Attach::kBoot);
 }
 
@@ -105,7 +105,7 @@ TEST(ScratchMetadata, GivesDefaultsForEverythingButTheSize) {
   EXPECT_EQ(d.format, image::ImageFormat::kQcow2);
   EXPECT_EQ(d.filesystem, image::Filesystem::kExt4);
   EXPECT_EQ(d.partition, image::PartitionTable::kNone);
-  EXPECT_EQ(d.lifetime, "boot");
+  EXPECT_EQ(d.lifetime, Lifetime::kBoot);
   EXPECT_EQ(d.attach, Attach::kBoot);
   EXPECT_TRUE(d.label.empty());
 }

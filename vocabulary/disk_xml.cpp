@@ -1,0 +1,16 @@
+#include "vocabulary/disk_xml.h"
+
+#include "vocabulary/xml_escape.h"
+
+namespace virtscratch::vocabulary {
+
+std::string diskXml(std::string_view path, image::ImageFormat format, std::string_view target,
+                    Attach attach) {
+  std::string policy = attach == Attach::kBoot ? " startupPolicy='optional'" : "";
+  return "<disk type='file' device='disk'><driver name='qemu' type='" +
+         escapeXml(image::toString(format)) + "'/><source file='" + escapeXml(path) + "'" + policy +
+         "/><target dev='" + escapeXml(target) + "' bus='virtio'/><serial>" +
+         escapeXml(diskSerial(target)) + "</serial></disk>";
+}
+
+}  // namespace virtscratch::vocabulary
