@@ -8,6 +8,7 @@
 #include <string>
 
 #include "daemon/export_output.h"
+#include "daemon/image_engine.h"
 #include "daemon/pool.h"
 #include "daemon/pool_image.h"
 #include "daemon/service.h"
@@ -28,6 +29,6 @@ struct ExportTask {
 
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ExportParams params);
 
-Status runExport(const ExportTask& task, ProgressSink* progress);
+Status runExport(const ExportTask& task, ImageEngine& engine, ProgressSink* progress);
 
 }  // namespace virtscratch::daemon

@@ -70,7 +70,6 @@ struct JobInfo {
   double progress = 0;    // 0..1
   uint64_t bytes = 0;     // done
   uint64_t rate = 0;      // bytes per second
-  bool cancelable = true;
 };
 
 // Looks up libvirt domains. Without libvirt, a UUID is taken as it is and names are unknown.
@@ -111,9 +110,15 @@ class ServiceListener {
   virtual void jobCompleted(const JobInfo& job, const Status& status) = 0;
 };
 
+class ImageEngine;
+
+// The public face: every method forwards to its one implementation (Service::Impl,
+// service_impl.h), so the include list here stays that of the contract.
 class Service {
  public:
-  Service(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver);
+  // `engine` makes, clones and exports the images (image_engine.h); it must outlive the Service.
+  Service(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver,
+          ImageEngine& engine);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;

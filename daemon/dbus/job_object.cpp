@@ -68,6 +68,5 @@ std::string JobObject::Operation() { return job_.operation; }
 double JobObject::Progress() { return job_.progress; }
 uint64_t JobObject::Bytes() { return job_.bytes; }
 uint64_t JobObject::Rate() { return job_.rate; }
-bool JobObject::Cancelable() { return job_.cancelable; }
 
 }  // namespace virtscratch::daemon::bus

@@ -41,7 +41,6 @@ class JobObject final
   double Progress() override;
   uint64_t Bytes() override;
   uint64_t Rate() override;
-  bool Cancelable() override;
 
   Service& service_;
   Authorizer& authorizer_;
