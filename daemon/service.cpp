@@ -68,6 +68,8 @@ Status Service::cancelJob(const Caller& /*caller*/, uint64_t jobId) {
 
 std::vector<JobInfo> Service::jobs() const { return impl_->jobs(); }
 
+std::optional<JobInfo> Service::findJob(uint64_t jobId) const { return impl_->findJob(jobId); }
+
 PoolStatus Service::poolStatus() const { return impl_->poolStatus(); }
 
 void Service::shutdown(bool cancel, std::function<void()> done) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -162,6 +163,7 @@ class Service {
   Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
   Status cancelJob(const Caller& caller, uint64_t jobId);
   std::vector<JobInfo> jobs() const;
+  std::optional<JobInfo> findJob(uint64_t jobId) const;  // nothing once it has completed
 
   PoolStatus poolStatus() const;
 

@@ -40,6 +40,12 @@ void Service::Impl::exportDone(const std::string& id, uint64_t jobId, const Stat
   maybeFinishShutdown();
 }
 
+std::optional<JobInfo> Service::Impl::findJob(uint64_t jobId) const {
+  std::shared_ptr<Job> job = jobs_->find(jobId);
+  if (!job) return std::nullopt;
+  return job->info();
+}
+
 Status Service::Impl::cancelJob(uint64_t jobId) {
   std::shared_ptr<Job> job = jobs_->find(jobId);
   if (!job) return {ErrorCode::kNotFound, "no job " + std::to_string(jobId)};

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,7 @@ class Service::Impl {
   Result<uint64_t> startExport(std::string_view id, ExportParams params);
   Status cancelJob(uint64_t jobId);
   std::vector<JobInfo> jobs() const { return jobs_->list(); }
+  std::optional<JobInfo> findJob(uint64_t jobId) const;
 
   PoolStatus poolStatus() const;
   void shutdown(bool cancel, std::function<void()> done);
