@@ -143,8 +143,8 @@ void Allocator::makeSpares(const std::string& name) {
                                        file, templateFile, templatePath, format, overlay, cost] {
       Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
       if (!stopped->load()) {
-        spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath, format, file, uuid,
-                           overlay);
+        spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath, format,
+                           file, uuid, overlay);
       }
       ctx.post([this, &ctx, name, generation, spare, cost] {
         backgroundBytes_ -= cost;
@@ -221,8 +221,8 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
   const std::string templateName = p.templateUse ? p.templateUse->name : std::string();
   // An overlay keeps the use of its template for as long as it is in the pool; otherwise the use
   // ends with `p`.
-  bool keepsTemplate = outcome.status.ok() && p.templateUse &&
-                       outcome.stored.templateName == p.templateUse->name;
+  bool keepsTemplate =
+      outcome.status.ok() && p.templateUse && outcome.stored.templateName == p.templateUse->name;
   if (!outcome.cloneError.empty()) {
     logLine(LogLevel::kWarning, "cloning template " + templateName + " for " + id + " failed (" +
                                     outcome.cloneError + "); made it cold instead");

@@ -7,14 +7,14 @@
 #include <memory>
 #include <string>
 
+#include "base/progress.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/export_output.h"
 #include "daemon/image_engine.h"
 #include "daemon/pool.h"
 #include "daemon/pool_image.h"
 #include "daemon/service.h"
-#include "base/progress.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

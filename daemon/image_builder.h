@@ -9,13 +9,13 @@
 #include <memory>
 #include <string>
 
+#include "base/progress.h"
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/access.h"
 #include "daemon/image_engine.h"
 #include "daemon/record_file.h"
-#include "base/progress.h"
 #include "image/spec.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

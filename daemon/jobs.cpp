@@ -16,8 +16,7 @@ constexpr int64_t kIntervalNs =
 
 }  // namespace
 
-Job::Job(uint64_t id, std::string operation, LoopInvoker& loop,
-         std::weak_ptr<JobTable> table)
+Job::Job(uint64_t id, std::string operation, LoopInvoker& loop, std::weak_ptr<JobTable> table)
     : id_(id),
       operation_(std::move(operation)),
       loop_(loop),

@@ -24,8 +24,7 @@ inline constexpr std::chrono::milliseconds kProgressInterval{200};
 
 class Job : public ProgressSink {
  public:
-  Job(uint64_t id, std::string operation, LoopInvoker& loop,
-      std::weak_ptr<JobTable> table);
+  Job(uint64_t id, std::string operation, LoopInvoker& loop, std::weak_ptr<JobTable> table);
 
   // Worker thread: records progress and, at most every kProgressInterval, asks the loop to
   // tell the listener.

@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/image_record.h"
 #include "daemon/record_file.h"
 #include "daemon/template_ref.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

@@ -18,12 +18,12 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/config.h"
 #include "daemon/image_record.h"
 #include "daemon/loop_invoker.h"
 #include "image/spec.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

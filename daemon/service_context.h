@@ -25,7 +25,7 @@ struct ServiceContext {
   TemplateCache& templates;
   JobTable& jobs;
   WorkerPool& workers;
-  ImageEngine& engine;  // any thread
+  ImageEngine& engine;        // any thread
   std::weak_ptr<void> alive;  // expires when the Service is destroyed
 
   // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.

@@ -1,12 +1,13 @@
 // Service::Impl: start, allocate and the checks before it, the queries, shutdown. The work is in
 // its parts: planAllocation (checks), Allocator (cold and warm builds), Pool and recoverPool
 // (files and records), TemplateCache, JobTable, ContentRoots, WorkerPool.
+#include "daemon/service_impl.h"
+
 #include <algorithm>
 #include <set>
 #include <thread>
 
 #include "daemon/pool_recovery.h"
-#include "daemon/service_impl.h"
 #include "image/size.h"
 
 namespace virtscratch::daemon {

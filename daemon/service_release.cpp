@@ -93,7 +93,8 @@ void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions option
   auto uuid = domainToRelease(domain);
   if (!uuid.ok()) return done(uuid.status());
   std::vector<std::string> paths;
-  for (const std::string& id : pool_.idsInDomain(*uuid)) paths.push_back(pool_.find(id)->record.path);
+  for (const std::string& id : pool_.idsInDomain(*uuid))
+    paths.push_back(pool_.find(id)->record.path);
   if (options.force || probe_ == nullptr || paths.empty()) {
     return done(releaseDomain(*uuid, "released"));
   }

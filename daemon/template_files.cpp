@@ -11,12 +11,12 @@
 #include <cstdio>
 #include <map>
 
+#include "base/file_io.h"
+#include "base/temp_file.h"
 #include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
 #include "daemon/pool_recovery.h"
-#include "base/file_io.h"
 #include "image/filesystem.h"
-#include "base/temp_file.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -173,8 +173,8 @@ bool canReflink(int dirFd) {
   return ioctl(dst->fd(), FICLONE, src->fd()) == 0;
 }
 
-Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string& name, const std::string& key,
-                               image::ImageSpec spec, uint64_t maxSize) {
+Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string& name,
+                               const std::string& key, image::ImageSpec spec, uint64_t maxSize) {
   spec.uuid.clear();
   std::string file = imageFile(name, spec.format);
   image::CreateOptions options;
@@ -192,7 +192,8 @@ Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string
   return allocated;
 }
 
-Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd, const std::string& templateFile,
+Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd,
+                                        const std::string& templateFile,
                                         const std::string& templatePath, image::ImageFormat format,
                                         const std::string& file, const std::string& uuid,
                                         bool overlay) {

@@ -26,11 +26,11 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/config.h"
 #include "daemon/template_ref.h"
 #include "image/spec.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include "image/size.h"
 #include "base/unique_fd.h"
+#include "image/size.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -13,8 +13,8 @@
 #include <cerrno>
 #include <mutex>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -27,12 +27,12 @@ class FakeImageEngine final : public ImageEngine {
   enum class Op { kCreate, kClone, kExport };
   struct Call {
     Op op;
-    std::string name;        // the file made (create, clone)
-    image::ImageSpec spec;   // create: as asked
-    std::string source;      // clone: the source's path
-    std::string uuid;        // clone: the new filesystem UUID
-    bool overlay = false;    // clone: a qcow2 overlay on the source
-    uint64_t size = 0;       // the virtual size written (create, clone) or exported
+    std::string name;       // the file made (create, clone)
+    image::ImageSpec spec;  // create: as asked
+    std::string source;     // clone: the source's path
+    std::string uuid;       // clone: the new filesystem UUID
+    bool overlay = false;   // clone: a qcow2 overlay on the source
+    uint64_t size = 0;      // the virtual size written (create, clone) or exported
   };
 
   Status create(int dirFd, std::string_view name, const image::ImageSpec& spec,
@@ -48,10 +48,16 @@ class FakeImageEngine final : public ImageEngine {
     if (Status s = failure(); !s.ok()) return s;
     struct stat st;
     if (fstat(srcFd, &st) != 0) return errnoStatus("stat " + srcPath, errno);
-    if (static_cast<uint64_t>(st.st_size) < kHeader.size()) return failed(srcPath + " is not an image the fake made");
+    if (static_cast<uint64_t>(st.st_size) < kHeader.size())
+      return failed(srcPath + " is not an image the fake made");
     auto size = static_cast<uint64_t>(st.st_size);
     VS_RETURN_IF_ERROR(makeSparse(dstDirFd, dstName, size, options.force, options.mode));
-    record({Op::kClone, std::string(dstName), {}, srcPath, options.filesystemUuid, options.backing,
+    record({Op::kClone,
+            std::string(dstName),
+            {},
+            srcPath,
+            options.filesystemUuid,
+            options.backing,
             size});
     return {};
   }

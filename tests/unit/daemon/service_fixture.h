@@ -14,10 +14,10 @@
 
 #include "daemon/image_engine.h"
 #include "daemon/service.h"
-#include "tests/unit/daemon/fake_image_engine.h"
-#include "tests/unit/daemon/mkfs_trap.h"
 #include "tests/support/test_util.h"
+#include "tests/unit/daemon/fake_image_engine.h"
 #include "tests/unit/daemon/fakes.h"
+#include "tests/unit/daemon/mkfs_trap.h"
 
 namespace virtscratch::daemon::fake {
 

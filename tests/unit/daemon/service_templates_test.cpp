@@ -65,8 +65,7 @@ TEST_P(WarmPathLogic, ATemplateIsBuiltOnceAndEveryImageIsAClone) {
     for (const auto& call : calls) {
       if (call.op != Op::kClone || call.uuid != image.filesystemUuid) continue;
       cloned = true;
-      EXPECT_NE(call.source.find("/.templates/" + calls[0].name), std::string::npos)
-          << call.source;
+      EXPECT_NE(call.source.find("/.templates/" + calls[0].name), std::string::npos) << call.source;
     }
     EXPECT_TRUE(cloned) << image.id << " was not cloned with its UUID " << image.filesystemUuid;
   }
@@ -79,7 +78,8 @@ TEST_P(WarmPathLogic, ConcurrentAllocationsOfOneSpecWaitForOneTemplate) {
   startService(c);
   std::vector<Result<ImageRecord>> results;
   for (const char* domain : {kDomainA, kDomainB}) {
-    service->allocate({}, warmRequest(domain), [&](Result<ImageRecord> r) { results.push_back(r); });
+    service->allocate({}, warmRequest(domain),
+                      [&](Result<ImageRecord> r) { results.push_back(r); });
   }
   ASSERT_TRUE(loop.runUntil([&] { return results.size() == 2; }));
   for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status().message();

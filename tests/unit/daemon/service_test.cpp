@@ -1,8 +1,8 @@
 // The Service's allocation rules: the refusals (access, quota, space, content, bad fields) leave
 // nothing behind and ask the engine for nothing (FakeImageEngine); real images in a TempDir pool,
 // checked with blkid, qemu-img and debugfs, where what is checked is the image itself.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

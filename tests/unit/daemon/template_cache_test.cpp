@@ -1,10 +1,9 @@
 // TemplateCache's uses: a TemplateRef keeps its template from eviction, and dropping the last
 // copy of it is the release (no count kept by hand).
-#include "daemon/templates.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "daemon/templates.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::daemon {
