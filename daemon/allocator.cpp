@@ -79,7 +79,8 @@ void Allocator::dispatch(const std::string& id) {
     backgroundBytes_ += cost;
     const ServiceContext& ctx = ctx_;
     bool queued = ctx_.workers.submit([this, &ctx, name, cost, key = *key, spec = p.plan.spec] {
-      auto built = buildTemplate(ctx.templates.dirFd(), name, key, spec, ctx.config.maxImageSize);
+      auto built = buildTemplate(ctx.engine, ctx.templates.dirFd(), name, key, spec,
+                                 ctx.config.maxImageSize);
       ctx.post([this, name, cost, built] {
         backgroundBytes_ -= cost;
         templateBuilt(name, built);
@@ -97,8 +98,7 @@ void Allocator::dispatch(const std::string& id) {
     templateWaiters_[entry->name].push_back(id);
     return;
   }
-  ctx_.templates.retain(entry->name);
-  p.templateName = entry->name;
+  p.templateUse = ctx_.templates.use(entry->name);
   auto source = std::make_unique<TemplateSource>();
   source->name = entry->name;
   source->dirFd = ctx_.templates.dirFd();
@@ -143,8 +143,8 @@ void Allocator::makeSpares(const std::string& name) {
                                        file, templateFile, templatePath, format, overlay, cost] {
       Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
       if (!stopped->load()) {
-        spare = buildSpare(ctx.templates.dirFd(), templateFile, templatePath, format, file, uuid,
-                           overlay);
+        spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath, format,
+                           file, uuid, overlay);
       }
       ctx.post([this, &ctx, name, generation, spare, cost] {
         backgroundBytes_ -= cost;
@@ -171,6 +171,7 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   r.filesystemUuid = p.plan.filesystemUuid;
   r.lifetime = p.plan.lifetime;
   r.state = ImageState::kReady;
+  task.engine = &ctx_.engine;
   task.domainDir = p.domainDir;
   task.spec = p.plan.spec;
   task.spec.uuid = p.plan.filesystemUuid;
@@ -217,16 +218,18 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
   if (it == pending_.end()) return;
   Pending p = std::move(it->second);
   pending_.erase(it);
-  bool keepsTemplate = outcome.status.ok() && !p.templateName.empty() &&
-                       outcome.stored.templateName == p.templateName;
-  if (!p.templateName.empty() && !keepsTemplate) ctx_.templates.release(p.templateName);
-  if (outcome.cold) ++coldBuilds_;
+  const std::string templateName = p.templateUse ? p.templateUse->name : std::string();
+  // An overlay keeps the use of its template for as long as it is in the pool; otherwise the use
+  // ends with `p`.
+  bool keepsTemplate =
+      outcome.status.ok() && p.templateUse && outcome.stored.templateName == p.templateUse->name;
   if (!outcome.cloneError.empty()) {
-    logLine(LogLevel::kWarning, "cloning template " + p.templateName + " for " + id + " failed (" +
+    logLine(LogLevel::kWarning, "cloning template " + templateName + " for " + id + " failed (" +
                                     outcome.cloneError + "); made it cold instead");
   }
   if (outcome.status.ok()) {
-    ctx_.pool.insert(std::move(outcome.stored));
+    ctx_.pool.insert(std::move(outcome.stored),
+                     keepsTemplate ? std::move(p.templateUse) : TemplateRef());
     const ImageRecord& record = ctx_.pool.find(id)->record;
     ctx_.listener.imageAdded(record);
     ctx_.jobs.complete(p.job->id(), {});
@@ -243,6 +246,7 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
     }
     for (const Done& done : p.done) done(status);
   }
+  p.templateUse.reset();  // before evict, which passes over templates in use
   ctx_.templates.evict();
   if (pending_.empty() && idle_) idle_();
 }

@@ -41,7 +41,6 @@ class Allocator {
   // is made cold), a spare that does not is not made.
   uint64_t backgroundBytes() const { return backgroundBytes_; }
   size_t active() const { return pending_.size(); }
-  uint64_t coldBuilds() const { return coldBuilds_; }
   // Called on the loop thread whenever the last allocation in flight ends.
   void setIdleCallback(std::function<void()> idle) { idle_ = std::move(idle); }
   // No more spares are started, and those queued and not begun are dropped (at shutdown).
@@ -53,7 +52,7 @@ class Allocator {
     std::shared_ptr<Job> job;
     std::shared_ptr<UniqueFd> domainDir;
     std::vector<Done> done;
-    std::string templateName;  // the template it clones, retained while it does
+    TemplateRef templateUse;  // the template it clones, kept while it does
   };
 
   void dispatch(const std::string& id);
@@ -68,7 +67,6 @@ class Allocator {
   ServiceContext& ctx_;
   std::map<std::string, Pending> pending_;                           // by image id
   std::map<std::string, std::vector<std::string>> templateWaiters_;  // template name -> ids
-  uint64_t coldBuilds_ = 0;
   uint64_t backgroundBytes_ = 0;
   std::function<void()> idle_;
   std::shared_ptr<std::atomic<bool>> sparesStopped_ = std::make_shared<std::atomic<bool>>(false);

@@ -7,7 +7,6 @@
 #include <cerrno>
 
 #include "daemon/record_file.h"
-#include "image/gzip_export.h"
 #include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
@@ -58,7 +57,7 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, Ex
   return task;
 }
 
-Status runExport(const ExportTask& task, ProgressSink* progress) {
+Status runExport(const ExportTask& task, ImageEngine& engine, ProgressSink* progress) {
   UniqueFd image(fcntl(task.image->get(), F_DUPFD_CLOEXEC, 0));
   if (!image) return errnoStatus("dup", errno);
   // The format, backing file and size from the record, never from the guest's bytes; Export
@@ -68,7 +67,7 @@ Status runExport(const ExportTask& task, ProgressSink* progress) {
   options.level = task.level;
   options.threads = task.threads;
   options.progress = progress;
-  Status status = image::exportGzip(*view, task.output.fd->get(), options);
+  Status status = engine.exportGzip(*view, task.output.fd->get(), options);
   if (status.ok() && progress != nullptr && progress->cancelled()) {
     status = {ErrorCode::kCancelled, "export was cancelled"};
   }

@@ -7,13 +7,14 @@
 #include <memory>
 #include <string>
 
-#include "daemon/export_output.h"
-#include "daemon/pool.h"
-#include "daemon/pool_image.h"
-#include "daemon/service.h"
 #include "base/progress.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/export_output.h"
+#include "daemon/image_engine.h"
+#include "daemon/pool.h"
+#include "daemon/pool_image.h"
+#include "daemon/service.h"
 
 namespace virtscratch::daemon {
 
@@ -28,6 +29,6 @@ struct ExportTask {
 
 Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, ExportParams params);
 
-Status runExport(const ExportTask& task, ProgressSink* progress);
+Status runExport(const ExportTask& task, ImageEngine& engine, ProgressSink* progress);
 
 }  // namespace virtscratch::daemon

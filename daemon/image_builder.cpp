@@ -11,8 +11,6 @@
 #include "daemon/content_staging.h"
 #include "daemon/file_modes.h"
 #include "daemon/template_files.h"
-#include "image/clone.h"
-#include "image/creator.h"
 #include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
@@ -29,11 +27,11 @@ Status createCold(const BuildTask& task, const std::string& name) {
   options.maxSize = task.maxSize;
   options.progress = task.progress;
   options.mode = kPrivateFileMode;
-  if (!task.content) return image::createImageAt(task.domainDir->get(), name, task.spec, options);
+  if (!task.content) return task.engine->create(task.domainDir->get(), name, task.spec, options);
   VS_ASSIGN_OR_RETURN(auto staged, StagedContent::stage(task.poolFd, *task.content, task.progress));
   image::ImageSpec spec = task.spec;
   spec.contentDir = staged->path();
-  return image::createImageAt(task.domainDir->get(), name, spec, options);
+  return task.engine->create(task.domainDir->get(), name, spec, options);
 }
 
 Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std::string& name) {
@@ -45,7 +43,7 @@ Status cloneFrom(const BuildTask& task, const TemplateSource& source, const std:
   options.filesystemUuid = task.spec.uuid;
   options.progress = task.progress;
   options.mode = kPrivateFileMode;
-  return image::cloneImageAt(fd.get(), source.path, task.domainDir->get(), name, options);
+  return task.engine->clone(fd.get(), source.path, task.domainDir->get(), name, options);
 }
 
 bool worthACold(const Status& status) {

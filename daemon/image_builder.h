@@ -1,5 +1,5 @@
 // The worker-thread half of an allocation: makes the image in its domain directory, cold (the
-// engine's creator runs mkfs) or as a clone of a template, then writes its record. Leaves nothing
+// engine's create runs mkfs) or as a clone of a template, then writes its record. Leaves nothing
 // behind on failure. A spare is renamed into place when the source offers one. A clone that
 // fails for a reason other than cancel or space falls back to a cold build, so a broken template
 // costs time, never an allocation.
@@ -9,12 +9,13 @@
 #include <memory>
 #include <string>
 
-#include "daemon/access.h"
-#include "daemon/record_file.h"
 #include "base/progress.h"
-#include "image/spec.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/access.h"
+#include "daemon/image_engine.h"
+#include "daemon/record_file.h"
+#include "image/spec.h"
 
 namespace virtscratch::daemon {
 
@@ -31,6 +32,7 @@ struct TemplateSource {
 };
 
 struct BuildTask {
+  ImageEngine* engine = nullptr;
   std::shared_ptr<UniqueFd> domainDir;
   StoredRecord stored;    // written once the image is made; createdUs is set then
   image::ImageSpec spec;  // uuid: the filesystem UUID to give

@@ -16,11 +16,9 @@ constexpr int64_t kIntervalNs =
 
 }  // namespace
 
-Job::Job(uint64_t id, std::string operation, bool cancelable, LoopInvoker& loop,
-         std::weak_ptr<JobTable> table)
+Job::Job(uint64_t id, std::string operation, LoopInvoker& loop, std::weak_ptr<JobTable> table)
     : id_(id),
       operation_(std::move(operation)),
-      cancelable_(cancelable),
       loop_(loop),
       table_(std::move(table)),
       start_(std::chrono::steady_clock::now()),
@@ -43,7 +41,6 @@ JobInfo Job::info() const {
   JobInfo info;
   info.id = id_;
   info.operation = operation_;
-  info.cancelable = cancelable_;
   info.bytes = done_.load(std::memory_order_relaxed);
   uint64_t total = total_.load(std::memory_order_relaxed);
   info.progress = total == 0 ? 0.0 : static_cast<double>(info.bytes) / static_cast<double>(total);
@@ -60,9 +57,9 @@ std::shared_ptr<JobTable> JobTable::create(LoopInvoker& loop, ServiceListener& l
   return std::shared_ptr<JobTable>(new JobTable(loop, listener));
 }
 
-std::shared_ptr<Job> JobTable::add(std::string operation, bool cancelable) {
+std::shared_ptr<Job> JobTable::add(std::string operation) {
   uint64_t id = nextId_++;
-  auto job = std::make_shared<Job>(id, std::move(operation), cancelable, loop_, weak_from_this());
+  auto job = std::make_shared<Job>(id, std::move(operation), loop_, weak_from_this());
   jobs_[id] = Entry{job};
   listener_.jobAdded(job->info());
   return job;

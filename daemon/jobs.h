@@ -24,8 +24,7 @@ inline constexpr std::chrono::milliseconds kProgressInterval{200};
 
 class Job : public ProgressSink {
  public:
-  Job(uint64_t id, std::string operation, bool cancelable, LoopInvoker& loop,
-      std::weak_ptr<JobTable> table);
+  Job(uint64_t id, std::string operation, LoopInvoker& loop, std::weak_ptr<JobTable> table);
 
   // Worker thread: records progress and, at most every kProgressInterval, asks the loop to
   // tell the listener.
@@ -39,7 +38,6 @@ class Job : public ProgressSink {
  private:
   const uint64_t id_;
   const std::string operation_;
-  const bool cancelable_;
   LoopInvoker& loop_;
   const std::weak_ptr<JobTable> table_;
   const std::chrono::steady_clock::time_point start_;
@@ -56,7 +54,7 @@ class JobTable : public std::enable_shared_from_this<JobTable> {
   static std::shared_ptr<JobTable> create(LoopInvoker& loop, ServiceListener& listener);
 
   // A new job, announced with jobAdded.
-  std::shared_ptr<Job> add(std::string operation, bool cancelable = true);
+  std::shared_ptr<Job> add(std::string operation);
   // Announces jobCompleted once and forgets the job.
   void complete(uint64_t id, const Status& status);
   std::shared_ptr<Job> find(uint64_t id) const;

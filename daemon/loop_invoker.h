@@ -1,6 +1,7 @@
 // The seam between worker threads and the main loop: work finished elsewhere is handed back with
-// post(), and runs on the loop thread. The real one wraps g_main_context_invoke; tests use a
-// queue they drain themselves.
+// post(), and runs on the loop thread. The real one (main.cpp) adds a one-shot idle source to
+// the loop's context, not g_main_context_invoke, which would run `fn` at once when called on the
+// loop thread; tests use a queue they drain themselves.
 #pragma once
 
 #include <functional>

@@ -18,6 +18,7 @@
 #include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/glib_source.h"
+#include "daemon/image_engine.h"
 #include "daemon/libvirt/attachment_probe.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
@@ -182,7 +183,8 @@ int run(const Options& options) {
   }
 
   bus::ObjectTree tree(*connection, VIRTSCRATCH_VERSION);
-  Service service(std::move(config).value(), invoker, tree, *resolver);
+  EngineImageEngine engine;
+  Service service(std::move(config).value(), invoker, tree, *resolver, engine);
   Result<std::string> started = service.start();
   if (!started.ok()) {
     logLine(LogLevel::kError,

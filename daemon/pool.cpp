@@ -80,7 +80,8 @@ void Pool::removeDomainDirIfEmpty(std::string_view domainUuid) {
   if (unlinkat(fd_.get(), name.c_str(), AT_REMOVEDIR) == 0) fsync(fd_.get());
 }
 
-void Pool::insert(PoolEntry entry) {
+void Pool::insert(StoredRecord stored, TemplateRef templateUse) {
+  PoolEntry entry{std::move(stored), std::move(templateUse)};
   entry.record.path =
       imagePath(entry.record.domainUuid, entry.record.target, entry.record.spec.format);
   std::string id = entry.record.id;

@@ -9,14 +9,19 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/image_record.h"
-#include "daemon/record_file.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/image_record.h"
+#include "daemon/record_file.h"
+#include "daemon/template_ref.h"
 
 namespace virtscratch::daemon {
 
-using PoolEntry = StoredRecord;
+// An image the pool holds: its record, and for an overlay the use of the template it is backed by
+// (dropped with the entry when the image is released).
+struct PoolEntry : StoredRecord {
+  TemplateRef templateUse;
+};
 
 class Pool {
  public:
@@ -34,7 +39,7 @@ class Pool {
   // Removes the domain's directory if nothing is in it.
   void removeDomainDirIfEmpty(std::string_view domainUuid);
 
-  void insert(PoolEntry entry);
+  void insert(StoredRecord stored, TemplateRef templateUse = nullptr);
   const PoolEntry* find(std::string_view id) const;
   PoolEntry* find(std::string_view id);
   std::vector<const PoolEntry*> entries() const;  // sorted by id

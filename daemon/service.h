@@ -13,16 +13,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/config.h"
 #include "daemon/image_record.h"
 #include "daemon/loop_invoker.h"
 #include "image/spec.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/lifetime.h"
 
@@ -69,7 +70,6 @@ struct JobInfo {
   double progress = 0;    // 0..1
   uint64_t bytes = 0;     // done
   uint64_t rate = 0;      // bytes per second
-  bool cancelable = true;
 };
 
 // Looks up libvirt domains. Without libvirt, a UUID is taken as it is and names are unknown.
@@ -110,9 +110,15 @@ class ServiceListener {
   virtual void jobCompleted(const JobInfo& job, const Status& status) = 0;
 };
 
+class ImageEngine;
+
+// The public face: every method forwards to its one implementation (Service::Impl,
+// service_impl.h), so the include list here stays that of the contract.
 class Service {
  public:
-  Service(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver);
+  // `engine` makes, clones and exports the images (image_engine.h); it must outlive the Service.
+  Service(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver,
+          ImageEngine& engine);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
@@ -156,6 +162,7 @@ class Service {
   Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
   Status cancelJob(const Caller& caller, uint64_t jobId);
   std::vector<JobInfo> jobs() const;
+  std::optional<JobInfo> findJob(uint64_t jobId) const;  // nothing once it has completed
 
   PoolStatus poolStatus() const;
 

@@ -1,5 +1,5 @@
 // What the parts of the Service share: its configuration, the loop, the listener, the pool, the
-// template cache, the jobs and the workers. Owned by the Service; loop thread.
+// template cache, the jobs, the workers and the image engine. Owned by the Service; loop thread.
 #pragma once
 
 #include <functional>
@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "daemon/config.h"
+#include "daemon/image_engine.h"
 #include "daemon/jobs.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/pool.h"
@@ -24,6 +25,7 @@ struct ServiceContext {
   TemplateCache& templates;
   JobTable& jobs;
   WorkerPool& workers;
+  ImageEngine& engine;        // any thread
   std::weak_ptr<void> alive;  // expires when the Service is destroyed
 
   // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.

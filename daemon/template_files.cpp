@@ -11,14 +11,12 @@
 #include <cstdio>
 #include <map>
 
+#include "base/file_io.h"
+#include "base/temp_file.h"
 #include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
 #include "daemon/pool_recovery.h"
-#include "image/clone.h"
-#include "image/creator.h"
-#include "base/file_io.h"
 #include "image/filesystem.h"
-#include "base/temp_file.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -175,15 +173,15 @@ bool canReflink(int dirFd) {
   return ioctl(dst->fd(), FICLONE, src->fd()) == 0;
 }
 
-Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::string& key,
-                               image::ImageSpec spec, uint64_t maxSize) {
+Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string& name,
+                               const std::string& key, image::ImageSpec spec, uint64_t maxSize) {
   spec.uuid.clear();
   std::string file = imageFile(name, spec.format);
   image::CreateOptions options;
   options.force = true;  // a stale file of a template that was being built when we crashed
   options.maxSize = maxSize;
   options.mode = kPrivateFileMode;
-  VS_RETURN_IF_ERROR(image::createImageAt(dirFd, file, spec, options));
+  VS_RETURN_IF_ERROR(engine.create(dirFd, file, spec, options));
   Status described = writeDescription(dirFd, name, {key, spec.format, spec.filesystem});
   auto allocated =
       described.ok() ? templateBytesAt(dirFd, name, spec.format) : Result<uint64_t>(described);
@@ -194,7 +192,8 @@ Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::st
   return allocated;
 }
 
-Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFile,
+Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd,
+                                        const std::string& templateFile,
                                         const std::string& templatePath, image::ImageFormat format,
                                         const std::string& file, const std::string& uuid,
                                         bool overlay) {
@@ -205,7 +204,7 @@ Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFi
   options.backing = overlay;
   options.filesystemUuid = uuid;
   options.mode = kPrivateFileMode;
-  VS_RETURN_IF_ERROR(image::cloneImageAt(fd.get(), templatePath, dirFd, file, options));
+  VS_RETURN_IF_ERROR(engine.clone(fd.get(), templatePath, dirFd, file, options));
   auto allocated = allocatedAt(dirFd, file);
   if (!allocated.ok()) {
     unlinkat(dirFd, file.c_str(), 0);

@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "daemon/templates.h"
 #include "base/progress.h"
-#include "image/spec.h"
 #include "base/status.h"
+#include "daemon/image_engine.h"
+#include "daemon/templates.h"
+#include "image/spec.h"
 
 namespace virtscratch::daemon {
 
@@ -37,12 +38,13 @@ bool canReflink(int dirFd);
 // Worker thread: makes the template `<name>.<format>` for `key` from `spec` (its UUID is
 // ignored), then its description. Returns the allocated bytes of both; leaves nothing behind on
 // failure.
-Result<uint64_t> buildTemplate(int dirFd, const std::string& name, const std::string& key,
-                               image::ImageSpec spec, uint64_t maxSize);
+Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string& name,
+                               const std::string& key, image::ImageSpec spec, uint64_t maxSize);
 
 // Worker thread: clones the template `templateFile` (at `templatePath`, of `format` as its record
 // says) into the spare `file` with the filesystem UUID `uuid`, as an overlay when `overlay`.
-Result<TemplateCache::Spare> buildSpare(int dirFd, const std::string& templateFile,
+Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd,
+                                        const std::string& templateFile,
                                         const std::string& templatePath, image::ImageFormat format,
                                         const std::string& file, const std::string& uuid,
                                         bool overlay);

@@ -161,15 +161,14 @@ void TemplateCache::built(const std::string& name, uint64_t allocated) {
 
 void TemplateCache::discard(const std::string& name) { entries_.erase(name); }
 
-void TemplateCache::retain(const std::string& name) {
-  if (Entry* entry = byName(name)) {
-    ++entry->users;
-    entry->lastUse = ++tick_;
-  }
-}
-
-void TemplateCache::release(const std::string& name) {
-  if (Entry* entry = byName(name); entry != nullptr && entry->users > 0) --entry->users;
+TemplateRef TemplateCache::use(const std::string& name) {
+  Entry* entry = byName(name);
+  if (entry == nullptr) return nullptr;
+  entry->lastUse = ++tick_;
+  if (TemplateRef ref = entry->uses.lock()) return ref;
+  auto ref = std::make_shared<const TemplateUse>(TemplateUse{name});
+  entry->uses = ref;
+  return ref;
 }
 
 std::optional<TemplateCache::Spare> TemplateCache::takeSpare(const std::string& name) {
@@ -221,7 +220,7 @@ std::vector<std::string> TemplateCache::evict() {
           (spareVictim == nullptr || entry.lastUse < spareVictim->lastUse)) {
         spareVictim = &entry;
       }
-      if (!entry.ready || entry.users > 0 || entry.sparesBuilding > 0) continue;
+      if (!entry.ready || !entry.uses.expired() || entry.sparesBuilding > 0) continue;
       if (entry.key.empty()) {  // kept only for overlays, and none is left
         victim = &entry;
         break;

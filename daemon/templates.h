@@ -20,15 +20,17 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
-#include "image/spec.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/config.h"
+#include "daemon/template_ref.h"
+#include "image/spec.h"
 
 namespace virtscratch::daemon {
 
@@ -48,7 +50,8 @@ class TemplateCache {
     image::ImageFormat format = image::ImageFormat::kQcow2;
     image::Filesystem filesystem = image::Filesystem::kNone;
     bool ready = false;       // built; false while a worker builds it
-    uint32_t users = 0;       // overlays backed by it and clones in progress
+    // Overlays backed by it and clones in progress hold TemplateRefs; expired: unused.
+    std::weak_ptr<const TemplateUse> uses;
     uint64_t allocated = 0;   // host bytes of the template file and its description
     uint64_t lastUse = 0;     // larger is more recent
     uint64_t generation = 0;  // tells a rebuilt template from the one a late spare came from
@@ -75,8 +78,9 @@ class TemplateCache {
   Entry* add(const std::string& key, const image::ImageSpec& spec);
   void built(const std::string& name, uint64_t allocated);
   void discard(const std::string& name);  // a build that failed: forget it
-  void retain(const std::string& name);   // users + 1, and marks it used now
-  void release(const std::string& name);  // users - 1
+  // A use of the template (see template_ref.h), and marks it used now; null when there is no
+  // such template.
+  TemplateRef use(const std::string& name);
 
   // A ready spare of the template, taken out of the cache (the caller renames its file).
   std::optional<Spare> takeSpare(const std::string& name);

@@ -17,7 +17,8 @@ ImageObject::ImageObject(sdbus::IConnection& connection, Service& service, Autho
     : AdaptorInterfaces(connection, imagePath(record.id)),
       service_(service),
       authorizer_(authorizer),
-      record_(record) {
+      id_(record.id),
+      announced_(announcedOf(record)) {
   registerAdaptor();
   emitInterfacesAddedSignal({Image_adaptor::INTERFACE_NAME});
 }
@@ -37,20 +38,42 @@ void ImageObject::retire() {
   }
 }
 
-void ImageObject::update(const ImageRecord& record) {
-  std::vector<std::string> changed;
-  if (record.domainName != record_.domainName) changed.push_back("DomainName");
-  if (record.spec.size != record_.spec.size) changed.push_back("VirtualSize");
-  if (record.state != record_.state) changed.push_back("State");
-  record_ = record;
-  if (!changed.empty()) emitPropertiesChangedSignal(Image_adaptor::INTERFACE_NAME, changed);
+ImageObject::Announced ImageObject::announcedOf(const ImageRecord& record) {
+  return {record.domainName, record.spec.size, record.state};
+}
+
+std::vector<std::string> ImageObject::changed() {
+  const ImageRecord* record = service_.findImage(id_);
+  if (record == nullptr) return {};
+  Announced now = announcedOf(*record);
+  std::vector<std::string> names;
+  if (now.domainName != announced_.domainName) names.push_back("DomainName");
+  if (now.virtualSize != announced_.virtualSize) names.push_back("VirtualSize");
+  if (now.state != announced_.state) names.push_back("State");
+  announced_ = std::move(now);
+  if (!names.empty()) emitPropertiesChangedSignal(Image_adaptor::INTERFACE_NAME, names);
+  return names;
+}
+
+Result<const ImageRecord*> ImageObject::record() const {
+  const ImageRecord* record = service_.findImage(id_);
+  if (record == nullptr) return Status(ErrorCode::kNotFound, "image " + id_ + " is gone");
+  return record;
+}
+
+template <typename F>
+auto ImageObject::property(std::string_view name, F&& get) const {
+  return busCall(name, [&]() -> Result<decltype(get(std::declval<const ImageRecord&>()))> {
+    VS_ASSIGN_OR_RETURN(const ImageRecord* r, record());
+    return get(*r);
+  });
 }
 
 void ImageObject::Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) {
   auto reply = std::make_shared<sdbus::Result<>>(std::move(result));
   // Releasing removes this object before the reply is sent: the body holds the Service and id.
   authorizedCall(authorizer_, getObject(), Action::kRelease, "Image.Release", reply,
-                 [&service = service_, id = record_.id, reply,
+                 [&service = service_, id = id_, reply,
                   options = std::move(options)](const Caller& caller) -> Status {
                    VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
                    service.releaseImage(caller, id, release, [reply](Status status) {
@@ -61,23 +84,50 @@ void ImageObject::Release(sdbus::Result<>&& result, std::map<std::string, sdbus:
                  });
 }
 
-std::string ImageObject::Id() { return record_.id; }
-std::string ImageObject::Domain() { return record_.domainUuid; }
-std::string ImageObject::DomainName() { return record_.domainName; }
-std::string ImageObject::Path() { return record_.path; }
-std::string ImageObject::Format() { return std::string(image::toString(record_.spec.format)); }
+std::string ImageObject::Id() { return id_; }
+std::string ImageObject::Domain() {
+  return property("Image.Domain", [](const ImageRecord& r) { return r.domainUuid; });
+}
+std::string ImageObject::DomainName() {
+  return property("Image.DomainName", [](const ImageRecord& r) { return r.domainName; });
+}
+std::string ImageObject::Path() {
+  return property("Image.Path", [](const ImageRecord& r) { return r.path; });
+}
+std::string ImageObject::Format() {
+  return property("Image.Format",
+                  [](const ImageRecord& r) { return std::string(image::toString(r.spec.format)); });
+}
 std::string ImageObject::Filesystem() {
-  return std::string(image::toString(record_.spec.filesystem));
+  return property("Image.Filesystem", [](const ImageRecord& r) {
+    return std::string(image::toString(r.spec.filesystem));
+  });
 }
-std::string ImageObject::Label() { return record_.spec.label; }
-std::string ImageObject::FilesystemUuid() { return record_.filesystemUuid; }
-std::string ImageObject::Target() { return record_.target; }
-std::string ImageObject::Lifetime() { return std::string(vocabulary::toString(record_.lifetime)); }
-uint64_t ImageObject::VirtualSize() { return record_.spec.size; }
+std::string ImageObject::Label() {
+  return property("Image.Label", [](const ImageRecord& r) { return r.spec.label; });
+}
+std::string ImageObject::FilesystemUuid() {
+  return property("Image.FilesystemUuid", [](const ImageRecord& r) { return r.filesystemUuid; });
+}
+std::string ImageObject::Target() {
+  return property("Image.Target", [](const ImageRecord& r) { return r.target; });
+}
+std::string ImageObject::Lifetime() {
+  return property("Image.Lifetime",
+                  [](const ImageRecord& r) { return std::string(vocabulary::toString(r.lifetime)); });
+}
+uint64_t ImageObject::VirtualSize() {
+  return property("Image.VirtualSize", [](const ImageRecord& r) { return r.spec.size; });
+}
 uint64_t ImageObject::AllocatedSize() {
-  return busCall("Image.AllocatedSize", [&] { return service_.allocatedBytes(record_.id); });
+  return busCall("Image.AllocatedSize", [&] { return service_.allocatedBytes(id_); });
 }
-std::string ImageObject::State() { return std::string(daemon::toString(record_.state)); }
-uint64_t ImageObject::Created() { return record_.createdUs; }
+std::string ImageObject::State() {
+  return property("Image.State",
+                  [](const ImageRecord& r) { return std::string(daemon::toString(r.state)); });
+}
+uint64_t ImageObject::Created() {
+  return property("Image.Created", [](const ImageRecord& r) { return r.createdUs; });
+}
 
 }  // namespace virtscratch::daemon::bus

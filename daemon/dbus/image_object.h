@@ -1,12 +1,15 @@
 // The bus face of one image: /org/virtscratch/Scratch1/image/<id>, interface
-// org.virtscratch.Scratch1.Image. Keeps a copy of the image's record (the Service may drop its
-// own before the object goes), announces itself with InterfacesAdded and its end with
+// org.virtscratch.Scratch1.Image. A view over the Service's record: it keeps the image's id and
+// reads every property from service.findImage(id), as systemd-machined serves machines from its
+// own tables; it keeps only what it last announced of the properties that change, to send
+// PropertiesChanged for those that did. Announces itself with InterfacesAdded and its end with
 // InterfacesRemoved. Loop thread only.
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
 
 #include <string>
+#include <vector>
 
 #include "daemon/image_record.h"
 #include "daemon/service.h"
@@ -20,6 +23,7 @@ class ImageObject final
     : public sdbus::AdaptorInterfaces<org::virtscratch::Scratch1::Image_adaptor,
                                       sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
  public:
+  // The Service must hold the image `record` describes.
   ImageObject(sdbus::IConnection& connection, Service& service, Authorizer& authorizer,
               const ImageRecord& record);
   ~ImageObject();
@@ -29,11 +33,23 @@ class ImageObject final
   // Announces the end (InterfacesRemoved) now.
   void retire();
 
-  const ImageRecord& record() const { return record_; }
-  // Takes the new record and sends PropertiesChanged for what changed.
-  void update(const ImageRecord& record);
+  // The Service's record changed: sends PropertiesChanged for what differs from what was last
+  // announced, and returns those properties' names.
+  std::vector<std::string> changed();
 
  private:
+  // What of the record can change after the image is made.
+  struct Announced {
+    std::string domainName;
+    uint64_t virtualSize = 0;
+    ImageState state = ImageState::kReady;
+  };
+  static Announced announcedOf(const ImageRecord& record);
+  // The Service's record; NotFound once the image is gone.
+  Result<const ImageRecord*> record() const;
+  template <typename F>
+  auto property(std::string_view name, F&& get) const;
+
   void Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) override;
   std::string Id() override;
   std::string Domain() override;
@@ -52,8 +68,9 @@ class ImageObject final
 
   Service& service_;
   Authorizer& authorizer_;
+  const std::string id_;
   bool retired_ = false;
-  ImageRecord record_;
+  Announced announced_;
 };
 
 }  // namespace virtscratch::daemon::bus

@@ -54,7 +54,7 @@ void ManagerObject::allocated(const sdbus::Result<sdbus::ObjectPath>& reply,
                               Result<ImageRecord> made) {
   if (!made.ok()) return replyError("Allocate", reply, made.status());
   try {
-    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.ensureImage(*made)));
+    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.imagePath(made->id)));
   } catch (...) {
     replyError("Allocate", reply, failed("cannot publish image " + made->id + " on the bus"));
   }

@@ -1,5 +1,6 @@
 #include "daemon/dbus/object_tree.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "daemon/dbus/authorizer.h"
@@ -39,7 +40,7 @@ void ObjectTree::attach(Service& service) {
                     std::make_unique<ImageObject>(connection_, service, *authorizer_, *record));
   }
   for (const JobInfo& job : service.jobs()) {
-    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, service, *authorizer_, job));
+    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, service, *authorizer_, job.id));
   }
 }
 
@@ -52,34 +53,36 @@ void ObjectTree::detach() {
   service_ = nullptr;
 }
 
-std::string ObjectTree::ensureImage(const ImageRecord& record) {
-  if (service_ != nullptr && !images_.contains(record.id)) {
-    images_.emplace(record.id,
-                    std::make_unique<ImageObject>(connection_, *service_, *authorizer_, record));
-    manager_->emitImageAdded(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid);
-    manager_->poolChanged();
-  }
-  return imagePath(record.id);
+std::string ObjectTree::imagePath(const std::string& id) const { return bus::imagePath(id); }
+
+void ObjectTree::addImage(const ImageRecord& record) {
+  if (service_ == nullptr || images_.contains(record.id)) return;
+  images_.emplace(record.id,
+                  std::make_unique<ImageObject>(connection_, *service_, *authorizer_, record));
+  manager_->emitImageAdded(sdbus::ObjectPath(imagePath(record.id)), record.domainUuid);
+  manager_->poolChanged();
 }
 
 std::string ObjectTree::ensureJob(const JobInfo& job) {
   if (service_ != nullptr && !jobs_.contains(job.id)) {
-    jobs_.emplace(job.id, std::make_unique<JobObject>(connection_, *service_, *authorizer_, job));
+    jobs_.emplace(job.id,
+                  std::make_unique<JobObject>(connection_, *service_, *authorizer_, job.id));
   }
   return jobPath(job.id);
 }
 
 void ObjectTree::imageAdded(const ImageRecord& record) {
-  noThrow("ImageAdded", [&] { ensureImage(record); });
+  noThrow("ImageAdded", [&] { addImage(record); });
 }
 
 void ObjectTree::imageChanged(const ImageRecord& record) {
   noThrow("image PropertiesChanged", [&] {
     auto it = images_.find(record.id);
-    if (it == images_.end()) return (void)ensureImage(record);
-    bool sizeChanged = it->second->record().spec.size != record.spec.size;
-    it->second->update(record);
-    if (sizeChanged) manager_->poolChanged();
+    if (it == images_.end()) return addImage(record);
+    std::vector<std::string> changed = it->second->changed();
+    if (std::find(changed.begin(), changed.end(), "VirtualSize") != changed.end()) {
+      manager_->poolChanged();
+    }
   });
 }
 
@@ -102,7 +105,7 @@ void ObjectTree::jobAdded(const JobInfo& job) {
 void ObjectTree::jobProgress(const JobInfo& job) {
   noThrow("job PropertiesChanged", [&] {
     auto it = jobs_.find(job.id);
-    if (it != jobs_.end()) it->second->progress(job);
+    if (it != jobs_.end()) it->second->progress();
   });
 }
 

@@ -37,9 +37,11 @@ class ObjectTree final : public ServiceListener {
   // later events are ignored.
   void detach();
 
-  // The image's object path; the object is made (and ImageAdded sent) when it does not exist.
-  std::string ensureImage(const ImageRecord& record);
-  std::string ensureJob(const JobInfo& job);
+  // The object path of the image `id`. Never makes the object: imageAdded (or attach) does.
+  std::string imagePath(const std::string& id) const;
+  // The job's object path; the object is made when it does not exist yet (an Export's reply may
+  // come before the listener's jobAdded).
+  std::string ensureJob(const JobInfo& job);  // only its id is read
 
   void imageAdded(const ImageRecord& record) override;
   void imageChanged(const ImageRecord& record) override;
@@ -49,6 +51,10 @@ class ObjectTree final : public ServiceListener {
   void jobCompleted(const JobInfo& job, const Status& status) override;
 
  private:
+  // Makes the image's object and sends ImageAdded; nothing when it exists or no Service is
+  // attached. The one place image objects are made after attach().
+  void addImage(const ImageRecord& record);
+
   sdbus::IConnection& connection_;
   std::string version_;
   Service* service_ = nullptr;

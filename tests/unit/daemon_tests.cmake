@@ -1,5 +1,6 @@
 # The daemon core's unit tests: config, records, pool recovery, jobs and the Service, with fakes
-# at its seams (loop, listener, resolver) and real images checked with qemu-img, blkid and gzip.
+# at its seams (loop, listener, resolver, image engine) and, where the image itself is checked, the
+# real engine's images checked with qemu-img, blkid and gzip.
 add_executable(daemon_tests
   daemon/config_test.cpp
   daemon/file_permission_test.cpp
@@ -9,6 +10,8 @@ add_executable(daemon_tests
   daemon/service_test.cpp
   daemon/service_files_test.cpp
   daemon/service_limits_test.cpp
+  daemon/service_templates_test.cpp
+  daemon/template_cache_test.cpp
   daemon/config_hostile_test.cpp
 )
 target_include_directories(daemon_tests PRIVATE ${PROJECT_SOURCE_DIR})

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "base/unique_fd.h"
+#include "image/size.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch {

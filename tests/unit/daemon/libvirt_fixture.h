@@ -14,6 +14,7 @@
 #include <string>
 
 #include "daemon/glib_source.h"
+#include "daemon/image_engine.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/libvirt/libvirt_resolver.h"
@@ -86,7 +87,7 @@ class ServiceOnTestDriver : public ::testing::Test {
     config.poolPath = poolPath;
     config.templateMode = TemplateMode::kOff;
     config.accessGroup = "nogroup";
-    service = std::make_unique<Service>(config, invoker, listener, *resolver);
+    service = std::make_unique<Service>(config, invoker, listener, *resolver, engine);
     auto started = service->start();
     ASSERT_TRUE(started.ok()) << started.status().message();
   }
@@ -125,6 +126,7 @@ class ServiceOnTestDriver : public ::testing::Test {
   ConnectPtr driver;
   GLibInvoker invoker;
   fake::FakeListener listener;
+  EngineImageEngine engine;  // the watcher's tests check the images with blkid
   std::unique_ptr<LibvirtConnection> connection;
   std::unique_ptr<LibvirtResolver> resolver;
   std::unique_ptr<Service> service;

@@ -1,5 +1,9 @@
-// A Service over a pool in a TempDir, with the fakes of fakes.h, and helpers that run the loop
-// until an asynchronous call has answered.
+// A Service over a pool in a TempDir, with the fakes of fakes.h and the FakeImageEngine, and
+// helpers that run the loop until an asynchronous call has answered. ServiceOnRealEngine runs the
+// engine of image/ instead, for the tests that check images with the tools users trust.
+//
+// With the fake, the mkfs tools on PATH are traps (mkfs_trap.h): a test that reached the real
+// engine fails in TearDown.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,9 +12,12 @@
 #include <optional>
 #include <string>
 
+#include "daemon/image_engine.h"
 #include "daemon/service.h"
 #include "tests/support/test_util.h"
+#include "tests/unit/daemon/fake_image_engine.h"
 #include "tests/unit/daemon/fakes.h"
+#include "tests/unit/daemon/mkfs_trap.h"
 
 namespace virtscratch::daemon::fake {
 
@@ -31,6 +38,11 @@ inline Caller nobodyCaller() {
 
 class ServiceTest : public ::testing::Test {
  protected:
+  // Before any Service starts: setenv is not thread-safe.
+  void SetUp() override {
+    if (!realEngine_) trap_ = std::make_unique<MkfsTrap>();
+  }
+
   Config baseConfig() const {
     Config c;
     c.poolPath = dir.file("pool");
@@ -40,7 +52,7 @@ class ServiceTest : public ::testing::Test {
 
   Service& startService(Config c) {
     service.reset();
-    service = std::make_unique<Service>(std::move(c), loop, listener, resolver);
+    service = std::make_unique<Service>(std::move(c), loop, listener, resolver, engine());
     auto report = service->start();
     EXPECT_TRUE(report.ok()) << report.status().message();
     if (report.ok()) startReport = *report;
@@ -83,19 +95,43 @@ class ServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (!service) return;
-    bool stopped = false;
-    service->shutdown(true, [&] { stopped = true; });
-    EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
-    service.reset();
+    if (service) {
+      bool stopped = false;
+      service->shutdown(true, [&] { stopped = true; });
+      EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
+      service.reset();
+    }
+    if (trap_) {
+      EXPECT_EQ(trap_->reached(), "") << "the fake engine's test ran a real mkfs tool";
+      trap_.reset();
+    }
+  }
+
+  ImageEngine& engine() {
+    if (realEngine_) return real_;
+    return fakeEngine;
   }
 
   TempDir dir;
   FakeLoop loop;
   FakeListener listener;
   FakeResolver resolver;
+  FakeImageEngine fakeEngine;
   std::unique_ptr<Service> service;
   std::string startReport;
+
+ protected:
+  bool realEngine_ = false;  // set by ServiceOnRealEngine before SetUp
+
+ private:
+  EngineImageEngine real_;
+  std::unique_ptr<MkfsTrap> trap_;
+};
+
+// The same, over the real engine: images made with mkfs and checked with blkid, qemu-img, fsck.
+class ServiceOnRealEngine : public ServiceTest {
+ protected:
+  ServiceOnRealEngine() { realEngine_ = true; }
 };
 
 // blkid's view of a raw image: TYPE, UUID, LABEL...

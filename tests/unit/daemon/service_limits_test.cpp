@@ -1,6 +1,8 @@
 // The Service's limits that hold whatever a caller or a domain's metadata asks: disks per domain,
 // the largest size, the reserve (also as a percentage) with the templates and spares counted, the
 // template bytes reported; and release refused (Busy) while a running domain uses the image.
+// Pool logic: on the FakeImageEngine, but for the spares' reserve, which depends on the real
+// engine's sizes.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -143,6 +145,7 @@ TEST_F(ServiceLimits, WorksOutAPercentageReserveFromThePoolsFilesystem) {
 class ServiceSmallDisk : public ServiceLimits {
  protected:
   void SetUp() override {
+    ServiceLimits::SetUp();
     tmpfs_ = std::make_unique<TmpfsMount>(dir.file("pool"), 256 * kMiB, "0711");
     if (!tmpfs_->mounted()) GTEST_SKIP() << "cannot mount a tmpfs: " << tmpfs_->error();
   }
@@ -171,6 +174,8 @@ TEST_F(ServiceSmallDisk, AColdTemplateBuildThatWouldPassTheReserveIsNotMade) {
   loop.drain();
   EXPECT_EQ(service->poolStatus().templateBytes, 0u);
   EXPECT_EQ(allocatedIn(dir.file("pool/.templates")), 0u);
+  EXPECT_EQ(fakeEngine.count(FakeImageEngine::Op::kCreate), 1u);  // the image, cold
+  EXPECT_EQ(fakeEngine.count(FakeImageEngine::Op::kClone), 0u);
 
   // With room for both, the template and its spares are made, and reported.
   c.poolReserve = 0;
@@ -185,7 +190,13 @@ TEST_F(ServiceSmallDisk, AColdTemplateBuildThatWouldPassTheReserveIsNotMade) {
       << " reported, " << allocatedIn(templates) << " in " << templates;
 }
 
-TEST_F(ServiceSmallDisk, SparesAreNotMadePastTheReserve) {
+// A spare costs what its template occupies: the real engine's, to leave room for exactly one.
+class ServiceSmallDiskOnRealEngine : public ServiceSmallDisk {
+ protected:
+  ServiceSmallDiskOnRealEngine() { realEngine_ = true; }
+};
+
+TEST_F(ServiceSmallDiskOnRealEngine, SparesAreNotMadePastTheReserve) {
   Config c = baseConfig();
   c.templateMode = TemplateMode::kReflink;
   c.poolReserve = 0;

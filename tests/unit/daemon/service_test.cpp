@@ -1,5 +1,7 @@
-// The Service's allocation rules: real images in a TempDir pool, checked with blkid, qemu-img and
-// debugfs; the refusals (access, quota, space, content, bad fields) leave nothing behind.
+// The Service's allocation rules: the refusals (access, quota, space, content, bad fields) leave
+// nothing behind and ask the engine for nothing (FakeImageEngine); real images in a TempDir pool,
+// checked with blkid, qemu-img and debugfs, where what is checked is the image itself.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +19,7 @@ using image::kMiB;
 using ::virtscratch::test::fileExists;
 using ::virtscratch::test::run;
 
-TEST_F(ServiceTest, AllocateMakesARealImageAndRecordsIt) {
+TEST_F(ServiceOnRealEngine, AllocateMakesARealImageAndRecordsIt) {
   startService();
   AllocateRequest r = request(kDomainA, 64 * kMiB);
   r.spec.image.label = "scratch";
@@ -46,7 +48,7 @@ TEST_F(ServiceTest, AllocateMakesARealImageAndRecordsIt) {
   EXPECT_TRUE(service->jobs().empty());
 }
 
-TEST_F(ServiceTest, AllocatesQcow2ThatQemuImgChecks) {
+TEST_F(ServiceOnRealEngine, AllocatesQcow2ThatQemuImgChecks) {
   startService();
   AllocateRequest r = request(kDomainA, 256 * kMiB);
   r.spec.image.format = image::ImageFormat::kQcow2;
@@ -77,6 +79,11 @@ TEST_F(ServiceTest, ResolvesDomainNamesAndWorksOutSizePerVcpu) {
   struct stat st;
   ASSERT_EQ(stat(record->path.c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), 64 * kMiB);
+  auto calls = fakeEngine.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].op, FakeImageEngine::Op::kCreate);
+  EXPECT_EQ(calls[0].spec.size, 64 * kMiB);
+  EXPECT_EQ(calls[0].spec.uuid, record->filesystemUuid);  // the record's UUID is the one asked
 }
 
 TEST_F(ServiceTest, ReallocatingTheSameTargetReturnsTheSameImage) {
@@ -92,7 +99,7 @@ TEST_F(ServiceTest, ReallocatingTheSameTargetReturnsTheSameImage) {
   EXPECT_EQ(second->filesystemUuid, first->filesystemUuid);
   EXPECT_EQ(second->spec.size, 64 * kMiB);
   EXPECT_EQ(listener.added.size(), 1u);
-  EXPECT_EQ(probe(first->path)["UUID"], first->filesystemUuid);
+  EXPECT_EQ(fakeEngine.calls().size(), 1u);  // made once, never again
 }
 
 TEST_F(ServiceTest, ConcurrentRequestsForOneTargetGetOneImage) {
@@ -108,6 +115,7 @@ TEST_F(ServiceTest, ConcurrentRequestsForOneTargetGetOneImage) {
     EXPECT_EQ(r->filesystemUuid, results[0]->filesystemUuid);
   }
   EXPECT_EQ(listener.added.size(), 1u);
+  EXPECT_EQ(fakeEngine.count(FakeImageEngine::Op::kCreate), 1u);
 }
 
 TEST_F(ServiceTest, QuotaExceededLeavesNothing) {
@@ -142,6 +150,7 @@ TEST_F(ServiceTest, NoSpaceWhenTheReserveTakesTheDisk) {
   EXPECT_EQ(refused.status().code(), ErrorCode::kNoSpace) << refused.status().message();
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
   EXPECT_EQ(service->poolStatus().free, 0u);
+  EXPECT_TRUE(fakeEngine.calls().empty());
 }
 
 TEST_F(ServiceTest, PreallocatedImagesNeedTheirWholeSizeFree) {
@@ -153,7 +162,7 @@ TEST_F(ServiceTest, PreallocatedImagesNeedTheirWholeSizeFree) {
   EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA));
 }
 
-TEST_F(ServiceTest, ContentComesOnlyFromUnderAContentRoot) {
+TEST_F(ServiceOnRealEngine, ContentComesOnlyFromUnderAContentRoot) {
   TempDir roots;
   ASSERT_EQ(mkdir(roots.file("seed").c_str(), 0755), 0);
   ::virtscratch::test::writeFileAt(roots.file("seed/hello.txt"), 0, "hello\n");
@@ -255,6 +264,7 @@ TEST_F(ServiceTest, BadFieldsAreRefusedByNameAndLeaveNothing) {
             "");
   EXPECT_TRUE(listener.added.empty());
   EXPECT_TRUE(listener.jobsAdded.empty());
+  EXPECT_TRUE(fakeEngine.calls().empty());
 }
 
 TEST_F(ServiceTest, ShutdownWaitsForAllocationsAndThenRefusesNewOnes) {
@@ -273,10 +283,26 @@ TEST_F(ServiceTest, ShutdownWaitsForAllocationsAndThenRefusesNewOnes) {
 }
 
 TEST_F(ServiceTest, RefusesWorkBeforeStart) {
-  service = std::make_unique<Service>(baseConfig(), loop, listener, resolver);
+  service = std::make_unique<Service>(baseConfig(), loop, listener, resolver, fakeEngine);
   auto refused = allocate(request(kDomainA, 64 * kMiB));
   EXPECT_FALSE(refused.ok());
   EXPECT_FALSE(fileExists(dir.file("pool")));
+  EXPECT_TRUE(fakeEngine.calls().empty());
+}
+
+// The seam itself: the trap on PATH notices the real engine, so a fake test that reached it
+// would fail.
+TEST_F(ServiceTest, TheMkfsTrapCatchesTheRealEngine) {
+  MkfsTrap trap;
+  EngineImageEngine real;
+  image::ImageSpec spec;
+  spec.size = 64 * kMiB;
+  spec.format = image::ImageFormat::kRaw;
+  spec.filesystem = image::Filesystem::kExt4;
+  image::CreateOptions options;
+  UniqueFd at(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  EXPECT_FALSE(real.create(at.get(), "trapped.raw", spec, options).ok());
+  EXPECT_NE(trap.reached(), "");
 }
 
 }  // namespace

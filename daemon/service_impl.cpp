@@ -1,0 +1,198 @@
+// Service::Impl: start, allocate and the checks before it, the queries, shutdown. The work is in
+// its parts: planAllocation (checks), Allocator (cold and warm builds), Pool and recoverPool
+// (files and records), TemplateCache, JobTable, ContentRoots, WorkerPool.
+#include "daemon/service_impl.h"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "daemon/pool_recovery.h"
+#include "image/size.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+unsigned workerCount() {
+  // Image work is mostly waiting on the disk and on mkfs; a few threads keep one slow request
+  // from holding up the rest without oversubscribing a small host.
+  return std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
+}
+
+}  // namespace
+
+Status shuttingDown() { return {ErrorCode::kBusy, "the daemon is shutting down"}; }
+Status notStarted() { return failed("the pool is not open yet (Service::start was not called)"); }
+
+Service::Impl::Impl(Config config, LoopInvoker& loop, ServiceListener& listener,
+                    DomainResolver& resolver, ImageEngine& engine)
+    : config_(std::move(config)),
+      listener_(listener),
+      resolver_(resolver),
+      engine_(engine),
+      pool_(config_.poolPath),
+      templates_(config_.templateMode, config_.templateBudget),
+      jobs_(JobTable::create(loop, listener)),
+      content_(config_.contentRoots),
+      workers_(workerCount()),
+      ctx_{config_, loop, listener, pool_, templates_, *jobs_, workers_, engine_, alive_},
+      allocator_(ctx_) {
+  allocator_.setIdleCallback([this] { maybeFinishShutdown(); });
+}
+
+Service::Impl::~Impl() {
+  allocator_.stopSpares();
+  jobs_->cancelAll();
+  workers_.stop();
+}
+
+Result<std::string> Service::Impl::start() {
+  if (started_) return failed("the pool is open already");
+  VS_RETURN_IF_ERROR(pool_.open());
+  if (config_.poolReserve == 0 && config_.poolReservePercent >= 0) {
+    VS_ASSIGN_OR_RETURN(uint64_t total, pool_.totalBytes());
+    config_.poolReserve =
+        static_cast<uint64_t>(static_cast<long double>(total) * config_.poolReservePercent / 100);
+  }
+  VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path()));
+  std::set<std::string> referenced;
+  for (const StoredRecord& s : recovery.images) {
+    if (!s.templateName.empty()) referenced.insert(s.templateName);
+  }
+  VS_ASSIGN_OR_RETURN(std::string templates, templates_.open(pool_.fd(), pool_.path(), referenced));
+  for (StoredRecord& s : recovery.images) {
+    TemplateRef use;
+    if (!s.templateName.empty()) {
+      use = templates_.use(s.templateName);
+      if (!use) {
+        recovery.leftAlone.push_back("'" + s.record.id + "' (its template " + s.templateName +
+                                     " is missing)");
+      }
+    }
+    pool_.insert(std::move(s), std::move(use));
+  }
+  templates_.evict();
+  started_ = true;
+  return "pool " + pool_.path() + ": " + std::to_string(pool_.size()) + " images (" +
+         image::formatSize(pool_.usedBytes()) + "); " + recovery.summary() + "; " + templates;
+}
+
+void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
+                             std::function<void(Result<ImageRecord>)> done) {
+  auto fail = [&](Status status) {
+    ctx_.post([done = std::move(done), status = std::move(status)] { done(status); });
+  };
+  if (!started_) return fail(notStarted());
+  if (stopping_) return fail(shuttingDown());
+  auto plan = planAllocation(request, config_, resolver_, content_);
+  if (!plan.ok()) return fail(plan.status());
+  if (plan->content) plan->content->reader = caller;
+  if (const PoolEntry* existing = pool_.find(plan->id)) {
+    ctx_.post([done = std::move(done), record = existing->record] { done(record); });
+    return;
+  }
+  if (allocator_.inFlight(plan->id)) return allocator_.join(plan->id, std::move(done));
+  if (Status s = checkDisksPerDomain(*plan); !s.ok()) return fail(s);
+  if (Status s = checkRoom(*plan); !s.ok()) return fail(s);
+  allocator_.start(std::move(*plan), std::move(done));
+}
+
+Status Service::Impl::checkDisksPerDomain(const AllocationPlan& plan) const {
+  const std::string& uuid = plan.domain.uuid;
+  size_t disks = pool_.idsInDomain(uuid).size() + allocator_.inFlightInDomain(uuid);
+  if (disks < config_.disksPerDomain) return {};
+  return {ErrorCode::kQuotaExceeded, "domain " + uuid + " already has " + std::to_string(disks) +
+                                         " scratch disks, the limit " +
+                                         "[limits] disks-per-domain (" +
+                                         std::to_string(config_.disksPerDomain) +
+                                         "); release one before asking for " + plan.target};
+}
+
+Status Service::Impl::checkRoom(const AllocationPlan& plan) const {
+  uint64_t size = plan.spec.size;
+  uint64_t quota = config_.poolQuota;
+  if (quota != 0) {
+    uint64_t used = pool_.usedBytes() + allocator_.pendingSize();
+    if (size > quota || used > quota - size) {
+      return {ErrorCode::kQuotaExceeded,
+              "a new image of " + image::formatSize(size) + " would exceed the pool quota of " +
+                  image::formatSize(quota) + " (" + image::formatSize(used) +
+                  " in use); release images or ask for less"};
+    }
+  }
+  VS_ASSIGN_OR_RETURN(uint64_t available, pool_.availableBytes());
+  uint64_t usable = available > config_.poolReserve ? available - config_.poolReserve : 0;
+  // Templates and spares being built take room too; those already built are gone from statvfs.
+  uint64_t needed =
+      allocator_.pendingAllocation() + allocator_.backgroundBytes() + plan.expectedAllocation;
+  if (needed > usable) {
+    return {ErrorCode::kNoSpace,
+            "the pool's filesystem has " + image::formatSize(usable) +
+                " free above the reserve of " + image::formatSize(config_.poolReserve) +
+                ", and a new image of " + image::formatSize(size) + " (preallocation " +
+                std::string(toString(plan.spec.preallocation)) + ") needs about " +
+                image::formatSize(plan.expectedAllocation)};
+  }
+  return {};
+}
+
+Status Service::Impl::setState(std::string_view id, ImageState state) {
+  PoolEntry* entry = pool_.find(id);
+  if (entry == nullptr) return {ErrorCode::kNotFound, "no image '" + std::string(id) + "'"};
+  if (state != ImageState::kReady && state != ImageState::kAttached) {
+    return invalidArgument("state '" + std::string(toString(state)) +
+                           "' is the Service's own; set ready or attached");
+  }
+  if (entry->record.state == state) return {};
+  entry->record.state = state;
+  listener_.imageChanged(entry->record);
+  return {};
+}
+
+std::vector<const ImageRecord*> Service::Impl::images() const {
+  std::vector<const ImageRecord*> out;
+  for (const PoolEntry* entry : pool_.entries()) out.push_back(&entry->record);
+  return out;
+}
+
+const ImageRecord* Service::Impl::findImage(std::string_view id) const {
+  const PoolEntry* entry = pool_.find(id);
+  return entry == nullptr ? nullptr : &entry->record;
+}
+
+uint64_t Service::Impl::allocatedBytes(std::string_view id) const {
+  const PoolEntry* entry = pool_.find(id);
+  return entry == nullptr ? 0 : pool_.allocatedBytes(entry->record);
+}
+
+uint64_t Service::Impl::freeBytes() const {
+  auto available = pool_.availableBytes();
+  uint64_t bytes = available.ok() ? *available : 0;
+  return bytes > config_.poolReserve ? bytes - config_.poolReserve : 0;
+}
+
+PoolStatus Service::Impl::poolStatus() const {
+  PoolStatus status;
+  status.path = pool_.path();
+  status.quota = config_.poolQuota;
+  status.used = pool_.usedBytes();
+  status.free = started_ ? freeBytes() : 0;
+  status.imageCount = static_cast<uint32_t>(pool_.size());
+  status.templateBytes = templates_.bytes();
+  return status;
+}
+
+void Service::Impl::shutdown(bool cancel, std::function<void()> done) {
+  stopping_ = true;
+  allocator_.stopSpares();
+  if (cancel) jobs_->cancelAll();
+  shutdownDone_ = std::move(done);
+  maybeFinishShutdown();
+}
+
+void Service::Impl::maybeFinishShutdown() {
+  if (!stopping_ || !shutdownDone_ || allocator_.active() != 0 || exportsRunning_ != 0) return;
+  ctx_.post(std::exchange(shutdownDone_, nullptr));
+}
+
+}  // namespace virtscratch::daemon

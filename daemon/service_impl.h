@@ -1,0 +1,103 @@
+// The Service's implementation: owns its parts (Pool, TemplateCache, JobTable, WorkerPool,
+// Allocator) and holds every rule; Service (service.h) only forwards to it. Split by
+// responsibility: service_impl.cpp (start, allocate and its checks, queries, shutdown),
+// service_release.cpp (release), service_export.cpp (export jobs). Loop thread.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/access.h"
+#include "daemon/allocate_request.h"
+#include "daemon/allocator.h"
+#include "daemon/image_engine.h"
+#include "daemon/jobs.h"
+#include "daemon/pool.h"
+#include "daemon/service.h"
+#include "daemon/service_context.h"
+#include "daemon/templates.h"
+#include "daemon/worker_pool.h"
+
+namespace virtscratch::daemon {
+
+class Service::Impl {
+ public:
+  Impl(Config config, LoopInvoker& loop, ServiceListener& listener, DomainResolver& resolver,
+       ImageEngine& engine);
+  ~Impl();
+
+  Result<std::string> start();
+  void allocate(const Caller& caller, AllocateRequest request,
+                std::function<void(Result<ImageRecord>)> done);
+
+  // service_release.cpp
+  void releaseImage(std::string_view id, ReleaseOptions options, std::function<void(Status)> done);
+  void releaseDomain(std::string_view domain, ReleaseOptions options,
+                     std::function<void(Result<uint32_t>)> done);
+  Status releaseImage(std::string_view id, std::string_view reason);
+  Result<uint32_t> releaseDomain(std::string_view domain, std::string_view reason);
+  uint32_t releaseByLifetime(std::string_view domainUuid, const std::vector<vocabulary::Lifetime>& lifetimes,
+                             std::string_view reason);
+  void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
+
+  Status setState(std::string_view id, ImageState state);
+  std::vector<const ImageRecord*> images() const;
+  const ImageRecord* findImage(std::string_view id) const;
+  uint64_t allocatedBytes(std::string_view id) const;
+
+  // service_export.cpp
+  Result<uint64_t> startExport(std::string_view id, ExportParams params);
+  Status cancelJob(uint64_t jobId);
+  std::vector<JobInfo> jobs() const { return jobs_->list(); }
+  std::optional<JobInfo> findJob(uint64_t jobId) const;
+
+  PoolStatus poolStatus() const;
+  void shutdown(bool cancel, std::function<void()> done);
+
+ private:
+  Status checkRoom(const AllocationPlan& plan) const;
+  Status checkDisksPerDomain(const AllocationPlan& plan) const;
+  Status removeImage(std::string_view id, std::string_view reason);
+  Result<std::string> domainToRelease(std::string_view domain);
+  Status checkReleasable(std::string_view id) const;
+  // Asks the probe about `paths` of domain `uuid`, then runs `release` unless one is in use.
+  void askThenRelease(const std::string& uuid, std::vector<std::string> paths,
+                      std::function<void(Status)> refused, std::function<void()> release);
+  void exportDone(const std::string& id, uint64_t jobId, const Status& status);
+  bool busy(std::string_view id) const {
+    return allocator_.inFlight(id) || exporting_.count(std::string(id)) != 0;
+  }
+  void maybeFinishShutdown();
+  uint64_t freeBytes() const;
+
+  Config config_;
+  ServiceListener& listener_;
+  DomainResolver& resolver_;
+  ImageEngine& engine_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  Pool pool_;
+  TemplateCache templates_;
+  std::shared_ptr<JobTable> jobs_;
+  AttachmentProbe* probe_ = nullptr;
+  ContentRoots content_;
+  WorkerPool workers_;
+  ServiceContext ctx_;
+  Allocator allocator_;
+  std::map<std::string, int> exporting_;  // image id -> exports running
+  size_t exportsRunning_ = 0;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::function<void()> shutdownDone_;
+};
+
+// Errors the parts share.
+Status shuttingDown();
+Status notStarted();
+
+}  // namespace virtscratch::daemon
