@@ -133,21 +133,6 @@ Result<uint32_t> parseCount(const std::string& text, uint32_t max) {
   return static_cast<uint32_t>(value);
 }
 
-Result<uint32_t> parseTimeout(const std::string& text) {
-  auto bad = [&] {
-    return invalidArgument("invalid timeout '" + text +
-                           "' (write milliseconds, for example 30000 or 30000ms, or seconds, "
-                           "for example 30s; from 1 ms to 600s)");
-  };
-  size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
-  std::string_view unit = std::string_view(text).substr(digits);
-  uint64_t scale = unit.empty() || unit == "ms" ? 1 : (unit == "s" ? 1000 : 0);
-  if (digits == 0 || digits > 9 || scale == 0) return bad();
-  uint64_t ms = std::strtoull(text.c_str(), nullptr, 10) * scale;
-  if (ms == 0 || ms > 600000) return bad();
-  return static_cast<uint32_t>(ms);
-}
-
 Status checkGroupName(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 32 &&
             (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_');
@@ -300,17 +285,11 @@ const std::vector<KeySpec>& keySpecs() {
          return {};
        })},
       {"hook", "timeout", scalar([](const std::string& t, Config& c) -> Status {
-         VS_ASSIGN_OR_RETURN(c.hookTimeoutMs, parseTimeout(t));
+         VS_ASSIGN_OR_RETURN(c.hookTimeoutMs, vocabulary::parseHookTimeout(t));
          return {};
        })},
       {"hook", "fail", scalar([](const std::string& t, Config& c) -> Status {
-         if (t == "closed") {
-           c.hookFail = HookFailMode::kClosed;
-         } else if (t == "open") {
-           c.hookFail = HookFailMode::kOpen;
-         } else {
-           return invalidArgument("unknown mode '" + t + "' (choose one of: closed, open)");
-         }
+         VS_ASSIGN_OR_RETURN(c.hookFail, vocabulary::parseHookFailMode(t));
          return {};
        })},
   };

@@ -8,11 +8,12 @@
 #include <vector>
 
 #include "base/status.h"
+#include "vocabulary/hook_settings.h"
 
 namespace virtscratch::daemon {
 
 enum class TemplateMode { kReflink, kOverlay, kOff };
-enum class HookFailMode { kClosed, kOpen };  // [hook] fail = closed|open
+using vocabulary::HookFailMode;  // [hook] fail = closed|open
 
 struct Config {
   // [pool]

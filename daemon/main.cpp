@@ -15,7 +15,7 @@
 
 #include "daemon/config.h"
 #include "daemon/dbus/bus_source.h"
-#include "daemon/dbus/object_paths.h"
+#include "vocabulary/bus_names.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/glib_source.h"
 #include "daemon/image_engine.h"
@@ -214,9 +214,9 @@ int run(const Options& options) {
   });
   try {
     tree.attach(service);
-    connection->requestName(bus::kBusName);
+    connection->requestName(vocabulary::kBusName);
   } catch (const sdbus::Error& e) {
-    logLine(LogLevel::kError, "cannot serve " + std::string(bus::kBusName) +
+    logLine(LogLevel::kError, "cannot serve " + std::string(vocabulary::kBusName) +
                                   " on the system bus: " + e.getMessage() +
                                   " (is the bus policy org.virtscratch.Scratch1.conf installed?)");
     return 1;
@@ -234,7 +234,7 @@ int run(const Options& options) {
   }
 
   sd_notify(0, "READY=1\nSTATUS=Serving org.virtscratch.Scratch1");
-  logLine(LogLevel::kInfo, "serving " + std::string(bus::kBusName) + " with the pool " + poolPath);
+  logLine(LogLevel::kInfo, "serving " + std::string(vocabulary::kBusName) + " with the pool " + poolPath);
   g_main_loop_run(loop.get());
 
   // The signal sources stay: removing them would restore SIGTERM's default action, and a

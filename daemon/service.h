@@ -62,6 +62,8 @@ struct PoolStatus {
 // Release's options (the a{sv} of Image.Release and Manager.ReleaseDomain).
 struct ReleaseOptions {
   bool force = false;  // release even an image attached to a running domain
+  // ReleaseDomain only: release just the images of these lifetimes; empty: every image.
+  std::vector<vocabulary::Lifetime> lifetimes;
 };
 
 struct JobInfo {

@@ -41,7 +41,11 @@ class Service::Impl {
   void releaseDomain(std::string_view domain, ReleaseOptions options,
                      std::function<void(Result<uint32_t>)> done);
   Status releaseImage(std::string_view id, std::string_view reason);
-  Result<uint32_t> releaseDomain(std::string_view domain, std::string_view reason);
+  Result<uint32_t> releaseDomain(std::string_view domain, std::string_view reason,
+                                 const std::vector<vocabulary::Lifetime>& lifetimes = {});
+  // The domain's images whose lifetime is in `lifetimes` (every image when it is empty).
+  std::vector<std::string> idsInDomain(const std::string& uuid,
+                                       const std::vector<vocabulary::Lifetime>& lifetimes) const;
   uint32_t releaseByLifetime(std::string_view domainUuid, const std::vector<vocabulary::Lifetime>& lifetimes,
                              std::string_view reason);
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }

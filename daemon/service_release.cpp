@@ -42,13 +42,25 @@ Result<std::string> Service::Impl::domainToRelease(std::string_view domain) {
   return uuid;
 }
 
-Result<uint32_t> Service::Impl::releaseDomain(std::string_view domain, std::string_view reason) {
+std::vector<std::string> Service::Impl::idsInDomain(
+    const std::string& uuid, const std::vector<vocabulary::Lifetime>& lifetimes) const {
+  std::vector<std::string> ids = pool_.idsInDomain(uuid);
+  if (lifetimes.empty()) return ids;
+  std::erase_if(ids, [&](const std::string& id) {
+    vocabulary::Lifetime lifetime = pool_.find(id)->record.lifetime;
+    return std::find(lifetimes.begin(), lifetimes.end(), lifetime) == lifetimes.end();
+  });
+  return ids;
+}
+
+Result<uint32_t> Service::Impl::releaseDomain(std::string_view domain, std::string_view reason,
+                                              const std::vector<vocabulary::Lifetime>& lifetimes) {
   VS_ASSIGN_OR_RETURN(std::string uuid, domainToRelease(domain));
   if (allocator_.domainInFlight(uuid)) {
     return Status(ErrorCode::kBusy, "an image of domain " + uuid +
                                         " is being created; release it once Allocate returned");
   }
-  std::vector<std::string> ids = pool_.idsInDomain(uuid);
+  std::vector<std::string> ids = idsInDomain(uuid, lifetimes);
   for (const std::string& id : ids) {
     if (busy(id)) {
       return Status(ErrorCode::kBusy, "image " + id + " is being exported; cancel or wait");
@@ -93,14 +105,17 @@ void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions option
   auto uuid = domainToRelease(domain);
   if (!uuid.ok()) return done(uuid.status());
   std::vector<std::string> paths;
-  for (const std::string& id : pool_.idsInDomain(*uuid))
+  for (const std::string& id : idsInDomain(*uuid, options.lifetimes)) {
     paths.push_back(pool_.find(id)->record.path);
+  }
   if (options.force || probe_ == nullptr || paths.empty()) {
-    return done(releaseDomain(*uuid, "released"));
+    return done(releaseDomain(*uuid, "released", options.lifetimes));
   }
   askThenRelease(
       *uuid, std::move(paths), [done](Status refused) { done(refused); },
-      [this, uuid = *uuid, done] { done(releaseDomain(uuid, "released")); });
+      [this, uuid = *uuid, lifetimes = options.lifetimes, done] {
+        done(releaseDomain(uuid, "released", lifetimes));
+      });
 }
 
 void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::string> paths,

@@ -13,15 +13,19 @@
 #include <filesystem>
 #include <string>
 
-#include "daemon/config.h"
-#include "vocabulary/disk_sources.h"
-#include "vocabulary/scratch_metadata.h"
-#include "plugin/hook_bus.h"
+#include "client/scratch_client.h"
+#include "plugin/hook_config.h"
 #include "plugin/hook_request.h"
 #include "plugin/hook_watchdog.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/scratch_metadata.h"
 
 namespace virtscratch::hook {
 namespace {
+
+using client::Clock;
+using client::ScratchClient;
+using vocabulary::HookFailMode;
 
 constexpr char kDefaultConfig[] = "/etc/virt-scratch/virt-scratchd.conf";
 constexpr size_t kMaxInput = size_t{4} << 20;  // as the metadata reader accepts
@@ -40,8 +44,8 @@ int failClosed(std::string_view line) {
 }
 
 // The daemon's failures follow [hook] fail; the user's own mistakes (bad metadata) always fail.
-int failAsConfigured(const daemon::Config& config, std::string_view line) {
-  if (config.hookFail == daemon::HookFailMode::kClosed) return failClosed(line);
+int failAsConfigured(const HookConfig& config, std::string_view line) {
+  if (config.fail == HookFailMode::kClosed) return failClosed(line);
   std::string text = oneLine(line) + " (fail=open: going on without it)";
   std::fprintf(stderr, "virt-scratch: warning: %s\n", text.c_str());
   openlog("virt-scratch-hook", LOG_PID, LOG_DAEMON);
@@ -53,18 +57,18 @@ int failAsConfigured(const daemon::Config& config, std::string_view line) {
 // What the watchdog says and returns if the bus itself hangs (sd-bus does not time out while
 // connecting): the same as a daemon that does not answer. A little after the calls' own
 // deadline, so that their more precise errors win when they can.
-void armWatchdogFor(const daemon::Config& config, const std::string& what,
+void armWatchdogFor(const HookConfig& config, const std::string& what,
                     const std::string& configFile) {
   constexpr auto kGrace = std::chrono::milliseconds(250);
   std::string reason = what + "the system bus or virt-scratchd did not answer within " +
-                       std::to_string(config.hookTimeoutMs) + " ms ([hook] timeout)";
-  bool open = config.hookFail == daemon::HookFailMode::kOpen;
+                       std::to_string(config.timeoutMs) + " ms ([hook] timeout)";
+  bool open = config.fail == HookFailMode::kOpen;
   std::string line =
       open ? "virt-scratch: warning: " + oneLine(reason) + " (fail=open: going on without it)"
            : "virt-scratch: " + oneLine(reason) +
                  "; check that dbus-daemon and virt-scratchd run, or set [hook] fail=open in " +
                  configFile + " to start domains without their scratch disks";
-  armWatchdog(std::chrono::milliseconds(config.hookTimeoutMs) + kGrace, line,
+  armWatchdog(std::chrono::milliseconds(config.timeoutMs) + kGrace, line,
               open ? kExitOk : kExitFailed);
 }
 
@@ -78,15 +82,15 @@ std::string hintFor(const Status& status, const std::string& config) {
 }
 
 int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
-            const daemon::Config& config, const std::string& configFile) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
+            const HookConfig& config, const std::string& configFile) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(config.timeoutMs);
   std::string who = " for domain '" + scratch.name + "'";
   auto sources = vocabulary::diskSources(xml);
   if (!sources.ok()) {
     return failClosed("domain '" + scratch.name + "': " + sources.status().message());
   }
   armWatchdogFor(config, "cannot make the scratch disks" + who + ": ", configFile);
-  auto client = DaemonClient::connect(deadline);
+  auto client = ScratchClient::connect({.deadline = deadline});
   if (!client.ok()) {
     return failAsConfigured(config, "cannot make the scratch disks" + who + ": " +
                                         client.status().message() +
@@ -96,13 +100,16 @@ int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
   for (const vocabulary::ScratchDisk& disk : scratch.disks) {
     if (disk.attach != vocabulary::Attach::kBoot) continue;
     std::string what = "cannot make scratch disk " + disk.target + who + ": ";
-    auto path = (*client)->allocate(scratch.uuid, disk, scratch.vcpus);
-    if (!path.ok()) {
+    // One round trip: Allocate's reply carries the file's path.
+    auto allocated =
+        (*client)->allocate(scratch.uuid, vocabulary::allocateSpecOf(disk, scratch.vcpus));
+    if (!allocated.ok()) {
       exitCode = failAsConfigured(
-          config, what + path.status().message() + hintFor(path.status(), configFile));
+          config, what + allocated.status().message() + hintFor(allocated.status(), configFile));
       if (exitCode != kExitOk) return exitCode;
       continue;
     }
+    const std::string* path = &allocated->path;
     auto source = sources->find(disk.target);
     if (source != sources->end() && std::filesystem::path(source->second).lexically_normal() !=
                                         std::filesystem::path(*path).lexically_normal()) {
@@ -116,17 +123,20 @@ int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
   return exitCode;
 }
 
-int release(const vocabulary::DomainScratch& scratch, const daemon::Config& config,
+int release(const vocabulary::DomainScratch& scratch, const HookConfig& config,
             const std::string& configFile) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(config.hookTimeoutMs);
+  auto deadline = Clock::now() + std::chrono::milliseconds(config.timeoutMs);
   std::string what = "cannot release the scratch disks of domain '" + scratch.name + "': ";
   armWatchdogFor(config, what, configFile);
-  auto client = DaemonClient::connect(deadline);
+  auto client = ScratchClient::connect({.deadline = deadline});
   if (!client.ok()) {
     return failAsConfigured(
         config, what + client.status().message() + hintFor(client.status(), configFile));
   }
-  auto released = (*client)->releaseBootImages(scratch.uuid);
+  // One call per VM. force: at `release end` the domain has stopped, and asking libvirt whether
+  // it runs would wait for the domain's lock, which libvirtd holds while this hook runs.
+  auto released = (*client)->releaseDomain(
+      scratch.uuid, {.force = true, .lifetimes = {vocabulary::Lifetime::kBoot}});
   if (!released.ok()) {
     return failAsConfigured(
         config, what + released.status().message() + hintFor(released.status(), configFile));
@@ -159,7 +169,7 @@ int run(int argc, const char* const* argv) {
   }
 
   std::string configFile = configPath();
-  auto config = daemon::loadConfig(configFile);
+  auto config = loadHookConfig(configFile);
   if (!config.ok()) {
     return failClosed("cannot read the configuration for domain '" + name +
                       "': " + config.status().message());

@@ -3,13 +3,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <string>
 
 #include "cli/args.h"
-#include "cli/client/bus_client.h"
+#include "cli/client/image_text.h"
 #include "cli/commands.h"
+#include "client/scratch_client.h"
+#include "client/utf8.h"
 #include "image/size.h"
+#include "vocabulary/allocate_spec.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -48,15 +50,15 @@ constexpr OptionSpec kOptions[] = {
 };
 
 // The a{sv} spec. Names (format, filesystem, ...) go as given: the daemon checks them.
-Result<std::map<std::string, sdbus::Variant>> specFromArgs(const Args& args) {
-  std::map<std::string, sdbus::Variant> spec;
+Result<vocabulary::SpecMap> specFromArgs(const Args& args) {
+  vocabulary::SpecMap spec;
   if (auto v = args.get("size")) {
     VS_ASSIGN_OR_RETURN(uint64_t size, image::parseSize(*v));
-    spec["size"] = sdbus::Variant(size);
+    spec["size"] = size;
   }
   if (auto v = args.get("size-per-vcpu")) {
     VS_ASSIGN_OR_RETURN(uint64_t size, image::parseSize(*v));
-    spec["size-per-vcpu"] = sdbus::Variant(size);
+    spec["size-per-vcpu"] = size;
   }
   if (auto v = args.get("vcpus")) {
     char* end = nullptr;
@@ -64,13 +66,13 @@ Result<std::map<std::string, sdbus::Variant>> specFromArgs(const Args& args) {
     if (v->empty() || *end != '\0' || n > UINT32_MAX || (*v)[0] == '-') {
       return invalidArgument("--vcpus '" + *v + "' is not a count of vCPUs");
     }
-    spec["vcpus"] = sdbus::Variant(static_cast<uint32_t>(n));
+    spec["vcpus"] = static_cast<uint32_t>(n);
   }
   for (const char* key : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
                           "target", "lifetime"}) {
     if (auto v = args.get(key)) {
-      VS_RETURN_IF_ERROR(requireUtf8(std::string("--") + key, *v));
-      spec[key] = sdbus::Variant(*v);
+      VS_RETURN_IF_ERROR(client::requireUtf8(std::string("--") + key, *v));
+      spec[key] = *v;
     }
   }
   if (auto v = args.get("content")) {
@@ -78,8 +80,8 @@ Result<std::map<std::string, sdbus::Variant>> specFromArgs(const Args& args) {
     std::error_code error;
     std::string dir = std::filesystem::absolute(*v, error).lexically_normal().string();
     if (error) return invalidArgument("--content '" + *v + "': " + error.message());
-    VS_RETURN_IF_ERROR(requireUtf8("--content", dir));
-    spec["content"] = sdbus::Variant(dir);
+    VS_RETURN_IF_ERROR(client::requireUtf8("--content", dir));
+    spec["content"] = dir;
   }
   return spec;
 }
@@ -95,24 +97,21 @@ int runAllocate(std::span<char* const> argv) {
                                       : "give exactly one domain");
   }
   const std::string& domain = args->positional[0];
-  if (Status s = requireUtf8("the domain", domain); !s.ok())
+  if (Status s = client::requireUtf8("the domain", domain); !s.ok())
     return usageError("allocate", s.message());
   auto spec = specFromArgs(*args);
   if (!spec.ok()) return usageError("allocate", spec.status().message());
 
-  auto connection = connectToBus();
-  if (!connection.ok()) return failure("allocate", connection.status());
-  std::string output;
-  Status status = callBus([&]() -> Status {
-    ManagerProxy manager(**connection);
-    sdbus::ObjectPath path = manager.Allocate(domain, *spec);
-    ImageProxy image(**connection, path);
-    PropertyMap props = image.GetAll(org::virtscratch::Scratch1::Image_proxy::INTERFACE_NAME);
-    output =
-        args->has("json") ? imageJson(path, props) + "\n" : props["Path"].get<std::string>() + "\n";
-    return {};
-  });
-  if (!status.ok()) return failure("allocate", status);
+  auto client = client::ScratchClient::connect();
+  if (!client.ok()) return failure("allocate", client.status());
+  auto allocated = (*client)->allocate(domain, *spec);
+  if (!allocated.ok()) return failure("allocate", allocated.status());
+  std::string output = allocated->path + "\n";
+  if (args->has("json")) {
+    auto image = (*client)->image(allocated->object);
+    if (!image.ok()) return failure("allocate", image.status());
+    output = imageJson(*image) + "\n";
+  }
   std::fputs(output.c_str(), stdout);
   return kExitOk;
 }

@@ -7,15 +7,13 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <optional>
 #include <string>
 
 #include "cli/args.h"
-#include "cli/client/bus_client.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
-#include "daemon/dbus/object_paths.h"
+#include "client/scratch_client.h"
 #include "image/output_path.h"
 #include "base/temp_file.h"
 
@@ -41,8 +39,6 @@ constexpr char kUsage[] =
 constexpr OptionSpec kOptions[] = {
     {"daemon", false}, {"force", false}, {"level", true}, {"threads", true}, {"progress", false}};
 
-constexpr char kJobInterface[] = "org.virtscratch.Scratch1.Job";
-
 Result<uint32_t> parseCount(const std::string& option, const std::string& value) {
   char* end = nullptr;
   unsigned long n = std::strtoul(value.c_str(), &end, 10);
@@ -50,33 +46,6 @@ Result<uint32_t> parseCount(const std::string& option, const std::string& value)
     return invalidArgument("--" + option + " '" + value + "' is not a number");
   }
   return static_cast<uint32_t>(n);
-}
-
-// What the job's signals said; signals arrive before the Export reply is read, so they are
-// kept by path until the job's path is known.
-struct JobEvents {
-  std::map<std::string, double> progress;
-  std::map<std::string, std::pair<bool, std::string>> completed;
-};
-
-void onJobSignal(sdbus::Message& message, JobEvents& events) {
-  std::string path = message.getPath();
-  std::string member = message.getMemberName();
-  if (member == "Completed") {
-    bool success = false;
-    std::string text;
-    message >> success >> text;
-    events.completed[path] = {success, text};
-  } else if (member == "PropertiesChanged") {
-    std::string interface;
-    PropertyMap changed;
-    message >> interface >> changed;
-    auto it = changed.find("Progress");
-    if (interface == kJobInterface && it != changed.end() &&
-        it->second.containsValueOfType<double>()) {
-      events.progress[path] = it->second.get<double>();
-    }
-  }
 }
 
 // Where the daemon writes: standard output, or an unnamed file in DEST's directory (made by this
@@ -109,87 +78,37 @@ int runDaemonExport(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
   if (auto exit = endEarly("export", args, kUsage)) return *exit;
   if (args->positional.size() != 2) return usageError("export", "give the image and DEST");
-  auto imagePath = imagePathFor(args->positional[0]);
+  auto imagePath = client::imagePathFor(args->positional[0]);
   if (!imagePath.ok()) return usageError("export", imagePath.status().message());
   const std::string& destination = args->positional[1];
   bool force = args->has("force");
-  std::map<std::string, sdbus::Variant> options;
+  client::ExportOptions options;
   for (const char* key : {"level", "threads"}) {
     if (auto v = args->get(key)) {
       auto n = parseCount(key, *v);
       if (!n.ok()) return usageError("export", n.status().message());
-      options[key] = sdbus::Variant(*n);
+      (std::string_view(key) == "level" ? options.level : options.threads) = *n;
     }
   }
 
-  auto connection = connectToBus();
-  if (!connection.ok()) return failure("export", connection.status());
+  auto client = client::ScratchClient::connect();
+  if (!client.ok()) return failure("export", client.status());
   Output output;
   if (Status s = openOutput(destination, force, output); !s.ok()) return failure("export", s);
-  sdbus::IConnection& bus = **connection;
-  JobEvents events;
-  bool daemonGone = false;  // virt-scratchd left the bus (killed or restarted)
-  std::string jobPath;
-  std::optional<std::pair<bool, std::string>> result;
-  Status status = callBus([&]() -> Status {
-    // Subscribe before the job exists: a short job may end before Export's reply is read.
-    std::string rule =
-        "type='signal',sender='" + std::string(daemon::bus::kBusName) + "',path_namespace='" +
-        std::string(daemon::bus::kJobPathPrefix.substr(0, daemon::bus::kJobPathPrefix.size() - 1)) +
-        "'";
-    auto slot = bus.addMatch(rule, [&events](sdbus::Message& m) { onJobSignal(m, events); });
-    // A daemon that dies sends no Completed: its name losing its owner ends the wait instead.
-    std::string ownerRule =
-        "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
-        "member='NameOwnerChanged',arg0='" +
-        std::string(daemon::bus::kBusName) + "'";
-    auto ownerSlot = bus.addMatch(ownerRule, [&daemonGone](sdbus::Message& m) {
-      std::string name, oldOwner, newOwner;
-      m >> name >> oldOwner >> newOwner;
-      if (newOwner.empty()) daemonGone = true;
-    });
-    ImageProxy image(bus, *imagePath);
-    uint64_t total = image.VirtualSize();
-    ManagerProxy manager(bus);
-    jobPath = manager.Export(sdbus::ObjectPath(*imagePath), sdbus::UnixFd(output.fd()), options);
-
-    ProgressBar bar("export", args->has("progress"));
-    bool cancelSent = false;
-    pumpUntil(
-        bus, [&] { return events.completed.contains(jobPath) || daemonGone; },
-        [&] {
-          if (auto it = events.progress.find(jobPath); it != events.progress.end()) {
-            bar.report(static_cast<uint64_t>(it->second * static_cast<double>(total)), total);
-          }
-          if (interruptRequested() && !cancelSent) {
-            cancelSent = true;
-            JobProxy job(bus, jobPath);
-            try {
-              job.Cancel();
-            } catch (const sdbus::Error&) {
-              // The job ended meanwhile; its Completed signal tells how.
-            }
-          }
-        });
-    bool ended = events.completed.contains(jobPath);
-    if (ended && events.completed[jobPath].first) bar.report(total, total);
-    bar.finish();
-    if (!ended) {
-      // Whether the daemon wrote all of it before it went is unknown: the file is not named.
-      std::string left = output.file ? "'" + destination + "' was not created"
-                                     : "the stream on standard output is incomplete";
-      return failed("virt-scratchd stopped before the export ended (killed or restarted); " + left +
-                    "; run the export again");
-    }
-    result = events.completed[jobPath];
-    return {};
-  });
-  if (!status.ok()) return failure("export", status);
-  if (!result->first) {
-    bool cancelled = interruptRequested();
-    std::string left = output.file ? "; '" + destination + "' was not created" : "";
-    return failure("export", Status(cancelled ? ErrorCode::kCancelled : ErrorCode::kFailed,
-                                    result->second + left));
+  ProgressBar bar("export", args->has("progress"));
+  Status status = (*client)->exportImage(
+      *imagePath, output.fd(), options,
+      [&bar](uint64_t done, uint64_t total) { bar.report(done, total); },
+      [] { return interruptRequested(); });
+  bar.finish();
+  if (!status.ok()) {
+    // Whatever the daemon wrote is not named: a failed, cancelled or cut-off export leaves
+    // nothing at DEST.
+    std::string left = output.file ? "; '" + destination + "' was not created"
+                       : status.code() == ErrorCode::kFailed
+                           ? "; the stream on standard output is incomplete"
+                           : "";
+    return failure("export", Status(status.code(), status.message() + left));
   }
   if (output.file) {
     Status named = output.file->publish(output.path->name, force);

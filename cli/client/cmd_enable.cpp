@@ -6,10 +6,9 @@
 #include <string>
 
 #include "cli/args.h"
-#include "cli/client/bus_client.h"
 #include "cli/client/domain_edit.h"
 #include "cli/commands.h"
-#include "daemon/dbus/object_paths.h"
+#include "client/scratch_client.h"
 #include "image/size.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/target.h"
@@ -94,14 +93,9 @@ Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
 }
 
 Result<std::string> daemonPoolPath() {
-  VS_ASSIGN_OR_RETURN(auto connection, connectToBus());
-  std::string pool;
-  VS_RETURN_IF_ERROR(callBus([&]() -> Status {
-    ManagerProxy manager(*connection);
-    pool = manager.PoolPath();
-    return {};
-  }));
-  return pool;
+  VS_ASSIGN_OR_RETURN(auto client, client::ScratchClient::connect());
+  VS_ASSIGN_OR_RETURN(client::PoolInfo pool, client->status());
+  return pool.path;
 }
 
 }  // namespace
@@ -162,24 +156,12 @@ int runDisable(std::span<char* const> argv) {
         edited->name.c_str());
     return kExitOk;
   }
-  auto bus = connectToBus();
-  if (!bus.ok()) return failure("disable", bus.status());
+  auto client = client::ScratchClient::connect();
+  if (!client.ok()) return failure("disable", client.status());
   for (const std::string& t : edited->targets) {
     std::string id = vocabulary::imageIdOf(edited->uuid, t);
-    Status status = callBus([&]() -> Status {
-      try {
-        ImageProxy image(**bus, std::string(daemon::bus::kImagePathPrefix) + id);
-        image.Release({});  // the domain is not running (see above): no force needed
-      } catch (const sdbus::Error& e) {
-        // No such object: the image was never made or is gone already.
-        if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
-            e.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
-          return Status(ErrorCode::kNotFound, e.getMessage());
-        }
-        throw;
-      }
-      return {};
-    });
+    // The domain is not running (see above): no force needed.
+    Status status = (*client)->releaseImage(id, false);
     if (status.code() == ErrorCode::kNotFound) continue;  // never made, or released already
     if (!status.ok()) {
       return failure("disable",

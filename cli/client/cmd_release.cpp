@@ -1,12 +1,12 @@
 // virt-scratch release: deletes one image, or every image of a domain, through virt-scratchd.
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include "cli/args.h"
-#include "cli/client/bus_client.h"
 #include "cli/commands.h"
-#include "daemon/dbus/object_paths.h"
+#include "client/scratch_client.h"
+#include "client/utf8.h"
+#include "vocabulary/bus_names.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -28,7 +28,7 @@ constexpr OptionSpec kOptions[] = {{"force", false}};
 bool looksLikeImage(const std::string& arg) {
   if (arg.starts_with('/')) return true;
   size_t underscore = arg.find('_');
-  return underscore == 32 && daemon::bus::isValidImageId(arg);
+  return underscore == 32 && vocabulary::isValidImageId(arg);
 }
 
 }  // namespace
@@ -40,34 +40,26 @@ int runRelease(std::span<char* const> argv) {
     return usageError("release", "give one domain or image to release");
   }
   const std::string& what = args->positional[0];
-  if (Status s = requireUtf8("the domain or image", what); !s.ok()) {
+  if (Status s = client::requireUtf8("the domain or image", what); !s.ok()) {
     return usageError("release", s.message());
   }
-  auto connection = connectToBus();
-  if (!connection.ok()) return failure("release", connection.status());
-  std::map<std::string, sdbus::Variant> options;
-  if (args->has("force")) options["force"] = sdbus::Variant(true);
-
+  bool force = args->has("force");
   if (looksLikeImage(what)) {
-    auto path = imagePathFor(what);
+    auto path = client::imagePathFor(what);
     if (!path.ok()) return usageError("release", path.status().message());
-    Status status = callBus([&]() -> Status {
-      ImageProxy image(**connection, *path);
-      image.Release(options);
-      return {};
-    });
-    if (!status.ok()) return failure("release", status);
-    std::printf("released %s\n", daemon::bus::imageIdOf(*path).value_or(what).c_str());
+    auto client = client::ScratchClient::connect();
+    if (!client.ok()) return failure("release", client.status());
+    if (Status s = (*client)->releaseImage(*path, force); !s.ok()) return failure("release", s);
+    std::printf("released %s\n", vocabulary::imageIdOf(*path).value_or(what).c_str());
     return kExitOk;
   }
-  uint32_t released = 0;
-  Status status = callBus([&]() -> Status {
-    ManagerProxy manager(**connection);
-    released = manager.ReleaseDomain(what, options);
-    return {};
-  });
-  if (!status.ok()) return failure("release", status);
-  std::printf("released %u image%s of %s\n", released, released == 1 ? "" : "s", what.c_str());
+  auto client = client::ScratchClient::connect();
+  if (!client.ok()) return failure("release", client.status());
+  client::ReleaseDomainOptions options;
+  options.force = force;
+  auto released = (*client)->releaseDomain(what, options);
+  if (!released.ok()) return failure("release", released.status());
+  std::printf("released %u image%s of %s\n", *released, *released == 1 ? "" : "s", what.c_str());
   return kExitOk;
 }
 

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "cli/args.h"
-#include "cli/client/bus_client.h"
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "client/scratch_client.h"
 #include "image/size.h"
 
 namespace virtscratch::cli {
@@ -30,27 +30,18 @@ int runStatus(std::span<char* const> argv) {
   auto args = parseArgs(argv, kOptions);
   if (auto exit = endEarly("status", args, kUsage)) return *exit;
   if (!args->positional.empty()) return usageError("status", "status takes no arguments");
-  auto connection = connectToBus();
-  if (!connection.ok()) return failure("status", connection.status());
-  std::string version, pool;
-  uint64_t quota = 0, used = 0, free = 0, templates = 0;
-  uint32_t count = 0;
-  Status status = callBus([&]() -> Status {
-    ManagerProxy manager(**connection);
-    version = manager.Version();
-    pool = manager.PoolPath();
-    quota = manager.PoolQuota();
-    used = manager.PoolUsed();
-    free = manager.PoolFree();
-    count = manager.ImageCount();
-    templates = manager.PoolTemplateBytes();
-    return {};
-  });
-  if (!status.ok()) return failure("status", status);
+  auto client = client::ScratchClient::connect();
+  if (!client.ok()) return failure("status", client.status());
+  auto pool = (*client)->status();
+  if (!pool.ok()) return failure("status", pool.status());
+  const std::string& version = pool->version;
+  uint64_t quota = pool->quota, used = pool->used, free = pool->free,
+           templates = pool->templateBytes;
+  uint32_t count = pool->imageCount;
   if (args->has("json")) {
     std::printf("%s\n", JsonObject()
                             .add("version", version)
-                            .add("pool", pool)
+                            .add("pool", pool->path)
                             .add("quota", quota)
                             .add("used", used)
                             .add("free", free)
@@ -61,7 +52,7 @@ int runStatus(std::span<char* const> argv) {
     return kExitOk;
   }
   std::printf("virt-scratchd %s\n", version.c_str());
-  std::printf("Pool:   %s\n", pool.c_str());
+  std::printf("Pool:   %s\n", pool->path.c_str());
   std::printf("Images: %u\n", count);
   std::printf("Used:   %s%s\n", image::formatSize(used).c_str(),
               quota == 0 ? " (no quota)" : (" of " + image::formatSize(quota) + " quota").c_str());

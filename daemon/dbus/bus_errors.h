@@ -14,10 +14,19 @@
 #include <type_traits>
 #include <utility>
 
-#include "daemon/dbus/object_paths.h"
+#include "vocabulary/bus_names.h"
 #include "base/status.h"
 
 namespace virtscratch::daemon::bus {
+
+// The names on the bus, which the client library shares (vocabulary/bus_names.h).
+using vocabulary::imageIdOf;
+using vocabulary::imagePath;
+using vocabulary::jobPath;
+using vocabulary::kBusName;
+using vocabulary::kErrorPrefix;
+using vocabulary::kImagePathPrefix;
+using vocabulary::kManagerPath;
 
 // "org.virtscratch.Scratch1.Error.NotFound" for kNotFound; kOk has no name (Failed is used).
 std::string errorName(ErrorCode code);

@@ -5,7 +5,6 @@
 
 #include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/request_decoder.h"
 
 namespace virtscratch::daemon::bus {

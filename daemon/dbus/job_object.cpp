@@ -4,7 +4,6 @@
 
 #include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/object_paths.h"
 
 namespace virtscratch::daemon::bus {
 

@@ -6,7 +6,6 @@
 
 #include "daemon/dbus/authorizer.h"
 #include "daemon/dbus/bus_errors.h"
-#include "daemon/dbus/object_paths.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/dbus/request_decoder.h"
 
@@ -30,13 +29,13 @@ void ManagerObject::poolChanged() {
   emitPropertiesChangedSignal(Manager_adaptor::INTERFACE_NAME, {"PoolUsed", "ImageCount"});
 }
 
-void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
+void ManagerObject::Allocate(AllocateReply&& result, std::string domain,
                              std::map<std::string, sdbus::Variant> spec) {
   busCallAsync("Allocate", result, [&]() -> Status {
     VS_ASSIGN_OR_RETURN(AllocateRequest request, decodeAllocateRequest(std::move(domain), spec));
     // Last: from here on `result` belongs to the completion. std::function needs a copyable
     // target and sdbus::Result is move-only, hence the shared_ptrs.
-    auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
+    auto reply = std::make_shared<AllocateReply>(std::move(result));
     auto pending = std::make_shared<AllocateRequest>(std::move(request));
     authorizedCall(authorizer_, getObject(), Action::kAllocate, "Allocate", reply,
                    [this, reply, pending](const Caller& caller) -> Status {
@@ -50,11 +49,11 @@ void ManagerObject::Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::str
   });
 }
 
-void ManagerObject::allocated(const sdbus::Result<sdbus::ObjectPath>& reply,
-                              Result<ImageRecord> made) {
+void ManagerObject::allocated(const AllocateReply& reply, Result<ImageRecord> made) {
   if (!made.ok()) return replyError("Allocate", reply, made.status());
   try {
-    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.imagePath(made->id)));
+    // The file's path travels with the object's: the hook needs no Get of Path.
+    replyValue("Allocate", reply, sdbus::ObjectPath(tree_.imagePath(made->id)), made->path);
   } catch (...) {
     replyError("Allocate", reply, failed("cannot publish image " + made->id + " on the bus"));
   }
@@ -66,7 +65,7 @@ void ManagerObject::ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string 
   authorizedCall(
       authorizer_, getObject(), Action::kRelease, "ReleaseDomain", reply,
       [this, reply, domain, options = std::move(options)](const Caller& caller) -> Status {
-        VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseOptions(options));
+        VS_ASSIGN_OR_RETURN(ReleaseOptions release, decodeReleaseDomainOptions(options));
         service_.releaseDomain(caller, domain, release, [reply](Result<uint32_t> n) {
           if (!n.ok()) return replyError("ReleaseDomain", *reply, n.status());
           replyValue("ReleaseDomain", *reply, *n);
@@ -116,6 +115,7 @@ void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::Obj
   });
 }
 
+uint32_t ManagerObject::InterfaceVersion() { return vocabulary::kInterfaceVersion; }
 std::string ManagerObject::Version() { return version_; }
 std::string ManagerObject::PoolPath() {
   return busCall("PoolPath", [&] { return service_.poolStatus().path; });

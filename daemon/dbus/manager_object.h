@@ -33,15 +33,17 @@ class ManagerObject final
   void poolChanged();
 
  private:
-  void Allocate(sdbus::Result<sdbus::ObjectPath>&& result, std::string domain,
+  using AllocateReply = sdbus::Result<sdbus::ObjectPath, std::string>;
+  void Allocate(AllocateReply&& result, std::string domain,
                 std::map<std::string, sdbus::Variant> spec) override;
-  void allocated(const sdbus::Result<sdbus::ObjectPath>& reply, Result<ImageRecord> made);
+  void allocated(const AllocateReply& reply, Result<ImageRecord> made);
   void ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
                      std::map<std::string, sdbus::Variant> options) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
   void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
               sdbus::UnixFd output, std::map<std::string, sdbus::Variant> options) override;
 
+  uint32_t InterfaceVersion() override;
   std::string Version() override;
   std::string PoolPath() override;
   uint64_t PoolQuota() override;

@@ -8,7 +8,6 @@
 #include "daemon/dbus/image_object.h"
 #include "daemon/dbus/job_object.h"
 #include "daemon/dbus/manager_object.h"
-#include "daemon/dbus/object_paths.h"
 
 namespace virtscratch::daemon::bus {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "vocabulary/allocate_spec.h"
 
@@ -90,16 +91,57 @@ Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& opti
   return params;
 }
 
-Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options) {
+namespace {
+
+// ReleaseDomain's lifetime: one name (s) or several (as).
+Result<std::vector<vocabulary::Lifetime>> takeLifetimes(const std::string& key, const sdbus::Variant& value) {
+  std::vector<std::string> names;
+  std::string type = value.isEmpty() ? "" : value.peekValueType();
+  if (type == "s") {
+    names.push_back(value.get<std::string>());
+  } else if (type == "as") {
+    names = value.get<std::vector<std::string>>();
+  } else {
+    return invalidArgument("options key '" + key +
+                           "' must be of type 's' (string) or 'as' (array of strings), not '" +
+                           type + "'");
+  }
+  std::vector<vocabulary::Lifetime> lifetimes;
+  for (const std::string& name : names) {
+    auto lifetime = vocabulary::parseLifetime(name);
+    if (!lifetime.ok()) return lifetime.status().withContext("options key '" + key + "'");
+    lifetimes.push_back(*lifetime);
+  }
+  if (lifetimes.empty()) {
+    return invalidArgument("options key '" + key +
+                           "' names no lifetime; leave it out to release every image");
+  }
+  return lifetimes;
+}
+
+Result<ReleaseOptions> decodeRelease(const VariantMap& options, bool domain) {
   ReleaseOptions release;
   for (const auto& [key, value] : options) {
     if (key == "force") {
       VS_ASSIGN_OR_RETURN(release.force, take<bool>("options", key, value));
+    } else if (key == "lifetime" && domain) {
+      VS_ASSIGN_OR_RETURN(release.lifetimes, takeLifetimes(key, value));
     } else {
-      return invalidArgument("unknown options key '" + key + "'; known keys: force");
+      return invalidArgument("unknown options key '" + key +
+                             (domain ? "'; known keys: force, lifetime" : "'; known keys: force"));
     }
   }
   return release;
+}
+
+}  // namespace
+
+Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options) {
+  return decodeRelease(options, false);
+}
+
+Result<ReleaseOptions> decodeReleaseDomainOptions(const VariantMap& options) {
+  return decodeRelease(options, true);
 }
 
 }  // namespace virtscratch::daemon::bus

@@ -21,7 +21,9 @@ Result<AllocateRequest> decodeAllocateRequest(std::string domain, const VariantM
 // Fills level and threads; the destination comes from the method's own argument.
 Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& options);
 
-// Image.Release's and ReleaseDomain's options: force.
+// Image.Release's options: force.
 Result<ReleaseOptions> decodeReleaseOptions(const VariantMap& options);
+// ReleaseDomain's options: force, and lifetime (s or as: the lifetimes to release).
+Result<ReleaseOptions> decodeReleaseDomainOptions(const VariantMap& options);
 
 }  // namespace virtscratch::daemon::bus

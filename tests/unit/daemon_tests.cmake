@@ -30,7 +30,7 @@ add_executable(libvirt_tests
 )
 target_include_directories(libvirt_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(libvirt_tests PRIVATE
-  virtscratch_libvirt virtscratch_client vs_test_support GTest::gtest GTest::gtest_main)
+  virtscratch_libvirt virtscratch_cli_commands vs_test_support GTest::gtest GTest::gtest_main)
 gtest_discover_tests(libvirt_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
 
 # The bus layer's authorization without a bus: credentials, polkit's answers, action names.

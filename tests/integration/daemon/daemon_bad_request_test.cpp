@@ -74,7 +74,7 @@ TEST_F(DaemonBadRequests, AreEachAnsweredWithTheirNamedErrorAndCreateNothing) {
     std::string message;
     std::string name = errorNameOf([&] {
       try {
-        manager.Allocate(bad.domain, bad.spec);
+        allocate(manager, bad.domain, bad.spec);
       } catch (const sdbus::Error& e) {
         message = e.getMessage();
         throw;
@@ -86,7 +86,7 @@ TEST_F(DaemonBadRequests, AreEachAnsweredWithTheirNamedErrorAndCreateNothing) {
   EXPECT_EQ(poolFiles().size(), 0u) << "the pool holds files after bad requests";
   EXPECT_TRUE(manager.ListImages().empty());
   // Still serving: a good request works.
-  manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
   EXPECT_EQ(manager.ImageCount(), 1u);
 }
 
@@ -94,13 +94,13 @@ TEST_F(DaemonBadRequests, NameTheKeyThatIsWrong) {
   startDaemon();
   ManagerClient manager(bus());
   try {
-    manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}, {"colour", str("red")}});
+    allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}, {"colour", str("red")}});
     FAIL() << "an unknown key was accepted";
   } catch (const sdbus::Error& e) {
     EXPECT_NE(e.getMessage().find("'colour'"), std::string::npos) << e.getMessage();
   }
   try {
-    manager.Allocate(kDomainA, {{"size", str("10G")}});
+    allocate(manager, kDomainA, {{"size", str("10G")}});
     FAIL() << "a string size was accepted";
   } catch (const sdbus::Error& e) {
     EXPECT_NE(e.getMessage().find("'size'"), std::string::npos) << e.getMessage();
@@ -111,7 +111,7 @@ TEST_F(DaemonBadRequests, NonUtf8NamesNeverReachTheBusAndTheDaemonGoesOn) {
   startDaemon();
   ManagerClient manager(bus());
   // D-Bus strings are UTF-8: sd-bus refuses to send anything else, so the daemon never sees it.
-  std::string error = errorNameOf([&] { manager.Allocate("vm\xff\xfe", {}); });
+  std::string error = errorNameOf([&] { allocate(manager, "vm\xff\xfe", {}); });
   EXPECT_FALSE(error.empty());
   EXPECT_EQ(error.rfind("org.virtscratch.", 0), std::string::npos) << error;
   // The command line says so itself, naming the argument.
@@ -129,7 +129,7 @@ TEST_F(DaemonBadRequests, NonUtf8NamesNeverReachTheBusAndTheDaemonGoesOn) {
 TEST_F(DaemonBadRequests, ExportOfAnUnknownImageOrWithBadOptionsFails) {
   startDaemon();
   ManagerClient manager(bus());
-  sdbus::ObjectPath image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  sdbus::ObjectPath image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
   std::string dest = dir_->file("out.gz");
   sdbus::UnixFd out = newOutput(dest);
   EXPECT_EQ(errorNameOf([&] {

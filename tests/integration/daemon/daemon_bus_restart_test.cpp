@@ -90,9 +90,9 @@ TEST_F(DaemonBusRestart, ExitsWithAFailureWhenTheBusDiesAndKeepsEveryImage) {
   std::vector<sdbus::ObjectPath> images;
   {
     ManagerClient manager(bus());
-    images.push_back(manager.Allocate(kDomainA, imageSpec(kGiB, "qcow2", "ext4", "vdb")));
-    images.push_back(manager.Allocate(kDomainA, imageSpec(kGiB, "qcow2", "none", "vdc")));
-    images.push_back(manager.Allocate(kDomainB, imageSpec(kGiB, "raw", "ext4", "vdb")));
+    images.push_back(allocate(manager, kDomainA, imageSpec(kGiB, "qcow2", "ext4", "vdb")));
+    images.push_back(allocate(manager, kDomainA, imageSpec(kGiB, "qcow2", "none", "vdc")));
+    images.push_back(allocate(manager, kDomainB, imageSpec(kGiB, "raw", "ext4", "vdb")));
   }
   std::sort(images.begin(), images.end());
   auto files = poolFiles();
@@ -110,7 +110,7 @@ TEST_F(DaemonBusRestart, ExitsWithAFailureWhenTheBusDiesAndKeepsEveryImage) {
   EXPECT_EQ(poolFiles(), files);
   // Serving again: a release and an allocation work.
   ImageClient(bus(), images.front()).Release({});
-  ImageClient made(bus(), manager.Allocate(kDomainB, imageSpec(kGiB, "qcow2", "ext4", "vdd")));
+  ImageClient made(bus(), allocate(manager, kDomainB, imageSpec(kGiB, "qcow2", "ext4", "vdd")));
   expectSound(made.Path());
 }
 
@@ -121,7 +121,7 @@ TEST_F(DaemonBusRestart, ExitsWithAFailureWhenTheBusDiesDuringAnAllocation) {
   {
     // Everything on the test's connection goes before the connection does.
     ManagerClient manager(bus());
-    kept = manager.Allocate(kDomainA, imageSpec(kGiB, "qcow2", "ext4", "vdb"));
+    kept = allocate(manager, kDomainA, imageSpec(kGiB, "qcow2", "ext4", "vdb"));
     // Writing 512 MiB of zeros takes a while: the bus dies once the job reports progress.
     JobSignals signals;
     auto slot = watchJobs(bus(), signals);
@@ -148,7 +148,7 @@ TEST_F(DaemonBusRestart, ExitsWithAFailureWhenTheBusDiesDuringAnAllocation) {
   expectSound(ImageClient(bus(), kept).Path());
   for (const auto& file : poolFiles()) EXPECT_FALSE(hasTemporaryName(file)) << file;
   // The caller that got no answer asks again, as the hook does: the image is (or now gets) made.
-  ImageClient retried(bus(), again.Allocate(kDomainB, slow));
+  ImageClient retried(bus(), allocate(again, kDomainB, slow));
   EXPECT_EQ(retried.Path(), slowImage);
   expectSound(retried.Path());
   EXPECT_EQ(again.ImageCount(), 2u);

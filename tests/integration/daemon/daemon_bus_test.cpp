@@ -32,7 +32,7 @@ using DaemonBus = DaemonTest;
 TEST_F(DaemonBus, AllocatesAnImageThatBlkidAndQemuImgRecognise) {
   startDaemon();
   ManagerClient manager(bus());
-  sdbus::ObjectPath path = manager.Allocate(kDomainA, rawExt4(kGiB, "scratch"));
+  sdbus::ObjectPath path = allocate(manager, kDomainA, rawExt4(kGiB, "scratch"));
   EXPECT_EQ(path, "/org/virtscratch/Scratch1/image/" + idOf(kDomainA, "vdb"));
 
   ImageClient image(bus(), path);
@@ -54,7 +54,7 @@ TEST_F(DaemonBus, MakesQcow2ImagesThatQemuImgChecks) {
   Spec spec = {{"size", sdbus::Variant(uint64_t{1} << 40)},
                {"format", sdbus::Variant(std::string("qcow2"))},
                {"target", sdbus::Variant(std::string("vdc"))}};
-  ImageClient image(bus(), manager.Allocate(kDomainA, spec));
+  ImageClient image(bus(), allocate(manager, kDomainA, spec));
   EXPECT_EQ(run({"qemu-img", "check", image.Path()}).exitCode, 0);
   auto info = Json::parse(run({"qemu-img", "info", "--output=json", image.Path()}).out);
   EXPECT_EQ(info["format"].str(), "qcow2");
@@ -66,11 +66,11 @@ TEST_F(DaemonBus, MakesQcow2ImagesThatQemuImgChecks) {
 TEST_F(DaemonBus, ListsImagesAndDescribesThemInProperties) {
   startDaemon({.quota = "100G"});
   ManagerClient manager(bus());
-  auto first = manager.Allocate(kDomainA, rawExt4(kGiB, "one"));
+  auto first = allocate(manager, kDomainA, rawExt4(kGiB, "one"));
   Spec second = rawExt4(2 * kGiB, "two");
   second["target"] = sdbus::Variant(std::string("vdc"));
   second["lifetime"] = sdbus::Variant(std::string("manual"));
-  auto other = manager.Allocate(kDomainB, second);
+  auto other = allocate(manager, kDomainB, second);
 
   auto listed = manager.ListImages();
   std::sort(listed.begin(), listed.end());
@@ -106,7 +106,7 @@ TEST_F(DaemonBus, ListsImagesAndDescribesThemInProperties) {
 TEST_F(DaemonBus, SignalsImageAddedAndImageRemoved) {
   startDaemon();
   ManagerClient manager(bus());
-  auto path = manager.Allocate(kDomainA, rawExt4(kGiB, "s"));
+  auto path = allocate(manager, kDomainA, rawExt4(kGiB, "s"));
   ASSERT_TRUE(pumpUntil([&] { return !manager.added.empty(); }));
   EXPECT_EQ(manager.added[0], std::make_pair(std::string(path), std::string(kDomainA)));
 
@@ -119,9 +119,9 @@ TEST_F(DaemonBus, SignalsImageAddedAndImageRemoved) {
 TEST_F(DaemonBus, AllocatingTheSameDomainAndTargetAgainReturnsTheSameImage) {
   startDaemon();
   ManagerClient manager(bus());
-  auto first = manager.Allocate(kDomainA, rawExt4(kGiB, "x"));
+  auto first = allocate(manager, kDomainA, rawExt4(kGiB, "x"));
   std::string uuid = ImageClient(bus(), first).FilesystemUuid();
-  auto again = manager.Allocate(kDomainA, rawExt4(kGiB, "x"));
+  auto again = allocate(manager, kDomainA, rawExt4(kGiB, "x"));
   EXPECT_EQ(again, first);
   EXPECT_EQ(ImageClient(bus(), again).FilesystemUuid(), uuid);
   EXPECT_EQ(manager.ImageCount(), 1u);
@@ -130,11 +130,11 @@ TEST_F(DaemonBus, AllocatingTheSameDomainAndTargetAgainReturnsTheSameImage) {
 TEST_F(DaemonBus, ReleasesOneImageAndEveryImageOfADomain) {
   startDaemon();
   ManagerClient manager(bus());
-  auto a = manager.Allocate(kDomainA, rawExt4(kGiB, "a"));
+  auto a = allocate(manager, kDomainA, rawExt4(kGiB, "a"));
   Spec vdc = rawExt4(kGiB, "b");
   vdc["target"] = sdbus::Variant(std::string("vdc"));
-  auto b = manager.Allocate(kDomainA, vdc);
-  auto c = manager.Allocate(kDomainB, rawExt4(kGiB, "c"));
+  auto b = allocate(manager, kDomainA, vdc);
+  auto c = allocate(manager, kDomainB, rawExt4(kGiB, "c"));
   std::string fileA = ImageClient(bus(), a).Path();
   std::string fileB = ImageClient(bus(), b).Path();
   std::string fileC = ImageClient(bus(), c).Path();
@@ -153,11 +153,11 @@ TEST_F(DaemonBus, ReleasesOneImageAndEveryImageOfADomain) {
 TEST_F(DaemonBus, RefusesAllocationsPastTheQuotaBeforeWritingAnything) {
   startDaemon({.quota = "2G"});
   ManagerClient manager(bus());
-  manager.Allocate(kDomainA, rawExt4(kGiB + kGiB / 2, "fits"));
+  allocate(manager, kDomainA, rawExt4(kGiB + kGiB / 2, "fits"));
   auto before = poolFiles();
   Spec tooMuch = rawExt4(kGiB, "over");
   tooMuch["target"] = sdbus::Variant(std::string("vdc"));
-  EXPECT_EQ(errorNameOf([&] { manager.Allocate(kDomainB, tooMuch); }),
+  EXPECT_EQ(errorNameOf([&] { allocate(manager, kDomainB, tooMuch); }),
             "org.virtscratch.Scratch1.Error.QuotaExceeded");
   EXPECT_EQ(poolFiles(), before);
   EXPECT_EQ(manager.ImageCount(), 1u);
@@ -188,7 +188,7 @@ TEST_F(DaemonBus, AnswersOtherCallsWhileAnAllocationRuns) {
 TEST_F(DaemonBus, FinishesAndExitsCleanlyOnSigterm) {
   startDaemon();
   ManagerClient manager(bus());
-  manager.Allocate(kDomainA, rawExt4(kGiB, "t"));
+  allocate(manager, kDomainA, rawExt4(kGiB, "t"));
   EXPECT_EQ(stopDaemon(), 0);
   // The bus notices the closed connection on its own time.
   EXPECT_TRUE(pumpUntil([&] { return !nameHasOwner(); }, 10s));
@@ -200,7 +200,7 @@ TEST_F(DaemonBus, RebuildsItsObjectsFromThePoolAfterARestart) {
   std::string path;
   {
     ManagerClient manager(bus());
-    path = manager.Allocate(kDomainA, rawExt4(kGiB, "kept"));
+    path = allocate(manager, kDomainA, rawExt4(kGiB, "kept"));
   }
   ASSERT_EQ(stopDaemon(), 0);
   startDaemon();

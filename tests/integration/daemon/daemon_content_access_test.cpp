@@ -130,7 +130,7 @@ TEST_F(DaemonContentAccess, DeniesAFileTheCallerCannotReadAndLeavesNothing) {
 
   // Root reads everything, as the kernel lets it.
   ManagerClient manager(bus());
-  manager.Allocate(kDomainA, contentSpec("tree"));
+  allocate(manager, kDomainA, contentSpec("tree"));
   EXPECT_EQ(debugfs(imagePath(), "cat /sub/secret.txt"), "root only");
 }
 
@@ -210,7 +210,7 @@ TEST_F(DaemonContentAccess, StoresSymlinksAsSymlinksWithoutReadingTheirTargets) 
   fs::create_symlink(outside + "/secret.txt", contentPath() + "/links/to-file");
   fs::create_directory_symlink(outside, contentPath() + "/links/to-dir");
   ManagerClient manager(bus());
-  manager.Allocate(kDomainA, contentSpec("links"));
+  allocate(manager, kDomainA, contentSpec("links"));
   std::string stat = debugfs(imagePath(), "stat /to-file");
   EXPECT_NE(stat.find("Type: symlink"), std::string::npos) << stat;
   EXPECT_NE(stat.find(outside + "/secret.txt"), std::string::npos) << stat;
@@ -272,7 +272,7 @@ TEST_F(DaemonContentAccess, NeverCopiesASecretSwappedInWhileTheCopyRuns) {
   ManagerClient manager(bus());
   for (int i = 0; i < kAllocations; ++i) {
     try {
-      manager.Allocate(kDomainA, contentSpec("race"));
+      allocate(manager, kDomainA, contentSpec("race"));
       ++made;
       EXPECT_EQ(readFile(imagePath()).find(kMarker), std::string::npos)
           << "allocation " << i << " copied the secret";

@@ -366,6 +366,10 @@ std::string errorNameOf(const std::function<void()>& body) {
   return "";
 }
 
+sdbus::ObjectPath allocate(ManagerClient& manager, const std::string& domain, const Spec& spec) {
+  return std::get<0>(manager.Allocate(domain, spec));
+}
+
 Spec imageSpec(uint64_t size, const std::string& format, const std::string& filesystem,
                const std::string& target, const std::string& preallocation) {
   return {{"size", sdbus::Variant(size)},

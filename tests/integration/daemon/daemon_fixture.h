@@ -149,6 +149,10 @@ struct JobSignals {
 };
 [[nodiscard]] sdbus::Slot watchJobs(sdbus::IConnection& connection, JobSignals& signals);
 
+// Manager.Allocate's image object (its reply also carries the file's path, which
+// daemon_bus_test checks).
+sdbus::ObjectPath allocate(ManagerClient& manager, const std::string& domain, const Spec& spec);
+
 // An Allocate spec with the keys most tests set.
 Spec imageSpec(uint64_t size, const std::string& format, const std::string& filesystem,
                const std::string& target = "vdb", const std::string& preallocation = "off");

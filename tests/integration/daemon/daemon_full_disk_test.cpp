@@ -62,7 +62,7 @@ struct CallError {
 
 CallError allocateError(ManagerClient& manager, const std::string& domain, const Spec& spec) {
   try {
-    manager.Allocate(domain, spec);
+    allocate(manager, domain, spec);
   } catch (const sdbus::Error& e) {
     return {e.getName(), e.getMessage()};
   }
@@ -108,7 +108,7 @@ TEST_F(DaemonFullDisk, RefusesPreallocationsLargerThanTheFreeSpaceAndLeavesNothi
       EXPECT_EQ(dfAvailable(), available);
     }
   }
-  ImageClient image(bus(), manager.Allocate(kDomainA, smallImage("vdc")));
+  ImageClient image(bus(), allocate(manager, kDomainA, smallImage("vdc")));
   EXPECT_EQ(run({"qemu-img", "check", image.Path()}).exitCode, 0);
   EXPECT_EQ(manager.ImageCount(), 1u);
 }
@@ -135,7 +135,7 @@ TEST_F(DaemonFullDisk, AnImageThatFillsTheDiskWhileItIsWrittenEndsWithNoSpaceAnd
   // half the disk taken by another domain's image: 80 MiB of content fit in the rest once (the
   // daemon's staged copy of it) but not twice.
   ImageClient half(
-      bus(), manager.Allocate(kDomainB, imageSpec(128 * kMiB, "raw", "none", "vdb", "falloc")));
+      bus(), allocate(manager, kDomainB, imageSpec(128 * kMiB, "raw", "none", "vdb", "falloc")));
   writeIncompressible(contentPath() + "/data.bin", 80 * kMiB);
   auto files = poolFiles();
   available = dfAvailable();
@@ -148,7 +148,7 @@ TEST_F(DaemonFullDisk, AnImageThatFillsTheDiskWhileItIsWrittenEndsWithNoSpaceAnd
   EXPECT_EQ(dfAvailable(), available);
 
   // Still serving, with the space it had.
-  ImageClient image(bus(), manager.Allocate(kDomainA, smallImage("vdc")));
+  ImageClient image(bus(), allocate(manager, kDomainA, smallImage("vdc")));
   EXPECT_EQ(run({"qemu-img", "check", image.Path()}).exitCode, 0);
   EXPECT_EQ(manager.ImageCount(), 2u);
 }
@@ -174,7 +174,7 @@ TEST_F(DaemonFullDisk, AnImageWhoseRecordDoesNotFitIsRemovedWithIt) {
   EXPECT_EQ(poolFiles(), std::vector<std::string>{});
   // One MiB less leaves room for the record.
   ImageClient image(
-      bus(), again.Allocate(kDomainA, imageSpec(available - kMiB, "raw", "none", "vdb", "falloc")));
+      bus(), allocate(again, kDomainA, imageSpec(available - kMiB, "raw", "none", "vdb", "falloc")));
   EXPECT_EQ(image.VirtualSize(), available - kMiB);
   EXPECT_EQ(poolFiles(), (std::vector<std::string>{kDomainA, std::string(kDomainA) + "/vdb.raw",
                                                    std::string(kDomainA) + "/vdb.record"}));
@@ -214,7 +214,7 @@ TEST_F(DaemonFullDisk, ReleaseReturnsTheSpaceAndARefusedAllocationThenSucceeds) 
   startDaemon();
   ManagerClient manager(bus());
   Spec big = imageSpec(160 * kMiB, "raw", "ext4", "vdb", "full");
-  ImageClient first(bus(), manager.Allocate(kDomainA, big));
+  ImageClient first(bus(), allocate(manager, kDomainA, big));
   EXPECT_EQ(run({"e2fsck", "-fn", first.Path()}).exitCode, 0);
   auto refused = allocateError(manager, kDomainB, big);
   ASSERT_EQ(refused.name, kNoSpace) << refused.message;
@@ -228,7 +228,7 @@ TEST_F(DaemonFullDisk, ReleaseReturnsTheSpaceAndARefusedAllocationThenSucceeds) 
   EXPECT_EQ(manager.PoolFree(), after);
   EXPECT_EQ(poolFiles(), std::vector<std::string>{});
 
-  ImageClient second(bus(), manager.Allocate(kDomainB, big));
+  ImageClient second(bus(), allocate(manager, kDomainB, big));
   EXPECT_EQ(run({"e2fsck", "-fn", second.Path()}).exitCode, 0);
   EXPECT_EQ(manager.ListImages(), std::vector<sdbus::ObjectPath>{second.getObjectPath()});
   EXPECT_EQ(second.getObjectPath(), "/org/virtscratch/Scratch1/image/" + idOf(kDomainB, "vdb"));

@@ -83,7 +83,7 @@ class DaemonHostile : public DaemonTest {
     EXPECT_TRUE(nameHasOwner());
     ASSERT_FALSE(daemon_->exited()) << daemonLog();
     ManagerClient manager(bus());
-    auto image = manager.Allocate(kDomainE, {{"size", sdbus::Variant(kGiB)}});
+    auto image = allocate(manager, kDomainE, {{"size", sdbus::Variant(kGiB)}});
     EXPECT_EQ(run({"qemu-img", "check", poolPath() + "/" + kDomainE + "/vdb.qcow2"}).exitCode, 0);
     EXPECT_EQ(manager.ReleaseDomain(kDomainE, {}), 1u);
   }

@@ -267,7 +267,7 @@ TEST_F(DaemonHostile, AllocateRefusesEveryHostileRequestAndCreatesNothing) {
   auto before = outsideTree();
   for (const BadAllocate& bad : badAllocates(contentPath(), outside_)) {
     expectError(
-        bad.what, [&] { manager.Allocate(bad.domain, bad.spec); }, bad.error, bad.names);
+        bad.what, [&] { allocate(manager, bad.domain, bad.spec); }, bad.error, bad.names);
   }
   std::printf("[ hostile  ] D-Bus Allocate: %d cases\n", cases_);
   EXPECT_GE(cases_, 120);

@@ -36,23 +36,23 @@ TEST_F(DaemonHostile, NeverFollowsSymlinksPlantedInThePoolBeforeStart) {
     return s;
   };
   expectError(
-      "a domain directory that is a symlink", [&] { manager.Allocate(kDomainA, ok); }, "Failed",
+      "a domain directory that is a symlink", [&] { allocate(manager, kDomainA, ok); }, "Failed",
       std::string(kDomainA) + "' is not a directory");
   expectError(
-      "an image file that is a symlink", [&] { manager.Allocate(kDomainB, ok); }, "AlreadyExists",
+      "an image file that is a symlink", [&] { allocate(manager, kDomainB, ok); }, "AlreadyExists",
       "vdb.qcow2");
   expectError(
-      "a domain directory that is a file", [&] { manager.Allocate(kDomainC, ok); }, "Failed",
+      "a domain directory that is a file", [&] { allocate(manager, kDomainC, ok); }, "Failed",
       std::string(kDomainC) + "' is not a directory");
   // The planted directory holds no image of the daemon's: nothing to release, nothing deleted.
   EXPECT_EQ(manager.ReleaseDomain(kDomainA, {}), 0u);
   // A record planted as a symlink is replaced by the real record, not written through.
-  manager.Allocate(kDomainB, withTarget("vdc"));
+  allocate(manager, kDomainB, withTarget("vdc"));
   struct stat st;
   ASSERT_EQ(lstat((pool + "/" + kDomainB + "/vdc.record").c_str(), &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode));
   // The template cache is off rather than written through its symlink; images are still made.
-  manager.Allocate(kDomainD, ok);
+  allocate(manager, kDomainD, ok);
   EXPECT_NE(daemonLog().find("templates off"), std::string::npos) << daemonLog();
   EXPECT_EQ(readFile(outside_ + "/secret"), "the secret");
   EXPECT_EQ(treeSnapshot(outside_), before) << "something was written through a planted symlink";
@@ -68,8 +68,8 @@ TEST_F(DaemonHostile, NeverFollowsSymlinksPlantedInThePoolBeforeStart) {
 TEST_F(DaemonHostile, NeverFollowsSymlinksSwappedIntoThePoolWhileRunning) {
   startDaemon();
   ManagerClient manager(bus());
-  sdbus::ObjectPath a = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
-  sdbus::ObjectPath b = manager.Allocate(kDomainB, {{"size", sdbus::Variant(kGiB)}});
+  sdbus::ObjectPath a = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  sdbus::ObjectPath b = allocate(manager, kDomainB, {{"size", sdbus::Variant(kGiB)}});
   std::string pool = poolPath();
   writeFileAt(outside_ + "/vdb.qcow2", 0, "not an image: exporting it would leak it");
   fs::rename(pool + "/" + kDomainA, pool + "/moved-away");
@@ -112,7 +112,7 @@ TEST_F(DaemonHostile, NeverFollowsSymlinksSwappedIntoThePoolWhileRunning) {
 TEST_F(DaemonHostile, ClientCommandsRefuseHostileArgumentsWithTheirExitStatus) {
   startDaemon();
   ManagerClient manager(bus());
-  sdbus::ObjectPath image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  sdbus::ObjectPath image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
   std::string id = image.substr(image.rfind('/') + 1);
   fs::create_symlink(outside_ + "/secret", dir_->file("link-to-secret"));
   auto before = outsideTree();

@@ -20,7 +20,7 @@ namespace {
 TEST_F(DaemonHostile, OtherMethodsRefuseHostileArgumentsAndMissingObjects) {
   startDaemon();
   ManagerClient manager(bus());
-  sdbus::ObjectPath image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  sdbus::ObjectPath image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
   std::string id = image.substr(image.rfind('/') + 1);
   writeFileAt(dir_->file("existing.gz"), 0, "keep");
   writeFileAt(dir_->file("empty.gz"), 0, "");

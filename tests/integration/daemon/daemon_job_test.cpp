@@ -37,7 +37,7 @@ std::string imageWithData(ManagerClient& manager, const std::string& content, in
     std::memcpy(&data[i], &v, 8);
   }
   writeFileAt(content + "/data.bin", 0, data);
-  return manager.Allocate(kDomainA, {{"size", sdbus::Variant(uint64_t{256} << 20)},
+  return allocate(manager, kDomainA, {{"size", sdbus::Variant(uint64_t{256} << 20)},
                                      {"format", sdbus::Variant(std::string("raw"))},
                                      {"content", sdbus::Variant(content)}});
 }
@@ -206,7 +206,7 @@ TEST_F(DaemonJobs, AnExportIntoTheCallersTmpLandsThereNotInTheDaemonsTmp) {
 TEST_F(DaemonJobs, OtherUsersCannotExportOrCancel) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(uint64_t{1} << 30)}});
+  auto image = allocate(manager, kDomainA, {{"size", sdbus::Variant(uint64_t{1} << 30)}});
   std::string id = ImageClient(bus(), image).Id();
   auto result = cli({"export", "--daemon", id, "/tmp/x.gz"}, /*asNobody=*/true);
   EXPECT_EQ(result.exitCode, 1);

@@ -51,17 +51,17 @@ TEST_F(DaemonLimits, ADiskPastDisksPerDomainIsQuotaExceededNamingTheKey) {
   config.limits = "disks-per-domain=2\n";
   startDaemon(config);
   ManagerClient manager(bus());
-  manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdb"));
-  manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdc"));
+  allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdb"));
+  allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdc"));
   auto error =
-      errorOf([&] { manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdd")); });
+      errorOf([&] { allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdd")); });
   EXPECT_EQ(error.name, kQuota) << error.message;
   EXPECT_NE(error.message.find(std::string("domain ") + kDomainA +
                                " already has 2 scratch disks, the limit [limits] disks-per-domain"),
             std::string::npos)
       << error.message;
   EXPECT_EQ(manager.ImageCount(), 2u);
-  manager.Allocate(kDomainB, imageSpec(64 * kMiB, "raw", "none", "vdd"));
+  allocate(manager, kDomainB, imageSpec(64 * kMiB, "raw", "none", "vdd"));
   EXPECT_EQ(manager.ImageCount(), 3u);
 }
 
@@ -70,16 +70,16 @@ TEST_F(DaemonLimits, ASizePastMaxSizeIsQuotaExceededNamingTheKey) {
   config.limits = "max-size=1G\n";
   startDaemon(config);
   ManagerClient manager(bus());
-  auto error = errorOf([&] { manager.Allocate(kDomainA, imageSpec(2 * kGiB, "raw", "none")); });
+  auto error = errorOf([&] { allocate(manager, kDomainA, imageSpec(2 * kGiB, "raw", "none")); });
   EXPECT_EQ(error.name, kQuota) << error.message;
   EXPECT_NE(error.message.find("2 GiB (2147483648 bytes) is larger than 1 GiB, the limit "
                                "[limits] max-size"),
             std::string::npos)
       << error.message;
   Spec perVcpu = {{"size-per-vcpu", sdbus::Variant(512 * kMiB)}, {"vcpus", sdbus::Variant(4u)}};
-  EXPECT_EQ(errorOf([&] { manager.Allocate(kDomainA, perVcpu); }).name, kQuota);
+  EXPECT_EQ(errorOf([&] { allocate(manager, kDomainA, perVcpu); }).name, kQuota);
   EXPECT_EQ(poolFiles(), std::vector<std::string>{});
-  ImageClient image(bus(), manager.Allocate(kDomainA, imageSpec(kGiB, "raw", "none")));
+  ImageClient image(bus(), allocate(manager, kDomainA, imageSpec(kGiB, "raw", "none")));
   EXPECT_EQ(image.VirtualSize(), kGiB);
 }
 
@@ -89,7 +89,7 @@ TEST_F(DaemonLimits, PoolTemplateBytesIsWhatTheTemplatesHoldAndStatusShowsIt) {
   startDaemon(config);
   ManagerClient manager(bus());
   EXPECT_EQ(manager.PoolTemplateBytes(), 0u);
-  manager.Allocate(kDomainA, imageSpec(kGiB, "raw", "ext4"));
+  allocate(manager, kDomainA, imageSpec(kGiB, "raw", "ext4"));
   std::string templates = poolPath() + "/.templates";
   // The template is made with the first image; its two spares follow in the background.
   ASSERT_TRUE(pumpUntil([&] {
@@ -109,7 +109,7 @@ TEST_F(DaemonLimits, PoolTemplateBytesIsWhatTheTemplatesHoldAndStatusShowsIt) {
 TEST_F(DaemonLimits, ReleaseTakesForceAndRefusesOptionsItDoesNotKnow) {
   startDaemon();
   ManagerClient manager(bus());
-  ImageClient image(bus(), manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none")));
+  ImageClient image(bus(), allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none")));
   auto unknown = errorOf([&] { image.Release({{"forse", sdbus::Variant(true)}}); });
   EXPECT_EQ(unknown.name, kInvalid);
   EXPECT_NE(unknown.message.find("unknown options key 'forse'"), std::string::npos)
@@ -126,10 +126,10 @@ TEST_F(DaemonLimits, ReleaseTakesForceAndRefusesOptionsItDoesNotKnow) {
   // Without libvirt nothing is known of running domains: release goes ahead, forced or not.
   image.Release({{"force", sdbus::Variant(false)}});
   EXPECT_EQ(manager.ImageCount(), 0u);
-  manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdb"));
-  manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdc"));
+  allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdb"));
+  allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none", "vdc"));
   EXPECT_EQ(manager.ReleaseDomain(kDomainA, {{"force", sdbus::Variant(true)}}), 2u);
-  manager.Allocate(kDomainB, imageSpec(64 * kMiB, "raw", "none", "vdb"));
+  allocate(manager, kDomainB, imageSpec(64 * kMiB, "raw", "none", "vdb"));
   auto forced = cli({"release", "--force", kDomainB});
   EXPECT_EQ(forced.exitCode, 0) << forced.err;
   EXPECT_EQ(manager.ImageCount(), 0u);

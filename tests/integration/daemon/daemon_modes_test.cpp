@@ -31,7 +31,7 @@ TEST_F(DaemonModes, ImagesRecordsAndDirectoriesArePrivateWhateverTheUmask) {
   startDaemon();
   umask(old);
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)}});
+  auto image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)}});
   std::string file = ImageClient(bus(), image).Path();
   std::string domainDir = poolPath() + "/" + kDomainA;
   EXPECT_EQ(modeOf(file), 0600u) << file;
@@ -65,7 +65,7 @@ TEST_F(DaemonModes, TheTemplatesDirectoryIsTraversableOnlyWhenTemplatesBackOverl
 TEST_F(DaemonModes, StartingTightensThePoolMadeBefore) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, {{"size", sdbus::Variant(kGiB)},
+  auto image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)},
                                            {"lifetime", sdbus::Variant(std::string("manual"))}});
   std::string file = ImageClient(bus(), image).Path();
   ASSERT_EQ(stopDaemon(), 0);

@@ -45,7 +45,7 @@ class DaemonNoGuess : public DaemonHostile {
 TEST_F(DaemonNoGuess, ExportsARawImageAsItsRawBytesWhateverHeaderTheGuestWroteInIt) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, imageSpec(64 * kMiB, "raw", "none"));
+  auto image = allocate(manager, kDomainA, imageSpec(64 * kMiB, "raw", "none"));
   std::string file = ImageClient(bus(), image).Path();
   writeFileAt(file, 0, hostileHeader(outside_ + "/secret"));
   writeFileAt(file, 40 * kMiB, "guest data");
@@ -60,7 +60,7 @@ TEST_F(DaemonNoGuess, ExportsARawImageAsItsRawBytesWhateverHeaderTheGuestWroteIn
 TEST_F(DaemonNoGuess, RefusesABackingFileTheDaemonDidNotMake) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, imageSpec(64 * kMiB, "qcow2", "none"));
+  auto image = allocate(manager, kDomainA, imageSpec(64 * kMiB, "qcow2", "none"));
   std::string file = ImageClient(bus(), image).Path();
   ASSERT_EQ(run({"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", outside_ + "/secret", "-F", "raw",
                  file})
@@ -77,7 +77,7 @@ TEST_F(DaemonNoGuess, RefusesABackingFileTheDaemonDidNotMake) {
 TEST_F(DaemonNoGuess, RefusesAQcow2ImageWhoseSizeIsNotTheRecordsNamingBoth) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = manager.Allocate(kDomainA, imageSpec(64 * kMiB, "qcow2", "none"));
+  auto image = allocate(manager, kDomainA, imageSpec(64 * kMiB, "qcow2", "none"));
   std::string file = ImageClient(bus(), image).Path();
   ASSERT_EQ(run({"qemu-img", "resize", "-q", "-f", "qcow2", file, "4T"}).exitCode, 0);
   std::string dest = dir_->file("grown.gz");
@@ -93,8 +93,8 @@ TEST_F(DaemonNoGuess, ReadsAnOverlayThroughItsOwnTemplateOnlyAndRefusesAnyOther)
   startDaemon(config);
   ManagerClient manager(bus());
   const Spec spec = imageSpec(64 * kMiB, "qcow2", "ext4");
-  manager.Allocate(kDomainA, spec);
-  auto overlay = manager.Allocate(kDomainB, spec);
+  allocate(manager, kDomainA, spec);
+  auto overlay = allocate(manager, kDomainB, spec);
   std::string file = ImageClient(bus(), overlay).Path();
   CommandResult info = run({"qemu-img", "info", "--output=json", file});
   ASSERT_NE(info.out.find("\"backing-filename\""), std::string::npos)

@@ -40,7 +40,7 @@ TEST_F(PolkitTest, MembersOfTheGrantedGroupMayAllocateReleaseExportAndCancel) {
   // by root.
   ManagerClient manager(bus());
   auto big =
-      manager.Allocate(kDomainB, imageSpec(uint64_t{512} << 20, "raw", "none", "vdc", "full"));
+      allocate(manager, kDomainB, imageSpec(uint64_t{512} << 20, "raw", "none", "vdc", "full"));
   JobSignals signals;
   auto watch = watchJobs(bus(), signals);
   std::string job = manager.Export(
@@ -65,7 +65,7 @@ TEST_F(PolkitTest, OthersAreDeniedNamingTheAction) {
   startPolkit();
   startDaemon();
   ManagerClient manager(bus());
-  std::string id = imageId(manager.Allocate(kDomainA, imageSpec(1 << 30, "qcow2", "ext4")));
+  std::string id = imageId(allocate(manager, kDomainA, imageSpec(1 << 30, "qcow2", "ext4")));
   std::vector<std::string> before = poolFiles();
   std::string out = dir_->file("open");
   ASSERT_EQ(mkdir(out.c_str(), 0777), 0);
@@ -102,7 +102,7 @@ TEST_F(PolkitTest, RootNeedsNoPolkitAndOthersAreToldItIsNotRunning) {
   startDaemon();
   stopPolkit();
   ManagerClient manager(bus());
-  std::string image = manager.Allocate(kDomainA, imageSpec(1 << 30, "qcow2", "ext4"));
+  std::string image = allocate(manager, kDomainA, imageSpec(1 << 30, "qcow2", "ext4"));
   EXPECT_TRUE(fileExists(poolPath() + "/" + kDomainA + "/vdb.qcow2"));
   auto denied = cliAs(kMember, {"allocate", kDomainB, "--size", "1G"});
   EXPECT_EQ(denied.exitCode, 1);

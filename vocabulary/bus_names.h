@@ -1,6 +1,7 @@
-// Names on the bus, shared by the daemon and its clients: the bus name, the prefix of the error
-// names, and the object paths of the manager, images (/org/virtscratch/Scratch1/image/<id>) and
-// jobs (.../job/<n>). Header-only.
+// Names on the bus, shared by the daemon (daemon/dbus) and the client library (client/): the bus
+// name, the prefix of the error names, the manager's object path and the rules for the paths of
+// images (/org/virtscratch/Scratch1/image/<id>) and jobs (.../job/<n>). Header-only, so that the
+// client library installs it without a library of its own. Pure functions, any thread.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +9,17 @@
 #include <string>
 #include <string_view>
 
-namespace virtscratch::daemon::bus {
+namespace virtscratch::vocabulary {
 
 inline constexpr char kBusName[] = "org.virtscratch.Scratch1";
 // Followed by the ErrorCode's name (errorCodeName): ...Error.InvalidArgument.
 inline constexpr std::string_view kErrorPrefix = "org.virtscratch.Scratch1.Error.";
 inline constexpr char kManagerPath[] = "/org/virtscratch/Scratch1";
+inline constexpr char kManagerInterface[] = "org.virtscratch.Scratch1.Manager";
+inline constexpr char kImageInterface[] = "org.virtscratch.Scratch1.Image";
+inline constexpr char kJobInterface[] = "org.virtscratch.Scratch1.Job";
+// Manager.InterfaceVersion: raised when a change would break a client written for the last one.
+inline constexpr uint32_t kInterfaceVersion = 1;
 inline constexpr std::string_view kImagePathPrefix = "/org/virtscratch/Scratch1/image/";
 inline constexpr std::string_view kJobPathPrefix = "/org/virtscratch/Scratch1/job/";
 
@@ -44,4 +50,4 @@ inline std::optional<std::string> imageIdOf(std::string_view path) {
   return std::string(id);
 }
 
-}  // namespace virtscratch::daemon::bus
+}  // namespace virtscratch::vocabulary
