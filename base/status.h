@@ -27,6 +27,19 @@ enum class ErrorCode {
   kFailed,  // anything else: an I/O error, a tool that failed, a corrupt file
 };
 
+// Every error code (all but kOk), for tables that must name each one.
+inline constexpr ErrorCode kErrorCodes[] = {
+    ErrorCode::kInvalidArgument,
+    ErrorCode::kNotFound,
+    ErrorCode::kAlreadyExists,
+    ErrorCode::kNoSpace,
+    ErrorCode::kQuotaExceeded,
+    ErrorCode::kAccessDenied,
+    ErrorCode::kBusy,
+    ErrorCode::kCancelled,
+    ErrorCode::kFailed,
+};
+
 std::string_view errorCodeName(ErrorCode code);
 
 class [[nodiscard]] Status {

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/spec.h"
 
 namespace virtscratch::cli {
 

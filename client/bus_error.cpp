@@ -7,12 +7,6 @@
 namespace virtscratch::client {
 namespace {
 
-constexpr ErrorCode kDaemonCodes[] = {
-    ErrorCode::kInvalidArgument, ErrorCode::kNotFound,  ErrorCode::kAlreadyExists,
-    ErrorCode::kNoSpace,         ErrorCode::kQuotaExceeded, ErrorCode::kAccessDenied,
-    ErrorCode::kBusy,            ErrorCode::kCancelled, ErrorCode::kFailed,
-};
-
 constexpr std::string_view kFreedesktop = "org.freedesktop.DBus.Error.";
 
 }  // namespace
@@ -21,7 +15,7 @@ Status statusFromBusError(std::string_view name, std::string_view message) {
   std::string text(message);
   if (name.starts_with(vocabulary::kErrorPrefix)) {
     std::string_view kind = name.substr(vocabulary::kErrorPrefix.size());
-    for (ErrorCode code : kDaemonCodes) {
+    for (ErrorCode code : kErrorCodes) {
       if (errorCodeName(code) == kind) return Status(code, text);
     }
     // A name a newer daemon added: still an error, and the name says which.

@@ -16,7 +16,8 @@ namespace virtscratch::client {
 
 using PropertyMap = std::map<std::string, sdbus::Variant>;
 
-class ManagerProxy final : public sdbus::ProxyInterfaces<org::virtscratch::Scratch1::Manager_proxy> {
+class ManagerProxy final
+    : public sdbus::ProxyInterfaces<org::virtscratch::Scratch1::Manager_proxy> {
  public:
   explicit ManagerProxy(sdbus::IConnection& connection)
       : ProxyInterfaces(connection, vocabulary::kBusName, vocabulary::kManagerPath) {}

@@ -55,8 +55,8 @@ PropertyMap getAll(sdbus::IConnection& connection, const std::string& path,
 Status ScratchClient::Impl::armTimeout() {
   auto timeout = options.callTimeout;
   if (options.deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::microseconds>(*options.deadline -
-                                                                      Clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::microseconds>(*options.deadline - Clock::now());
     if (left.count() <= 0) return failed("virt-scratchd did not answer before the deadline");
     timeout = std::min(timeout, left);
   }
@@ -184,8 +184,8 @@ Result<PoolInfo> ScratchClient::status() {
 
 Result<uint32_t> ScratchClient::checkInterfaceVersion() {
   VS_ASSIGN_OR_RETURN(uint32_t version, impl_->call([&]() -> Result<uint32_t> {
-                        return ManagerProxy(*impl_->connection).InterfaceVersion();
-                      }));
+    return ManagerProxy(*impl_->connection).InterfaceVersion();
+  }));
   if (version > kInterfaceVersion) {
     return failed("virt-scratchd speaks interface version " + std::to_string(version) +
                   ", newer than version " + std::to_string(kInterfaceVersion) +

@@ -38,7 +38,7 @@ struct Allocated {
 };
 
 struct ReleaseDomainOptions {
-  bool force = false;                       // release even images a running domain has attached
+  bool force = false;                           // release even images a running domain has attached
   std::vector<vocabulary::Lifetime> lifetimes;  // only these lifetimes; empty: every image
 };
 

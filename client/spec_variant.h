@@ -1,5 +1,6 @@
-// The Allocate spec between its D-Bus-free form (vocabulary::SpecMap) and the a{sv} sdbus-c++
-// sends. Internal to the client library (and its tests). Pure functions, any thread.
+// The Allocate spec from its D-Bus-free form (vocabulary::SpecMap) to the a{sv} sdbus-c++ sends
+// (the daemon reads it back in daemon/dbus/request_decoder.cpp). Internal to the client library.
+// Pure functions, any thread.
 #pragma once
 
 #include <sdbus-c++/Types.h>
@@ -7,7 +8,6 @@
 #include <map>
 #include <string>
 
-#include "base/status.h"
 #include "vocabulary/allocate_spec.h"
 
 namespace virtscratch::client {
@@ -15,7 +15,5 @@ namespace virtscratch::client {
 using VariantMap = std::map<std::string, sdbus::Variant>;
 
 VariantMap toVariantMap(const vocabulary::SpecMap& spec);
-// kInvalidArgument naming the key whose value is not of type t, u, s or b.
-Result<vocabulary::SpecMap> toSpecMap(const VariantMap& map);
 
 }  // namespace virtscratch::client

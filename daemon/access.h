@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/service.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/service.h"
 
 namespace virtscratch::daemon {
 

@@ -8,12 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/image_record.h"
 #include "daemon/service.h"
 #include "image/spec.h"
-#include "base/status.h"
 
 namespace virtscratch::daemon {
 

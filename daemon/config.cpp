@@ -17,10 +17,10 @@
 #include <string_view>
 #include <tuple>
 
-#include "daemon/glib_ptr.h"
 #include "base/file_io.h"
-#include "image/size.h"
 #include "base/unique_fd.h"
+#include "daemon/glib_ptr.h"
+#include "image/size.h"
 
 namespace virtscratch::daemon {
 namespace {

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <random>
 
+#include "base/file_io.h"
 #include "daemon/file_permission.h"
 #include "image/content_copy.h"
 #include "image/content_tree.h"
-#include "base/file_io.h"
 
 namespace virtscratch::daemon {
 namespace {

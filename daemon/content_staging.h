@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
-#include "daemon/access.h"
 #include "base/progress.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "daemon/access.h"
 
 namespace virtscratch::daemon {
 

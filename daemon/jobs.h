@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
-#include "base/progress.h"
 
 namespace virtscratch::daemon {
 

@@ -15,7 +15,6 @@
 
 #include "daemon/config.h"
 #include "daemon/dbus/bus_source.h"
-#include "vocabulary/bus_names.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/glib_source.h"
 #include "daemon/image_engine.h"
@@ -27,6 +26,7 @@
 #include "daemon/log.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/service.h"
+#include "vocabulary/bus_names.h"
 #include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon {
@@ -234,7 +234,8 @@ int run(const Options& options) {
   }
 
   sd_notify(0, "READY=1\nSTATUS=Serving org.virtscratch.Scratch1");
-  logLine(LogLevel::kInfo, "serving " + std::string(vocabulary::kBusName) + " with the pool " + poolPath);
+  logLine(LogLevel::kInfo,
+          "serving " + std::string(vocabulary::kBusName) + " with the pool " + poolPath);
   g_main_loop_run(loop.get());
 
   // The signal sources stay: removing them would restore SIGTERM's default action, and a

@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 
+#include "base/status.h"
+#include "base/unique_fd.h"
 #include "daemon/record_file.h"
 #include "daemon/templates.h"
 #include "image/disk_view.h"
 #include "image/spec.h"
-#include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::daemon {
 

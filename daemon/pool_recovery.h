@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/record_file.h"
 #include "base/status.h"
+#include "daemon/record_file.h"
 
 namespace virtscratch::daemon {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "daemon/image_record.h"
 #include "image/spec.h"
-#include "base/status.h"
 
 namespace virtscratch::daemon {
 

@@ -42,7 +42,8 @@ Status Service::releaseImage(const Caller& /*caller*/, std::string_view id,
   return impl_->releaseImage(id, reason);
 }
 
-uint32_t Service::releaseByLifetime(std::string_view domainUuid, std::vector<vocabulary::Lifetime> lifetimes,
+uint32_t Service::releaseByLifetime(std::string_view domainUuid,
+                                    std::vector<vocabulary::Lifetime> lifetimes,
                                     std::string_view reason) {
   return impl_->releaseByLifetime(domainUuid, lifetimes, reason);
 }

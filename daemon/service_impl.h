@@ -46,7 +46,8 @@ class Service::Impl {
   // The domain's images whose lifetime is in `lifetimes` (every image when it is empty).
   std::vector<std::string> idsInDomain(const std::string& uuid,
                                        const std::vector<vocabulary::Lifetime>& lifetimes) const;
-  uint32_t releaseByLifetime(std::string_view domainUuid, const std::vector<vocabulary::Lifetime>& lifetimes,
+  uint32_t releaseByLifetime(std::string_view domainUuid,
+                             const std::vector<vocabulary::Lifetime>& lifetimes,
                              std::string_view reason);
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
 

@@ -2,9 +2,9 @@
 // whether a running domain uses them; and release by lifetime for the libvirt watcher.
 #include <algorithm>
 
-#include "vocabulary/domain_uuid.h"
 #include "daemon/log.h"
 #include "daemon/service_impl.h"
+#include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon {
 

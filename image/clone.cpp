@@ -10,8 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "base/file_io.h"
+#include "base/temp_file.h"
+#include "image/disk_view.h"
 #include "image/filesystem_uuid.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
@@ -19,7 +20,6 @@
 #include "image/partition_edit.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_writer.h"
-#include "base/temp_file.h"
 
 // The clone is made in two steps. First the source's guest bytes become a raw "work" file in the
 // destination directory (a reflink or a copy of the data extents for raw sources, the data read

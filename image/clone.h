@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "image/open_image.h"
 #include "base/progress.h"
 #include "base/status.h"
+#include "image/open_image.h"
 
 namespace virtscratch::image {
 

@@ -11,9 +11,9 @@
 #include <memory>
 #include <utility>
 
-#include "image/content_tree.h"
 #include "base/file_io.h"
 #include "base/unique_fd.h"
+#include "image/content_tree.h"
 
 namespace virtscratch::image {
 namespace {

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "base/file_io.h"
+#include "base/temp_file.h"
+#include "base/unique_fd.h"
 #include "image/filesystem.h"
 #include "image/output_path.h"
 #include "image/partition_table.h"
 #include "image/qcow2_writer.h"
-#include "base/temp_file.h"
-#include "base/unique_fd.h"
 
 namespace virtscratch::image {
 namespace {

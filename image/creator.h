@@ -11,9 +11,9 @@
 #include <string_view>
 
 #include "base/progress.h"
+#include "base/status.h"
 #include "image/size.h"
 #include "image/spec.h"
-#include "base/status.h"
 
 namespace virtscratch::image {
 

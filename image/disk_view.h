@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "base/file_io.h"
-#include "image/spec.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

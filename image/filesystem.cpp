@@ -6,12 +6,12 @@
 #include <cerrno>
 #include <vector>
 
-#include "image/content_tree.h"
 #include "base/file_io.h"
 #include "base/process.h"
-#include "image/size.h"
 #include "base/temp_file.h"
 #include "base/unique_fd.h"
+#include "image/content_tree.h"
+#include "image/size.h"
 #include "image/vfat_content.h"
 #include "image/xfs_protofile.h"
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "base/file_io.h"
-#include "image/guest_copy.h"
 #include "base/process.h"
 #include "base/temp_file.h"
+#include "image/guest_copy.h"
 
 namespace virtscratch::image {
 namespace {

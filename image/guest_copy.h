@@ -8,10 +8,10 @@
 #include <span>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "base/file_io.h"
 #include "base/progress.h"
 #include "base/status.h"
+#include "image/disk_view.h"
 
 namespace virtscratch::image {
 

@@ -13,8 +13,8 @@
 #include <span>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "base/status.h"
+#include "image/disk_view.h"
 
 namespace virtscratch::image {
 

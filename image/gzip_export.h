@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
-#include "image/disk_view.h"
 #include "base/progress.h"
 #include "base/status.h"
+#include "image/disk_view.h"
 
 namespace virtscratch::image {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "base/progress.h"
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

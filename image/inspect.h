@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "image/open_image.h"
 #include "image/partition_table.h"
 #include "image/spec.h"
-#include "base/status.h"
 
 namespace virtscratch::image {
 

@@ -11,10 +11,10 @@
 #include <optional>
 #include <string>
 
-#include "image/disk_view.h"
-#include "image/spec.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "image/disk_view.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "base/file_io.h"
+#include "image/disk_view.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_reader.h"

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "base/progress.h"
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "base/file_io.h"
+#include "base/process.h"
+#include "base/temp_file.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
 #include "image/partition_edit.h"
-#include "base/process.h"
 #include "image/qcow2_writer.h"
 #include "image/size.h"
-#include "base/temp_file.h"
 
 // Failure safety: the grown image is built as unnamed files next to the original and renamed
 // over it only when everything succeeded; an error leaves the original untouched. The one

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <string>
 
-#include "image/open_image.h"
 #include "base/progress.h"
 #include "base/status.h"
+#include "image/open_image.h"
 
 namespace virtscratch::image {
 

@@ -10,14 +10,14 @@
 #include <optional>
 #include <vector>
 
-#include "image/disk_view.h"
 #include "base/file_io.h"
+#include "base/temp_file.h"
+#include "image/disk_view.h"
 #include "image/gzip_import.h"
 #include "image/open_image.h"
 #include "image/output_path.h"
 #include "image/qcow2_writer.h"
 #include "image/size.h"
-#include "base/temp_file.h"
 
 namespace virtscratch::image {
 namespace {

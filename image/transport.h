@@ -5,10 +5,10 @@
 #include <optional>
 #include <string>
 
-#include "image/gzip_export.h"
 #include "base/progress.h"
-#include "image/spec.h"
 #include "base/status.h"
+#include "image/gzip_export.h"
+#include "image/spec.h"
 
 namespace virtscratch::image {
 

@@ -5,9 +5,9 @@
 #include <array>
 #include <unordered_map>
 
-#include "image/content_tree.h"
 #include "base/file_io.h"
 #include "base/process.h"
+#include "image/content_tree.h"
 #include "image/size.h"
 
 namespace virtscratch::image {

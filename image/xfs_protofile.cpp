@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <string_view>
 
-#include "image/content_tree.h"
 #include "base/file_io.h"
 #include "base/process.h"
+#include "image/content_tree.h"
 
 namespace virtscratch::image {
 namespace {

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <optional>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <vector>
@@ -41,8 +41,8 @@ Status applyText(const std::string& file, const std::string& text, HookConfig& c
     if (line.empty() || line.front() == '#') continue;
     if (line.front() == '[') {
       if (line.back() != ']') {
-        return invalidArgument(file + ":" + std::to_string(number) + ": '" +
-                               elided(line, 100) + "' is not a group header");
+        return invalidArgument(file + ":" + std::to_string(number) + ": '" + elided(line, 100) +
+                               "' is not a group header");
       }
       group = std::string(line.substr(1, line.size() - 2));
       if (std::find(std::begin(kGroups), std::end(kGroups), group) == std::end(kGroups)) {

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <filesystem>
 #include <string>
 
 #include "client/scratch_client.h"
@@ -18,6 +17,7 @@
 #include "plugin/hook_request.h"
 #include "plugin/hook_watchdog.h"
 #include "vocabulary/disk_sources.h"
+#include "vocabulary/pool_layout.h"
 #include "vocabulary/scratch_metadata.h"
 
 namespace virtscratch::hook {
@@ -111,8 +111,7 @@ int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
     }
     const std::string* path = &allocated->path;
     auto source = sources->find(disk.target);
-    if (source != sources->end() && std::filesystem::path(source->second).lexically_normal() !=
-                                        std::filesystem::path(*path).lexically_normal()) {
+    if (source != sources->end() && !vocabulary::sameImagePath(source->second, *path)) {
       exitCode = failAsConfigured(
           config, what + "the domain's <disk> for " + disk.target + " uses '" + source->second +
                       "' but virt-scratchd made the image at '" + *path +
@@ -163,7 +162,8 @@ int run(int argc, const char* const* argv) {
   }
   // Most domains have no scratch disks: they never wait for the configuration or the bus.
   bool anyBoot = false;
-  for (const auto& disk : scratch->disks) anyBoot = anyBoot || disk.attach == vocabulary::Attach::kBoot;
+  for (const auto& disk : scratch->disks)
+    anyBoot = anyBoot || disk.attach == vocabulary::Attach::kBoot;
   if (scratch->disks.empty() || (request->action == HookAction::kPrepare && !anyBoot)) {
     return kExitOk;
   }

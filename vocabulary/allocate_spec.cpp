@@ -64,8 +64,8 @@ Status readKey(const std::string& key, const SpecValue& value, AllocateSpec& out
   } else if (key == "target") {
     VS_ASSIGN_OR_RETURN(out.target, take<std::string>(key, value));
   } else {
-    return invalidArgument("unknown spec key '" + key + "'; known keys: " +
-                           std::string(kAllocateKeys));
+    return invalidArgument("unknown spec key '" + key +
+                           "'; known keys: " + std::string(kAllocateKeys));
   }
   return {};
 }
@@ -87,8 +87,8 @@ std::string_view typeNameOf(std::string_view signature) {
 std::string_view keySignature(std::string_view key) {
   if (key == "size" || key == "size-per-vcpu") return "t";
   if (key == "vcpus") return "u";
-  for (std::string_view k : {"format", "filesystem", "label", "uuid", "partition",
-                             "preallocation", "content", "target", "lifetime"}) {
+  for (std::string_view k : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
+                             "content", "target", "lifetime"}) {
     if (k == key) return "s";
   }
   return "";
@@ -97,12 +97,11 @@ std::string_view keySignature(std::string_view key) {
 Status wrongType(const std::string& key, std::string_view signature) {
   std::string_view want = keySignature(key);
   if (want.empty()) {
-    return invalidArgument("unknown spec key '" + key + "'; known keys: " +
-                           std::string(kAllocateKeys));
+    return invalidArgument("unknown spec key '" + key +
+                           "'; known keys: " + std::string(kAllocateKeys));
   }
   return invalidArgument("spec key '" + key + "' must be of type '" + std::string(want) + "' (" +
-                         std::string(typeNameOf(want)) + "), not '" + std::string(signature) +
-                         "'");
+                         std::string(typeNameOf(want)) + "), not '" + std::string(signature) + "'");
 }
 
 SpecMap toSpecMap(const AllocateSpec& spec) {

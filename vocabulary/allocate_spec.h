@@ -28,7 +28,7 @@ std::string_view signatureOf(const SpecValue& value);
 std::string_view typeNameOf(std::string_view signature);
 
 struct AllocateSpec {
-  image::ImageSpec image;   // image.size 0 when sizePerVcpu is used
+  image::ImageSpec image;    // image.size 0 when sizePerVcpu is used
   uint64_t sizePerVcpu = 0;  // with vcpus: size = sizePerVcpu * vcpus
   uint32_t vcpus = 0;
   bool sizeGiven = false;  // "size" was in the map (together with size-per-vcpu: an error)

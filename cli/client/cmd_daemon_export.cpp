@@ -10,12 +10,12 @@
 #include <optional>
 #include <string>
 
+#include "base/temp_file.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "client/scratch_client.h"
 #include "image/output_path.h"
-#include "base/temp_file.h"
 
 namespace virtscratch::cli {
 namespace {

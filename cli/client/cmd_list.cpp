@@ -55,9 +55,9 @@ int runList(std::span<char* const> argv) {
   std::printf("%-40s %-36s %-6s %-9s %-8s %-5s %-6s %s\n", "ID", "DOMAIN", "TARGET", "STATE",
               "LIFETIME", "FMT", "FS", "SIZE");
   for (const client::ImageInfo& image : *images) {
-    std::printf("%-40s %-36s %-6s %-9s %-8s %-5s %-6s %s\n", image.id.c_str(),
-                image.domain.c_str(), image.target.c_str(), image.state.c_str(),
-                image.lifetime.c_str(), image.format.c_str(), image.filesystem.c_str(),
+    std::printf("%-40s %-36s %-6s %-9s %-8s %-5s %-6s %s\n", image.id.c_str(), image.domain.c_str(),
+                image.target.c_str(), image.state.c_str(), image.lifetime.c_str(),
+                image.format.c_str(), image.filesystem.c_str(),
                 image::formatSize(image.virtualSize).c_str());
   }
   return kExitOk;

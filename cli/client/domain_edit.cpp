@@ -103,9 +103,10 @@ Status writeMetadata(virDomainPtr dom, const std::string& name,
   int rc = disks.empty()
                ? libvirt().domainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
                                              uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG)
-               : libvirt().domainSetMetadata(
-                     dom, VIR_DOMAIN_METADATA_ELEMENT, vocabulary::metadataXml(disks).c_str(),
-                     std::string(vocabulary::kPrefix).c_str(), uri.c_str(), VIR_DOMAIN_AFFECT_CONFIG);
+               : libvirt().domainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                                             vocabulary::metadataXml(disks).c_str(),
+                                             std::string(vocabulary::kPrefix).c_str(), uri.c_str(),
+                                             VIR_DOMAIN_AFFECT_CONFIG);
   if (rc < 0) return libvirtError("cannot write the scratch metadata of domain '" + name + "'");
   return {};
 }
@@ -117,7 +118,9 @@ const DiskElement* findDisk(const std::vector<DiskElement>& disks, std::string_v
   return nullptr;
 }
 
-bool isScratch(const DiskElement& disk) { return disk.serial == vocabulary::diskSerial(disk.target); }
+bool isScratch(const DiskElement& disk) {
+  return disk.serial == vocabulary::diskSerial(disk.target);
+}
 
 }  // namespace
 
@@ -136,7 +139,8 @@ Result<ConnectPtr> openLibvirt(const std::optional<std::string>& uri) {
 }
 
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
-                                       const vocabulary::ScratchDisk& disk, std::string_view poolPath) {
+                                       const vocabulary::ScratchDisk& disk,
+                                       std::string_view poolPath) {
   VS_RETURN_IF_ERROR(loadLibvirt().status());
   VS_ASSIGN_OR_RETURN(DomainPtr dom, lookup(conn, domain));
   VS_ASSIGN_OR_RETURN(EditedDomain out, describe(dom.get()));

@@ -15,9 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "cli/client/libvirt_api.h"
 #include "vocabulary/scratch_metadata.h"
-#include "base/status.h"
 
 namespace virtscratch::cli {
 
@@ -45,7 +45,8 @@ struct EditedDomain {
 // target. `poolPath` is needed for attach='boot' only. Fails, changing nothing, on a transient
 // domain and on a target that a disk which is not scratch uses.
 Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view domain,
-                                       const vocabulary::ScratchDisk& disk, std::string_view poolPath);
+                                       const vocabulary::ScratchDisk& disk,
+                                       std::string_view poolPath);
 
 // Removes the scratch disk of `target` (every one when none is given) from the definition: the
 // metadata entry (the whole element when none is left) and the <disk> with its serial.

@@ -13,11 +13,11 @@
 #include <string_view>
 #include <utility>
 
+#include "base/status.h"
 #include "daemon/dbus/bus_errors.h"
 #include "daemon/dbus/caller.h"
 #include "daemon/dbus/polkit_authority.h"
 #include "daemon/service.h"
-#include "base/status.h"
 
 namespace virtscratch::daemon::bus {
 

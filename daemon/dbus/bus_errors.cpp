@@ -5,38 +5,10 @@
 namespace virtscratch::daemon::bus {
 
 std::string errorName(ErrorCode code) {
-  const char* suffix = "Failed";
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      suffix = "InvalidArgument";
-      break;
-    case ErrorCode::kNotFound:
-      suffix = "NotFound";
-      break;
-    case ErrorCode::kAlreadyExists:
-      suffix = "AlreadyExists";
-      break;
-    case ErrorCode::kNoSpace:
-      suffix = "NoSpace";
-      break;
-    case ErrorCode::kQuotaExceeded:
-      suffix = "QuotaExceeded";
-      break;
-    case ErrorCode::kAccessDenied:
-      suffix = "AccessDenied";
-      break;
-    case ErrorCode::kBusy:
-      suffix = "Busy";
-      break;
-    case ErrorCode::kCancelled:
-      suffix = "Cancelled";
-      break;
-    case ErrorCode::kOk:
-    case ErrorCode::kFailed:
-      suffix = "Failed";
-      break;
-  }
-  return std::string(kErrorPrefix) + suffix;
+  // The same names the client library maps back (client/bus_error.cpp): one per ErrorCode.
+  std::string_view kind =
+      code == ErrorCode::kOk ? errorCodeName(ErrorCode::kFailed) : errorCodeName(code);
+  return std::string(kErrorPrefix) + std::string(kind);
 }
 
 sdbus::Error toBusError(const Status& status) {

@@ -14,8 +14,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "vocabulary/bus_names.h"
 #include "base/status.h"
+#include "vocabulary/bus_names.h"
 
 namespace virtscratch::daemon::bus {
 

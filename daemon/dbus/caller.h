@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "daemon/service.h"
 #include "base/status.h"
+#include "daemon/service.h"
 
 namespace virtscratch::daemon::bus {
 

@@ -112,8 +112,9 @@ std::string ImageObject::Target() {
   return property("Image.Target", [](const ImageRecord& r) { return r.target; });
 }
 std::string ImageObject::Lifetime() {
-  return property("Image.Lifetime",
-                  [](const ImageRecord& r) { return std::string(vocabulary::toString(r.lifetime)); });
+  return property("Image.Lifetime", [](const ImageRecord& r) {
+    return std::string(vocabulary::toString(r.lifetime));
+  });
 }
 uint64_t ImageObject::VirtualSize() {
   return property("Image.VirtualSize", [](const ImageRecord& r) { return r.spec.size; });

@@ -94,7 +94,8 @@ Result<ExportParams> decodeExportOptions(UniqueFd output, const VariantMap& opti
 namespace {
 
 // ReleaseDomain's lifetime: one name (s) or several (as).
-Result<std::vector<vocabulary::Lifetime>> takeLifetimes(const std::string& key, const sdbus::Variant& value) {
+Result<std::vector<vocabulary::Lifetime>> takeLifetimes(const std::string& key,
+                                                        const sdbus::Variant& value) {
   std::vector<std::string> names;
   std::string type = value.isEmpty() ? "" : value.peekValueType();
   if (type == "s") {

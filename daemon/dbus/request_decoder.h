@@ -9,8 +9,8 @@
 #include <map>
 #include <string>
 
-#include "daemon/service.h"
 #include "base/status.h"
+#include "daemon/service.h"
 
 namespace virtscratch::daemon::bus {
 

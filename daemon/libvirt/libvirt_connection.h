@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/log.h"
 #include "base/status.h"
+#include "daemon/log.h"
 
 namespace virtscratch::daemon::libvirt {
 

@@ -8,9 +8,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "daemon/config.h"
 #include "base/file_io.h"
 #include "base/unique_fd.h"
+#include "daemon/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;

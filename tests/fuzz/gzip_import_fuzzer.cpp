@@ -9,8 +9,8 @@
 #include <cstdlib>
 
 #include "base/file_io.h"
-#include "image/gzip_import.h"
 #include "base/unique_fd.h"
+#include "image/gzip_import.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;

@@ -26,7 +26,8 @@ void checkRoundTrip(const DomainScratch& parsed) {
   // libvirt declares the namespace on the element it stores; the writer leaves that to it.
   std::string_view open = "<disks";
   if (metadata.compare(0, open.size(), open) != 0) std::abort();
-  metadata.insert(open.size(), " xmlns=\"" + std::string(virtscratch::vocabulary::kNamespace) + "\"");
+  metadata.insert(open.size(),
+                  " xmlns=\"" + std::string(virtscratch::vocabulary::kNamespace) + "\"");
   std::string xml = "<domain><name>n</name><uuid>" + parsed.uuid + "</uuid><metadata>" + metadata +
                     "</metadata></domain>";
   auto again = virtscratch::vocabulary::parseDomainXml(xml);

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "base/file_io.h"
-#include "image/open_image.h"
 #include "base/unique_fd.h"
+#include "image/open_image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace virtscratch;

@@ -11,8 +11,8 @@
 #include <set>
 #include <string>
 
-#include "image/size.h"
 #include "base/unique_fd.h"
+#include "image/size.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

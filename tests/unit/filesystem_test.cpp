@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "base/file_io.h"
-#include "image/size.h"
 #include "base/unique_fd.h"
+#include "image/size.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

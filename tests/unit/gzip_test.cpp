@@ -6,12 +6,12 @@
 #include <string>
 #include <thread>
 
+#include "base/unique_fd.h"
 #include "image/disk_view.h"
 #include "image/gzip_export.h"
 #include "image/gzip_import.h"
 #include "image/open_image.h"
 #include "image/size.h"
-#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "image/filesystem.h"
 #include "base/unique_fd.h"
+#include "image/filesystem.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "image/size.h"
 #include "base/unique_fd.h"
+#include "image/size.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::image {

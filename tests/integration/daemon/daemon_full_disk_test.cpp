@@ -173,8 +173,8 @@ TEST_F(DaemonFullDisk, AnImageWhoseRecordDoesNotFitIsRemovedWithIt) {
   EXPECT_EQ(again.ImageCount(), 0u);
   EXPECT_EQ(poolFiles(), std::vector<std::string>{});
   // One MiB less leaves room for the record.
-  ImageClient image(
-      bus(), allocate(again, kDomainA, imageSpec(available - kMiB, "raw", "none", "vdb", "falloc")));
+  ImageClient image(bus(), allocate(again, kDomainA,
+                                    imageSpec(available - kMiB, "raw", "none", "vdb", "falloc")));
   EXPECT_EQ(image.VirtualSize(), available - kMiB);
   EXPECT_EQ(poolFiles(), (std::vector<std::string>{kDomainA, std::string(kDomainA) + "/vdb.raw",
                                                    std::string(kDomainA) + "/vdb.record"}));

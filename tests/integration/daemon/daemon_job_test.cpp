@@ -37,9 +37,10 @@ std::string imageWithData(ManagerClient& manager, const std::string& content, in
     std::memcpy(&data[i], &v, 8);
   }
   writeFileAt(content + "/data.bin", 0, data);
-  return allocate(manager, kDomainA, {{"size", sdbus::Variant(uint64_t{256} << 20)},
-                                     {"format", sdbus::Variant(std::string("raw"))},
-                                     {"content", sdbus::Variant(content)}});
+  return allocate(manager, kDomainA,
+                  {{"size", sdbus::Variant(uint64_t{256} << 20)},
+                   {"format", sdbus::Variant(std::string("raw"))},
+                   {"content", sdbus::Variant(content)}});
 }
 
 TEST_F(DaemonJobs, ExportReportsProgressAtMostEvery200MsAndCompletes) {

@@ -65,8 +65,9 @@ TEST_F(DaemonModes, TheTemplatesDirectoryIsTraversableOnlyWhenTemplatesBackOverl
 TEST_F(DaemonModes, StartingTightensThePoolMadeBefore) {
   startDaemon();
   ManagerClient manager(bus());
-  auto image = allocate(manager, kDomainA, {{"size", sdbus::Variant(kGiB)},
-                                           {"lifetime", sdbus::Variant(std::string("manual"))}});
+  auto image = allocate(
+      manager, kDomainA,
+      {{"size", sdbus::Variant(kGiB)}, {"lifetime", sdbus::Variant(std::string("manual"))}});
   std::string file = ImageClient(bus(), image).Path();
   ASSERT_EQ(stopDaemon(), 0);
   std::string domainDir = poolPath() + "/" + kDomainA;

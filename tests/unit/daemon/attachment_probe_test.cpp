@@ -76,7 +76,8 @@ class AttachmentProbeTest : public testing::ServiceOnTestDriver {
 
   Result<uint32_t> releaseDomain(bool force) {
     std::optional<Result<uint32_t>> out;
-    service->releaseDomain({}, kWeb, ReleaseOptions{force, {}}, [&](Result<uint32_t> r) { out = r; });
+    service->releaseDomain({}, kWeb, ReleaseOptions{force, {}},
+                           [&](Result<uint32_t> r) { out = r; });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
     if (!out) return Status(ErrorCode::kFailed, "no answer");
     return *out;

@@ -87,7 +87,8 @@ TEST_F(DomainEditTest, EnableWritesTheMetadataAndABootDiskAtThePoolPath) {
 
 TEST_F(DomainEditTest, EnablingATargetAgainReplacesItsEntryAndItsDisk) {
   define();
-  ASSERT_TRUE(enableScratchDisk(conn.get(), kWeb, disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
+  ASSERT_TRUE(
+      enableScratchDisk(conn.get(), kWeb, disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
   vocabulary::ScratchDisk hotplug = disk("vdb", vocabulary::Attach::kHotplug);
   hotplug.format = image::ImageFormat::kRaw;
   auto edited = enableScratchDisk(conn.get(), kWeb, hotplug, "");
@@ -117,8 +118,10 @@ TEST_F(DomainEditTest, EnableRefusesATargetThatAnotherDiskUses) {
 
 TEST_F(DomainEditTest, DisableRemovesOneTargetThenTheWholeElement) {
   define();
-  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
-  ASSERT_TRUE(enableScratchDisk(conn.get(), "web", disk("vdc", vocabulary::Attach::kBoot), kPool).ok());
+  ASSERT_TRUE(
+      enableScratchDisk(conn.get(), "web", disk("vdb", vocabulary::Attach::kBoot), kPool).ok());
+  ASSERT_TRUE(
+      enableScratchDisk(conn.get(), "web", disk("vdc", vocabulary::Attach::kBoot), kPool).ok());
   ASSERT_EQ(count(inactiveXml(), "<serial>scratch-"), 2u);
 
   auto one = disableScratchDisks(conn.get(), "web", std::string("vdb"));

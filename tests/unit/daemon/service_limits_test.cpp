@@ -57,7 +57,8 @@ class ServiceLimits : public ServiceTest {
   }
   Result<uint32_t> releaseDomain(const std::string& domain, bool force = false) {
     std::optional<Result<uint32_t>> out;
-    service->releaseDomain({}, domain, ReleaseOptions{force, {}}, [&](Result<uint32_t> r) { out = r; });
+    service->releaseDomain({}, domain, ReleaseOptions{force, {}},
+                           [&](Result<uint32_t> r) { out = r; });
     EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "release never answered";
     if (!out) return Status(ErrorCode::kFailed, "no answer");
     return *out;

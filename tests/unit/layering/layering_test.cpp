@@ -80,8 +80,8 @@ TEST(Layering, NoSourceIncludesALayerAboveOrBesideItsOwn) {
     if (!allowedBelow().contains(to)) continue;
     ++checked;
     std::string from = firstComponent(inc.file);
-    EXPECT_TRUE(mayUse(from, to)) << inc.file << ":" << inc.line << " (" << from
-                                  << ") includes \"" << inc.target << "\" (" << to << ")";
+    EXPECT_TRUE(mayUse(from, to)) << inc.file << ":" << inc.line << " (" << from << ") includes \""
+                                  << inc.target << "\" (" << to << ")";
   }
   EXPECT_GT(checked, 300u);
 }
@@ -159,9 +159,9 @@ std::map<std::string, TargetNode> linkGraph() {
 
 TEST(Layering, NoTargetLinksALayerAboveOrBesideItsOwn) {
   std::map<std::string, TargetNode> graph = linkGraph();
-  for (const char* expected : {"virtscratch_base", "virtscratch_image", "virtscratch_vocabulary",
-                               "virtscratch_daemon", "virt-scratchd", "virt-scratch",
-                               "virt-scratch-hook"}) {
+  for (const char* expected :
+       {"virtscratch_base", "virtscratch_image", "virtscratch_vocabulary", "virtscratch_daemon",
+        "virt-scratchd", "virt-scratch", "virt-scratch-hook"}) {
     ASSERT_TRUE(graph.contains(expected)) << expected << " is missing from " << VS_LINK_GRAPH;
   }
   EXPECT_EQ(graph["virt-scratch-hook"].layer, "plugin");

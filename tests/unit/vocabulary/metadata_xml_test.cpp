@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "vocabulary/disk_sources.h"
-#include "vocabulary/scratch_metadata.h"
 #include "image/size.h"
 #include "tests/support/test_util.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/scratch_metadata.h"
 
 namespace virtscratch::vocabulary {
 namespace {
