@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -258,5 +259,9 @@ int main(int argc, char** argv) {
   if (parsed != 0) return parsed < 0 ? 0 : parsed;
   // A client that goes away mid-reply must not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
+  // The tools it runs (mke2fs, qemu-img...) are found on PATH. systemd sets one; the bus's
+  // launch helper, which starts it on a first call where the bus does not hand activation to
+  // systemd, starts it with an empty environment: use systemd's default then.
+  setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 0);
   return virtscratch::daemon::run(options);
 }

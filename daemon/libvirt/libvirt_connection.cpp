@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "daemon/glib_source.h"
 #include "daemon/log.h"
@@ -54,7 +56,14 @@ void quietLibvirtErrors() {
 LibvirtConnection::LibvirtConnection(Options options, GMainContext* context)
     : options_(std::move(options)), context_(context), nextRetryMs_(options_.firstRetryMs) {}
 
+// Shared by the loop and the connecting thread; `abandoned` is read and written on the loop only.
+struct LibvirtConnection::Attempt {
+  bool abandoned = false;
+};
+
 LibvirtConnection::~LibvirtConnection() {
+  // An open still in flight finds it abandoned when it comes back, and closes what it opened.
+  if (attempt_) attempt_->abandoned = true;
   cancel(retry_);
   cancel(closing_);
   if (conn_) closeConnection(LogLevel::kInfo, "the daemon is stopping");
@@ -70,24 +79,49 @@ void LibvirtConnection::removeObserver(ConnectionObserver* observer) {
 }
 
 void LibvirtConnection::start() {
-  if (!conn_ && retry_ == nullptr) tryConnect();
+  if (!conn_ && retry_ == nullptr && !attempt_) tryConnect();
 }
 
 void LibvirtConnection::tryConnect() {
   cancel(retry_);
-  ConnectPtr conn(virConnectOpen(options_.uri.c_str()));
+  if (conn_ || attempt_) return;
+  auto attempt = std::make_shared<Attempt>();
+  attempt_ = attempt;
+  GMainContext* context = g_main_context_ref(context_);
+  // Detached: a libvirtd that never answers must not hold up the daemon's stop. What the thread
+  // touches is its own copies, libvirt (thread-safe) and the context, which it keeps a reference
+  // to; `this` is used only back on the loop, and only while the attempt is not abandoned.
+  std::thread([this, attempt, context, options = options_] {
+    std::vector<std::string> notes;
+    Status error;
+    ConnectPtr conn(virConnectOpen(options.uri.c_str()));
+    if (!conn) {
+      error = libvirtError("cannot connect to libvirt at " + options.uri);
+    } else if (virConnectSetKeepAlive(conn.get(), options.keepAliveIntervalS,
+                                      options.keepAliveCount) < 0) {
+      // Only remote connections (libvirtd) have keepalive; in-process drivers say unsupported.
+      notes.push_back(libvirtError("no keepalive on " + options.uri).message());
+    }
+    GSource* back = runOnce(context, 0, [this, attempt, raw = conn.release(), error, notes] {
+      ConnectPtr opened(raw);
+      if (attempt->abandoned) return;  // the connection object is gone: `opened` closes
+      adopt(std::move(opened), error, notes);
+    });
+    g_source_unref(back);
+    g_main_context_unref(context);
+  }).detach();
+}
+
+void LibvirtConnection::adopt(ConnectPtr conn, const Status& error,
+                              const std::vector<std::string>& notes) {
+  attempt_.reset();
   if (!conn) {
-    Status error = libvirtError("cannot connect to libvirt at " + options_.uri);
     logLine(LogLevel::kWarning,
             error.message() + "; trying again in " + std::to_string(nextRetryMs_) + " ms");
     scheduleRetry();
     return;
   }
-  // Only remote connections (libvirtd) have keepalive; the in-process drivers say unsupported.
-  if (virConnectSetKeepAlive(conn.get(), options_.keepAliveIntervalS, options_.keepAliveCount) <
-      0) {
-    logLine(LogLevel::kDebug, libvirtError("no keepalive on " + options_.uri).message());
-  }
+  for (const std::string& note : notes) logLine(LogLevel::kDebug, note);
   closeCallback_ = virConnectRegisterCloseCallback(conn.get(), onClose, this, nullptr) == 0;
   if (!closeCallback_) {
     logLine(LogLevel::kWarning, libvirtError("no close notification on " + options_.uri).message() +

@@ -3,6 +3,11 @@
 // on a GLib timer. Observers hear of every connect and disconnect, and subscribe to domain
 // events themselves. Lives on the loop thread of the context it is given, which must be the one
 // registerGLibEventLoop was called with: every method, and every observer call, happens there.
+//
+// The open itself runs on a thread of its own, never on the loop: a libvirtd that is starting
+// accepts the socket but answers only once its autostart is done, and autostart runs the hook,
+// which waits for the daemon's Allocate. The loop goes on serving meanwhile; the thread hands
+// the open connection back to the loop (or closes it, when the connection object is gone).
 #pragma once
 
 #include <glib.h>
@@ -66,7 +71,7 @@ class LibvirtConnection {
   void addObserver(ConnectionObserver* observer);
   void removeObserver(ConnectionObserver* observer);
 
-  // Tries to connect now; on failure keeps trying on the timer.
+  // Starts connecting now (on the connecting thread); on failure keeps trying on the timer.
   void start();
 
   virConnectPtr get() const { return conn_.get(); }  // null while disconnected
@@ -74,7 +79,9 @@ class LibvirtConnection {
   const std::string& uri() const { return options_.uri; }
 
  private:
+  struct Attempt;  // one open in flight on its thread
   void tryConnect();
+  void adopt(ConnectPtr conn, const Status& error, const std::vector<std::string>& notes);
   void scheduleRetry();
   void closeConnection(LogLevel level, std::string_view why);
   static void onClose(virConnectPtr conn, int reason, void* opaque);
@@ -86,6 +93,7 @@ class LibvirtConnection {
   unsigned nextRetryMs_;
   GSource* retry_ = nullptr;    // the pending reconnect timer
   GSource* closing_ = nullptr;  // the pending close after libvirt reported one
+  std::shared_ptr<Attempt> attempt_;  // the open in flight, if any
   bool closeCallback_ = false;
 };
 

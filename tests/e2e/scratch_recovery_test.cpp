@@ -1,9 +1,10 @@
 // When something is down: libvirtd restarted under a running domain, a domain that stops while
-// virt-scratchd is down, and virt-scratchd down when a domain starts (the hook fails closed, or
-// open when configured so).
+// virt-scratchd is down, virt-scratchd down when a domain starts (the hook fails closed, or
+// open when configured so), and libvirtd starting with autostart domains.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "tests/e2e/scratch_test.h"
 
@@ -105,6 +106,73 @@ TEST_F(ScratchDiskRecovery, DaemonDownAtStartLetsTheDomainStartWhenFailingOpen) 
   ASSERT_EQ(r.exitCode, 0) << "failing open, the domain should start: " << r.err;
   ASSERT_TRUE(waitForState("shut off", 90s)) << console();
   EXPECT_NE(console().find("VS-NO-DISK"), std::string::npos) << console();
+}
+
+// libvirtd starting with autostart domains, as at host boot: libvirtd answers no client until
+// its autostart is done, and autostart runs the hook, which waits for the daemon's Allocate. The
+// daemon must serve the Allocate while its own connection to libvirt is still being opened:
+// when the daemon runs already (its connection closed with the old libvirtd, it reconnects) and
+// when the hook's call is what starts it (D-Bus activation, the open then certainly waits).
+class LibvirtdAutostart : public ScratchTest {
+ protected:
+  // Two autostart domains with a boot disk each; libvirtd restarted as at host boot. Both run
+  // with their disks; stopped, the disks go.
+  void bootTheHost(bool activated) {
+    Guest guest;
+    guest.hold = true;
+    const std::string other = name() + "-b";
+    ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
+    ASSERT_NO_FATAL_FAILURE(defineDomain(other, guest));
+    ASSERT_NO_FATAL_FAILURE(enable({"--size", "64M", "--label", "scratch", "--lifetime", "boot"}));
+    CommandResult r =
+        cli({"enable", other, "--size", "64M", "--label", "scratch", "--lifetime", "boot"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    for (const std::string& domain : {name(), other}) {
+      r = virsh({"autostart", domain});
+      ASSERT_EQ(r.exitCode, 0) << r.err;
+    }
+    const std::string images[] = {poolImage(), poolPath() + "/" + uuidOf(other) + "/vdb.qcow2"};
+
+    r = run({vmEnv(), "stop-libvirtd"});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    if (activated) {
+      stopActivatedDaemon();  // `enable` may have started it
+      ASSERT_EQ(activatedDaemonPid(), -1);
+    }
+    // libvirtd autostarts only once per host boot: this file says it has.
+    std::filesystem::remove("/run/libvirt/qemu/autostarted");
+    r = run({vmEnv(), "start-libvirtd"});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+
+    for (const std::string& domain : {name(), other}) {
+      EXPECT_TRUE(waitForState(domain, "running", 60s))
+          << domain << " was not autostarted (each hook has 5 s); daemon log:\n"
+          << daemonLog();
+    }
+    if (activated) {
+      EXPECT_GT(activatedDaemonPid(), 0) << "the hook's call did not start the daemon";
+    }
+    for (const std::string& image : images) EXPECT_TRUE(fileExists(image)) << image;
+    for (const std::string& domain : {name(), other}) {
+      r = virsh({"autostart", "--disable", domain});
+      EXPECT_EQ(r.exitCode, 0) << r.err;
+      r = virsh({"destroy", domain});
+      EXPECT_EQ(r.exitCode, 0) << r.err;
+    }
+    for (const std::string& image : images) {
+      EXPECT_TRUE(waitForFile(image, false)) << "the boot image stayed after the stop: " << image;
+    }
+  }
+};
+
+TEST_F(LibvirtdAutostart, StartsEveryDomainWithItsDiskWhileTheDaemonReconnects) {
+  startDaemon();
+  bootTheHost(false);
+}
+
+TEST_F(LibvirtdAutostart, StartsEveryDomainWithItsDiskWhenTheHookActivatesTheDaemon) {
+  ASSERT_NO_FATAL_FAILURE(allowActivation());
+  bootTheHost(true);
 }
 
 }  // namespace

@@ -29,6 +29,9 @@ constexpr char kUri[] = "qemu:///system";
 // Where the hook reads [hook] (libvirtd runs hooks with a cleared environment, so
 // VIRT_SCRATCH_CONFIG cannot reach it).
 constexpr char kSystemConfig[] = "/etc/virt-scratch/virt-scratchd.conf";
+// One of the system bus's standard service directories, which packages leave alone.
+constexpr char kActivationFile[] =
+    "/usr/local/share/dbus-1/system-services/org.virtscratch.Scratch1.service";
 constexpr char kMachineLock[] = "/run/virt-scratch-e2e.lock";
 
 void writeText(const std::string& path, const std::string& text) {
@@ -150,6 +153,11 @@ void VmTest::TearDown() {
     virsh({"undefine", domain});
   }
   if (daemonPid_ > 0) stopDaemon();
+  if (activationAllowed_) {
+    stopActivatedDaemon();
+    std::filesystem::remove(kActivationFile);
+    reloadBusConfig();
+  }
   if (systemConfigSaved_) {
     std::filesystem::remove(kSystemConfig);
     if (fileExists(dir_->file("saved-system.conf"))) {
@@ -301,10 +309,7 @@ uint64_t VmTest::virtualSize(const std::string& image) {
   return at == std::string::npos ? 0 : std::stoull(r.out.substr(at + 15));
 }
 
-void VmTest::startDaemon(const DaemonOptions& options) {
-  pid_t owner = nameOwnerPid();
-  ASSERT_EQ(owner, -1) << "another process (pid " << owner << ") owns " << kBusName
-                       << " on the system bus: stop it before running the end-to-end tests";
+std::string VmTest::writeDaemonConfig(const DaemonOptions& options) {
   std::string conf = dir_->file("virt-scratchd.conf");
   std::string text = "[pool]\npath=" + poolPath() + "\n[templates]\nmode=" + options.templates +
                      "\n[libvirt]\nuri=" + kUri + "\n[hook]\ntimeout=5s\nfail=" + options.hookFail +
@@ -319,6 +324,45 @@ void VmTest::startDaemon(const DaemonOptions& options) {
   }
   std::filesystem::create_directories(std::filesystem::path(kSystemConfig).parent_path());
   writeText(kSystemConfig, text);
+  return conf;
+}
+
+void VmTest::allowActivation(const DaemonOptions& options) {
+  pid_t owner = nameOwnerPid();
+  ASSERT_EQ(owner, -1) << "another process (pid " << owner << ") owns " << kBusName;
+  std::string conf = writeDaemonConfig(options);
+  std::filesystem::create_directories(std::filesystem::path(kActivationFile).parent_path());
+  ASSERT_FALSE(fileExists(kActivationFile))
+      << kActivationFile << " exists: another activation file would be replaced";
+  // The bus's launch helper starts the daemon as root, with its output on /dev/null.
+  writeText(kActivationFile, std::string("[D-BUS Service]\nName=") + kBusName + "\nExec=" +
+                                 VIRT_SCRATCHD_BIN + " --config " + conf + "\nUser=root\n");
+  activationAllowed_ = true;
+  ASSERT_EQ(reloadBusConfig(), 0) << "the system bus did not reload its configuration";
+}
+
+// The system bus reads its service files again.
+int VmTest::reloadBusConfig() {
+  return run({"dbus-send", "--system", "--print-reply", "--dest=org.freedesktop.DBus",
+              "/org/freedesktop/DBus", "org.freedesktop.DBus.ReloadConfig"})
+      .exitCode;
+}
+
+pid_t VmTest::activatedDaemonPid() { return nameOwnerPid(); }
+
+void VmTest::stopActivatedDaemon() {
+  pid_t pid = nameOwnerPid();
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  EXPECT_TRUE(pollUntil([] { return nameOwnerPid() == -1; }, 30s))
+      << "the activated virt-scratchd (pid " << pid << ") did not end within 30 s of SIGTERM";
+}
+
+void VmTest::startDaemon(const DaemonOptions& options) {
+  pid_t owner = nameOwnerPid();
+  ASSERT_EQ(owner, -1) << "another process (pid " << owner << ") owns " << kBusName
+                       << " on the system bus: stop it before running the end-to-end tests";
+  std::string conf = writeDaemonConfig(options);
   std::vector<std::string> args = {VIRT_SCRATCHD_BIN, "--config", conf};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

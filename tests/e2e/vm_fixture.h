@@ -91,6 +91,12 @@ class VmTest : public ::testing::Test {
   // [libvirt] uri=qemu:///system; waits until it owns its name.
   void startDaemon(const DaemonOptions& options = {});
   int stopDaemon();  // SIGTERM; the exit code
+  // Lets the system bus start virt-scratchd on the first call to its name (D-Bus activation),
+  // configured as startDaemon would; undone at the end of the test, which stops the daemon the
+  // bus started.
+  void allowActivation(const DaemonOptions& options = {});
+  pid_t activatedDaemonPid();  // the owner of the name, -1 when none
+  void stopActivatedDaemon();  // SIGTERM to the owner of the name; waits until it is free
   // SIGKILL, then waits until the process is reaped and its bus name is free again.
   void killDaemon();
   std::string daemonLog() const;
@@ -104,8 +110,12 @@ class VmTest : public ::testing::Test {
   std::unique_ptr<TempDir> dir_;
 
  private:
+  std::string writeDaemonConfig(const DaemonOptions& options);
+  static int reloadBusConfig();
+
   std::string name_;
   bool defined_ = false;
+  bool activationAllowed_ = false;
   std::vector<std::string> otherDomains_;  // defined with defineDomain(domain, guest)
   bool systemConfigSaved_ = false;
   pid_t daemonPid_ = -1;

@@ -27,6 +27,7 @@ add_executable(libvirt_tests
   daemon/domain_edit_test.cpp
   daemon/lifecycle_watcher_test.cpp
   daemon/attachment_probe_test.cpp
+  daemon/libvirt_connection_test.cpp
 )
 target_include_directories(libvirt_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(libvirt_tests PRIVATE

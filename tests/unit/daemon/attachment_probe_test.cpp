@@ -97,8 +97,7 @@ std::string escaped(const std::string& path) {
 }
 
 TEST_F(AttachmentProbeTest, ReleaseOfAnImageARunningDomainUsesIsBusyUntilForced) {
-  connection->start();
-  ASSERT_TRUE(connection->connected());
+  ASSERT_NO_FATAL_FAILURE(connect());
   defineWeb(disk("/var/lib/libvirt/images/root.raw", "vda") + disk(escaped(image.path), "vdb"),
             true);
   Status busy = release(false);
@@ -117,16 +116,14 @@ TEST_F(AttachmentProbeTest, ReleaseOfAnImageARunningDomainUsesIsBusyUntilForced)
 }
 
 TEST_F(AttachmentProbeTest, ReleaseGoesAheadWhenTheDomainIsStoppedOrDoesNotUseTheImage) {
-  connection->start();
-  ASSERT_TRUE(connection->connected());
+  ASSERT_NO_FATAL_FAILURE(connect());
   defineWeb(disk(escaped(image.path), "vdb"), false);  // defined with it, not running
   EXPECT_TRUE(release(false).ok());
   EXPECT_FALSE(fileExists(image.path));
 }
 
 TEST_F(AttachmentProbeTest, ReleaseDomainGoesAheadWhenTheRunningDomainHasNotTheDisk) {
-  connection->start();
-  ASSERT_TRUE(connection->connected());
+  ASSERT_NO_FATAL_FAILURE(connect());
   defineWeb(disk("/var/lib/libvirt/images/root.raw", "vda"), true);
   auto released = releaseDomain(false);
   ASSERT_TRUE(released.ok()) << released.status().message();

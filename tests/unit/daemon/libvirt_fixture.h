@@ -92,6 +92,13 @@ class ServiceOnTestDriver : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.status().message();
   }
 
+  // Starts the connection and runs the loop until the open (on its own thread) is adopted.
+  void connect() {
+    connection->start();
+    ASSERT_TRUE(spinUntil([&] { return connection->connected(); }))
+        << "the connection to test:///default was not adopted by the loop";
+  }
+
   void TearDown() override {
     if (service) {
       bool stopped = false;

@@ -73,8 +73,7 @@ class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
 
   void startWatching() {
     watcher = std::make_unique<LifecycleWatcher>(*service, *connection, invoker);
-    connection->start();
-    ASSERT_TRUE(connection->connected());
+    ASSERT_NO_FATAL_FAILURE(connect());
   }
 
   bool has(const std::string& uuid, const std::string& target) const {
@@ -188,7 +187,7 @@ TEST_F(LifecycleWatcherTest, ResolverLooksNamesUpOnlyWhileConnected) {
   ASSERT_TRUE(uuid.ok());
   EXPECT_EQ(uuid->uuid, kWeb);
 
-  connection->start();
+  ASSERT_NO_FATAL_FAILURE(connect());
   auto named = resolver->resolve("web");
   ASSERT_TRUE(named.ok()) << named.status().message();
   EXPECT_EQ(named->uuid, kWeb);
