@@ -75,6 +75,11 @@ std::vector<std::string> extArgs(const MkfsRequest& r) {
       "-E",
       "lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1,nodiscard" +
           (r.offset == 0 ? std::string() : ",offset=" + std::to_string(r.offset))};
+  // ext4's metadata checksums are seeded from the UUID. With the seed kept in the superblock
+  // instead, giving a clone its own UUID is one superblock write whatever the size (tune2fs -U:
+  // 0.01 s instead of 0.17 s at 1 TiB, and no e2fsck -f first on a filesystem a guest mounted).
+  // Linux reads it since 4.4, e2fsprogs since 1.43. ext2 and ext3 have no metadata checksums.
+  if (r.filesystem == Filesystem::kExt4) argv.insert(argv.end(), {"-O", "metadata_csum_seed"});
   if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
   if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
   // mke2fs -d copies everything: files, directories, symlinks, hard links, device files, fifos,

@@ -2,7 +2,8 @@
 # would: `c++ example.cpp $(pkg-config --cflags --libs virt-scratch-client)`, with only the
 # installed header and libraries (the source tree is not on the include path). Then runs it with
 # no bus to reach, which must end in the client library's own error, not a crash.
-# Run by ctest: cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -P client_install.cmake
+# Run by ctest: cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... [-DEXTRA_FLAGS=...] -P
+# client_install.cmake (EXTRA_FLAGS: the build's sanitizer flags, empty otherwise).
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
@@ -37,7 +38,8 @@ endif()
 find_program(CXX NAMES c++ g++ REQUIRED)
 set(example ${WORK_DIR}/allocate_example)
 run_step("compiling the example against the installed client library"
-         ${CXX} -o ${example} ${SOURCE_DIR}/client/example/allocate_example.cpp ${flags})
+         ${CXX} -o ${example} ${SOURCE_DIR}/client/example/allocate_example.cpp ${flags}
+         ${EXTRA_FLAGS})
 
 execute_process(COMMAND ${CMAKE_COMMAND} -E env
                         DBUS_SYSTEM_BUS_ADDRESS=unix:path=${WORK_DIR}/no-bus-here
