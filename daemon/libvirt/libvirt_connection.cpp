@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -91,7 +92,7 @@ void LibvirtConnection::tryConnect() {
   // Detached: a libvirtd that never answers must not hold up the daemon's stop. What the thread
   // touches is its own copies, libvirt (thread-safe) and the context, which it keeps a reference
   // to; `this` is used only back on the loop, and only while the attempt is not abandoned.
-  std::thread([this, attempt, context, options = options_] {
+  auto open = [this, attempt, context, options = options_] {
     std::vector<std::string> notes;
     Status error;
     ConnectPtr conn(virConnectOpen(options.uri.c_str()));
@@ -109,7 +110,17 @@ void LibvirtConnection::tryConnect() {
     });
     g_source_unref(back);
     g_main_context_unref(context);
-  }).detach();
+  };
+  try {
+    std::thread(std::move(open)).detach();
+  } catch (const std::system_error& e) {  // no thread to be had (TasksMax, memory)
+    g_main_context_unref(context);
+    attempt_.reset();
+    logLine(LogLevel::kWarning, "cannot start a thread to connect to libvirt at " + options_.uri +
+                                    ": " + e.what() + "; trying again in " +
+                                    std::to_string(nextRetryMs_) + " ms");
+    scheduleRetry();
+  }
 }
 
 void LibvirtConnection::adopt(ConnectPtr conn, const Status& error,
