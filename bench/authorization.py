@@ -141,7 +141,7 @@ def client(address, first, runs):
         start = time.perf_counter()
         manager.Allocate(domain, spec, timeout=600)
         print(time.perf_counter() - start)
-        manager.ReleaseDomain(domain)
+        manager.ReleaseDomain(domain, dbus.Dictionary({}, signature="sv"))
 
 
 if __name__ == "__main__":

@@ -99,3 +99,36 @@ def table(header, rows):
         # A "|" inside a cell (a shell pipeline) would end the cell.
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
     return "\n".join(lines)
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_idle(pid, deadline=60):
+    """Waits until process `pid` used no CPU time for half a second (a daemon's background work,
+    such as refilling spares, done), or `deadline` seconds."""
+    end = time.monotonic() + deadline
+    last = cpu_ticks(pid)
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        now = cpu_ticks(pid)
+        if now == last:
+            return
+        last = now
+
+
+def memory_kib(pid):
+    """A process's memory in KiB from /proc/PID/smaps_rollup: RSS, PSS (shared pages divided
+    among their users), private (clean + dirty: pages no other process maps) and anonymous."""
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB":
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    return {"rss": fields["Rss"], "pss": fields["Pss"],
+            "private": fields["Private_Clean"] + fields["Private_Dirty"],
+            "anonymous": fields["Anonymous"]}

@@ -8,7 +8,15 @@
 
 namespace virtscratch::daemon {
 
-void Allocator::start(AllocationPlan plan, Done done) {
+namespace {
+
+Status cancelledByCaller() {
+  return {ErrorCode::kCancelled, "every caller that asked for it left the bus before it was made"};
+}
+
+}  // namespace
+
+void Allocator::start(AllocationPlan plan, Done done, std::string caller) {
   std::string id = plan.id;
   bool created = false;
   auto dir = ctx_.pool.openDomainDir(plan.domain.uuid, &created);
@@ -20,13 +28,35 @@ void Allocator::start(AllocationPlan plan, Done done) {
   p.plan = std::move(plan);
   p.domainDir = std::make_shared<UniqueFd>(std::move(*dir));
   p.done.push_back(std::move(done));
+  p.callers.push_back(std::move(caller));
   p.job = ctx_.jobs.add("allocate");
   dispatch(id);
 }
 
-void Allocator::join(std::string_view id, Done done) {
+void Allocator::join(std::string_view id, Done done, std::string caller) {
   auto it = pending_.find(std::string(id));
-  if (it != pending_.end()) it->second.done.push_back(std::move(done));
+  if (it == pending_.end()) return;
+  if (it->second.cancelled) {
+    ctx_.post([done = std::move(done), id = std::string(id)] {
+      done(Status(ErrorCode::kBusy, "image " + id + " is being cancelled; try again shortly"));
+    });
+    return;
+  }
+  it->second.done.push_back(std::move(done));
+  it->second.callers.push_back(std::move(caller));
+}
+
+void Allocator::callerGone(const std::string& caller) {
+  if (caller.empty()) return;
+  for (auto& [id, p] : pending_) {
+    if (p.cancelled) continue;
+    std::erase(p.callers, caller);
+    if (!p.callers.empty()) continue;
+    p.cancelled = true;
+    p.job->cancel();
+    logLine(LogLevel::kNotice, "the allocation of " + id + " is cancelled: " + caller +
+                                   ", which asked for it, left the bus (a hook that gave up?)");
+  }
 }
 
 bool Allocator::domainInFlight(std::string_view domainUuid) const {
@@ -65,7 +95,9 @@ uint64_t Allocator::pendingAllocation() const {
 
 void Allocator::dispatch(const std::string& id) {
   Pending& p = pending_.at(id);
-  auto key = ctx_.templates.keyOf(p.plan.spec);
+  // Content is in the plan, no longer in its spec (the plan opened it): never templated, since a
+  // template holds an empty filesystem.
+  auto key = p.plan.content ? std::nullopt : ctx_.templates.keyOf(p.plan.spec);
   if (!key) return submit(id, nullptr);
   TemplateCache::Entry* entry = ctx_.templates.find(*key);
   if (entry == nullptr) {
@@ -78,18 +110,20 @@ void Allocator::dispatch(const std::string& id) {
     templateWaiters_[name].push_back(id);
     backgroundBytes_ += cost;
     const ServiceContext& ctx = ctx_;
-    bool queued = ctx_.workers.submit([this, &ctx, name, cost, key = *key, spec = p.plan.spec] {
-      auto built = buildTemplate(ctx.engine, ctx.templates.dirFd(), name, key, spec,
-                                 ctx.config.maxImageSize);
-      ctx.post([this, name, cost, built] {
+    // Its allocations wait for it: it is VM-start work.
+    Submitted queued = ctx_.workers.submit(
+        Lane::kVmStart, [this, &ctx, name, cost, key = *key, spec = p.plan.spec] {
+          auto built = buildTemplate(ctx.engine, ctx.templates.dirFd(), name, key, spec,
+                                     ctx.config.maxImageSize);
+          ctx.post([this, name, cost, built] {
+            backgroundBytes_ -= cost;
+            templateBuilt(name, built);
+          });
+        });
+    if (queued != Submitted::kQueued) {
+      ctx_.post([this, name, cost, status = notQueued(queued, ctx_.workers.queueLimit())] {
         backgroundBytes_ -= cost;
-        templateBuilt(name, built);
-      });
-    });
-    if (!queued) {
-      ctx_.post([this, name, cost] {
-        backgroundBytes_ -= cost;
-        templateBuilt(name, Status(ErrorCode::kBusy, "the daemon is shutting down"));
+        templateBuilt(name, status);
       });
     }
     return;
@@ -139,22 +173,25 @@ void Allocator::makeSpares(const std::string& name) {
     uint64_t generation = entry->generation;
     const ServiceContext& ctx = ctx_;
     backgroundBytes_ += cost;
-    bool queued = ctx_.workers.submit([this, &ctx, stopped = sparesStopped_, name, generation, uuid,
-                                       file, templateFile, templatePath, format, overlay, cost] {
-      Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
-      if (!stopped->load()) {
-        spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath, format,
-                           file, uuid, overlay);
-      }
-      ctx.post([this, &ctx, name, generation, spare, cost] {
-        backgroundBytes_ -= cost;
-        ctx.templates.spareBuilt(name, generation, spare);
-        ctx.templates.evict();
-      });
-    });
-    if (!queued) {
+    Submitted queued = ctx_.workers.submit(
+        Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name, generation, uuid, file,
+                            templateFile, templatePath, format, overlay, cost] {
+          Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
+          if (!stopped->load()) {
+            spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath,
+                               format, file, uuid, overlay);
+          }
+          ctx.post([this, &ctx, name, generation, spare, cost] {
+            backgroundBytes_ -= cost;
+            ctx.templates.spareBuilt(name, generation, spare);
+            ctx.templates.evict();
+          });
+        });
+    if (queued != Submitted::kQueued) {
       backgroundBytes_ -= cost;
-      ctx_.templates.spareBuilt(name, generation, Status(ErrorCode::kBusy, "shutting down"));
+      // A spare that finds no room is simply not made (kCancelled is dropped without a warning).
+      ctx_.templates.spareBuilt(name, generation,
+                                Status(ErrorCode::kCancelled, "the background lane is full"));
     }
   }
 }
@@ -181,13 +218,19 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.progress = p.job.get();
   std::shared_ptr<TemplateSource> shared(std::move(source));
   const ServiceContext& ctx = ctx_;
-  bool queued = ctx_.workers.submit([this, &ctx, id, task, shared, job = p.job] {
-    BuildOutcome outcome = buildImage(task, shared.get());
-    ctx.post([this, id, outcome] { finish(id, outcome); });
-  });
-  if (!queued) {
+  Submitted queued =
+      ctx_.workers.submit(Lane::kVmStart, [this, &ctx, id, task, shared, job = p.job] {
+        BuildOutcome outcome;
+        if (job->cancelled()) {
+          outcome.status = cancelledByCaller();  // its caller went away while it waited
+        } else {
+          outcome = buildImage(task, shared.get());
+        }
+        ctx.post([this, id, outcome] { finish(id, outcome); });
+      });
+  if (queued != Submitted::kQueued) {
     BuildOutcome outcome;
-    outcome.status = {ErrorCode::kBusy, "the daemon is shutting down"};
+    outcome.status = notQueued(queued, ctx_.workers.queueLimit());
     ctx_.post([this, id, outcome] { finish(id, outcome); });
   }
 }
@@ -226,6 +269,18 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
   if (!outcome.cloneError.empty()) {
     logLine(LogLevel::kWarning, "cloning template " + templateName + " for " + id + " failed (" +
                                     outcome.cloneError + "); made it cold instead");
+  }
+  if (p.cancelled && outcome.status.ok()) {
+    // Made before the cancel reached the build: recorded, then deleted as a release would, so a
+    // crash in between leaves what start() cleans up. No one hears of it.
+    ctx_.pool.insert(std::move(outcome.stored));
+    if (auto removed = ctx_.pool.remove(id); !removed.ok()) {
+      logLine(LogLevel::kError,
+              "deleting the cancelled image " + id + ": " + removed.status().message());
+    }
+  }
+  if (p.cancelled && (outcome.status.ok() || outcome.status.code() == ErrorCode::kCancelled)) {
+    outcome.status = cancelledByCaller();  // the engine's own word is just "cancelled"
   }
   if (outcome.status.ok()) {
     ctx_.pool.insert(std::move(outcome.stored),

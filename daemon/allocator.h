@@ -25,12 +25,16 @@ class Allocator {
 
   explicit Allocator(ServiceContext& ctx) : ctx_(ctx) {}
 
-  // Starts the allocation; quota, space and access were checked by the caller. `done` runs on
-  // the loop thread once the image is recorded or the allocation has failed.
-  void start(AllocationPlan plan, Done done);
+  // Starts the allocation for `caller` (a unique bus name; empty for the daemon itself); quota,
+  // space and access were checked by the caller. `done` runs on the loop thread once the image
+  // is recorded or the allocation has failed.
+  void start(AllocationPlan plan, Done done, std::string caller);
   // An allocation of `id` is in flight: `done` hears its result too.
   bool inFlight(std::string_view id) const { return pending_.count(std::string(id)) != 0; }
-  void join(std::string_view id, Done done);
+  void join(std::string_view id, Done done, std::string caller);
+  // `caller` has left the bus (the hook gave up waiting). An allocation that no one waits for
+  // any more is cancelled: it stops where it can, and what it made is deleted, not recorded.
+  void callerGone(const std::string& caller);
   bool domainInFlight(std::string_view domainUuid) const;
   size_t inFlightInDomain(std::string_view domainUuid) const;
 
@@ -52,7 +56,9 @@ class Allocator {
     std::shared_ptr<Job> job;
     std::shared_ptr<UniqueFd> domainDir;
     std::vector<Done> done;
-    TemplateRef templateUse;  // the template it clones, kept while it does
+    std::vector<std::string> callers;  // one per `done`: bus names; empty for the daemon itself
+    bool cancelled = false;            // every caller went away
+    TemplateRef templateUse;           // the template it clones, kept while it does
   };
 
   void dispatch(const std::string& id);

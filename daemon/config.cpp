@@ -257,6 +257,14 @@ const std::vector<KeySpec>& keySpecs() {
          VS_ASSIGN_OR_RETURN(c.disksPerDomain, parseCount(t, 1024));
          return {};
        })},
+      {"jobs", "exports", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.concurrentExports, parseCount(t, 64));
+         return {};
+       })},
+      {"jobs", "queue", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.queueLimit, parseCount(t, 65536));
+         return {};
+       })},
       {"access", "group", scalar([](const std::string& t, Config& c) -> Status {
          VS_RETURN_IF_ERROR(checkGroupName(t));
          c.accessGroup = t;
@@ -434,6 +442,16 @@ Result<Config> loadConfig(const std::string& path) {
     VS_RETURN_IF_ERROR(applyFile(file, text, config));
   }
   return config;
+}
+
+std::vector<std::string> keysNeedingRestart(const Config& running, const Config& next) {
+  std::vector<std::string> keys;
+  if (running.poolPath != next.poolPath) keys.push_back("[pool] path");
+  if (running.templateMode != next.templateMode) keys.push_back("[templates] mode");
+  if (running.templateBudget != next.templateBudget) keys.push_back("[templates] budget");
+  if (running.libvirtUri != next.libvirtUri) keys.push_back("[libvirt] uri");
+  if (running.queueLimit != next.queueLimit) keys.push_back("[jobs] queue");
+  return keys;
 }
 
 }  // namespace virtscratch::daemon

@@ -43,10 +43,20 @@ struct Config {
   // [limits]
   uint64_t maxImageSize = uint64_t{64} << 40;  // max-size: the largest virtual size
   uint32_t disksPerDomain = 16;                // disks-per-domain: images one domain may have
+  // [jobs]
+  uint32_t concurrentExports = 1;  // exports: how many run at once; the rest wait their turn
+  uint32_t queueLimit = 256;       // queue: work waiting for a worker, per lane; past it, Busy
 };
 
 // Reads `path` and the drop-ins in `<path>.d/` (e.g. virt-scratchd.conf.d/). A missing main
 // file is not an error (defaults apply); a malformed one is.
 Result<Config> loadConfig(const std::string& path);
+
+// On reload (SIGHUP) the running daemon takes [pool] quota and reserve, [limits], [jobs] exports
+// and [content] roots from a new configuration; [hook] is the hook's, read on each of its runs.
+// The keys below are kept as the daemon started with them: the pool, its templates, the worker
+// queues and the libvirt connection are made once. Returns those whose value differs
+// ("[pool] path"), for the log.
+std::vector<std::string> keysNeedingRestart(const Config& running, const Config& next);
 
 }  // namespace virtscratch::daemon

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <thread>
 
 #include "daemon/record_file.h"
 #include "vocabulary/pool_layout.h"
@@ -53,7 +54,10 @@ Result<ExportTask> prepareExport(const Pool& pool, const ImageRecord& record, Ex
   task.image = std::make_shared<UniqueFd>(std::move(image));
   task.imagePath = record.path;
   task.level = params.level;
-  task.threads = params.threads;
+  // Unasked, an export compresses on every core but one: the one left is a starting VM's, whose
+  // Allocate would otherwise wait for the CPU however free the workers are.
+  unsigned cores = std::thread::hardware_concurrency();
+  task.threads = params.threads != 0 ? params.threads : (cores > 1 ? cores - 1 : 1);
   return task;
 }
 

@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "daemon/dbus/bus_source.h"
 #include "daemon/dbus/object_tree.h"
+#include "daemon/event_log.h"
 #include "daemon/glib_source.h"
 #include "daemon/image_engine.h"
 #include "daemon/libvirt/attachment_probe.h"
@@ -126,8 +127,34 @@ guint startWatchdog() {
 struct Daemon {
   GMainLoop* loop = nullptr;
   Service* service = nullptr;
+  std::string configPath;
+  Config config;  // as last loaded, before the Service worked out its reserve
   bool stopping = false;
   int exitCode = 0;
+
+  // SIGHUP (systemctl reload): a configuration that does not load changes nothing.
+  void reload() {
+    Result<Config> next = loadConfig(configPath);
+    const std::string failed =
+        "reloading the configuration failed; the daemon keeps the one it has: ";
+    if (!next.ok()) {
+      logLine(LogLevel::kError, failed + next.status().message());
+      return;
+    }
+    if (Status s = service->reconfigure(*next); !s.ok()) {
+      logLine(LogLevel::kError, failed + s.message());
+      return;
+    }
+    std::string kept;
+    for (const std::string& key : keysNeedingRestart(config, *next)) {
+      kept += (kept.empty() ? "" : ", ") + key;
+    }
+    config = std::move(next).value();
+    logLine(LogLevel::kNotice,
+            "configuration reloaded from " + configPath +
+                (kept.empty() ? std::string()
+                              : "; changed keys that take effect only after a restart: " + kept));
+  }
 
   // Stops taking work, lets what runs finish, then leaves the loop.
   void stop(bool cancel) {
@@ -145,6 +172,9 @@ int run(const Options& options) {
     return 1;
   }
   const std::string poolPath = config->poolPath;
+  Daemon daemon;
+  daemon.configPath = options.config;
+  daemon.config = *config;
   if (!config->accessGroup.empty()) {
     logLine(LogLevel::kWarning,
             "[access] group = " + config->accessGroup +
@@ -185,7 +215,8 @@ int run(const Options& options) {
 
   bus::ObjectTree tree(*connection, VIRTSCRATCH_VERSION);
   EngineImageEngine engine;
-  Service service(std::move(config).value(), invoker, tree, *resolver, engine);
+  EventLog eventLog(tree);
+  Service service(std::move(config).value(), invoker, eventLog, *resolver, engine);
   Result<std::string> started = service.start();
   if (!started.ok()) {
     logLine(LogLevel::kError,
@@ -194,7 +225,6 @@ int run(const Options& options) {
   }
   logLine(LogLevel::kInfo, *started);
 
-  Daemon daemon;
   daemon.loop = loop.get();
   daemon.service = &service;
   // From here on SIGTERM and SIGINT wait for the loop, which finishes the work first.
@@ -206,6 +236,14 @@ int run(const Options& options) {
   };
   g_unix_signal_add(SIGTERM, onSignal, &daemon);
   g_unix_signal_add(SIGINT, onSignal, &daemon);
+  g_unix_signal_add(
+      SIGHUP,
+      [](gpointer data) -> gboolean {
+        auto* d = static_cast<Daemon*>(data);
+        if (!d->stopping) d->reload();
+        return G_SOURCE_CONTINUE;
+      },
+      &daemon);
   // A connection cannot be carried over to a new bus (its names and matches are gone with the
   // old one): the daemon ends with a failure, and the unit's Restart=on-failure starts it again.
   bus::BusSource busSource(*connection, context, [&daemon](const std::string& why) {

@@ -9,6 +9,7 @@
 
 #include "daemon/file_modes.h"
 #include "daemon/log.h"
+#include "vocabulary/image_id.h"
 #include "vocabulary/pool_layout.h"
 
 namespace virtscratch::daemon {
@@ -84,8 +85,12 @@ void Pool::insert(StoredRecord stored, TemplateRef templateUse) {
   PoolEntry entry{std::move(stored), std::move(templateUse)};
   entry.record.path =
       imagePath(entry.record.domainUuid, entry.record.target, entry.record.spec.format);
+  entry.record.claim = ++claims_;
   std::string id = entry.record.id;
-  entries_[id] = std::move(entry);
+  used_ += entry.record.spec.size;
+  auto [it, added] = entries_.try_emplace(id);
+  if (!added) used_ -= it->second.record.spec.size;
+  it->second = std::move(entry);
 }
 
 const PoolEntry* Pool::find(std::string_view id) const {
@@ -106,17 +111,15 @@ std::vector<const PoolEntry*> Pool::entries() const {
 }
 
 std::vector<std::string> Pool::idsInDomain(std::string_view domainUuid) const {
+  // An id starts with its domain's UUID (vocabulary::imageIdOf), so a domain's images are
+  // neighbours in the map: an Allocate does not walk the whole pool.
+  std::string prefix = vocabulary::imageIdOf(domainUuid, "");
   std::vector<std::string> ids;
-  for (const auto& [id, entry] : entries_) {
-    if (entry.record.domainUuid == domainUuid) ids.push_back(id);
+  for (auto it = entries_.lower_bound(prefix);
+       it != entries_.end() && it->first.starts_with(prefix); ++it) {
+    if (it->second.record.domainUuid == domainUuid) ids.push_back(it->first);
   }
   return ids;
-}
-
-uint64_t Pool::usedBytes() const {
-  uint64_t used = 0;
-  for (const auto& [id, entry] : entries_) used += entry.record.spec.size;
-  return used;
 }
 
 Result<PoolEntry> Pool::remove(std::string_view id) {
@@ -145,6 +148,7 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   }
   PoolEntry entry = std::move(it->second);
   entries_.erase(it);
+  used_ -= entry.record.spec.size;
   return entry;
 }
 

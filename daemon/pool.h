@@ -39,12 +39,17 @@ class Pool {
   // Removes the domain's directory if nothing is in it.
   void removeDomainDirIfEmpty(std::string_view domainUuid);
 
+  // Adds the image, claimed now (see ImageRecord::claim).
   void insert(StoredRecord stored, TemplateRef templateUse = nullptr);
+  // Marks the image as claimed now by an Allocate that returns it.
+  void claim(PoolEntry& entry) { entry.record.claim = ++claims_; }
+  // The latest claim: every image claimed so far has a claim at most this.
+  uint64_t lastClaim() const { return claims_; }
   const PoolEntry* find(std::string_view id) const;
   PoolEntry* find(std::string_view id);
   std::vector<const PoolEntry*> entries() const;  // sorted by id
   std::vector<std::string> idsInDomain(std::string_view domainUuid) const;
-  uint64_t usedBytes() const;  // sum of virtual sizes
+  uint64_t usedBytes() const { return used_; }  // sum of virtual sizes
   size_t size() const { return entries_.size(); }
 
   // Deletes the image's files and forgets it. The record is renamed away first, so a crash at any
@@ -63,6 +68,10 @@ class Pool {
   std::string path_;
   UniqueFd fd_;
   std::map<std::string, PoolEntry, std::less<>> entries_;
+  uint64_t claims_ = 0;
+  // Kept by insert() and remove(), so that an Allocate does not sum the pool; an image's virtual
+  // size does not change while the pool holds it.
+  uint64_t used_ = 0;
 };
 
 }  // namespace virtscratch::daemon

@@ -44,9 +44,13 @@ Status Service::releaseImage(const Caller& /*caller*/, std::string_view id,
 
 uint32_t Service::releaseByLifetime(std::string_view domainUuid,
                                     std::vector<vocabulary::Lifetime> lifetimes,
-                                    std::string_view reason) {
-  return impl_->releaseByLifetime(domainUuid, lifetimes, reason);
+                                    std::string_view reason, uint64_t claimedUpTo) {
+  return impl_->releaseByLifetime(domainUuid, lifetimes, reason, claimedUpTo);
 }
+
+void Service::callerGone(const std::string& sender) { impl_->callerGone(sender); }
+
+uint64_t Service::claimMark() const { return impl_->claimMark(); }
 
 Status Service::setState(std::string_view id, ImageState state) {
   return impl_->setState(id, state);
@@ -76,5 +80,7 @@ PoolStatus Service::poolStatus() const { return impl_->poolStatus(); }
 void Service::shutdown(bool cancel, std::function<void()> done) {
   impl_->shutdown(cancel, std::move(done));
 }
+
+Status Service::reconfigure(const Config& config) { return impl_->reconfigure(config); }
 
 }  // namespace virtscratch::daemon

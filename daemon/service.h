@@ -135,6 +135,10 @@ class Service {
   // bad field gives kInvalidArgument naming it.
   void allocate(const Caller& caller, AllocateRequest request,
                 std::function<void(Result<ImageRecord>)> done);
+  // The bus connection `sender` (Caller::sender) has closed. Its allocations in flight that no
+  // other caller waits for are cancelled, and nothing of them stays in the pool: the hook that
+  // gave up at its timeout leaves no image for a domain that did not start.
+  void callerGone(const std::string& sender);
 
   // Release for callers on the bus: unless options.force, an image attached to a running domain
   // (as the AttachmentProbe tells) is kBusy naming the domain. `done` runs on the loop thread,
@@ -151,9 +155,14 @@ class Service {
                                  std::string_view reason = "released");
   Status releaseImage(const Caller& caller, std::string_view id,
                       std::string_view reason = "released");
-  // Releases the domain's images whose lifetime is in `lifetimes` (for the libvirt watcher).
+  // Releases the domain's images whose lifetime is in `lifetimes` and that no Allocate has claimed
+  // since `claimedUpTo` (a claimMark() taken when the libvirt event was seen): an event of a run
+  // that has ended never releases what the next run of the domain asked for.
   uint32_t releaseByLifetime(std::string_view domainUuid,
-                             std::vector<vocabulary::Lifetime> lifetimes, std::string_view reason);
+                             std::vector<vocabulary::Lifetime> lifetimes, std::string_view reason,
+                             uint64_t claimedUpTo);
+  // Every image made or returned by an Allocate so far has ImageRecord::claim <= this.
+  uint64_t claimMark() const;
   Status setState(std::string_view id, ImageState state);
 
   std::vector<const ImageRecord*> images() const;
@@ -167,6 +176,10 @@ class Service {
   std::optional<JobInfo> findJob(uint64_t jobId) const;  // nothing once it has completed
 
   PoolStatus poolStatus() const;
+
+  // Takes the keys a reload may change (config.h, keysNeedingRestart) from `config`; the rest
+  // stay as they were. Work already admitted keeps the limits it was checked against.
+  Status reconfigure(const Config& config);
 
   // Stops taking work, lets running jobs finish (or cancels them when `cancel`), then calls
   // `done` on the loop thread.

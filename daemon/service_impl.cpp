@@ -34,7 +34,7 @@ Service::Impl::Impl(Config config, LoopInvoker& loop, ServiceListener& listener,
       templates_(config_.templateMode, config_.templateBudget),
       jobs_(JobTable::create(loop, listener)),
       content_(config_.contentRoots),
-      workers_(workerCount()),
+      workers_(workerCount(), config_.queueLimit),
       ctx_{config_, loop, listener, pool_, templates_, *jobs_, workers_, engine_, alive_},
       allocator_(ctx_) {
   allocator_.setIdleCallback([this] { maybeFinishShutdown(); });
@@ -87,14 +87,17 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   auto plan = planAllocation(request, config_, resolver_, content_);
   if (!plan.ok()) return fail(plan.status());
   if (plan->content) plan->content->reader = caller;
-  if (const PoolEntry* existing = pool_.find(plan->id)) {
+  if (PoolEntry* existing = pool_.find(plan->id)) {
+    pool_.claim(*existing);
     ctx_.post([done = std::move(done), record = existing->record] { done(record); });
     return;
   }
-  if (allocator_.inFlight(plan->id)) return allocator_.join(plan->id, std::move(done));
+  if (allocator_.inFlight(plan->id)) {
+    return allocator_.join(plan->id, std::move(done), caller.sender);
+  }
   if (Status s = checkDisksPerDomain(*plan); !s.ok()) return fail(s);
   if (Status s = checkRoom(*plan); !s.ok()) return fail(s);
-  allocator_.start(std::move(*plan), std::move(done));
+  allocator_.start(std::move(*plan), std::move(done), caller.sender);
 }
 
 Status Service::Impl::checkDisksPerDomain(const AllocationPlan& plan) const {

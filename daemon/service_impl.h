@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "daemon/access.h"
 #include "daemon/allocate_request.h"
 #include "daemon/allocator.h"
+#include "daemon/exporter.h"
 #include "daemon/image_engine.h"
 #include "daemon/jobs.h"
 #include "daemon/pool.h"
@@ -35,6 +37,7 @@ class Service::Impl {
   Result<std::string> start();
   void allocate(const Caller& caller, AllocateRequest request,
                 std::function<void(Result<ImageRecord>)> done);
+  void callerGone(const std::string& sender) { allocator_.callerGone(sender); }
 
   // service_release.cpp
   void releaseImage(std::string_view id, ReleaseOptions options, std::function<void(Status)> done);
@@ -48,7 +51,8 @@ class Service::Impl {
                                        const std::vector<vocabulary::Lifetime>& lifetimes) const;
   uint32_t releaseByLifetime(std::string_view domainUuid,
                              const std::vector<vocabulary::Lifetime>& lifetimes,
-                             std::string_view reason);
+                             std::string_view reason, uint64_t claimedUpTo);
+  uint64_t claimMark() const { return pool_.lastClaim(); }
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
 
   Status setState(std::string_view id, ImageState state);
@@ -63,6 +67,7 @@ class Service::Impl {
   std::optional<JobInfo> findJob(uint64_t jobId) const;
 
   PoolStatus poolStatus() const;
+  Status reconfigure(const Config& config);  // service_reload.cpp
   void shutdown(bool cancel, std::function<void()> done);
 
  private:
@@ -74,7 +79,9 @@ class Service::Impl {
   // Asks the probe about `paths` of domain `uuid`, then runs `release` unless one is in use.
   void askThenRelease(const std::string& uuid, std::vector<std::string> paths,
                       std::function<void(Status)> refused, std::function<void()> release);
-  void exportDone(const std::string& id, uint64_t jobId, const Status& status);
+  // Starts waiting exports while fewer than [jobs] exports run.
+  void launchExports();
+  void exportDone(const std::string& id, uint64_t jobId, const Status& status, bool wasActive);
   bool busy(std::string_view id) const {
     return allocator_.inFlight(id) || exporting_.count(std::string(id)) != 0;
   }
@@ -94,8 +101,15 @@ class Service::Impl {
   WorkerPool workers_;
   ServiceContext ctx_;
   Allocator allocator_;
-  std::map<std::string, int> exporting_;  // image id -> exports running
-  size_t exportsRunning_ = 0;
+  struct WaitingExport {
+    std::string key;  // image id
+    ExportTask task;
+    std::shared_ptr<Job> job;
+  };
+  std::map<std::string, int> exporting_;  // image id -> exports not ended (running or waiting)
+  size_t exportsRunning_ = 0;             // exports not ended
+  size_t exportsActive_ = 0;              // exports on a worker
+  std::deque<WaitingExport> exportsWaiting_;
   bool started_ = false;
   bool stopping_ = false;
   std::function<void()> shutdownDone_;

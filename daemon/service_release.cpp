@@ -141,12 +141,17 @@ void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::str
 
 uint32_t Service::Impl::releaseByLifetime(std::string_view domainUuid,
                                           const std::vector<vocabulary::Lifetime>& lifetimes,
-                                          std::string_view reason) {
+                                          std::string_view reason, uint64_t claimedUpTo) {
   if (!started_ || !vocabulary::isUuid(domainUuid)) return 0;
   uint32_t released = 0;
   for (const std::string& id : pool_.idsInDomain(vocabulary::normaliseUuid(domainUuid))) {
     const PoolEntry* entry = pool_.find(id);
     if (std::find(lifetimes.begin(), lifetimes.end(), entry->record.lifetime) == lifetimes.end()) {
+      continue;
+    }
+    if (entry->record.claim > claimedUpTo) {
+      logLine(LogLevel::kInfo, "image " + id + " was asked for again after the event; kept (" +
+                                   std::string(reason) + " of an earlier run)");
       continue;
     }
     if (busy(id)) {

@@ -20,6 +20,16 @@ ManagerObject::ManagerObject(sdbus::IConnection& connection, Service& service, O
       tree_(tree),
       authorizer_(authorizer),
       version_(std::move(version)) {
+  // A caller that leaves (the hook at its timeout) cancels what only it was waiting for. The bus
+  // sends NameOwnerChanged with an empty new owner when a connection's unique name goes.
+  callerGone_ = connection.addMatch(
+      "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+      "member='NameOwnerChanged',arg2=''",
+      [this](sdbus::Message& message) {
+        std::string name, oldOwner, newOwner;
+        message >> name >> oldOwner >> newOwner;
+        if (newOwner.empty() && name.starts_with(':')) service_.callerGone(name);
+      });
   registerAdaptor();
 }
 

@@ -56,6 +56,7 @@ class ManagerObject final
   ObjectTree& tree_;
   Authorizer& authorizer_;
   std::string version_;
+  sdbus::Slot callerGone_;  // the NameOwnerChanged match
 };
 
 }  // namespace virtscratch::daemon::bus

@@ -79,11 +79,12 @@ int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int even
   }
   std::string uuid = uuidOf(dom);
   if (uuid.empty()) return 0;
-  self->inspect(conn, {uuid}, false, [self, event](const Inspection& inspection) {
+  uint64_t mark = self->service_.claimMark();
+  self->inspect(conn, {uuid}, false, [self, event, mark](const Inspection& inspection) {
     const DomainState& state = inspection.domains.front();
     if (event == VIR_DOMAIN_EVENT_STARTED) self->started(state);
-    if (event == VIR_DOMAIN_EVENT_STOPPED) self->stopped(state);
-    if (event == VIR_DOMAIN_EVENT_UNDEFINED) self->undefined(state);
+    if (event == VIR_DOMAIN_EVENT_STOPPED) self->stopped(state, mark);
+    if (event == VIR_DOMAIN_EVENT_UNDEFINED) self->undefined(state, mark);
   });
   return 0;
 }
@@ -216,18 +217,19 @@ void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& i
   });
 }
 
-void LifecycleWatcher::markDetached(const std::string& uuid) {
+void LifecycleWatcher::markDetached(const std::string& uuid, uint64_t mark) {
   for (const ImageRecord* record : service_.images()) {
-    if (record->domainUuid == uuid && record->state == ImageState::kAttached) {
+    if (record->domainUuid == uuid && record->state == ImageState::kAttached &&
+        record->claim <= mark) {
       (void)service_.setState(record->id, ImageState::kReady);
     }
   }
 }
 
-void LifecycleWatcher::stopped(const DomainState& state) {
+void LifecycleWatcher::stopped(const DomainState& state, uint64_t mark) {
   switch (state.presence) {
     case DomainState::Presence::kGone:  // a transient domain is gone as soon as it stops
-      return undefined(state);
+      return undefined(state, mark);
     case DomainState::Presence::kRunning:  // started again: its images are in use
       return;
     case DomainState::Presence::kUnknown:
@@ -237,22 +239,23 @@ void LifecycleWatcher::stopped(const DomainState& state) {
       break;
   }
   uint32_t released =
-      service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped");
-  markDetached(state.uuid);
+      service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped", mark);
+  markDetached(state.uuid, mark);
   if (released != 0) {
     logLine(LogLevel::kInfo, "domain " + state.uuid + " stopped: released " +
                                  std::to_string(released) + " image(s) of lifetime boot");
   }
 }
 
-void LifecycleWatcher::undefined(const DomainState& state) {
+void LifecycleWatcher::undefined(const DomainState& state, uint64_t mark) {
   // Undefined while running, it goes on as a transient domain: its STOPPED releases.
   if (state.presence == DomainState::Presence::kRunning) return;
   if (state.presence == DomainState::Presence::kUnknown) {
     logLine(LogLevel::kWarning, state.error + "; its images are left alone");
     return;
   }
-  uint32_t released = service_.releaseByLifetime(state.uuid, kAllLifetimes, "domain-undefined");
+  uint32_t released =
+      service_.releaseByLifetime(state.uuid, kAllLifetimes, "domain-undefined", mark);
   if (released != 0) {
     logLine(LogLevel::kInfo, "domain " + state.uuid + " is gone: released " +
                                  std::to_string(released) + " image(s)");
@@ -262,10 +265,11 @@ void LifecycleWatcher::undefined(const DomainState& state) {
 void LifecycleWatcher::reconcile(virConnectPtr conn) {
   std::set<std::string> uuids;
   for (const ImageRecord* record : service_.images()) uuids.insert(record->domainUuid);
-  inspect(conn, {uuids.begin(), uuids.end()}, true, [this](const Inspection& inspection) {
+  uint64_t mark = service_.claimMark();
+  inspect(conn, {uuids.begin(), uuids.end()}, true, [this, mark](const Inspection& inspection) {
     for (const DomainState& state : inspection.domains) {
-      if (state.presence == DomainState::Presence::kGone) undefined(state);
-      if (state.presence == DomainState::Presence::kStopped) stopped(state);
+      if (state.presence == DomainState::Presence::kGone) undefined(state, mark);
+      if (state.presence == DomainState::Presence::kStopped) stopped(state, mark);
       if (state.presence == DomainState::Presence::kUnknown) {
         logLine(LogLevel::kWarning, state.error + "; its images are left alone");
       }

@@ -6,7 +6,10 @@
 //              `release end`); all of them when the domain is gone with it (transient domains)
 //   UNDEFINED  releases all the domain's images, unless it still runs (it became transient:
 //              its STOPPED releases them)
-// and, on every connect and reconnect, reconciles every image in the pool against libvirt, which
+// Each release is bounded by the Service's claim mark taken when the event was seen: the state is
+// read later, on the worker, and by the time it is applied the domain may have been started again
+// and its hook's Allocate served; what that Allocate made or returned is the new run's and stays.
+// And, on every connect and reconnect, reconciles every image in the pool against libvirt, which
 // runs stop hooks but sends no event for what happened while libvirtd or this daemon was down:
 // a domain that is gone loses all its images, a domain that is not running its boot ones, and a
 // running one gets its missing hot-plugged disks.
@@ -63,10 +66,11 @@ class LifecycleWatcher final : public ConnectionObserver {
                std::function<void(const Inspection&)> apply);
   static DomainState readState(virConnectPtr conn, const std::string& uuid);
   void started(const DomainState& state);
-  void stopped(const DomainState& state);
-  void undefined(const DomainState& state);
+  // `mark`: the Service's claimMark() when the event was seen (or the reconcile began).
+  void stopped(const DomainState& state, uint64_t mark);
+  void undefined(const DomainState& state, uint64_t mark);
   void reconcile(virConnectPtr conn);
-  void markDetached(const std::string& uuid);
+  void markDetached(const std::string& uuid, uint64_t mark);
   void attachImage(const std::string& uuid, const std::string& imageId);
 
   Service& service_;

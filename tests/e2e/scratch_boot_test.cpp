@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
+#include <string>
 
 #include "tests/e2e/scratch_test.h"
 
@@ -102,6 +104,49 @@ TEST_F(BootScratchDisk, ReleasingTheDiskOfARunningDomainIsBusyUntilForced) {
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_FALSE(fileExists(image));
   virsh({"destroy", name()});
+}
+
+// Each stop sends a STOPPED event that the daemon follows after the fact, while the next start's
+// hook may already have asked for the new run's disk: the event of the run that ended must never
+// take the disk of the one that follows (with startupPolicy='optional' QEMU would start without
+// it, or the image would go from under the guest).
+TEST_F(BootScratchDisk, FiftyFastDestroyAndStartCyclesNeverLoseTheDisk) {
+  startDaemon();
+  Guest guest;
+  guest.hold = true;
+  ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
+  ASSERT_NO_FATAL_FAILURE(enable({"--size", "64M", "--label", "scratch", "--lifetime", "boot"}));
+  const std::string image = poolImage();
+  auto attached = [&] {
+    CommandResult list = cli({"list"});
+    std::istringstream lines(list.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find(uuid()) != std::string::npos && line.find(" attached ") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  const int kCycles = 50;
+  for (int cycle = 1; cycle <= kCycles; ++cycle) {
+    SCOPED_TRACE("cycle " + std::to_string(cycle));
+    CommandResult r = virsh({"start", name()});
+    ASSERT_EQ(r.exitCode, 0) << r.err << daemonLog();
+    auto disks = blockDevices();
+    ASSERT_NE(std::find(disks.begin(), disks.end(), std::make_pair(std::string("vdb"), image)),
+              disks.end())
+        << "the domain started without its disk: " << virsh({"domblklist", name()}).out;
+    // The daemon applies events in order: once it shows this run's STARTED (the image attached),
+    // the STOPPED of the run before has been applied too.
+    ASSERT_TRUE(pollUntil(attached, 30s)) << cli({"list"}).out << daemonLog();
+    ASSERT_TRUE(fileExists(image)) << "the image went from under the running domain\n"
+                                   << daemonLog();
+    if (cycle == kCycles) {
+      EXPECT_TRUE(waitForConsole("VS-MARKER-WRITTEN", 90s)) << console();
+    }
+    r = virsh({"destroy", name()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+  EXPECT_TRUE(waitForFile(image, false)) << "the boot image stayed after the last stop: " << image;
 }
 
 }  // namespace

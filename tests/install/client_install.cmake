@@ -19,7 +19,9 @@ endfunction()
 run_step("cmake --install --component client"
          ${CMAKE_COMMAND} --install ${BUILD_DIR} --component client --prefix ${prefix})
 
-# The .pc file carries the build's prefix: point pkg-config at the one just installed.
+# The .pc file carries the build's prefix: point pkg-config at the one just installed (set the
+# prefix itself: --define-prefix cannot see through a multiarch libdir, lib/x86_64-linux-gnu,
+# which GNUInstallDirs picks for the prefix /usr).
 file(GLOB pc_dirs ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)
 if(NOT pc_dirs)
   message(FATAL_ERROR "no pkgconfig directory under ${prefix}")
@@ -28,7 +30,7 @@ list(GET pc_dirs 0 pc_dir)
 find_program(PKG_CONFIG pkg-config REQUIRED)
 set(ENV{PKG_CONFIG_PATH} ${pc_dir})
 run_step("pkg-config --cflags --libs virt-scratch-client"
-         ${PKG_CONFIG} --define-prefix --cflags --libs virt-scratch-client)
+         ${PKG_CONFIG} --define-variable=prefix=${prefix} --cflags --libs virt-scratch-client)
 string(STRIP "${step_out}" flags)
 separate_arguments(flags UNIX_COMMAND "${flags}")
 if(NOT "${flags}" MATCHES "${prefix}")

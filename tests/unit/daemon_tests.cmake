@@ -5,14 +5,17 @@ add_executable(daemon_tests
   daemon/config_test.cpp
   daemon/file_permission_test.cpp
   daemon/jobs_test.cpp
+  daemon/log_test.cpp
   daemon/pool_test.cpp
   daemon/record_test.cpp
   daemon/service_test.cpp
   daemon/service_files_test.cpp
+  daemon/service_lanes_test.cpp
   daemon/service_limits_test.cpp
   daemon/service_templates_test.cpp
   daemon/template_cache_test.cpp
   daemon/config_hostile_test.cpp
+  daemon/worker_pool_test.cpp
 )
 target_include_directories(daemon_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(daemon_tests PRIVATE VIRTSCRATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -214,5 +214,31 @@ TEST_F(DaemonJobs, OtherUsersCannotExportOrCancel) {
   EXPECT_NE(result.err.find("uid 65534"), std::string::npos) << result.err;
 }
 
+// The hook's timeout, played by gdbus: the caller gives up after 1 s and leaves the bus while the
+// daemon still writes the 2 GiB of a fully preallocated image. The allocation is cancelled and
+// the pool is as before.
+TEST_F(DaemonJobs, AllocateWhoseCallerGivesUpIsCancelledAndLeavesNothing) {
+  startDaemon();
+  JobSignals signals;
+  auto slot = watchJobs(bus(), signals);
+  CommandResult r =
+      run({"gdbus", "call", "--system", "--dest", "org.virtscratch.Scratch1", "--object-path",
+           "/org/virtscratch/Scratch1", "--method", "org.virtscratch.Scratch1.Manager.Allocate",
+           "--timeout", "1", kDomainA,
+           "{'size': <uint64 2147483648>, 'format': <'raw'>, 'preallocation': <'full'>}"});
+  ASSERT_NE(r.exitCode, 0) << "the call was answered within its timeout: " << r.out;
+  EXPECT_NE(r.err.find("Timeout"), std::string::npos) << r.err;
+
+  ASSERT_TRUE(pumpUntil([&] { return !signals.completed.empty(); }, 120s)) << daemonLog();
+  auto [succeeded, message] = signals.completed.begin()->second;
+  EXPECT_FALSE(succeeded);
+  EXPECT_NE(message.find("left the bus"), std::string::npos) << message;
+  EXPECT_NE(daemonLog().find("is cancelled"), std::string::npos) << daemonLog();
+  ManagerClient manager(bus());
+  EXPECT_EQ(manager.ImageCount(), 0u);
+  EXPECT_TRUE(manager.ListImages().empty());
+  EXPECT_EQ(poolFiles(), std::vector<std::string>{}) << "the cancelled allocation left files";
+}
+
 }  // namespace
 }  // namespace virtscratch::test

@@ -27,6 +27,8 @@ TEST(Config, GivesTheDefaultsWhenTheFileIsMissing) {
   EXPECT_EQ(config->templateBudget, uint64_t{2} << 30);  // finite: metadata cannot pin the disk
   EXPECT_EQ(config->maxImageSize, uint64_t{64} << 40);
   EXPECT_EQ(config->disksPerDomain, 16u);
+  EXPECT_EQ(config->concurrentExports, 1u);
+  EXPECT_EQ(config->queueLimit, 256u);
   EXPECT_EQ(config->templateMode, TemplateMode::kReflink);
   EXPECT_EQ(config->accessGroup, "");  // obsolete: polkit decides
   EXPECT_TRUE(config->contentRoots.empty());
@@ -41,7 +43,7 @@ TEST(Config, ReadsEveryKey) {
   writeText(dir.file("virt-scratchd.conf"),
             "# comment\n[pool]\npath = /srv/pool/\nquota=10G\nreserve = 1.5G\n"
             "[templates]\nmode=overlay\nbudget=3G\n[access]\ngroup=kvm\n"
-            "[limits]\nmax-size=2T\ndisks-per-domain=4\n"
+            "[limits]\nmax-size=2T\ndisks-per-domain=4\n[jobs]\nexports=3\nqueue=10\n"
             "[content]\nroots=" +
                 dir.file("content-link") + ";" + dir.file("content") +
                 "/;\n"
@@ -56,6 +58,8 @@ TEST(Config, ReadsEveryKey) {
   EXPECT_EQ(config->templateBudget, uint64_t{3} << 30);
   EXPECT_EQ(config->maxImageSize, uint64_t{2} << 40);
   EXPECT_EQ(config->disksPerDomain, 4u);
+  EXPECT_EQ(config->concurrentExports, 3u);
+  EXPECT_EQ(config->queueLimit, 10u);
   EXPECT_EQ(config->accessGroup, "kvm");
   std::vector<std::string> roots = {dir.file("content"), dir.file("content")};
   EXPECT_EQ(config->contentRoots, roots);  // canonical: the symlink resolved
@@ -154,6 +158,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadKey{"[limits]\ndisks-per-domain=0\n", "2: [limits] disks-per-domain: invalid count '0'"},
         BadKey{"[limits]\ndisks-per-domain=1025\n",
                "2: [limits] disks-per-domain: invalid count '1025'"},
+        BadKey{"[jobs]\nexports=0\n", "2: [jobs] exports: invalid count '0'"},
+        BadKey{"[jobs]\nexports=65\n", "2: [jobs] exports: invalid count '65'"},
+        BadKey{"[jobs]\nqueue=many\n", "2: [jobs] queue: invalid count 'many'"},
         BadKey{"[limits]\ndisks-per-domain=-1\n",
                "2: [limits] disks-per-domain: invalid count '-1'"},
         BadKey{"[limits]\ndisks-per-domain=8 disks\n",
@@ -219,7 +226,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(uncommented, 11);
+  EXPECT_EQ(uncommented, 13);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -231,6 +238,8 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->poolReservePercent, defaults.poolReservePercent);
   EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);
   EXPECT_EQ(config->disksPerDomain, defaults.disksPerDomain);
+  EXPECT_EQ(config->concurrentExports, defaults.concurrentExports);
+  EXPECT_EQ(config->queueLimit, defaults.queueLimit);
   EXPECT_EQ(config->templateMode, defaults.templateMode);
   EXPECT_EQ(config->templateBudget, defaults.templateBudget);
   EXPECT_EQ(config->accessGroup, defaults.accessGroup);
@@ -246,6 +255,26 @@ TEST(Config, ShippedDropInFollowsTheHostsQemuDomains) {
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->libvirtUri, "qemu:///system");
   EXPECT_EQ(Config().libvirtUri, "");
+}
+
+TEST(ConfigReload, NamesOnlyTheChangedKeysThatNeedARestart) {
+  Config running;
+  Config next = running;
+  next.poolQuota = uint64_t{1} << 30;
+  next.maxImageSize = uint64_t{1} << 40;
+  next.disksPerDomain = 4;
+  next.contentRoots = {"/srv"};
+  next.concurrentExports = 2;
+  next.hookTimeoutMs = 1000;
+  EXPECT_TRUE(keysNeedingRestart(running, next).empty());
+  next.poolPath = "/srv/pool";
+  next.templateMode = TemplateMode::kOff;
+  next.templateBudget = 0;
+  next.libvirtUri = "qemu:///system";
+  next.queueLimit = 8;
+  EXPECT_EQ(keysNeedingRestart(running, next),
+            (std::vector<std::string>{"[pool] path", "[templates] mode", "[templates] budget",
+                                      "[libvirt] uri", "[jobs] queue"}));
 }
 
 }  // namespace

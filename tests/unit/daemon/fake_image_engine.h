@@ -2,7 +2,9 @@
 // was asked (one Call per operation, with the spec, the file name, the clone's source and new
 // UUID) and leaves a sparse file of the asked virtual size where the real engine would leave an
 // image, so the pool's own logic (records, sizes, quota, release, recovery) still sees files.
-// Called on the Service's worker threads: every member is guarded by one mutex.
+// A test can hold an operation: each call of it then waits (on its worker) until released, so
+// the order in which the Service schedules work can be seen. Called on the Service's worker
+// threads: every member is guarded by one mutex.
 #pragma once
 
 #include <fcntl.h>
@@ -11,8 +13,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +42,7 @@ class FakeImageEngine final : public ImageEngine {
 
   Status create(int dirFd, std::string_view name, const image::ImageSpec& spec,
                 const image::CreateOptions& options) override {
+    waitWhileHeld(Op::kCreate);
     if (Status s = failure(); !s.ok()) return s;
     VS_RETURN_IF_ERROR(makeSparse(dirFd, name, spec.size, options.force, options.mode));
     record({Op::kCreate, std::string(name), spec, "", spec.uuid, false, spec.size});
@@ -64,6 +70,7 @@ class FakeImageEngine final : public ImageEngine {
 
   Status exportGzip(const image::DiskView& disk, int outFd,
                     const image::ExportOptions& /*options*/) override {
+    waitWhileHeld(Op::kExport);
     if (Status s = failure(); !s.ok()) return s;
     std::string text = "fake export of " + std::to_string(disk.virtualSize()) + " bytes\n";
     if (write(outFd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
@@ -82,6 +89,30 @@ class FakeImageEngine final : public ImageEngine {
     return static_cast<size_t>(
         std::count_if(calls_.begin(), calls_.end(), [op](const Call& c) { return c.op == op; }));
   }
+  // Calls of `op` wait from now on until release(op).
+  void hold(Op op) {
+    std::lock_guard lock(mutex_);
+    held_.insert(op);
+  }
+  void release(Op op) {
+    {
+      std::lock_guard lock(mutex_);
+      held_.erase(op);
+    }
+    released_.notify_all();
+  }
+  // How many calls of `op` wait now.
+  size_t waiting(Op op) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<size_t>(std::count(waiting_.begin(), waiting_.end(), op));
+  }
+  // Blocks the test's thread until `count` calls of `op` wait; false after 20 s.
+  bool awaitWaiting(Op op, size_t count) const {
+    std::unique_lock lock(mutex_);
+    return arrived_.wait_for(lock, std::chrono::seconds(20), [&] {
+      return static_cast<size_t>(std::count(waiting_.begin(), waiting_.end(), op)) >= count;
+    });
+  }
   // Every operation from now on fails with `status` (ok: they work again).
   void failWith(Status status) {
     std::lock_guard lock(mutex_);
@@ -91,6 +122,14 @@ class FakeImageEngine final : public ImageEngine {
  private:
   static constexpr std::string_view kHeader = "fake image\n";
 
+  void waitWhileHeld(Op op) {
+    std::unique_lock lock(mutex_);
+    if (held_.count(op) == 0) return;
+    waiting_.push_back(op);
+    arrived_.notify_all();
+    released_.wait(lock, [&] { return held_.count(op) == 0; });
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), op));
+  }
   Status failure() const {
     std::lock_guard lock(mutex_);
     return failure_;
@@ -117,6 +156,10 @@ class FakeImageEngine final : public ImageEngine {
   }
 
   mutable std::mutex mutex_;
+  std::condition_variable released_;
+  mutable std::condition_variable arrived_;
+  std::set<Op> held_;
+  std::vector<Op> waiting_;
   std::vector<Call> calls_;
   Status failure_;
 };

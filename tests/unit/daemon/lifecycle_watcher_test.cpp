@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -56,6 +58,49 @@ std::string bootDiskDevice(const std::string& path, const std::string& target) {
          "</serial></disk>";
 }
 
+// The watcher's way back to the loop, which a test can close: what the worker hands back while it
+// is held waits, in order, until it is opened.
+class GateInvoker final : public LoopInvoker {
+ public:
+  explicit GateInvoker(LoopInvoker& loop) : loop_(loop) {}
+  void post(std::function<void()> fn) override {
+    std::lock_guard lock(mutex_);
+    if (held_) {
+      queued_.push_back(std::move(fn));
+    } else {
+      forward(std::move(fn));
+    }
+  }
+  void hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    for (auto& fn : queued_) forward(std::move(fn));
+    queued_.clear();
+  }
+  size_t waiting() {
+    std::lock_guard lock(mutex_);
+    return queued_.size();
+  }
+  size_t ran() const { return ran_.load(); }
+
+ private:
+  void forward(std::function<void()> fn) {
+    loop_.post([this, fn = std::move(fn)] {
+      fn();
+      ++ran_;
+    });
+  }
+  LoopInvoker& loop_;
+  std::mutex mutex_;
+  bool held_ = false;
+  std::vector<std::function<void()>> queued_;
+  std::atomic<size_t> ran_{0};
+};
+
 class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
  protected:
   void SetUp() override { start(dir.file("pool")); }
@@ -72,7 +117,7 @@ class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
   }
 
   void startWatching() {
-    watcher = std::make_unique<LifecycleWatcher>(*service, *connection, invoker);
+    watcher = std::make_unique<LifecycleWatcher>(*service, *connection, gate);
     ASSERT_NO_FATAL_FAILURE(connect());
   }
 
@@ -87,6 +132,7 @@ class LifecycleWatcherTest : public testing::ServiceOnTestDriver {
     return "";
   }
 
+  GateInvoker gate{invoker};
   std::unique_ptr<LifecycleWatcher> watcher;
 };
 
@@ -142,6 +188,43 @@ TEST_F(LifecycleWatcherTest, TransientDomainThatStopsLosesAllItsImages) {
   ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdb"); }));
   EXPECT_FALSE(fileExists(image.path));
   EXPECT_EQ(removalReason(kWeb, "vdb"), "domain-undefined");
+}
+
+// The race of a fast destroy + start: STOPPED is read on the worker while the domain is stopped,
+// but applied only after the domain was started again and its hook had released the old image
+// and asked for a new one. The new run's image must stay.
+TEST_F(LifecycleWatcherTest, StoppedEventAppliedLateKeepsTheImageTheNextRunAskedFor) {
+  const std::string id = vocabulary::imageIdOf(kWeb, "vdb");
+  ImageRecord first = allocate(kWeb, "vdb", vocabulary::Lifetime::kBoot);
+  DomainPtr dom = define(domainXml("web", kWeb, scratchDisk("vdb", "boot", "boot"),
+                                   bootDiskDevice(first.path, "vdb")));
+  ASSERT_TRUE(dom);
+  ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
+  startWatching();
+  ASSERT_TRUE(spinUntil([&] { return gate.ran() == 1; })) << "the reconcile did not end";
+  ASSERT_EQ(service->findImage(id)->state, ImageState::kAttached);
+
+  gate.hold();
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0) << libvirtError("destroy").message();
+  // The worker has read the domain as stopped; what it found waits at the gate.
+  ASSERT_TRUE(spinUntil([&] { return gate.waiting() == 1; })) << "STOPPED was not read";
+  // The hook: `release end` of the run that stopped, `prepare begin` of the next one.
+  ASSERT_TRUE(service->releaseImage({}, id, "released").ok());
+  ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
+  ImageRecord second = allocate(kWeb, "vdb", vocabulary::Lifetime::kBoot);
+  ASSERT_TRUE(spinUntil([&] { return gate.waiting() == 2; })) << "STARTED was not read";
+
+  gate.open();
+  ASSERT_TRUE(spinUntil([&] { return gate.ran() == 3; }));
+  ASSERT_TRUE(has(kWeb, "vdb")) << "the stale STOPPED released the new run's image";
+  EXPECT_TRUE(fileExists(second.path));
+  EXPECT_EQ(service->findImage(id)->state, ImageState::kAttached);
+  EXPECT_EQ(removalReason(kWeb, "vdb"), "released");
+
+  // A STOPPED of this run still releases it.
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0) << libvirtError("destroy").message();
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdb"); })) << "the boot image stayed";
+  EXPECT_FALSE(fileExists(second.path));
 }
 
 TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {

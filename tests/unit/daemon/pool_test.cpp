@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "daemon/pool_recovery.h"
 #include "daemon/record_file.h"
@@ -147,6 +149,37 @@ TEST(Pool, RemovesAnImageRecordFirstAndItsEmptyDirectory) {
   pool.removeDomainDirIfEmpty(kDomain);
   EXPECT_FALSE(test::fileExists(dir.file("a/b/pool/") + kDomain));
   EXPECT_EQ(pool.remove(s.record.id).status().code(), ErrorCode::kNotFound);
+}
+
+TEST(Pool, ListsADomainsImagesApartFromItsNeighboursAndKeepsTheSumOfSizes) {
+  TempDir dir;
+  Pool pool(dir.file("pool"));
+  ASSERT_TRUE(pool.open().ok());
+  auto insert = [&](const char* domain, const char* target, uint64_t size) {
+    StoredRecord s = recordFor(target);
+    s.record.domainUuid = domain;
+    s.record.id = vocabulary::imageIdOf(domain, target);
+    s.record.spec.size = size;
+    pool.insert(s);
+    return s.record.id;
+  };
+  // Ids sort by domain UUID: these sit on either side of kDomain's images.
+  insert("11111111-2222-4333-8444-555555555554", "vdb", 1);
+  std::string vdb = insert(kDomain, "vdb", 10);
+  std::string vdc = insert(kDomain, "vdc", 100);
+  insert("11111111-2222-4333-8444-555555555556", "vda", 1000);
+  EXPECT_EQ(pool.idsInDomain(kDomain), (std::vector<std::string>{vdb, vdc}));
+  EXPECT_TRUE(pool.idsInDomain("11111111-2222-4333-8444-555555555550").empty());
+  EXPECT_EQ(pool.usedBytes(), 1111u);
+
+  insert(kDomain, "vdc", 200);  // the same image again: its size counts once
+  EXPECT_EQ(pool.usedBytes(), 1211u);
+  bool created = false;
+  auto domainDir = pool.openDomainDir(kDomain, &created);
+  ASSERT_TRUE(domainDir.ok());
+  ASSERT_TRUE(pool.remove(vdc).ok());
+  EXPECT_EQ(pool.usedBytes(), 1011u);
+  EXPECT_EQ(pool.idsInDomain(kDomain), (std::vector<std::string>{vdb}));
 }
 
 TEST(Pool, RefusesADomainDirectoryThatIsASymlink) {

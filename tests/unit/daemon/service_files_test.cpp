@@ -123,7 +123,8 @@ TEST_F(ServiceTest, ReleasesByLifetimeOnlyTheImagesAskedFor) {
   auto a = allocate(boot);
   auto b = allocate(kept);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(service->releaseByLifetime(kDomainA, {vocabulary::Lifetime::kBoot}, "domain-stopped"),
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, {vocabulary::Lifetime::kBoot}, "domain-stopped",
+                                       service->claimMark()),
             1u);
   EXPECT_FALSE(fileExists(a->path));
   EXPECT_TRUE(fileExists(b->path));
@@ -131,6 +132,28 @@ TEST_F(ServiceTest, ReleasesByLifetimeOnlyTheImagesAskedFor) {
   ASSERT_EQ(listener.changed.size(), 1u);
   EXPECT_EQ(listener.changed[0].state, ImageState::kAttached);
   EXPECT_EQ(service->setState("nope", ImageState::kReady).code(), ErrorCode::kNotFound);
+}
+
+// The watcher's guard against an event of an earlier run: what an Allocate made or returned after
+// the mark was taken stays.
+TEST_F(ServiceTest, ReleasesByLifetimeNothingAskedForAfterTheMark) {
+  startService();
+  auto earlier = allocate(request(kDomainA, 64 * kMiB));
+  ASSERT_TRUE(earlier.ok()) << earlier.status().message();
+  uint64_t mark = service->claimMark();
+  auto again = allocate(request(kDomainA, 64 * kMiB));  // the same image, returned as it is
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  auto later = allocate(request(kDomainA, 64 * kMiB, "vdc"));
+  ASSERT_TRUE(later.ok()) << later.status().message();
+  const std::vector<vocabulary::Lifetime> boot = {vocabulary::Lifetime::kBoot};
+
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, boot, "domain-stopped", mark), 0u);
+  EXPECT_TRUE(fileExists(earlier->path));
+  EXPECT_TRUE(fileExists(later->path));
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, boot, "domain-stopped", service->claimMark()),
+            2u);
+  EXPECT_FALSE(fileExists(earlier->path));
+  EXPECT_FALSE(fileExists(later->path));
 }
 
 // Counts the runs of mke2fs through a wrapper earlier in PATH.

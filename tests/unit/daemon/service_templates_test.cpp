@@ -89,6 +89,28 @@ TEST_P(WarmPathLogic, ConcurrentAllocationsOfOneSpecWaitForOneTemplate) {
 INSTANTIATE_TEST_SUITE_P(Modes, WarmPathLogic,
                          ::testing::Values(TemplateMode::kReflink, TemplateMode::kOverlay));
 
+// A template holds an empty filesystem: an image with content is made cold, with its content,
+// whatever the template mode.
+TEST_P(WarmPathLogic, AnImageWithContentIsNeverAClone) {
+  TempDir roots;
+  ::virtscratch::test::writeFileAt(roots.file("hello.txt"), 0, "hello\n");
+  Config c = baseConfig();
+  c.templateMode = GetParam();
+  c.contentRoots = {roots.path()};
+  startService(c);
+  for (const char* domain : {kDomainA, kDomainB}) {
+    AllocateRequest r = warmRequest(domain);
+    r.spec.image.contentDir = roots.path();
+    auto made = allocate(r);
+    ASSERT_TRUE(made.ok()) << made.status().message();
+  }
+  EXPECT_EQ(fakeEngine.count(Op::kClone), 0u);
+  ASSERT_EQ(fakeEngine.count(Op::kCreate), 2u);
+  for (const auto& call : fakeEngine.calls()) {
+    EXPECT_FALSE(call.spec.contentDir.empty()) << call.name << " was made without its content";
+  }
+}
+
 TEST_F(ServiceTest, AColdPathIsTakenWhenTemplatesAreOff) {
   startService();  // templates off
   ASSERT_TRUE(allocate(warmRequest(kDomainA)).ok());

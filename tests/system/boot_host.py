@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Boots a Debian 12 host with virt-scratch installed and runs the checks in it.
+
+The root filesystem is made once with mmdebstrap and cached as a tarball keyed by a hash of
+rootfs-packages; each run unpacks it into a fresh temporary directory, installs the build into
+it with `cmake --install`, enables checks.service (which runs checks.sh under the booted
+systemd and powers the host off), boots it with `systemd-nspawn -b` and copies the results
+(one "PASS name" or "FAIL name: why" line per check, and the daemon's journal) out. The checks
+themselves are reported by check_result.py, one ctest test each.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.environ.get("VIRTSCRATCH_ROOTFS_CACHE", "/var/cache/virt-scratch-tests")
+BOOT_TIMEOUT_S = 420
+SKIP = 77
+
+
+def packages():
+    with open(os.path.join(HERE, "rootfs-packages"), "rb") as f:
+        text = f.read()
+    names = [l.strip() for l in text.decode().splitlines() if l.strip() and not l.startswith("#")]
+    return names, hashlib.sha256(text).hexdigest()[:16]
+
+
+def rootfs_tarball():
+    names, key = packages()
+    tarball = os.path.join(CACHE, "rootfs-bookworm-" + key + ".tar")
+    if os.path.exists(tarball):
+        return tarball
+    os.makedirs(CACHE, exist_ok=True)
+    # mmdebstrap picks the output format from the name: keep ".tar" at the end.
+    partial = tarball[:-len(".tar")] + ".partial.tar"
+    print("making the root filesystem with mmdebstrap (cached as %s)" % tarball, flush=True)
+    subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(names),
+                    "bookworm", partial], check=True)
+    os.rename(partial, tarball)
+    return tarball
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def prepare(root, build):
+    subprocess.run(["cmake", "--install", build], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, DESTDIR=root))
+    shutil.copy(os.path.join(HERE, "checks.sh"), os.path.join(root, "usr/local/sbin/checks.sh"))
+    os.chmod(os.path.join(root, "usr/local/sbin/checks.sh"), 0o755)
+    write(os.path.join(root, "etc/systemd/system/checks.service"), """[Unit]
+Description=virt-scratch system checks
+After=dbus.service libvirtd.service multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/checks.sh /system-results
+ExecStopPost=/bin/systemctl --no-block poweroff
+""")
+    # Started by default.target's wants so that it runs after boot settles; After= on
+    # multi-user.target needs it to be pulled in by something other than multi-user.target.
+    os.makedirs(os.path.join(root, "etc/systemd/system/default.target.wants"), exist_ok=True)
+    os.symlink("../checks.service",
+               os.path.join(root, "etc/systemd/system/default.target.wants/checks.service"))
+    # The unit's WatchdogSec=30s, shortened so that a stopped daemon is restarted within the
+    # test's deadline; everything else is the unit as installed.
+    write(os.path.join(root, "etc/systemd/system/virt-scratchd.service.d/50-test-watchdog.conf"),
+          "[Service]\nWatchdogSec=3s\n")
+    # The checks use domain UUIDs that libvirtd does not know; following libvirt would release
+    # their images when the daemon connects.
+    write(os.path.join(root, "etc/virt-scratch/virt-scratchd.conf.d/90-test-no-libvirt.conf"),
+          "[libvirt]\nuri =\n")
+    # The host's cgroup hierarchy is read-only inside the container.
+    qemu_conf = os.path.join(root, "etc/libvirt/qemu.conf")
+    if os.path.exists(qemu_conf):
+        with open(qemu_conf, "a") as f:
+            f.write("\ncgroup_controllers = [ ]\n")
+    os.makedirs(os.path.join(root, "system-results"), exist_ok=True)
+
+
+def boot(root, log):
+    """Boots the host; it powers itself off when the checks are done. True when it did."""
+    with open(log, "wb") as out:
+        nspawn = subprocess.Popen(["systemd-nspawn", "-q", "-D", root, "-b",
+                                   "--console=interactive", "--register=no", "--keep-unit"],
+                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            nspawn.wait(timeout=BOOT_TIMEOUT_S)
+            return True
+        except subprocess.TimeoutExpired:
+            # SIGTERM to nspawn stops the container's systemd; the results so far are kept.
+            nspawn.terminate()
+            try:
+                nspawn.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                nspawn.kill()
+                nspawn.wait()
+            return False
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", required=True)
+    parser.add_argument("--results", required=True)
+    args = parser.parse_args()
+    shutil.rmtree(args.results, ignore_errors=True)
+    os.makedirs(args.results)
+    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which(
+            "mmdebstrap") is None:
+        write(os.path.join(args.results, "skipped"),
+              "needs root, systemd-nspawn and mmdebstrap (scripts/deps)\n")
+        print("skipped: needs root, systemd-nspawn and mmdebstrap (scripts/deps)")
+        return SKIP
+    tarball = rootfs_tarball()
+    work = tempfile.mkdtemp(prefix="virt-scratch-system-", dir="/var/tmp")
+    try:
+        root = os.path.join(work, "root")
+        os.mkdir(root)
+        subprocess.run(["tar", "-xf", tarball, "-C", root, "--numeric-owner"], check=True)
+        prepare(root, args.build)
+        if not boot(root, os.path.join(args.results, "console.log")):
+            print("the host did not power off within %d s; stopped it" % BOOT_TIMEOUT_S)
+        produced = os.path.join(root, "system-results")
+        for name in os.listdir(produced):
+            shutil.copy(os.path.join(produced, name), args.results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = os.path.join(args.results, "results")
+    if not os.path.exists(results):
+        print("the booted host wrote no results; see " +
+              os.path.join(args.results, "console.log"))
+        return 1
+    with open(results) as f:
+        sys.stdout.write(f.read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

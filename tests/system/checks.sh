@@ -1,0 +1,224 @@
+#!/bin/bash
+# The system checks, run by checks.service inside the booted host (boot_host.py). Each check
+# writes one line to $1/results: "PASS name" or "FAIL name: why". Waits poll a state with a
+# deadline; nothing sleeps to let something happen.
+set -u
+out=$1
+mkdir -p "$out"
+results=$out/results
+: >"$results"
+unit=virt-scratchd.service
+# Every client call has a deadline: a hung call must fail its check, not the whole boot.
+vs="timeout 120 virt-scratch"
+work=/var/tmp/checks
+mkdir -p "$work"
+
+# What the host shows afterwards, also when a check stops the script.
+dump() {
+  echo "libvirtd: $(systemctl is-active libvirtd 2>&1)" >"$out/libvirtd.txt"
+  journalctl -u libvirtd --no-pager >>"$out/libvirtd.txt" 2>&1
+  journalctl -u $unit --no-pager -o short-precise >"$out/journal.txt" 2>&1
+  journalctl -u $unit --no-pager -o json >"$out/journal.json" 2>&1
+  journalctl --no-pager -b >"$out/boot-journal.txt" 2>&1
+}
+trap dump EXIT
+
+pass() { echo "PASS $1" >>"$results"; }
+fail() { echo "FAIL $1: $2" >>"$results"; }
+prop() { systemctl show -p "$2" --value "$1"; }
+
+# until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or the deadline passes.
+until_() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+active_with_new_pid() {
+  [ "$(prop $unit ActiveState)" = active ] && [ "$(prop $unit MainPID)" != 0 ] &&
+    [ "$(prop $unit MainPID)" != "$1" ] && [ "$(prop $unit NRestarts)" -gt "$2" ]
+}
+# The id of an image of the domain, as 'virt-scratch list' shows it (the UUID's hex digits first).
+image_of() { $vs list 2>/dev/null | awk '{print $1}' | grep -m1 -- "${1//-/}"; }
+journal_has() { journalctl -u $unit --no-pager -o cat | grep -qF -- "$1"; }
+
+# --- D-Bus activation by a client call
+state=$(prop $unit ActiveState)
+if [ "$state" != inactive ]; then
+  fail DBusActivation "the daemon was $state before any call"
+elif ! status=$($vs status 2>&1); then
+  fail DBusActivation "virt-scratch status failed: $status"
+elif [ "$(prop $unit ActiveState)" != active ]; then
+  fail DBusActivation "the call succeeded but the unit is $(prop $unit ActiveState)"
+else
+  pass DBusActivation
+fi
+
+# --- every filesystem x partition table, made under the unit's sandbox
+uuid_of() { printf '5c7a7a00-0000-4000-8000-%012d' "$1"; }
+n=0
+for fs in none ext2 ext3 ext4 xfs btrfs vfat swap; do
+  n=$((n + 1))
+  domain=$(uuid_of $n)
+  for pt in none mbr gpt; do
+    name=Filesystem.$fs.$pt
+    target=vd$pt
+    [ $pt = none ] && target=vdn
+    if ! path=$($vs allocate "$domain" --size 1G --format raw --filesystem $fs --partition $pt \
+      --target $target --lifetime domain 2>&1); then
+      fail $name "allocate failed: $path"
+      continue
+    fi
+    offset=0
+    if [ $pt != none ]; then
+      label=$(sfdisk -d "$path" 2>/dev/null | sed -n 's/^label: //p')
+      want=$([ $pt = mbr ] && echo dos || echo gpt)
+      if [ "$label" != "$want" ]; then
+        fail $name "partition table is '$label', not $want"
+        continue
+      fi
+      start=$(sfdisk -d "$path" | sed -n 's/.*start= *\([0-9]*\).*/\1/p' | head -1)
+      offset=$((start * 512))
+    fi
+    type=$(blkid -p -O $offset -o value -s TYPE "$path" 2>/dev/null)
+    want=$fs
+    [ $fs = none ] && want=
+    if [ "$type" != "$want" ]; then
+      fail $name "blkid finds '$type', not '$want'"
+    else
+      pass $name
+    fi
+  done
+done
+
+# --- Restart= after SIGKILL, with the pool intact
+before=$($vs list 2>&1 | sort)
+pid=$(prop $unit MainPID)
+restarts=$(prop $unit NRestarts)
+kill -KILL "$pid"
+if ! until_ 30 active_with_new_pid "$pid" "$restarts"; then
+  fail RestartAfterSigkill "not active again with a new process within 30 s ($(prop $unit ActiveState), NRestarts $(prop $unit NRestarts))"
+elif after=$($vs list 2>&1 | sort) && [ "$after" != "$before" ]; then
+  fail RestartAfterSigkill "the pool changed: before [$before] after [$after]"
+elif [ -z "$before" ]; then
+  fail RestartAfterSigkill "the pool was empty before the kill"
+else
+  pass RestartAfterSigkill
+fi
+
+# --- WatchdogSec= restarts a daemon whose loop is stopped
+pid=$(prop $unit MainPID)
+restarts=$(prop $unit NRestarts)
+kill -STOP "$pid"
+if ! until_ 60 active_with_new_pid "$pid" "$restarts"; then
+  fail WatchdogRestart "not restarted within 60 s of SIGSTOP (WatchdogUSec $(prop $unit WatchdogUSec), $(prop $unit ActiveState))"
+elif ! journal_has "Watchdog timeout"; then
+  fail WatchdogRestart "restarted, but systemd logged no watchdog timeout"
+else
+  pass WatchdogRestart
+fi
+
+# --- systemctl reload re-reads the configuration
+dropin=/etc/virt-scratch/virt-scratchd.conf.d/91-test-reload.conf
+reload_domain=$(uuid_of 90)
+printf '[pool]\nquota = 3G\n' >"$dropin"
+mark=$(journalctl -u $unit --no-pager -o cat | grep -c "configuration reloaded")
+reloaded() { [ "$(journalctl -u $unit --no-pager -o cat | grep -c "configuration reloaded")" -gt "$mark" ]; }
+if ! timeout 60 systemctl reload $unit; then
+  fail Reload "systemctl reload failed"
+elif ! until_ 20 reloaded; then
+  fail Reload "no 'configuration reloaded' in the journal"
+elif err=$($vs allocate "$reload_domain" --size 2G --format raw --filesystem none 2>&1); then
+  fail Reload "a 2G allocate passed the reloaded quota of 3G with 24G in the pool"
+elif ! grep -qi quota <<<"$err"; then
+  fail Reload "the allocate failed, but not for the quota: $err"
+else
+  pass Reload
+fi
+
+printf '[pool]\nquota = banana\n' >"$dropin"
+pid=$(prop $unit MainPID)
+bad_reported() { journalctl -u $unit --no-pager -o cat -p err | grep -q "banana"; }
+if ! timeout 60 systemctl reload $unit; then
+  fail ReloadKeepsConfigOnError "systemctl reload failed"
+elif ! until_ 20 bad_reported; then
+  fail ReloadKeepsConfigOnError "no error naming the bad value in the journal"
+elif [ "$(prop $unit MainPID)" != "$pid" ] || [ "$(prop $unit ActiveState)" != active ]; then
+  fail ReloadKeepsConfigOnError "the daemon did not stay up"
+elif err=$($vs allocate "$reload_domain" --size 2G --format raw --filesystem none 2>&1) ||
+  ! grep -qi quota <<<"$err"; then
+  fail ReloadKeepsConfigOnError "the quota of the previous configuration no longer holds: $err"
+else
+  pass ReloadKeepsConfigOnError
+fi
+rm -f "$dropin"
+systemctl reload $unit
+
+# --- logs in journald with PRIORITY and fields to filter on
+first=$(uuid_of 1)
+id=$(image_of "$first")
+json=$(journalctl -u $unit --no-pager -o json "DOMAIN_UUID=$first" PRIORITY=6 2>&1)
+if [ -z "$id" ]; then
+  fail JournalFields "no image of domain $first in 'virt-scratch list'"
+elif [ -z "$json" ]; then
+  fail JournalFields "no entry with DOMAIN_UUID=$first and PRIORITY=6"
+elif ! journalctl -u $unit --no-pager -o json "IMAGE_ID=$id" | grep -qF "\"IMAGE_ID\":\"$id\""; then
+  fail JournalFields "no entry with IMAGE_ID=$id"
+elif ! journalctl -u $unit --no-pager -o json -p err | grep -qF '"PRIORITY":"3"'; then
+  fail JournalFields "the reload error has no PRIORITY=3 entry"
+elif ! grep -qF '"SYSLOG_IDENTIFIER":"virt-scratchd"' <<<"$json"; then
+  fail JournalFields "no SYSLOG_IDENTIFIER=virt-scratchd"
+else
+  pass JournalFields
+fi
+
+# --- systemd-analyze security at or below 1.5
+sec=$(systemd-analyze security --no-pager $unit 2>&1)
+echo "$sec" >"$out/security.txt"
+score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$sec")
+if [ -z "$score" ]; then
+  fail Security "no score in systemd-analyze's output"
+elif awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }'; then
+  pass "Security: exposure $score"
+else
+  fail Security "exposure $score is above 1.5"
+fi
+
+# --- SIGTERM lets an export in progress finish (last: it stops the daemon)
+export_domain=$(uuid_of 91)
+if ! path=$($vs allocate "$export_domain" --size 1G --format raw --filesystem none \
+  --lifetime domain 2>&1); then
+  fail SigtermFinishesExport "allocate failed: $path"
+else
+  # Incompressible data, so that the export takes long enough to be stopped in the middle.
+  head -c 400M /dev/urandom | dd of="$path" conv=notrunc status=none
+  id=$(image_of "$export_domain")
+  rm -f "$work/export.gz"
+  timeout 300 virt-scratch export --daemon --threads 1 "$id" "$work/export.gz" >"$work/export.log" 2>&1 &
+  client=$!
+  exporting() { busctl tree --list org.virtscratch.Scratch1 2>/dev/null | grep -qi job; }
+  started() { [ -s "$work/export.gz" ] || exporting; }
+  if ! until_ 20 started; then
+    fail SigtermFinishesExport "the export did not start"
+  else
+    pid=$(prop $unit MainPID)
+    systemctl stop $unit
+    wait $client
+    rc=$?
+    size=$(gzip -dc "$work/export.gz" 2>/dev/null | wc -c)
+    if [ $rc != 0 ]; then
+      fail SigtermFinishesExport "the export failed: $(cat "$work/export.log")"
+    elif [ "$size" != $((1 << 30)) ]; then
+      fail SigtermFinishesExport "the export holds $size bytes, not 1 GiB"
+    elif ! journal_has "stopping: finishing the work in progress"; then
+      fail SigtermFinishesExport "the daemon did not log that it finishes its work"
+    elif [ "$(prop $unit ActiveState)" != inactive ] || [ "$(prop $unit Result)" != success ]; then
+      fail SigtermFinishesExport "the unit is $(prop $unit ActiveState) ($(prop $unit Result))"
+    else
+      pass SigtermFinishesExport
+    fi
+  fi
+fi
+
