@@ -132,6 +132,7 @@ void Allocator::dispatch(const std::string& id) {
     templateWaiters_[entry->name].push_back(id);
     return;
   }
+  ctx_.templates.noteDemand(*entry);
   p.templateUse = ctx_.templates.use(entry->name);
   auto source = std::make_unique<TemplateSource>();
   source->name = entry->name;

@@ -151,7 +151,7 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
       if (f == imageFile(stem, entry.format) || f == descriptionFileName(stem)) continue;
       std::string uuid = valid ? spareUuid(f, entry) : std::string();
       auto spareBytes = allocatedAt(dirFd, f);
-      if (!uuid.empty() && spareBytes.ok() && entry.spares.size() < TemplateCache::kSpares) {
+      if (!uuid.empty() && spareBytes.ok() && entry.spares.size() < TemplateCache::kMaxSpares) {
         entry.spares.push_back({f, uuid, *spareBytes});
       } else {
         scan.deleted += unlinkat(dirFd, f.c_str(), 0) == 0;

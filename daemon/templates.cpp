@@ -179,10 +179,23 @@ std::optional<TemplateCache::Spare> TemplateCache::takeSpare(const std::string& 
   return spare;
 }
 
+void TemplateCache::noteDemand(Entry& entry, std::chrono::steady_clock::time_point now) const {
+  entry.demand.push_back(now);
+  while (!entry.demand.empty() && now - entry.demand.front() > kDemandWindow) {
+    entry.demand.pop_front();
+  }
+  while (entry.demand.size() > kMaxSpares) entry.demand.pop_front();
+}
+
+unsigned TemplateCache::spareTarget(const Entry& entry) const {
+  return std::clamp(static_cast<unsigned>(entry.demand.size()), kSpares, kMaxSpares);
+}
+
 unsigned TemplateCache::spareDeficit(Entry& entry) const {
   if (!entry.ready || entry.key.empty() || mode_ == TemplateMode::kOff) return 0;
   size_t have = entry.spares.size() + entry.sparesBuilding;
-  unsigned deficit = have >= kSpares ? 0 : kSpares - static_cast<unsigned>(have);
+  unsigned target = spareTarget(entry);
+  unsigned deficit = have >= target ? 0 : target - static_cast<unsigned>(have);
   entry.sparesBuilding += deficit;
   return deficit;
 }

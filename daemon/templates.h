@@ -5,10 +5,11 @@
 // cached (content is not fingerprinted; preallocation is lost in a clone; no filesystem means no
 // mkfs to save).
 //
-// Each template also keeps up to kSpares spares: clones made ahead of time with random UUIDs, so
-// that an allocation that asks for no particular UUID only renames a spare into place and its
-// latency does not grow with the size of the image. Spares are made again in the background
-// after one is taken.
+// Each template also keeps spares: clones made ahead of time with random UUIDs, so that an
+// allocation that asks for no particular UUID only renames a spare into place and its latency
+// does not grow with the size of the image. Spares are made again in the background after one is
+// taken, as many as the template was asked for in the last minute (at least kSpares, at most
+// kMaxSpares): a fleet that starts VMs in bursts finds the next burst's spares ready.
 //
 // Templates and spares are not images: not counted in the quota, not listed; their host bytes
 // count in the free-space check (statvfs, and the Allocator's room for those being built) and are
@@ -18,7 +19,9 @@
 // Loop thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +40,8 @@ namespace virtscratch::daemon {
 class TemplateCache {
  public:
   static constexpr unsigned kSpares = 2;
+  static constexpr unsigned kMaxSpares = 16;
+  static constexpr std::chrono::seconds kDemandWindow{60};
 
   struct Spare {
     std::string file;  // <name>.spare-<filesystem uuid>.<format>, in the templates directory
@@ -49,7 +54,7 @@ class TemplateCache {
     std::string key;   // empty for a template kept only because overlays use it
     image::ImageFormat format = image::ImageFormat::kQcow2;
     image::Filesystem filesystem = image::Filesystem::kNone;
-    bool ready = false;       // built; false while a worker builds it
+    bool ready = false;  // built; false while a worker builds it
     // Overlays backed by it and clones in progress hold TemplateRefs; expired: unused.
     std::weak_ptr<const TemplateUse> uses;
     uint64_t allocated = 0;   // host bytes of the template file and its description
@@ -57,6 +62,7 @@ class TemplateCache {
     uint64_t generation = 0;  // tells a rebuilt template from the one a late spare came from
     std::vector<Spare> spares;
     unsigned sparesBuilding = 0;
+    std::deque<std::chrono::steady_clock::time_point> demand;  // allocations, last kDemandWindow
   };
 
   TemplateCache(TemplateMode mode, uint64_t budget) : mode_(mode), budget_(budget) {}
@@ -84,6 +90,12 @@ class TemplateCache {
 
   // A ready spare of the template, taken out of the cache (the caller renames its file).
   std::optional<Spare> takeSpare(const std::string& name);
+  // An allocation asks for the template now: counts toward how many spares it keeps.
+  void noteDemand(Entry& entry, std::chrono::steady_clock::time_point now =
+                                    std::chrono::steady_clock::now()) const;
+  // How many spares the template keeps: its demand in the last kDemandWindow, within
+  // [kSpares, kMaxSpares].
+  unsigned spareTarget(const Entry& entry) const;
   // How many spares the caller should build now for `entry`; counted as building.
   unsigned spareDeficit(Entry& entry) const;
   // A spare build has ended; a spare of a template since evicted or rebuilt is deleted.

@@ -1,5 +1,5 @@
-// TemplateCache's uses: a TemplateRef keeps its template from eviction, and dropping the last
-// copy of it is the release (no count kept by hand).
+// TemplateCache: a TemplateRef keeps its template from eviction, and dropping the last
+// copy of it is the release (no count kept by hand); spares follow the demand.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -67,6 +67,25 @@ TEST_F(TemplateCacheUses, AUseOutlivingTheCacheIsHarmless) {
   }
   ASSERT_TRUE(kept);
   kept.reset();  // the cache is gone: nothing to tell
+}
+
+// Spares follow demand: as many as the template was asked for in the last minute, within bounds;
+// the demand of an earlier burst is forgotten once it is a minute old.
+TEST_F(TemplateCacheUses, SparesFollowTheDemandOfTheLastMinute) {
+  TemplateCache::Entry* entry = cache_.byName(name_);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(cache_.spareTarget(*entry), TemplateCache::kSpares);
+  EXPECT_EQ(cache_.spareDeficit(*entry), TemplateCache::kSpares);  // now counted as building
+
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) cache_.noteDemand(*entry, start);
+  EXPECT_EQ(cache_.spareTarget(*entry), 10u);
+  EXPECT_EQ(cache_.spareDeficit(*entry), 10u - TemplateCache::kSpares);
+  for (int i = 0; i < 64; ++i) cache_.noteDemand(*entry, start);
+  EXPECT_EQ(cache_.spareTarget(*entry), TemplateCache::kMaxSpares);
+
+  cache_.noteDemand(*entry, start + TemplateCache::kDemandWindow + std::chrono::seconds(1));
+  EXPECT_EQ(cache_.spareTarget(*entry), TemplateCache::kSpares) << "an old burst still counted";
 }
 
 }  // namespace
