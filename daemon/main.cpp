@@ -128,7 +128,9 @@ struct Daemon {
   GMainLoop* loop = nullptr;
   Service* service = nullptr;
   std::string configPath;
-  Config config;  // as last loaded, before the Service worked out its reserve
+  // As the daemon started with it: the keys that need a restart still have these values, so a
+  // reload compares against them, not against the file read at the last reload.
+  Config started;
   bool stopping = false;
   int exitCode = 0;
 
@@ -146,10 +148,9 @@ struct Daemon {
       return;
     }
     std::string kept;
-    for (const std::string& key : keysNeedingRestart(config, *next)) {
+    for (const std::string& key : keysNeedingRestart(started, *next)) {
       kept += (kept.empty() ? "" : ", ") + key;
     }
-    config = std::move(next).value();
     logLine(LogLevel::kNotice,
             "configuration reloaded from " + configPath +
                 (kept.empty() ? std::string()
@@ -174,7 +175,7 @@ int run(const Options& options) {
   const std::string poolPath = config->poolPath;
   Daemon daemon;
   daemon.configPath = options.config;
-  daemon.config = *config;
+  daemon.started = *config;
   if (!config->accessGroup.empty()) {
     logLine(LogLevel::kWarning,
             "[access] group = " + config->accessGroup +

@@ -150,8 +150,7 @@ TEST_F(ServiceTest, ReleasesByLifetimeNothingAskedForAfterTheMark) {
   EXPECT_EQ(service->releaseByLifetime(kDomainA, boot, "domain-stopped", mark), 0u);
   EXPECT_TRUE(fileExists(earlier->path));
   EXPECT_TRUE(fileExists(later->path));
-  EXPECT_EQ(service->releaseByLifetime(kDomainA, boot, "domain-stopped", service->claimMark()),
-            2u);
+  EXPECT_EQ(service->releaseByLifetime(kDomainA, boot, "domain-stopped", service->claimMark()), 2u);
   EXPECT_FALSE(fileExists(earlier->path));
   EXPECT_FALSE(fileExists(later->path));
 }
