@@ -1,6 +1,13 @@
 // virt-scratch create: the engine's createImage behind a command line.
-#include <cstdio>
+#include <fcntl.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <string>
+
+#include "base/file_io.h"
+#include "base/unique_fd.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
@@ -25,6 +32,10 @@ constexpr char kUsage[] =
     "  --partition P          none, mbr or gpt (default none)\n"
     "  --preallocation P      off, metadata (qcow2), falloc or full (default off)\n"
     "  --content DIR          copy DIR's files into the new filesystem\n"
+    "  --encrypt E            none or luks (default none): LUKS as QEMU opens it (qcow2 only)\n"
+    "  --key-file FILE        with --encrypt luks: the passphrase is FILE's bytes, all of them\n"
+    "                         (no newline is stripped), UTF-8 text as QEMU wants it; make one\n"
+    "                         with head -c 32 /dev/urandom | base64 -w0 > FILE\n"
     "  --force                replace PATH if it exists\n"
     "  --progress             show progress even when stderr is not a terminal\n"
     "  -h, --help             show this help\n";
@@ -32,8 +43,30 @@ constexpr char kUsage[] =
 constexpr OptionSpec kOptions[] = {
     {"size", true},   {"format", true},    {"filesystem", true},    {"label", true},
     {"uuid", true},   {"partition", true}, {"preallocation", true}, {"content", true},
-    {"force", false}, {"progress", false},
+    {"force", false}, {"progress", false}, {"encrypt", true},       {"key-file", true},
 };
+
+// A key file is read whole, as qemu's `secret,file=` reads it.
+constexpr off_t kMaxKeyFile = 64 * 1024;
+
+Result<std::string> readKeyFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) return errnoStatus("reading key file '" + path + "'", errno);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return errnoStatus("reading key file '" + path + "'", errno);
+  if (!S_ISREG(st.st_mode)) {
+    return invalidArgument("key file '" + path + "' is a " + fileTypeName(st.st_mode) +
+                           ", not a regular file");
+  }
+  if (st.st_size == 0 || st.st_size > kMaxKeyFile) {
+    return invalidArgument("key file '" + path + "' holds " + std::to_string(st.st_size) +
+                           " bytes; a key file holds 1 to " + std::to_string(kMaxKeyFile));
+  }
+  std::string key(static_cast<size_t>(st.st_size), '\0');
+  VS_RETURN_IF_ERROR(
+      readAll(fd.get(), key.data(), key.size(), 0).withContext("reading key file '" + path + "'"));
+  return key;
+}
 
 Result<image::ImageSpec> specFromArgs(const Args& args) {
   image::ImageSpec spec;
@@ -55,6 +88,17 @@ Result<image::ImageSpec> specFromArgs(const Args& args) {
   spec.label = args.get("label").value_or("");
   spec.uuid = args.get("uuid").value_or("");
   spec.contentDir = args.get("content").value_or("");
+  if (auto v = args.get("encrypt")) {
+    VS_ASSIGN_OR_RETURN(spec.encryption, image::parseEncryption(*v));
+  }
+  bool luks = spec.encryption == image::Encryption::kLuks;
+  if (luks && !args.get("key-file")) {
+    return invalidArgument("--encrypt luks needs --key-file FILE, the passphrase of the image");
+  }
+  if (!luks && args.get("key-file")) {
+    return invalidArgument("--key-file '" + *args.get("key-file") +
+                           "' is only used with --encrypt luks");
+  }
   return spec;
 }
 
@@ -75,6 +119,11 @@ int runCreate(std::span<char* const> argv) {
   image::CreateOptions options;
   options.force = args->has("force");
   options.progress = &progress;
+  if (auto keyFile = args->get("key-file")) {
+    auto key = readKeyFile(*keyFile);
+    if (!key.ok()) return failure("create", key.status());
+    options.passphrase = std::move(*key);
+  }
   Status status = image::createImage(path, *spec, options);
   progress.finish();
   if (!status.ok()) return failure("create", status);

@@ -13,7 +13,9 @@
 #include "base/file_io.h"
 #include "base/temp_file.h"
 #include "base/unique_fd.h"
+#include "base/utf8.h"
 #include "image/filesystem.h"
+#include "image/luks_header.h"
 #include "image/output_path.h"
 #include "image/partition_table.h"
 #include "image/qcow2_writer.h"
@@ -169,7 +171,7 @@ void appendExtents(std::vector<SourceExtent>& out, int fd, const std::vector<Ext
 }
 
 Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
-                  const std::string& scratchDir, ProgressSink* progress, WorkFiles& work) {
+                  const std::string& scratchDir, const CreateOptions& create, WorkFiles& work) {
   // The guest's bytes are assembled from up to two unnamed files (the partition table on a
   // sparse disk-sized file, the filesystem on a partition-sized file); only their data extents
   // reach the qcow2 writer, so nothing proportional to the virtual size is ever read.
@@ -199,8 +201,15 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
   Qcow2WriteOptions options;
   options.virtualSize = spec.size;
   options.preallocation = spec.preallocation;
-  options.progress = progress;
-  return writeQcow2(image.fd(), options, sources);
+  options.progress = create.progress;
+  LuksVolume luks;
+  if (spec.encryption == Encryption::kLuks) {
+    VS_ASSIGN_OR_RETURN(luks, makeLuksVolume(create.passphrase));
+    options.luks = &luks;
+  }
+  Status written = writeQcow2(image.fd(), options, sources);
+  std::fill(luks.masterKey.begin(), luks.masterKey.end(), 0);
+  return written;
 }
 
 }  // namespace
@@ -210,6 +219,16 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   VS_RETURN_IF_ERROR(checkFileName(name));
   VS_RETURN_IF_ERROR(validateSpec(spec, options.maxSize));
   VS_RETURN_IF_ERROR(checkContentDir(spec.contentDir));
+  if (spec.encryption == Encryption::kLuks) {
+    if (options.passphrase.empty()) {
+      return invalidArgument("encryption 'luks' needs a key: give a key file with --key-file");
+    }
+    if (auto bad = firstInvalidUtf8(options.passphrase)) {
+      return invalidArgument("the key is not UTF-8 text (byte " + std::to_string(*bad) +
+                             "), which QEMU refuses; make one with "
+                             "head -c 32 /dev/urandom | base64 -w0 > FILE");
+    }
+  }
   VS_RETURN_IF_ERROR(checkDestination(dirFd, name, options.force));
   VS_ASSIGN_OR_RETURN(Layout layout, planLayout(spec));
 
@@ -219,7 +238,7 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   if (spec.format == ImageFormat::kRaw) {
     VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options.progress, work));
   } else {
-    VS_RETURN_IF_ERROR(buildQcow2(dirFd, image, spec, layout, scratchDir, options.progress, work));
+    VS_RETURN_IF_ERROR(buildQcow2(dirFd, image, spec, layout, scratchDir, options, work));
   }
   if (options.progress != nullptr && options.progress->cancelled()) {
     return {ErrorCode::kCancelled, "interrupted; nothing was created"};

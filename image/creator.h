@@ -22,6 +22,8 @@ struct CreateOptions {
   uint64_t maxSize = kDefaultMaxImageSize;
   ProgressSink* progress = nullptr;
   std::optional<mode_t> mode;  // the image file's mode exactly; unset: 0666 less the umask
+  // With Encryption::kLuks: the passphrase (any bytes) that opens the image's only key slot.
+  std::string passphrase;
 };
 
 // Creates `name` (a plain file name, no '/') in the directory `dirFd`.

@@ -44,6 +44,8 @@ inline constexpr uint32_t kExtEnd = 0;
 inline constexpr uint32_t kExtBackingFormat = 0xe2792aca;
 inline constexpr uint32_t kExtFeatureNameTable = 0x6803f857;
 inline constexpr uint32_t kExtDataFile = 0x44415441;
+inline constexpr uint32_t kExtCryptoHeader = 0x0537be77;  // {offset, length} of the LUKS header
+inline constexpr uint32_t kCryptLuks = 2;                 // crypt_method: LUKS, IVs by host offset
 inline constexpr size_t kFeatureNameEntrySize = 48;  // type, bit number, 46 bytes of name
 
 inline constexpr uint64_t kIncompatDirty = 1u << 0;

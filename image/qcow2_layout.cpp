@@ -45,8 +45,10 @@ uint64_t countL2Tables(const std::vector<ClusterRun>& runs) {
 
 }  // namespace
 
-Layout planLayout(uint64_t virtualSize, bool preallocate, std::span<const SourceExtent> extents) {
+Layout planLayout(uint64_t virtualSize, bool preallocate, std::span<const SourceExtent> extents,
+                  uint64_t cryptoBytes) {
   Layout l;
+  l.cryptoClusters = divRoundUp(cryptoBytes, kWriterClusterSize);
   l.headerSize = divRoundUp(virtualSize, kSectorSize) * kSectorSize;
   l.guestClusters = divRoundUp(l.headerSize, kWriterClusterSize);
   l.l1Entries = divRoundUp(l.guestClusters, kWriterL2Entries);
@@ -57,7 +59,7 @@ Layout planLayout(uint64_t virtualSize, bool preallocate, std::span<const Source
     l.dataClusters = l.runs.back().rank + l.runs.back().end - l.runs.back().first;
   // The refcount blocks count themselves and the table that points to them: grow both until
   // they cover every cluster. Both only grow, so this ends within a few rounds.
-  uint64_t fixed = 1 + l.l1Clusters + l.l2Tables + l.dataClusters;
+  uint64_t fixed = 1 + l.cryptoClusters + l.l1Clusters + l.l2Tables + l.dataClusters;
   l.refcountBlocks = 1;
   l.refcountTableClusters = 1;
   for (;;) {

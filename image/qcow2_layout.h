@@ -1,6 +1,7 @@
 // Where the qcow2 writer puts everything. The file is laid out front to back, every cluster used
 // once (refcount 1):
-//   header | L1 table | refcount table | refcount blocks | L2 tables | data clusters
+//   header | LUKS header (encrypted images) | L1 table | refcount table | refcount blocks |
+//   L2 tables | data clusters
 // The data clusters are the guest clusters that hold extent bytes (every guest cluster when
 // preallocating), in guest order, so consecutive guest clusters are one contiguous host range
 // and each extent is a single copy. Planning costs O(extents), never O(virtual size).
@@ -32,7 +33,8 @@ struct ClusterRun {
 };
 
 struct Layout {
-  uint64_t headerSize = 0;  // the virtual size rounded up to sectors, as qemu-img does
+  uint64_t headerSize = 0;      // the virtual size rounded up to sectors, as qemu-img does
+  uint64_t cryptoClusters = 0;  // the LUKS header and key material of an encrypted image
   uint64_t guestClusters = 0;
   uint64_t l1Entries = 0;
   uint64_t l1Clusters = 0;
@@ -43,7 +45,8 @@ struct Layout {
   uint64_t totalClusters = 0;
   std::vector<ClusterRun> runs;  // sorted, disjoint, not adjacent
 
-  uint64_t l1Offset() const { return kWriterClusterSize; }
+  uint64_t cryptoOffset() const { return kWriterClusterSize; }
+  uint64_t l1Offset() const { return (1 + cryptoClusters) * kWriterClusterSize; }
   uint64_t refcountTableOffset() const { return l1Offset() + l1Clusters * kWriterClusterSize; }
   uint64_t refcountBlocksOffset() const {
     return refcountTableOffset() + refcountTableClusters * kWriterClusterSize;
@@ -59,7 +62,9 @@ struct Layout {
 };
 
 // `extents` must already be validated (sorted, disjoint, inside the virtual size, which is at
-// most kWriterMaxVirtualSize); empty extents are skipped.
-Layout planLayout(uint64_t virtualSize, bool preallocate, std::span<const SourceExtent> extents);
+// most kWriterMaxVirtualSize); empty extents are skipped. `cryptoBytes` (0 when not encrypted)
+// is reserved after the header for the LUKS header.
+Layout planLayout(uint64_t virtualSize, bool preallocate, std::span<const SourceExtent> extents,
+                  uint64_t cryptoBytes = 0);
 
 }  // namespace virtscratch::image::qcow2

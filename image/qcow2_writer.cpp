@@ -12,6 +12,7 @@
 
 #include "base/file_io.h"
 #include "image/disk_view.h"
+#include "image/qcow2_encrypted_data.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_reader.h"
@@ -66,6 +67,11 @@ Status validate(const Qcow2WriteOptions& options, std::span<const SourceExtent> 
     return invalidArgument("preallocation=" + std::string(toString(options.preallocation)) +
                            " cannot be combined with backing file '" + options.backingFile +
                            "': preallocated clusters would hide it; use preallocation=off");
+  }
+  if (options.luks != nullptr &&
+      (!options.backingFile.empty() || options.preallocation != Preallocation::kOff)) {
+    return invalidArgument(
+        "an encrypted qcow2 image can have neither a backing file nor preallocation");
   }
   uint64_t previousEnd = 0;
   for (size_t i = 0; i < extents.size(); ++i) {
@@ -135,6 +141,13 @@ Status writeHeader(int fd, const Layout& l, const Qcow2WriteOptions& options) {
   store32(&h[kOffRefcountOrder], kWriterRefcountOrder);
   store32(&h[kOffHeaderLength], kHeaderV3Length);
   h[kOffCompressionType] = kCompressionZlib;
+  if (options.luks != nullptr) {
+    store32(&h[kOffCryptMethod], kCryptLuks);
+    std::vector<uint8_t> where(16);
+    store64(&where[0], l.cryptoOffset());
+    store64(&where[8], options.luks->payloadOffset);
+    appendExtension(h, kExtCryptoHeader, where);
+  }
   if (!options.backingFile.empty()) {
     std::string_view format = toString(options.backingFormat);
     appendExtension(h, kExtBackingFormat, std::vector<uint8_t>(format.begin(), format.end()));
@@ -355,8 +368,8 @@ Status fillFromBacking(int fd, const Layout& l, const Qcow2WriteOptions& options
 Status writeQcow2(int outFd, const Qcow2WriteOptions& options,
                   std::span<const SourceExtent> extents) {
   VS_RETURN_IF_ERROR(validate(options, extents));
-  Layout layout =
-      planLayout(options.virtualSize, options.preallocation != Preallocation::kOff, extents);
+  Layout layout = planLayout(options.virtualSize, options.preallocation != Preallocation::kOff,
+                             extents, options.luks != nullptr ? options.luks->payloadOffset : 0);
   ProgressSink* progress = options.progress;
 
   if (ftruncate(outFd, static_cast<off_t>(layout.fileSize())) != 0) {
@@ -380,6 +393,13 @@ Status writeQcow2(int outFd, const Qcow2WriteOptions& options,
   }
   if (!options.backingFile.empty()) {
     VS_RETURN_IF_ERROR(fillFromBacking(outFd, layout, options, extents));
+  }
+  if (options.luks != nullptr) {
+    const LuksVolume& v = *options.luks;
+    VS_RETURN_IF_ERROR(writeAll(outFd, v.header.data(), v.header.size(), layout.cryptoOffset()));
+    VS_RETURN_IF_ERROR(writeAll(outFd, v.material.data(), v.material.size(),
+                                layout.cryptoOffset() + v.materialOffset));
+    return writeEncryptedClusters(outFd, layout, extents, v.masterKey, progress);
   }
   return copyExtents(outFd, layout, extents, progress);
 }

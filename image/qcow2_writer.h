@@ -10,6 +10,7 @@
 
 #include "base/progress.h"
 #include "base/status.h"
+#include "image/luks_header.h"
 #include "image/spec.h"
 
 namespace virtscratch::image {
@@ -30,6 +31,10 @@ struct Qcow2WriteOptions {
   std::string backingFile;
   ImageFormat backingFormat = ImageFormat::kRaw;
   ProgressSink* progress = nullptr;  // bytes of extents copied, of their total
+  // Encrypted with QEMU's built-in LUKS (encrypt.format=luks): the volume's header is stored in
+  // the image and every data cluster is written encrypted under its master key. Neither a
+  // backing file nor preallocation can be combined with it.
+  const LuksVolume* luks = nullptr;
 };
 
 // Writes a complete image into `outFd`, an empty file. `extents` must be sorted by guestOffset,

@@ -55,6 +55,10 @@ constexpr std::array<std::pair<std::string_view, Preallocation>, 4> kPreallocati
     {"falloc", Preallocation::kFalloc},
     {"full", Preallocation::kFull},
 }};
+constexpr std::array<std::pair<std::string_view, Encryption>, 2> kEncryptions{{
+    {"none", Encryption::kNone},
+    {"luks", Encryption::kLuks},
+}};
 
 }  // namespace
 
@@ -71,10 +75,15 @@ Result<Preallocation> parsePreallocation(std::string_view name) {
   return parseName("preallocation", name, kPreallocations);
 }
 
+Result<Encryption> parseEncryption(std::string_view name) {
+  return parseName("encryption", name, kEncryptions);
+}
+
 std::string_view toString(ImageFormat v) { return nameOf(v, kFormats); }
 std::string_view toString(Filesystem v) { return nameOf(v, kFilesystems); }
 std::string_view toString(PartitionTable v) { return nameOf(v, kPartitionTables); }
 std::string_view toString(Preallocation v) { return nameOf(v, kPreallocations); }
+std::string_view toString(Encryption v) { return nameOf(v, kEncryptions); }
 
 Status validateSpec(const ImageSpec& spec, uint64_t maxSize) {
   if (spec.size == 0) return invalidArgument("size is missing or zero; give one, for example 10G");
@@ -93,6 +102,16 @@ Status validateSpec(const ImageSpec& spec, uint64_t maxSize) {
   if (spec.partition != PartitionTable::kNone && spec.size < 4 * kMiB) {
     return invalidArgument("a disk of " + formatSize(spec.size) +
                            " is too small for a partition table; give at least 4M");
+  }
+  if (spec.encryption == Encryption::kLuks && spec.format == ImageFormat::kRaw) {
+    return invalidArgument(
+        "encryption 'luks' with format raw is not supported yet; use format qcow2, whose "
+        "unwritten clusters read as zeros");
+  }
+  if (spec.encryption == Encryption::kLuks && spec.preallocation != Preallocation::kOff) {
+    return invalidArgument("preallocation '" + std::string(toString(spec.preallocation)) +
+                           "' cannot be combined with encryption 'luks'; encrypted images are "
+                           "sparse: use preallocation off");
   }
   VS_RETURN_IF_ERROR(validateLabel(spec.filesystem, spec.label));
   VS_RETURN_IF_ERROR(validateUuid(spec.filesystem, spec.uuid));

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "tests/support/filesystem_check.h"
 #include "tests/support/json_value.h"
 #include "tests/support/test_util.h"
 
@@ -49,18 +50,7 @@ std::string guestBytes(const TempDir& dir, const std::string& image, const std::
 }
 
 void expectFsckClean(const std::string& fs, const std::string& file) {
-  CommandResult r;
-  if (fs.starts_with("ext")) {
-    r = run({"e2fsck", "-fn", file});
-  } else if (fs == "xfs") {
-    r = run({"xfs_repair", "-n", "-f", file});
-  } else if (fs == "btrfs") {
-    r = run({"btrfs", "check", "--readonly", file});
-  } else if (fs == "vfat") {
-    r = run({"fsck.fat", "-n", file});
-  } else {
-    return;
-  }
+  CommandResult r = checkFilesystem(fs, file);
   EXPECT_EQ(r.exitCode, 0) << fs << " fsck: " << r.out << r.err;
 }
 

@@ -12,6 +12,7 @@
 
 #include "image/creator.h"
 #include "image/spec.h"
+#include "tests/support/filesystem_check.h"
 #include "tests/support/json_value.h"
 #include "tests/support/qemu_img.h"
 #include "tests/support/test_util.h"
@@ -93,20 +94,7 @@ FsUnderTest filesystemOf(const TempDir& dir, const std::string& raw, const std::
 }
 
 CommandResult fsck(Filesystem fs, const std::string& file) {
-  switch (fs) {
-    case Filesystem::kExt2:
-    case Filesystem::kExt3:
-    case Filesystem::kExt4:
-      return run({"e2fsck", "-fn", file});
-    case Filesystem::kXfs:
-      return run({"xfs_repair", "-n", "-f", file});
-    case Filesystem::kBtrfs:
-      return run({"btrfs", "check", "--readonly", file});
-    case Filesystem::kVfat:
-      return run({"fsck.fat", "-n", file});
-    default:
-      return {0, "", ""};  // swap and none have no checker; blkid judges them
-  }
+  return test::checkFilesystem(std::string(toString(fs)), file);
 }
 
 // /hello.txt as the filesystem's own reader tools see it (xfs has none: its listing instead).

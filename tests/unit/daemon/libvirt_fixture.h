@@ -123,7 +123,7 @@ class ServiceOnTestDriver : public ::testing::Test {
     r.spec.target = target;
     r.spec.lifetime = lifetime;
     std::optional<Result<ImageRecord>> out;
-    service->allocate({}, r, [&](Result<ImageRecord> result) { out = result; });
+    service->allocate({}, r, [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
     EXPECT_TRUE(out && out->ok()) << (out ? out->status().message() : "no answer");
     return out && out->ok() ? **out : ImageRecord{};

@@ -73,7 +73,8 @@ class ServiceTest : public ::testing::Test {
 
   Result<ImageRecord> allocate(AllocateRequest r, Caller caller = {}) {
     std::optional<Result<ImageRecord>> out;
-    service->allocate(caller, std::move(r), [&](Result<ImageRecord> result) { out = result; });
+    service->allocate(caller, std::move(r),
+                      [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
     EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "allocate never answered";
     if (!out) return Status(ErrorCode::kFailed, "no answer");
     return *out;

@@ -37,7 +37,7 @@ class ServiceLanesTest : public ServiceTest {
                                                                     Caller caller = {}) {
     auto answer = std::make_shared<std::optional<Result<ImageRecord>>>();
     service->allocate(caller, std::move(r),
-                      [answer](Result<ImageRecord> result) { *answer = result; });
+                      [answer](Result<ImageRecord> result) { answer->emplace(std::move(result)); });
     return answer;
   }
 

@@ -271,7 +271,8 @@ TEST_F(ServiceTest, ShutdownWaitsForAllocationsAndThenRefusesNewOnes) {
   startService();
   std::optional<Result<ImageRecord>> result;
   bool stopped = false;
-  service->allocate({}, request(kDomainA, 64 * kMiB), [&](Result<ImageRecord> r) { result = r; });
+  service->allocate({}, request(kDomainA, 64 * kMiB),
+                    [&](Result<ImageRecord> r) { result.emplace(std::move(r)); });
   service->shutdown(false, [&] {
     EXPECT_TRUE(result.has_value()) << "shutdown finished before the allocation";
     stopped = true;

@@ -1,0 +1,40 @@
+// LUKS version 1 volumes as QEMU opens them (its `luks` driver for raw images,
+// `encrypt.format=luks` inside qcow2): aes-xts-plain64 with a random 512-bit master key, one active
+// key slot that a passphrase unlocks (PBKDF2-HMAC-SHA256, the master key split over 4000
+// anti-forensic stripes), the other seven disabled. The layout is QEMU's own: the header in the
+// first 4 KiB, each slot's material 4 KiB-aligned after it, the payload at 2 MiB.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "image/xts_cipher.h"
+
+namespace virtscratch::image {
+
+// Random passphrases (the daemon's throwaway keys) are not guessable, so the key slot needs no
+// more than LUKS1's minimum of PBKDF2 iterations; a human passphrase would.
+inline constexpr uint32_t kLuksMinIterations = 1000;
+inline constexpr uint64_t kLuksPayloadOffset = 2 * 1024 * 1024;
+
+struct LuksVolume {
+  std::array<uint8_t, kXtsKeyBytes> masterKey{};
+  std::vector<uint8_t> header;    // the first 4 KiB: the LUKS1 header, zero-padded
+  uint64_t materialOffset = 0;    // where key slot 0's material lies
+  std::vector<uint8_t> material;  // key slot 0's material, encrypted under the passphrase
+  uint64_t payloadOffset = kLuksPayloadOffset;
+};
+
+// A new volume with a fresh random master key, salts and UUID; slot 0 opens with `passphrase`
+// (any bytes, at least one).
+Result<LuksVolume> makeLuksVolume(std::string_view passphrase,
+                                  uint32_t iterations = kLuksMinIterations);
+
+// Fills `out` from the kernel's random number generator, as OpenSSL draws it.
+Status randomBytes(std::span<uint8_t> out);
+
+}  // namespace virtscratch::image
