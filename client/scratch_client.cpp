@@ -178,6 +178,7 @@ Result<PoolInfo> ScratchClient::status() {
     info.free = prop<uint64_t>(p, "PoolFree");
     info.imageCount = prop<uint32_t>(p, "ImageCount");
     info.templateBytes = prop<uint64_t>(p, "PoolTemplateBytes");
+    info.defaultEncryption = prop<std::string>(p, "DefaultEncryption");
     return info;
   });
 }

@@ -58,6 +58,7 @@ struct PoolInfo {
   std::string version, path;
   uint64_t quota = 0, used = 0, free = 0, templateBytes = 0;
   uint32_t imageCount = 0;
+  std::string defaultEncryption;  // [pool] encryption: none or luks
 };
 
 struct ExportOptions {

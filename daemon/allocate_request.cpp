@@ -126,6 +126,7 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
   plan.target = asked.target;
   plan.lifetime = asked.lifetime;
   plan.spec = asked.image;
+  if (!asked.encryptionGiven) plan.spec.encryption = config.poolEncryption;
   VS_RETURN_IF_ERROR(checkSize(asked, plan.spec));
   if (plan.spec.size > config.maxImageSize) {
     return Status(ErrorCode::kQuotaExceeded,

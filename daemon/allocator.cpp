@@ -5,6 +5,7 @@
 #include "daemon/log.h"
 #include "daemon/template_files.h"
 #include "image/filesystem_uuid.h"
+#include "vocabulary/disk_secret.h"
 
 namespace virtscratch::daemon {
 
@@ -97,7 +98,9 @@ void Allocator::dispatch(const std::string& id) {
   Pending& p = pending_.at(id);
   // Content is in the plan, no longer in its spec (the plan opened it): never templated, since a
   // template holds an empty filesystem.
-  auto key = p.plan.content ? std::nullopt : ctx_.templates.keyOf(p.plan.spec);
+  // Nor is an encrypted one: it is encrypted under its own key as it is written.
+  bool templated = !p.plan.content && p.plan.spec.encryption == image::Encryption::kNone;
+  auto key = templated ? ctx_.templates.keyOf(p.plan.spec) : std::nullopt;
   if (!key) return submit(id, nullptr);
   TemplateCache::Entry* entry = ctx_.templates.find(*key);
   if (entry == nullptr) {
@@ -217,6 +220,19 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.poolFd = ctx_.pool.fd();
   task.maxSize = ctx_.config.maxImageSize;
   task.progress = p.job.get();
+  if (p.plan.spec.encryption == image::Encryption::kLuks) {
+    if (p.passphrase.empty()) {
+      auto passphrase = newPassphrase();
+      if (!passphrase.ok()) {
+        BuildOutcome outcome;
+        outcome.status = passphrase.status();
+        ctx_.post([this, id, outcome] { finish(id, outcome); });
+        return;
+      }
+      p.passphrase = std::move(*passphrase);
+    }
+    task.passphrase = p.passphrase;
+  }
   std::shared_ptr<TemplateSource> shared(std::move(source));
   const ServiceContext& ctx = ctx_;
   Submitted queued =
@@ -257,9 +273,50 @@ void Allocator::templateBuilt(const std::string& name, Result<uint64_t> result) 
   if (result.ok()) makeSpares(name);
 }
 
+void Allocator::storeKey(const std::string& id, BuildOutcome outcome) {
+  Pending& p = pending_.at(id);
+  DiskKey key;
+  key.secretUuid = vocabulary::secretUuidOf(p.plan.domain.uuid, p.plan.target);
+  key.imagePath = ctx_.pool.imagePath(p.plan.domain.uuid, p.plan.target, p.plan.spec.format);
+  std::string domain = p.plan.domain.name.empty()
+                           ? p.plan.domain.uuid
+                           : p.plan.domain.name + " (" + p.plan.domain.uuid + ")";
+  key.description = "virt-scratch: key of scratch disk " + p.plan.target + " of domain " + domain;
+  key.ephemeral = p.plan.lifetime == vocabulary::Lifetime::kBoot;
+  key.passphrase = p.passphrase;
+  ctx_.secrets->put(std::move(key), [this, alive = ctx_.alive, id,
+                                     outcome = std::move(outcome)](Status stored) mutable {
+    if (!alive.expired()) keyStored(id, std::move(outcome), stored);
+  });
+}
+
+void Allocator::keyStored(const std::string& id, BuildOutcome outcome, const Status& stored) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending& p = it->second;
+  p.keyStored = true;
+  std::fill(p.passphrase.begin(), p.passphrase.end(), '\0');
+  if (!stored.ok()) {
+    // Recorded, then deleted as a release would: an image nobody can open is not kept.
+    ctx_.pool.insert(std::move(outcome.stored));
+    if (auto removed = ctx_.pool.remove(id); !removed.ok()) {
+      logLine(LogLevel::kError, "deleting the image " + id +
+                                    " whose key was not kept: " + removed.status().message());
+    }
+    ctx_.secrets->drop(vocabulary::secretUuidOf(p.plan.domain.uuid, p.plan.target));
+    outcome.stored = {};
+    outcome.status = stored.withContext("its key could not be kept");
+  }
+  finish(id, std::move(outcome));
+}
+
 void Allocator::finish(const std::string& id, BuildOutcome outcome) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
+  if (outcome.status.ok() && !it->second.cancelled && !it->second.passphrase.empty() &&
+      !it->second.keyStored) {
+    return storeKey(id, std::move(outcome));
+  }
   Pending p = std::move(it->second);
   pending_.erase(it);
   const std::string templateName = p.templateUse ? p.templateUse->name : std::string();
@@ -278,6 +335,9 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
     if (auto removed = ctx_.pool.remove(id); !removed.ok()) {
       logLine(LogLevel::kError,
               "deleting the cancelled image " + id + ": " + removed.status().message());
+    }
+    if (p.keyStored) {
+      ctx_.secrets->drop(vocabulary::secretUuidOf(p.plan.domain.uuid, p.plan.target));
     }
   }
   if (p.cancelled && (outcome.status.ok() || outcome.status.code() == ErrorCode::kCancelled)) {

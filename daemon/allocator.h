@@ -59,6 +59,8 @@ class Allocator {
     std::vector<std::string> callers;  // one per `done`: bus names; empty for the daemon itself
     bool cancelled = false;            // every caller went away
     TemplateRef templateUse;           // the template it clones, kept while it does
+    std::string passphrase;            // an encrypted image's key, until the store has it
+    bool keyStored = false;            // the SecretStore answered (either way)
   };
 
   void dispatch(const std::string& id);
@@ -67,6 +69,9 @@ class Allocator {
   // Starts building the spares the template lacks, on workers.
   void makeSpares(const std::string& name);
   void finish(const std::string& id, BuildOutcome outcome);
+  // An encrypted image is made: its key goes to the SecretStore before anyone hears of it.
+  void storeKey(const std::string& id, BuildOutcome outcome);
+  void keyStored(const std::string& id, BuildOutcome outcome, const Status& stored);
   // Whether `bytes` more fit on the pool's filesystem above the reserve, after what is in flight.
   bool roomFor(uint64_t bytes) const;
 

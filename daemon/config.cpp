@@ -231,6 +231,10 @@ const std::vector<KeySpec>& keySpecs() {
          c.poolReservePercent = -1;
          return {};
        })},
+      {"pool", "encryption", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolEncryption, image::parseEncryption(t));
+         return {};
+       })},
       {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {
          if (t == "reflink") {
            c.templateMode = TemplateMode::kReflink;

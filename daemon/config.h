@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "image/spec.h"
 #include "vocabulary/hook_settings.h"
 
 namespace virtscratch::daemon {
@@ -24,6 +25,9 @@ struct Config {
   // is opened (the filesystem may not exist when the file is read) unless poolReserve is set;
   // negative when the reserve was given in bytes.
   double poolReservePercent = 5;
+  // What an Allocate that does not name its encryption gets (hot-plugged disks whose metadata
+  // says none, management tools, `virt-scratch allocate`); `enable` reads it too.
+  image::Encryption poolEncryption = image::Encryption::kNone;
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
   // Bytes of template files kept (allocated bytes), LRU eviction; 0: no limit. A sparse template
@@ -52,10 +56,10 @@ struct Config {
 // file is not an error (defaults apply); a malformed one is.
 Result<Config> loadConfig(const std::string& path);
 
-// On reload (SIGHUP) the running daemon takes [pool] quota and reserve, [limits], [jobs] exports
-// and [content] roots from a new configuration; [hook] is the hook's, read on each of its runs.
-// The keys below are kept as the daemon started with them: the pool, its templates, the worker
-// queues and the libvirt connection are made once. Returns those whose value differs
+// On reload (SIGHUP) the running daemon takes [pool] quota, reserve and encryption, [limits],
+// [jobs] exports and [content] roots from a new configuration; [hook] is the hook's, read on each
+// of its runs. The keys below are kept as the daemon started with them: the pool, its templates,
+// the worker queues and the libvirt connection are made once. Returns those whose value differs
 // ("[pool] path"), for the log.
 std::vector<std::string> keysNeedingRestart(const Config& running, const Config& next);
 

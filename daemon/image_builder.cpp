@@ -27,6 +27,7 @@ Status createCold(const BuildTask& task, const std::string& name) {
   options.maxSize = task.maxSize;
   options.progress = task.progress;
   options.mode = kPrivateFileMode;
+  options.passphrase = task.passphrase;
   if (!task.content) return task.engine->create(task.domainDir->get(), name, task.spec, options);
   VS_ASSIGN_OR_RETURN(auto staged, StagedContent::stage(task.poolFd, *task.content, task.progress));
   image::ImageSpec spec = task.spec;

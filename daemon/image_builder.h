@@ -20,10 +20,10 @@
 namespace virtscratch::daemon {
 
 struct TemplateSource {
-  std::string name;      // the template's name in the cache
-  int dirFd = -1;        // <pool>/.templates
-  std::string fileName;  // in dirFd
-  std::string path;      // absolute: an overlay's backing file
+  std::string name;                                      // the template's name in the cache
+  int dirFd = -1;                                        // <pool>/.templates
+  std::string fileName;                                  // in dirFd
+  std::string path;                                      // absolute: an overlay's backing file
   image::ImageFormat format = image::ImageFormat::kRaw;  // the template's, from its record
   bool overlay = false;
   // A spare to rename into place instead of cloning (in dirFd), and its filesystem UUID.
@@ -42,6 +42,7 @@ struct BuildTask {
   // then the staged copy); `poolFd` is the pool's directory.
   std::shared_ptr<const OpenedContent> content;
   int poolFd = -1;
+  std::string passphrase;  // spec.encryption luks: the key of the image's only key slot
 };
 
 struct BuildOutcome {

@@ -24,6 +24,7 @@
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/libvirt/libvirt_resolver.h"
+#include "daemon/libvirt/libvirt_secret_store.h"
 #include "daemon/libvirt/lifecycle_watcher.h"
 #include "daemon/log.h"
 #include "daemon/loop_invoker.h"
@@ -218,6 +219,13 @@ int run(const Options& options) {
   EngineImageEngine engine;
   EventLog eventLog(tree);
   Service service(std::move(config).value(), invoker, eventLog, *resolver, engine);
+  // Encrypted images' keys go to libvirt from the first Allocate on (QEMU takes them from there).
+  std::unique_ptr<libvirt::LibvirtSecretStore> secretStore;
+  if (libvirtConnection) {
+    secretStore =
+        std::make_unique<libvirt::LibvirtSecretStore>(*libvirtConnection, invoker, context);
+    service.setSecretStore(secretStore.get());
+  }
   Result<std::string> started = service.start();
   if (!started.ok()) {
     logLine(LogLevel::kError,
@@ -284,6 +292,8 @@ int run(const Options& options) {
   watcher.reset();  // before the Service it calls
   service.setAttachmentProbe(nullptr);
   probe.reset();
+  service.setSecretStore(nullptr);
+  secretStore.reset();
   tree.detach();
   logLine(LogLevel::kInfo, daemon.exitCode == 0 ? "stopped" : "stopped after an error");
   return daemon.exitCode;

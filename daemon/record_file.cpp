@@ -87,6 +87,7 @@ std::string serializeRecord(const StoredRecord& stored) {
   g_key_file_set_string(f, kGroup, "partition", std::string(toString(r.spec.partition)).c_str());
   g_key_file_set_string(f, kGroup, "preallocation",
                         std::string(toString(r.spec.preallocation)).c_str());
+  g_key_file_set_string(f, kGroup, "encryption", std::string(toString(r.spec.encryption)).c_str());
   g_key_file_set_string(f, kGroup, "lifetime",
                         std::string(vocabulary::toString(r.lifetime)).c_str());
   g_key_file_set_uint64(f, kGroup, "created", r.createdUs);
@@ -130,6 +131,13 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
                                                                      image::parsePartitionTable));
   VS_ASSIGN_OR_RETURN(r.spec.preallocation, field<image::Preallocation>(reader, "preallocation",
                                                                         image::parsePreallocation));
+  // Records written before encryption existed have no such key: those images are not encrypted.
+  VS_ASSIGN_OR_RETURN(std::string encryption, reader.string("encryption", false));
+  if (!encryption.empty()) {
+    auto parsed = image::parseEncryption(encryption);
+    if (!parsed.ok()) return reader.bad("encryption", parsed.status().message());
+    r.spec.encryption = *parsed;
+  }
   VS_ASSIGN_OR_RETURN(r.lifetime,
                       field<vocabulary::Lifetime>(reader, "lifetime", vocabulary::parseLifetime));
   VS_ASSIGN_OR_RETURN(r.createdUs, reader.number("created"));

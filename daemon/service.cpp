@@ -31,6 +31,7 @@ void Service::releaseDomain(const Caller& /*caller*/, std::string_view domain,
 }
 
 void Service::setAttachmentProbe(AttachmentProbe* probe) { impl_->setAttachmentProbe(probe); }
+void Service::setSecretStore(SecretStore* store) { impl_->setSecretStore(store); }
 
 Result<uint32_t> Service::releaseDomain(const Caller& /*caller*/, std::string_view domain,
                                         std::string_view reason) {

@@ -57,6 +57,7 @@ struct PoolStatus {
   uint64_t free = 0;  // bytes available on the pool's filesystem, less the reserve
   uint32_t imageCount = 0;
   uint64_t templateBytes = 0;  // host bytes of templates, their descriptions and spares
+  image::Encryption encryption = image::Encryption::kNone;  // [pool] encryption
 };
 
 // Release's options (the a{sv} of Image.Release and Manager.ReleaseDomain).
@@ -99,6 +100,8 @@ class AttachmentProbe {
   virtual void inUse(const std::string& domainUuid, std::vector<std::string> paths,
                      std::function<void(Result<DomainUse>)> done) = 0;
 };
+
+class SecretStore;
 
 class ServiceListener {
  public:
@@ -149,6 +152,9 @@ class Service {
                      std::function<void(Result<uint32_t>)> done);
   // The probe for the two above; null (the default): nothing is known, release is allowed.
   void setAttachmentProbe(AttachmentProbe* probe);
+  // Where the keys of encrypted images go (daemon/secret_store.h); null (the default): the
+  // daemon's memory. Must outlive the Service or be reset first.
+  void setSecretStore(SecretStore* store);
 
   // Release at once, without asking whether a domain runs (as with force).
   Result<uint32_t> releaseDomain(const Caller& caller, std::string_view domain,

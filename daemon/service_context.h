@@ -1,5 +1,6 @@
 // What the parts of the Service share: its configuration, the loop, the listener, the pool, the
-// template cache, the jobs, the workers and the image engine. Owned by the Service; loop thread.
+// template cache, the jobs, the workers, the image engine and the store of disk keys. Owned by the
+// Service; loop thread.
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 #include "daemon/jobs.h"
 #include "daemon/loop_invoker.h"
 #include "daemon/pool.h"
+#include "daemon/secret_store.h"
 #include "daemon/service.h"
 #include "daemon/templates.h"
 #include "daemon/worker_pool.h"
@@ -26,6 +28,7 @@ struct ServiceContext {
   JobTable& jobs;
   WorkerPool& workers;
   ImageEngine& engine;        // any thread
+  SecretStore*& secrets;      // the keys of encrypted images (Service::setSecretStore)
   std::weak_ptr<void> alive;  // expires when the Service is destroyed
 
   // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.

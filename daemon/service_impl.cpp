@@ -35,7 +35,8 @@ Service::Impl::Impl(Config config, LoopInvoker& loop, ServiceListener& listener,
       jobs_(JobTable::create(loop, listener)),
       content_(config_.contentRoots),
       workers_(workerCount(), config_.queueLimit),
-      ctx_{config_, loop, listener, pool_, templates_, *jobs_, workers_, engine_, alive_},
+      memorySecrets_(loop),
+      ctx_{config_, loop, listener, pool_, templates_, *jobs_, workers_, engine_, secrets_, alive_},
       allocator_(ctx_) {
   allocator_.setIdleCallback([this] { maybeFinishShutdown(); });
 }
@@ -182,6 +183,7 @@ PoolStatus Service::Impl::poolStatus() const {
   status.free = started_ ? freeBytes() : 0;
   status.imageCount = static_cast<uint32_t>(pool_.size());
   status.templateBytes = templates_.bytes();
+  status.encryption = config_.poolEncryption;
   return status;
 }
 

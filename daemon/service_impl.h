@@ -21,6 +21,7 @@
 #include "daemon/image_engine.h"
 #include "daemon/jobs.h"
 #include "daemon/pool.h"
+#include "daemon/secret_store.h"
 #include "daemon/service.h"
 #include "daemon/service_context.h"
 #include "daemon/templates.h"
@@ -54,6 +55,7 @@ class Service::Impl {
                              std::string_view reason, uint64_t claimedUpTo);
   uint64_t claimMark() const { return pool_.lastClaim(); }
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
+  void setSecretStore(SecretStore* store) { secrets_ = store != nullptr ? store : &memorySecrets_; }
 
   Status setState(std::string_view id, ImageState state);
   std::vector<const ImageRecord*> images() const;
@@ -99,6 +101,8 @@ class Service::Impl {
   AttachmentProbe* probe_ = nullptr;
   ContentRoots content_;
   WorkerPool workers_;
+  MemorySecretStore memorySecrets_;
+  SecretStore* secrets_ = &memorySecrets_;
   ServiceContext ctx_;
   Allocator allocator_;
   struct WaitingExport {

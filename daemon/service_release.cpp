@@ -4,12 +4,16 @@
 
 #include "daemon/log.h"
 #include "daemon/service_impl.h"
+#include "vocabulary/disk_secret.h"
 #include "vocabulary/domain_uuid.h"
 
 namespace virtscratch::daemon {
 
 Status Service::Impl::removeImage(std::string_view id, std::string_view reason) {
   VS_ASSIGN_OR_RETURN(PoolEntry removed, pool_.remove(id));
+  if (removed.record.spec.encryption == image::Encryption::kLuks) {
+    secrets_->drop(vocabulary::secretUuidOf(removed.record.domainUuid, removed.record.target));
+  }
   if (removed.templateUse) {
     removed.templateUse.reset();  // the overlay's use of its template ends here
     templates_.evict();

@@ -15,6 +15,7 @@ Status Service::Impl::reconfigure(const Config& config) {
     }
   }
   config_.poolQuota = config.poolQuota;
+  config_.poolEncryption = config.poolEncryption;
   config_.poolReserve = reserve;
   config_.poolReservePercent = config.poolReservePercent;
   config_.maxImageSize = config.maxImageSize;

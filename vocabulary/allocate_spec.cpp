@@ -50,6 +50,9 @@ Status readKey(const std::string& key, const SpecValue& value, AllocateSpec& out
     return parseInto(key, value, spec.partition, image::parsePartitionTable);
   } else if (key == "preallocation") {
     return parseInto(key, value, spec.preallocation, image::parsePreallocation);
+  } else if (key == "encryption") {
+    out.encryptionGiven = true;
+    return parseInto(key, value, spec.encryption, image::parseEncryption);
   } else if (key == "lifetime") {
     return parseInto(key, value, out.lifetime, parseLifetime);
   } else if (key == "label") {
@@ -88,7 +91,7 @@ std::string_view keySignature(std::string_view key) {
   if (key == "size" || key == "size-per-vcpu") return "t";
   if (key == "vcpus") return "u";
   for (std::string_view k : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
-                             "content", "target", "lifetime"}) {
+                             "content", "encryption", "target", "lifetime"}) {
     if (k == key) return "s";
   }
   return "";
@@ -123,6 +126,7 @@ SpecMap toSpecMap(const AllocateSpec& spec) {
     map["preallocation"] = std::string(image::toString(image.preallocation));
   }
   if (!image.contentDir.empty()) map["content"] = image.contentDir;
+  if (spec.encryptionGiven) map["encryption"] = std::string(image::toString(image.encryption));
   map["target"] = spec.target;
   map["lifetime"] = std::string(toString(spec.lifetime));
   return map;

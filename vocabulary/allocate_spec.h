@@ -32,6 +32,8 @@ struct AllocateSpec {
   uint64_t sizePerVcpu = 0;  // with vcpus: size = sizePerVcpu * vcpus
   uint32_t vcpus = 0;
   bool sizeGiven = false;  // "size" was in the map (together with size-per-vcpu: an error)
+  // "encryption" was in the map; without it the daemon's [pool] encryption decides.
+  bool encryptionGiven = false;
   std::string target = "vdb";
   Lifetime lifetime = Lifetime::kBoot;
 };
@@ -39,7 +41,7 @@ struct AllocateSpec {
 // The keys Allocate knows, comma-separated, for messages.
 inline constexpr std::string_view kAllocateKeys =
     "size, size-per-vcpu, vcpus, format, filesystem, label, uuid, partition, preallocation, "
-    "content, target, lifetime";
+    "content, encryption, target, lifetime";
 
 // The D-Bus signature a known key takes ("t" for size, "s" for target...); empty for a key
 // Allocate does not know.

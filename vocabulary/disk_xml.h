@@ -20,8 +20,9 @@ namespace virtscratch::vocabulary {
 
 // For Attach::kBoot the source gets startupPolicy='optional': the hook makes the file at
 // `prepare begin`, and when it fails open ([hook] fail=open) the domain still starts without the
-// disk. A hot-plugged disk's file exists before it is attached, so it gets no policy.
+// disk. A hot-plugged disk's file exists before it is attached, so it gets no policy. With a
+// `secretUuid` (disk_secret.h) the source carries <encryption format='luks'> naming it.
 std::string diskXml(std::string_view path, image::ImageFormat format, std::string_view target,
-                    Attach attach);
+                    Attach attach, std::string_view secretUuid = {});
 
 }  // namespace virtscratch::vocabulary

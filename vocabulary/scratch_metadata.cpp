@@ -41,9 +41,9 @@ Result<uint32_t> parseVcpus(std::string_view raw) {
 
 // The attributes of one <scratch:disk>, each checked on its own, then together.
 Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
-  static constexpr std::array<std::string_view, 9> kKnown = {
+  static constexpr std::array<std::string_view, 10> kKnown = {
       "target",    "size",     "size-per-vcpu", "format", "filesystem",
-      "partition", "lifetime", "attach",        "label"};
+      "partition", "lifetime", "attach",        "label",  "encryption"};
   std::map<std::string, std::string, std::less<>> attributes;
   std::string where = "scratch disk number " + std::to_string(number);
   for (const xmlAttr* a = node->properties; a != nullptr; a = a->next) {
@@ -96,6 +96,10 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
       disk.attach = *attach;
     } else if (name == "label") {
       disk.label = value;
+    } else if (name == "encryption") {
+      auto encryption = image::parseEncryption(value);
+      if (!encryption.ok()) return bad(name, value, encryption.status());
+      disk.encryption = *encryption;
     }
   }
   if (!disk.label.empty()) {
@@ -243,6 +247,7 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks) {
     attribute("partition", image::toString(disk.partition));
     attribute("lifetime", toString(disk.lifetime));
     attribute("attach", toString(disk.attach));
+    if (disk.encryption) attribute("encryption", image::toString(*disk.encryption));
     out += "/>";
   }
   out += "</disks>";
@@ -292,6 +297,10 @@ AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus) {
   }
   spec.target = disk.target;
   spec.lifetime = disk.lifetime;
+  if (disk.encryption || disk.attach == Attach::kBoot) {
+    spec.image.encryption = disk.encryption.value_or(image::Encryption::kNone);
+    spec.encryptionGiven = true;
+  }
   return spec;
 }
 

@@ -3,17 +3,20 @@
 //   <metadata>
 //     <scratch:disks xmlns:scratch="http://virtscratch.org/xmlns/scratch/1.0">
 //       <scratch:disk target='vdb' size='10G' format='qcow2' filesystem='ext4' label='scratch'
-//                     partition='none' lifetime='boot' attach='boot'/>
+//                     partition='none' lifetime='boot' attach='boot' encryption='luks'/>
 //     </scratch:disks>
 //   </metadata>
 //
-// `size-per-vcpu='5G'` instead of `size` sizes the disk by the domain's vCPU count. Reading is
+// `size-per-vcpu='5G'` instead of `size` sizes the disk by the domain's vCPU count. Without
+// `encryption`, a boot disk is not encrypted (its <disk> element, which `enable` wrote, says how
+// QEMU opens it) and a hot-plugged disk is what the daemon's [pool] encryption says. Reading is
 // done with libxml2 with network access, entity expansion and DTD loading off, so a hostile
 // definition cannot reach files or the network. Pure functions, callable from any thread. Used
 // by the hook (plugin/), the CLI's enable/disable and the daemon's libvirt watcher.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +43,7 @@ struct ScratchDisk {
   image::PartitionTable partition = image::PartitionTable::kNone;
   Lifetime lifetime = Lifetime::kBoot;
   Attach attach = Attach::kBoot;
+  std::optional<image::Encryption> encryption;  // unset: as the comment at the top says
 };
 
 // What the hook, the CLI and the watcher need of a domain definition.
@@ -65,7 +69,8 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks);
 Result<uint64_t> diskSize(const ScratchDisk& disk, uint32_t vcpus);
 
 // What Allocate is asked for one disk of a domain with `vcpus` vCPUs: size, or size-per-vcpu
-// with vcpus; format, filesystem, label, partition, target and lifetime as the metadata says.
+// with vcpus; format, filesystem, label, partition, encryption, target and lifetime as the
+// metadata says.
 // The hook, the watcher and enable all make their request with it.
 AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus);
 

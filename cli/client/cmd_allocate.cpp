@@ -36,6 +36,8 @@ constexpr char kUsage[] =
     "  --preallocation P      off, metadata (qcow2), falloc or full (default off)\n"
     "  --content DIR          copy DIR's files in; DIR must be under a content root of the\n"
     "                         daemon's configuration\n"
+    "  --encryption E         none or luks (default: the daemon's [pool] encryption); the key\n"
+    "                         becomes a libvirt secret, or stays in the daemon's memory\n"
     "  --target T             guest device name, [a-z0-9] (default vdb)\n"
     "  --lifetime L           boot (removed when the VM stops; default), domain (kept until\n"
     "                         the VM is undefined) or manual (until released)\n"
@@ -46,7 +48,7 @@ constexpr OptionSpec kOptions[] = {
     {"size", true},          {"size-per-vcpu", true}, {"vcpus", true},  {"format", true},
     {"filesystem", true},    {"label", true},         {"uuid", true},   {"partition", true},
     {"preallocation", true}, {"content", true},       {"target", true}, {"lifetime", true},
-    {"json", false},
+    {"json", false},         {"encryption", true},
 };
 
 // The a{sv} spec. Names (format, filesystem, ...) go as given: the daemon checks them.
@@ -69,7 +71,7 @@ Result<vocabulary::SpecMap> specFromArgs(const Args& args) {
     spec["vcpus"] = static_cast<uint32_t>(n);
   }
   for (const char* key : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
-                          "target", "lifetime"}) {
+                          "encryption", "target", "lifetime"}) {
     if (auto v = args.get(key)) {
       VS_RETURN_IF_ERROR(client::requireUtf8(std::string("--") + key, *v));
       spec[key] = *v;

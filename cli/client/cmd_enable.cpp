@@ -37,6 +37,10 @@ constexpr char kEnableUsage[] =
     "  --attach A             boot (default) or hotplug\n"
     "  --lifetime L           boot (removed when the domain stops; default), domain (kept until\n"
     "                         it is undefined) or manual (until released)\n"
+    "  --encrypt              LUKS-encrypt the disk with a key that lives only as long as its\n"
+    "                         image (a libvirt secret); qcow2 only\n"
+    "  --no-encrypt           do not, whatever virt-scratchd's [pool] encryption says (by\n"
+    "                         default a boot disk follows it)\n"
     "  --connect URI          libvirt URI (default $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
     "  -h, --help             show this help\n";
 
@@ -53,9 +57,9 @@ constexpr char kDisableUsage[] =
     "  -h, --help      show this help\n";
 
 constexpr OptionSpec kEnableOptions[] = {
-    {"size", true},     {"size-per-vcpu", true}, {"format", true}, {"filesystem", true},
-    {"label", true},    {"partition", true},     {"target", true}, {"attach", true},
-    {"lifetime", true}, {"connect", true},
+    {"size", true},     {"size-per-vcpu", true}, {"format", true},   {"filesystem", true},
+    {"label", true},    {"partition", true},     {"target", true},   {"attach", true},
+    {"lifetime", true}, {"connect", true},       {"encrypt", false}, {"no-encrypt", false},
 };
 constexpr OptionSpec kDisableOptions[] = {{"target", true}, {"connect", true}};
 
@@ -89,13 +93,20 @@ Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
   if (auto v = args.get("lifetime")) {
     VS_ASSIGN_OR_RETURN(disk.lifetime, vocabulary::parseLifetime(*v));
   }
+  if (args.has("encrypt") && args.has("no-encrypt")) {
+    return invalidArgument("give one of --encrypt and --no-encrypt");
+  }
+  if (args.has("encrypt")) disk.encryption = image::Encryption::kLuks;
+  if (args.has("no-encrypt")) disk.encryption = image::Encryption::kNone;
+  if (disk.encryption == image::Encryption::kLuks && disk.format != image::ImageFormat::kQcow2) {
+    return invalidArgument("--encrypt needs --format qcow2; raw images cannot be encrypted yet");
+  }
   return disk;
 }
 
-Result<std::string> daemonPoolPath() {
+Result<client::PoolInfo> daemonPool() {
   VS_ASSIGN_OR_RETURN(auto client, client::ScratchClient::connect());
-  VS_ASSIGN_OR_RETURN(client::PoolInfo pool, client->status());
-  return pool.path;
+  return client->status();
 }
 
 }  // namespace
@@ -108,14 +119,25 @@ int runEnable(std::span<char* const> argv) {
   if (!disk.ok()) return usageError("enable", disk.status().message());
   std::string pool;
   if (disk->attach == vocabulary::Attach::kBoot) {
-    auto path = daemonPoolPath();
-    if (!path.ok()) {
-      return failure("enable", Status(path.status().code(),
+    auto info = daemonPool();
+    if (!info.ok()) {
+      return failure("enable", Status(info.status().code(),
                                       "cannot ask virt-scratchd for its pool's path, which the "
                                       "disk's file is in: " +
-                                          path.status().message()));
+                                          info.status().message()));
     }
-    pool = *path;
+    pool = info->path;
+    // A boot disk's <disk> element says how QEMU opens it, so the host's default is settled now.
+    if (!disk->encryption) {
+      auto hostDefault = image::parseEncryption(info->defaultEncryption);
+      disk->encryption = hostDefault.ok() ? *hostDefault : image::Encryption::kNone;
+      if (disk->encryption == image::Encryption::kLuks &&
+          disk->format != image::ImageFormat::kQcow2) {
+        return usageError("enable",
+                          "virt-scratchd encrypts every disk ([pool] encryption = luks), and raw "
+                          "images cannot be encrypted yet: give --format qcow2, or --no-encrypt");
+      }
+    }
   }
   auto conn = openLibvirt(args->get("connect"));
   if (!conn.ok()) return failure("enable", conn.status());

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "cli/client/domain_xml.h"
+#include "vocabulary/disk_secret.h"
 #include "vocabulary/disk_xml.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/pool_layout.h"
@@ -157,9 +158,11 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
   if (disk.attach == vocabulary::Attach::kBoot) {
     if (poolPath.empty()) return invalidArgument("the pool's path is needed for attach='boot'");
     // The file is made by the hook at `prepare begin`, before QEMU opens it.
-    newXml =
-        vocabulary::diskXml(vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format),
-                            disk.format, disk.target, vocabulary::Attach::kBoot);
+    bool encrypted = disk.encryption == image::Encryption::kLuks;
+    newXml = vocabulary::diskXml(
+        vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format), disk.format,
+        disk.target, vocabulary::Attach::kBoot,
+        encrypted ? vocabulary::secretUuidOf(out.uuid, disk.target) : std::string());
   }
   if (old != nullptr || !newXml.empty()) {
     VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));

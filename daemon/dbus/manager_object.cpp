@@ -127,6 +127,11 @@ void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::Obj
 
 uint32_t ManagerObject::InterfaceVersion() { return vocabulary::kInterfaceVersion; }
 std::string ManagerObject::Version() { return version_; }
+std::string ManagerObject::DefaultEncryption() {
+  return busCall("DefaultEncryption",
+                 [&] { return std::string(image::toString(service_.poolStatus().encryption)); });
+}
+
 std::string ManagerObject::PoolPath() {
   return busCall("PoolPath", [&] { return service_.poolStatus().path; });
 }

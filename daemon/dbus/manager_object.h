@@ -46,6 +46,7 @@ class ManagerObject final
   uint32_t InterfaceVersion() override;
   std::string Version() override;
   std::string PoolPath() override;
+  std::string DefaultEncryption() override;
   uint64_t PoolQuota() override;
   uint64_t PoolUsed() override;
   uint64_t PoolFree() override;

@@ -91,8 +91,8 @@ class LibvirtConnection {
   ConnectPtr conn_;
   std::vector<ConnectionObserver*> observers_;
   unsigned nextRetryMs_;
-  GSource* retry_ = nullptr;    // the pending reconnect timer
-  GSource* closing_ = nullptr;  // the pending close after libvirt reported one
+  GSource* retry_ = nullptr;          // the pending reconnect timer
+  GSource* closing_ = nullptr;        // the pending close after libvirt reported one
   std::shared_ptr<Attempt> attempt_;  // the open in flight, if any
   bool closeCallback_ = false;
 };

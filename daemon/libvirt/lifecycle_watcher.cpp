@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "daemon/log.h"
+#include "vocabulary/disk_secret.h"
 #include "vocabulary/disk_xml.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/image_id.h"
@@ -192,8 +193,11 @@ void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& i
   const ImageRecord* record = service_.findImage(imageId);
   virConnectPtr conn = connection_.get();
   if (record == nullptr || conn == nullptr) return;
+  std::string secret = record->spec.encryption == image::Encryption::kLuks
+                           ? vocabulary::secretUuidOf(uuid, record->target)
+                           : std::string();
   std::string disk = vocabulary::diskXml(record->path, record->spec.format, record->target,
-                                         vocabulary::Attach::kHotplug);
+                                         vocabulary::Attach::kHotplug, secret);
   std::string what = record->path + " into domain " + uuid + " as " + record->target;
   std::string target = record->target;
   std::weak_ptr<int> alive = alive_;

@@ -32,12 +32,13 @@ class FakeImageEngine final : public ImageEngine {
   enum class Op { kCreate, kClone, kExport };
   struct Call {
     Op op;
-    std::string name;       // the file made (create, clone)
-    image::ImageSpec spec;  // create: as asked
-    std::string source;     // clone: the source's path
-    std::string uuid;       // clone: the new filesystem UUID
-    bool overlay = false;   // clone: a qcow2 overlay on the source
-    uint64_t size = 0;      // the virtual size written (create, clone) or exported
+    std::string name;        // the file made (create, clone)
+    image::ImageSpec spec;   // create: as asked
+    std::string source;      // clone: the source's path
+    std::string uuid;        // clone: the new filesystem UUID
+    bool overlay = false;    // clone: a qcow2 overlay on the source
+    uint64_t size = 0;       // the virtual size written (create, clone) or exported
+    std::string passphrase;  // create: the key an encrypted image was given
   };
 
   Status create(int dirFd, std::string_view name, const image::ImageSpec& spec,
@@ -45,7 +46,8 @@ class FakeImageEngine final : public ImageEngine {
     waitWhileHeld(Op::kCreate);
     if (Status s = failure(); !s.ok()) return s;
     VS_RETURN_IF_ERROR(makeSparse(dirFd, name, spec.size, options.force, options.mode));
-    record({Op::kCreate, std::string(name), spec, "", spec.uuid, false, spec.size});
+    record({Op::kCreate, std::string(name), spec, "", spec.uuid, false, spec.size,
+            options.passphrase});
     return {};
   }
 
@@ -64,7 +66,8 @@ class FakeImageEngine final : public ImageEngine {
             srcPath,
             options.filesystemUuid,
             options.backing,
-            size});
+            size,
+            {}});
     return {};
   }
 
@@ -76,7 +79,7 @@ class FakeImageEngine final : public ImageEngine {
     if (write(outFd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
       return errnoStatus("write the fake export", errno);
     }
-    record({Op::kExport, "", {}, "", "", false, disk.virtualSize()});
+    record({Op::kExport, "", {}, "", "", false, disk.virtualSize(), {}});
     return {};
   }
 

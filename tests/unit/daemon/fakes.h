@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/loop_invoker.h"
+#include "daemon/secret_store.h"
 #include "daemon/service.h"
 #include "vocabulary/domain_uuid.h"
 
@@ -101,6 +102,30 @@ class FakeResolver : public DomainResolver {
   }
   std::map<std::string, std::string> names;
   int calls = 0;
+};
+
+// Keeps the keys it is given in `keys` and notes what is dropped; `error` set: refuses to keep
+// any. Answers through the loop, as the libvirt store does.
+class FakeSecretStore : public SecretStore {
+ public:
+  explicit FakeSecretStore(LoopInvoker& loop) : loop_(loop) {}
+  void put(DiskKey key, std::function<void(Status)> done) override {
+    Status answer = error;
+    if (answer.ok()) keys[key.secretUuid] = key;
+    puts.push_back(std::move(key));
+    loop_.post([done = std::move(done), answer] { done(answer); });
+  }
+  void drop(const std::string& secretUuid) override {
+    keys.erase(secretUuid);
+    dropped.push_back(secretUuid);
+  }
+  std::map<std::string, DiskKey> keys;  // kept now, by secret UUID
+  std::vector<DiskKey> puts;            // every put, kept or not
+  std::vector<std::string> dropped;
+  Status error;
+
+ private:
+  LoopInvoker& loop_;
 };
 
 // Domains that run, with the files their live definitions use; answers through the loop, as

@@ -1,0 +1,48 @@
+#include "daemon/secret_store.h"
+
+#include <glib.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "image/luks_header.h"
+
+namespace virtscratch::daemon {
+
+namespace {
+
+void wipe(std::string& secret) {
+  std::fill(secret.begin(), secret.end(), '\0');
+  secret.clear();
+}
+
+}  // namespace
+
+Result<std::string> newPassphrase() {
+  std::array<uint8_t, 32> bytes{};
+  VS_RETURN_IF_ERROR(image::randomBytes(bytes));
+  gchar* text = g_base64_encode(bytes.data(), bytes.size());
+  std::string passphrase(text);
+  std::fill(text, text + passphrase.size(), '\0');
+  g_free(text);
+  std::fill(bytes.begin(), bytes.end(), 0);
+  return passphrase;
+}
+
+void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {
+  std::string& kept = keys_[key.secretUuid];
+  wipe(kept);
+  kept = std::move(key.passphrase);
+  loop_.post([done = std::move(done)] { done({}); });
+}
+
+void MemorySecretStore::drop(const std::string& secretUuid) {
+  auto it = keys_.find(secretUuid);
+  if (it == keys_.end()) return;
+  wipe(it->second);
+  keys_.erase(it);
+}
+
+}  // namespace virtscratch::daemon

@@ -1,0 +1,52 @@
+// Where the passphrases of encrypted images live, for as long as their images do. The Allocator
+// puts a fresh key before it answers (QEMU needs it the moment the hook returns); releasing the
+// image drops it. With libvirt the store is libvirtd's secret driver
+// (daemon/libvirt/libvirt_secret_store.h): private secrets, ephemeral ones for lifetime=boot, so
+// that a boot image's key is never written to any disk. Without libvirt it is the daemon's memory
+// (MemorySecretStore). Loop thread: every call, and every `done`, which never runs inside the call.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "base/status.h"
+#include "daemon/loop_invoker.h"
+
+namespace virtscratch::daemon {
+
+struct DiskKey {
+  std::string secretUuid;   // vocabulary::secretUuidOf(domain UUID, target)
+  std::string imagePath;    // the image the key opens
+  std::string description;  // for `virsh secret-list`: which domain and target
+  bool ephemeral = true;    // lifetime boot: kept in memory only, wherever it is kept
+  std::string passphrase;   // UTF-8 text (QEMU wants it so)
+};
+
+class SecretStore {
+ public:
+  virtual ~SecretStore() = default;
+  // Keeps `key` under its secretUuid, replacing one kept there before.
+  virtual void put(DiskKey key, std::function<void(Status)> done) = 0;
+  // Forgets the key under `secretUuid`, if any; failures are logged, there is no one to tell.
+  virtual void drop(const std::string& secretUuid) = 0;
+};
+
+// A fresh passphrase: 32 bytes from the kernel's random number generator, in base64 (text, as
+// QEMU wants its secrets). Any thread.
+Result<std::string> newPassphrase();
+
+// The store without libvirt: a map in the daemon's memory, emptied when it stops.
+class MemorySecretStore final : public SecretStore {
+ public:
+  explicit MemorySecretStore(LoopInvoker& loop) : loop_(loop) {}
+  void put(DiskKey key, std::function<void(Status)> done) override;
+  void drop(const std::string& secretUuid) override;
+  bool has(const std::string& secretUuid) const { return keys_.count(secretUuid) != 0; }
+
+ private:
+  LoopInvoker& loop_;
+  std::map<std::string, std::string> keys_;  // secret UUID -> passphrase
+};
+
+}  // namespace virtscratch::daemon

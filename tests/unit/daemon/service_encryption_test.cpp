@@ -1,0 +1,138 @@
+// Encrypted images in the Service: each gets a fresh key that reaches the SecretStore before the
+// Allocate is answered, a release drops it, a key the store cannot keep leaves nothing, and
+// [pool] encryption decides for requests that do not. With the fake engine and a fake store; the
+// images themselves are checked with qemu-img in the CLI's and the daemon's integration tests.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/unit/daemon/service_fixture.h"
+#include "vocabulary/disk_secret.h"
+
+namespace virtscratch::daemon::fake {
+namespace {
+
+using image::kMiB;
+using ::virtscratch::test::fileExists;
+
+class ServiceEncryptionTest : public ServiceTest {
+ protected:
+  FakeSecretStore store{loop};
+
+  Service& startWithStore(Config c) {
+    Service& s = startService(std::move(c));
+    s.setSecretStore(&store);
+    return s;
+  }
+
+  static AllocateRequest encrypted(const std::string& target = "vdb",
+                                   vocabulary::Lifetime lifetime = vocabulary::Lifetime::kBoot) {
+    AllocateRequest r = request(kDomainA, 64 * kMiB, target);
+    r.spec.image.format = image::ImageFormat::kQcow2;
+    r.spec.image.encryption = image::Encryption::kLuks;
+    r.spec.encryptionGiven = true;
+    r.spec.lifetime = lifetime;
+    return r;
+  }
+};
+
+TEST_F(ServiceEncryptionTest, GivesTheImageAFreshKeyThatTheStoreHoldsBeforeTheAnswer) {
+  startWithStore(baseConfig());
+  auto record = allocate(encrypted());
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ(record->spec.encryption, image::Encryption::kLuks);
+  ASSERT_EQ(store.puts.size(), 1u);
+  const DiskKey& key = store.puts[0];
+  EXPECT_EQ(key.secretUuid, vocabulary::secretUuidOf(kDomainA, "vdb"));
+  EXPECT_EQ(key.imagePath, record->path);
+  EXPECT_TRUE(key.ephemeral) << "a boot image's key must never be written to a disk";
+  EXPECT_GE(key.passphrase.size(), 40u);
+  auto calls = fakeEngine.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].passphrase, key.passphrase) << "the store holds another key than the image";
+}
+
+TEST_F(ServiceEncryptionTest, KeysOfDomainAndManualImagesOutliveRestarts) {
+  startWithStore(baseConfig());
+  ASSERT_TRUE(allocate(encrypted("vdb", vocabulary::Lifetime::kDomain)).ok());
+  ASSERT_TRUE(allocate(encrypted("vdc", vocabulary::Lifetime::kManual)).ok());
+  ASSERT_EQ(store.puts.size(), 2u);
+  EXPECT_FALSE(store.puts[0].ephemeral);
+  EXPECT_FALSE(store.puts[1].ephemeral);
+}
+
+TEST_F(ServiceEncryptionTest, EveryImageHasItsOwnKey) {
+  startWithStore(baseConfig());
+  ASSERT_TRUE(allocate(encrypted("vdb")).ok());
+  ASSERT_TRUE(allocate(encrypted("vdc")).ok());
+  ASSERT_EQ(store.puts.size(), 2u);
+  EXPECT_NE(store.puts[0].passphrase, store.puts[1].passphrase);
+  EXPECT_NE(store.puts[0].secretUuid, store.puts[1].secretUuid);
+}
+
+TEST_F(ServiceEncryptionTest, ReleaseDropsTheKey) {
+  startWithStore(baseConfig());
+  auto record = allocate(encrypted());
+  ASSERT_TRUE(record.ok());
+  ASSERT_TRUE(service->releaseImage({}, record->id).ok());
+  EXPECT_EQ(store.dropped, std::vector<std::string>{vocabulary::secretUuidOf(kDomainA, "vdb")});
+  EXPECT_TRUE(store.keys.empty());
+}
+
+TEST_F(ServiceEncryptionTest, AKeyTheStoreCannotKeepFailsTheAllocationAndLeavesNothing) {
+  startWithStore(baseConfig());
+  store.error = Status(ErrorCode::kFailed, "libvirt said no");
+  auto record = allocate(encrypted());
+  ASSERT_FALSE(record.ok());
+  EXPECT_NE(record.status().message().find("key"), std::string::npos) << record.status().message();
+  EXPECT_NE(record.status().message().find("libvirt said no"), std::string::npos);
+  EXPECT_EQ(service->images().size(), 0u);
+  EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA + "/vdb.qcow2"));
+  EXPECT_FALSE(fileExists(dir.file("pool/") + kDomainA + "/vdb.record"));
+  EXPECT_TRUE(listener.added.empty());
+}
+
+TEST_F(ServiceEncryptionTest, TheHostDefaultDecidesWhenTheRequestDoesNotSay) {
+  Config c = baseConfig();
+  c.poolEncryption = image::Encryption::kLuks;
+  startWithStore(c);
+  AllocateRequest silent = encrypted("vdb");
+  silent.spec.image.encryption = image::Encryption::kNone;
+  silent.spec.encryptionGiven = false;
+  auto record = allocate(silent);
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ(record->spec.encryption, image::Encryption::kLuks);
+
+  AllocateRequest plain = encrypted("vdc");
+  plain.spec.image.encryption = image::Encryption::kNone;
+  auto unencrypted = allocate(plain);
+  ASSERT_TRUE(unencrypted.ok()) << unencrypted.status().message();
+  EXPECT_EQ(unencrypted->spec.encryption, image::Encryption::kNone);
+  EXPECT_EQ(store.puts.size(), 1u);
+}
+
+TEST_F(ServiceEncryptionTest, ARawImageUnderAnEncryptingHostIsRefusedNamingTheFormat) {
+  Config c = baseConfig();
+  c.poolEncryption = image::Encryption::kLuks;
+  startWithStore(c);
+  AllocateRequest raw = request(kDomainA, 64 * kMiB);  // raw, encryption not named
+  auto record = allocate(raw);
+  ASSERT_FALSE(record.ok());
+  EXPECT_EQ(record.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(record.status().message().find("format raw"), std::string::npos)
+      << record.status().message();
+  EXPECT_TRUE(fakeEngine.calls().empty());
+}
+
+TEST_F(ServiceEncryptionTest, AnEncryptedImageIsStillKnownAsOneAfterARestart) {
+  startWithStore(baseConfig());
+  auto record = allocate(encrypted("vdb", vocabulary::Lifetime::kDomain));
+  ASSERT_TRUE(record.ok());
+  startWithStore(baseConfig());
+  const ImageRecord* again = service->findImage(record->id);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->spec.encryption, image::Encryption::kLuks);
+}
+
+}  // namespace
+}  // namespace virtscratch::daemon::fake

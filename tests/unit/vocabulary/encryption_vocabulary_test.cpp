@@ -1,0 +1,116 @@
+// The vocabulary of encrypted disks: the "encryption" spec key, the metadata attribute and what
+// the hook and the watcher ask for without it, the secret's UUID and XML, and the <encryption>
+// element of the disk XML.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "vocabulary/allocate_spec.h"
+#include "vocabulary/disk_secret.h"
+#include "vocabulary/disk_sources.h"
+#include "vocabulary/disk_xml.h"
+#include "vocabulary/scratch_metadata.h"
+
+namespace virtscratch::vocabulary {
+namespace {
+
+constexpr const char* kUuid = "aaaaaaaa-1111-4222-8333-444444444444";
+
+TEST(EncryptionSpecKey, IsReadWrittenAndCheckedLikeTheOtherNames) {
+  SpecMap map{{"size", uint64_t{1} << 30}, {"encryption", std::string("luks")}};
+  auto spec = parseSpecMap(map);
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->image.encryption, image::Encryption::kLuks);
+  EXPECT_TRUE(spec->encryptionGiven);
+  EXPECT_EQ(std::get<std::string>(toSpecMap(*spec).at("encryption")), "luks");
+
+  auto silent = parseSpecMap({{"size", uint64_t{1} << 30}});
+  ASSERT_TRUE(silent.ok());
+  EXPECT_FALSE(silent->encryptionGiven);
+  EXPECT_EQ(toSpecMap(*silent).count("encryption"), 0u) << "the daemon's default must decide";
+
+  auto unknown = parseSpecMap({{"encryption", std::string("rot13")}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("'rot13'"), std::string::npos);
+  auto wrongType = parseSpecMap({{"encryption", true}});
+  ASSERT_FALSE(wrongType.ok());
+  EXPECT_NE(wrongType.status().message().find("'encryption' must be of type 's'"),
+            std::string::npos)
+      << wrongType.status().message();
+}
+
+std::string domainWith(const std::string& diskAttributes) {
+  return std::string("<domain type='qemu'><name>d</name><uuid>") + kUuid +
+         "</uuid><metadata><scratch:disks xmlns:scratch='http://virtscratch.org/xmlns/scratch/"
+         "1.0'><scratch:disk target='vdb' size='1G' " +
+         diskAttributes + "/></scratch:disks></metadata></domain>";
+}
+
+TEST(EncryptionMetadata, ReadsTheAttributeAndNamesABadValue) {
+  auto scratch = parseDomainXml(domainWith("encryption='luks'"));
+  ASSERT_TRUE(scratch.ok()) << scratch.status().message();
+  ASSERT_EQ(scratch->disks.size(), 1u);
+  EXPECT_EQ(scratch->disks[0].encryption, image::Encryption::kLuks);
+  EXPECT_NE(metadataXml(scratch->disks).find("encryption='luks'"), std::string::npos);
+
+  auto bad = parseDomainXml(domainWith("encryption='aes'"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("encryption='aes'"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(EncryptionMetadata, ABootDiskWithoutTheAttributeIsAskedForPlainAHotPluggedOneIsNot) {
+  // A boot disk's <disk> element, written before any image, says how QEMU opens it.
+  auto boot = parseDomainXml(domainWith("attach='boot'"));
+  ASSERT_TRUE(boot.ok());
+  AllocateSpec bootSpec = allocateSpecOf(boot->disks[0], 1);
+  EXPECT_TRUE(bootSpec.encryptionGiven);
+  EXPECT_EQ(bootSpec.image.encryption, image::Encryption::kNone);
+  // The watcher writes a hot-plugged disk's XML from the image: the daemon's default may decide.
+  auto hotplug = parseDomainXml(domainWith("attach='hotplug'"));
+  ASSERT_TRUE(hotplug.ok());
+  EXPECT_FALSE(allocateSpecOf(hotplug->disks[0], 1).encryptionGiven);
+  auto luks = parseDomainXml(domainWith("attach='hotplug' encryption='luks'"));
+  ASSERT_TRUE(luks.ok());
+  AllocateSpec luksSpec = allocateSpecOf(luks->disks[0], 1);
+  EXPECT_TRUE(luksSpec.encryptionGiven);
+  EXPECT_EQ(luksSpec.image.encryption, image::Encryption::kLuks);
+}
+
+TEST(SecretUuid, IsAStableVersion8UuidOfTheDomainAndTarget) {
+  std::string uuid = secretUuidOf(kUuid, "vdb");
+  EXPECT_TRUE(
+      std::regex_match(uuid, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                        "[0-9a-f]{12}")))
+      << uuid;
+  EXPECT_EQ(secretUuidOf(kUuid, "vdb"), uuid);
+  EXPECT_NE(secretUuidOf(kUuid, "vdc"), uuid);
+  EXPECT_NE(secretUuidOf("bbbbbbbb-1111-4222-8333-444444444444", "vdb"), uuid);
+}
+
+TEST(SecretXml, IsPrivateEphemeralAsAskedAndEscapesThePath) {
+  std::string xml = secretXml("u-1", "/pool/a'b<c>/vdb.qcow2", true, "key of vdb & co");
+  EXPECT_NE(xml.find("ephemeral='yes' private='yes'"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<uuid>u-1</uuid>"), std::string::npos);
+  EXPECT_NE(xml.find("/pool/a&apos;b&lt;c&gt;/vdb.qcow2"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("key of vdb &amp; co"), std::string::npos) << xml;
+  EXPECT_NE(secretXml("u-1", "/p", false, "d").find("ephemeral='no' private='yes'"),
+            std::string::npos);
+}
+
+TEST(EncryptedDiskXml, NamesTheSecretInsideTheSourceAndKeepsThePathReadable) {
+  std::string xml =
+      diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb", Attach::kBoot, "s-1");
+  EXPECT_EQ(xml,
+            "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+            "<source file='/pool/u/vdb.qcow2' startupPolicy='optional'><encryption format='luks'>"
+            "<secret type='passphrase' uuid='s-1'/></encryption></source>"
+            "<target dev='vdb' bus='virtio'/><serial>scratch-vdb</serial></disk>");
+  auto sources = diskSources("<domain><devices>" + xml + "</devices></domain>");
+  ASSERT_TRUE(sources.ok()) << sources.status().message();
+  EXPECT_EQ(sources->at("vdb"), "/pool/u/vdb.qcow2");
+}
+
+}  // namespace
+}  // namespace virtscratch::vocabulary
