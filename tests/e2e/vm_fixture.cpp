@@ -192,6 +192,7 @@ std::string domainXml(const std::string& domain, const Guest& guest, const std::
       << "    <cmdline>console=ttyS0 panic=-1 quiet vs.label=" << guest.label
       << " vs.wait=" << guest.waitSeconds << " vs.hold=" << (guest.hold ? 1 : 0)
       << (guest.check.empty() ? "" : " vs.check=" + guest.check)
+      << (guest.pattern ? " vs.pattern=1" : "")
       << "</cmdline>\n  </os>\n"
       // ACPI: hot-plugging into pci.0 of the pc machine needs it.
       << "  <features><acpi/></features>\n"

@@ -38,6 +38,7 @@ struct Guest {
   std::string label = "scratch";        // the label the guest looks for
   int waitSeconds = 20;                 // how long the guest waits for the disk
   bool hold = false;                    // stay up after writing the marker
+  bool pattern = false;                 // vs.pattern: write and read back 1 MiB (scripts/vm-env)
   std::vector<std::string> qcow2Disks;  // image files attached as virtio disks vda, vdb, ...
   // Image files on one virtio-scsi controller, at targets 0, 1, ... (sda, sdb, ... to libvirt;
   // the guest names them in the order it finds them).
