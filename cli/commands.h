@@ -17,6 +17,7 @@ int runResize(std::span<char* const> args);
 // honoured). Implemented in cli/client/.
 int runAllocate(std::span<char* const> args);
 int runRelease(std::span<char* const> args);
+int runKey(std::span<char* const> args);
 int runList(std::span<char* const> args);
 int runShow(std::span<char* const> args);
 int runStatus(std::span<char* const> args);

@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
      "delete a domain's images, or one image, in virt-scratchd"},
     {"list", virtscratch::cli::runList, "list virt-scratchd's images"},
     {"show", virtscratch::cli::runShow, "describe one of virt-scratchd's images"},
+    {"key", virtscratch::cli::runKey, "write an encrypted image's key into a new file (root)"},
     {"status", virtscratch::cli::runStatus, "show virt-scratchd's pool: quota, use, free space"},
     {"enable", virtscratch::cli::runEnable, "give a libvirt domain a scratch disk at each start"},
     {"disable", virtscratch::cli::runDisable, "take a libvirt domain's scratch disk away"},

@@ -29,6 +29,7 @@ ImageInfo imageInfo(std::string object, const PropertyMap& p) {
   info.target = prop<std::string>(p, "Target");
   info.state = prop<std::string>(p, "State");
   info.lifetime = prop<std::string>(p, "Lifetime");
+  info.encryption = prop<std::string>(p, "Encryption");
   info.format = prop<std::string>(p, "Format");
   info.filesystem = prop<std::string>(p, "Filesystem");
   info.label = prop<std::string>(p, "Label");
@@ -96,6 +97,22 @@ Result<Allocated> ScratchClient::allocate(const std::string& domain,
     ManagerProxy manager(*impl_->connection);
     auto [object, path] = manager.Allocate(domain, toVariantMap(spec));
     return Allocated{std::move(object), std::move(path)};
+  });
+}
+
+Result<UniqueFd> ScratchClient::openKey(std::string_view idOrPath) {
+  VS_ASSIGN_OR_RETURN(std::string path, imagePathFor(idOrPath));
+  return impl_->call([&]() -> Result<UniqueFd> {
+    try {
+      ImageProxy image(*impl_->connection, path);
+      sdbus::UnixFd key = image.OpenKey();
+      return UniqueFd(key.release());
+    } catch (const sdbus::Error& e) {
+      if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject") {
+        return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+      }
+      throw;
+    }
   });
 }
 

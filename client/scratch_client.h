@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/lifetime.h"
 
@@ -46,7 +47,7 @@ struct ReleaseDomainOptions {
 struct ImageInfo {
   std::string object;
   std::string id, path, domain, domainName, target, state, lifetime, format, filesystem, label,
-      filesystemUuid;
+      filesystemUuid, encryption;
   uint64_t virtualSize = 0;
   uint64_t allocatedSize = 0;
   uint64_t createdUs = 0;  // microseconds since the epoch
@@ -88,6 +89,8 @@ class ScratchClient {
 
   // Image.Release of the image given by id or object path.
   Status releaseImage(std::string_view idOrPath, bool force);
+  // Image.OpenKey: the passphrase of an encrypted image, as the daemon's sealed memory file.
+  Result<UniqueFd> openKey(std::string_view idOrPath);
   // Manager.ReleaseDomain: how many images were released.
   Result<uint32_t> releaseDomain(const std::string& domain, const ReleaseDomainOptions& options);
 

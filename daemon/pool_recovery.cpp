@@ -108,6 +108,8 @@ class DomainWalk {
     std::string image = vocabulary::imageFileName(target, r.spec.format);
     if (files == images_.end() || files->second.erase(image) == 0) {
       if (remove(name)) ++out_.orphanRecords;
+      if (r.spec.encryption == image::Encryption::kLuks)
+        out_.orphanKeys.emplace_back(uuid_, target);
       return;
     }
     tighten(name);

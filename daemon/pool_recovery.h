@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -20,6 +21,9 @@ struct Recovery {
   int temporaryFiles = 0;
   int halfMadeImages = 0;
   int orphanRecords = 0;
+  // Domain UUID and target of each orphan record of an encrypted image: its key may still be kept
+  // (a release that died after the image went), and is dropped by the Service.
+  std::vector<std::pair<std::string, std::string>> orphanKeys;
   int emptyDirectories = 0;
   std::vector<std::string> leftAlone;  // "'<relative path>' (why)"
   // Files and directories made before they were private (file_modes.h): "'<path>' 0644 -> 0600".

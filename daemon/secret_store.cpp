@@ -38,6 +38,16 @@ void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {
   loop_.post([done = std::move(done)] { done({}); });
 }
 
+Result<std::string> MemorySecretStore::reveal(const std::string& secretUuid) const {
+  auto it = keys_.find(secretUuid);
+  if (it == keys_.end()) {
+    return Status(ErrorCode::kNotFound,
+                  "the daemon holds no key for this image: keys live only in its memory without "
+                  "libvirt, and it restarted since the image was made");
+  }
+  return it->second;
+}
+
 void MemorySecretStore::drop(const std::string& secretUuid) {
   auto it = keys_.find(secretUuid);
   if (it == keys_.end()) return;

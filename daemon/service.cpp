@@ -32,6 +32,9 @@ void Service::releaseDomain(const Caller& /*caller*/, std::string_view domain,
 
 void Service::setAttachmentProbe(AttachmentProbe* probe) { impl_->setAttachmentProbe(probe); }
 void Service::setSecretStore(SecretStore* store) { impl_->setSecretStore(store); }
+Result<UniqueFd> Service::openKey(const Caller& caller, std::string_view id) {
+  return impl_->openKey(caller, id);
+}
 
 Result<uint32_t> Service::releaseDomain(const Caller& /*caller*/, std::string_view domain,
                                         std::string_view reason) {

@@ -150,6 +150,10 @@ class Service {
                     std::function<void(Status)> done);
   void releaseDomain(const Caller& caller, std::string_view domain, ReleaseOptions options,
                      std::function<void(Result<uint32_t>)> done);
+  // The passphrase of encrypted image `id` in a sealed memory file (never a string on the bus):
+  // root only (kAccessDenied otherwise), where the SecretStore gives keys back.
+  Result<UniqueFd> openKey(const Caller& caller, std::string_view id);
+
   // The probe for the two above; null (the default): nothing is known, release is allowed.
   void setAttachmentProbe(AttachmentProbe* probe);
   // Where the keys of encrypted images go (daemon/secret_store.h); null (the default): the

@@ -9,6 +9,7 @@
 
 #include "daemon/pool_recovery.h"
 #include "image/size.h"
+#include "vocabulary/disk_secret.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -56,6 +57,9 @@ Result<std::string> Service::Impl::start() {
         static_cast<uint64_t>(static_cast<long double>(total) * config_.poolReservePercent / 100);
   }
   VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path()));
+  for (const auto& [domain, target] : recovery.orphanKeys) {
+    secrets_->drop(vocabulary::secretUuidOf(domain, target));
+  }
   std::set<std::string> referenced;
   for (const StoredRecord& s : recovery.images) {
     if (!s.templateName.empty()) referenced.insert(s.templateName);

@@ -55,6 +55,7 @@ class Service::Impl {
                              std::string_view reason, uint64_t claimedUpTo);
   uint64_t claimMark() const { return pool_.lastClaim(); }
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
+  Result<UniqueFd> openKey(const Caller& caller, std::string_view id) const;
   void setSecretStore(SecretStore* store) { secrets_ = store != nullptr ? store : &memorySecrets_; }
 
   Status setState(std::string_view id, ImageState state);

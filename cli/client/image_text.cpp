@@ -38,6 +38,7 @@ std::string imageText(const client::ImageInfo& p) {
   line("Filesystem", p.filesystem);
   if (!p.label.empty()) line("Label", p.label);
   line("FilesystemUuid", p.filesystemUuid);
+  line("Encryption", p.encryption);
   line("VirtualSize", image::formatSize(p.virtualSize));
   line("AllocatedSize", image::formatSize(p.allocatedSize));
   line("Created", formatTime(p.createdUs));
@@ -58,6 +59,7 @@ std::string imageJson(const client::ImageInfo& p) {
       .add("filesystem", p.filesystem)
       .add("label", p.label)
       .add("filesystem-uuid", p.filesystemUuid)
+      .add("encryption", p.encryption)
       .add("virtual-size", p.virtualSize)
       .add("allocated-size", p.allocatedSize)
       .add("created-us", p.createdUs)

@@ -83,6 +83,24 @@ void ImageObject::Release(sdbus::Result<>&& result, std::map<std::string, sdbus:
                  });
 }
 
+void ImageObject::OpenKey(sdbus::Result<sdbus::UnixFd>&& result) {
+  auto reply = std::make_shared<sdbus::Result<sdbus::UnixFd>>(std::move(result));
+  // Root is never asked about (polkit is not consulted for uid 0); the Service refuses the rest.
+  authorizedCall(authorizer_, getObject(), Action::kExport, "Image.OpenKey", reply,
+                 [&service = service_, id = id_, reply](const Caller& caller) -> Status {
+                   VS_ASSIGN_OR_RETURN(UniqueFd key, service.openKey(caller, id));
+                   replyValue("Image.OpenKey", *reply,
+                              sdbus::UnixFd(key.release(), sdbus::adopt_fd));
+                   return {};
+                 });
+}
+
+std::string ImageObject::Encryption() {
+  return property("Image.Encryption", [](const ImageRecord& r) {
+    return std::string(image::toString(r.spec.encryption));
+  });
+}
+
 std::string ImageObject::Id() { return id_; }
 std::string ImageObject::Domain() {
   return property("Image.Domain", [](const ImageRecord& r) { return r.domainUuid; });

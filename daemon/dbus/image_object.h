@@ -51,6 +51,8 @@ class ImageObject final
   auto property(std::string_view name, F&& get) const;
 
   void Release(sdbus::Result<>&& result, std::map<std::string, sdbus::Variant> options) override;
+  void OpenKey(sdbus::Result<sdbus::UnixFd>&& result) override;
+  std::string Encryption() override;
   std::string Id() override;
   std::string Domain() override;
   std::string DomainName() override;

@@ -39,6 +39,7 @@ class LibvirtSecretStore final : public SecretStore, public ConnectionObserver {
 
   void put(DiskKey key, std::function<void(Status)> done) override;
   void drop(const std::string& secretUuid) override;
+  Result<std::string> reveal(const std::string& secretUuid) const override;
 
   void connected(virConnectPtr conn) override;
   void disconnected(virConnectPtr) override {}

@@ -119,6 +119,11 @@ class FakeSecretStore : public SecretStore {
     keys.erase(secretUuid);
     dropped.push_back(secretUuid);
   }
+  Result<std::string> reveal(const std::string& secretUuid) const override {
+    auto it = keys.find(secretUuid);
+    if (it == keys.end()) return Status(ErrorCode::kNotFound, "no key " + secretUuid);
+    return it->second.passphrase;
+  }
   std::map<std::string, DiskKey> keys;  // kept now, by secret UUID
   std::vector<DiskKey> puts;            // every put, kept or not
   std::vector<std::string> dropped;

@@ -3,6 +3,7 @@
 // [pool] encryption decides for requests that do not. With the fake engine and a fake store; the
 // images themselves are checked with qemu-img in the CLI's and the daemon's integration tests.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -19,10 +20,14 @@ class ServiceEncryptionTest : public ServiceTest {
  protected:
   FakeSecretStore store{loop};
 
+  // The store is set before start(), as main.cpp does: the pool's recovery may drop keys.
   Service& startWithStore(Config c) {
-    Service& s = startService(std::move(c));
-    s.setSecretStore(&store);
-    return s;
+    service.reset();
+    service = std::make_unique<Service>(std::move(c), loop, listener, resolver, engine());
+    service->setSecretStore(&store);
+    auto report = service->start();
+    EXPECT_TRUE(report.ok()) << report.status().message();
+    return *service;
   }
 
   static AllocateRequest encrypted(const std::string& target = "vdb",
@@ -132,6 +137,44 @@ TEST_F(ServiceEncryptionTest, AnEncryptedImageIsStillKnownAsOneAfterARestart) {
   const ImageRecord* again = service->findImage(record->id);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->spec.encryption, image::Encryption::kLuks);
+}
+
+TEST_F(ServiceEncryptionTest, HandsTheKeyToRootAloneAsASealedFile) {
+  startWithStore(baseConfig());
+  auto record = allocate(encrypted());
+  ASSERT_TRUE(record.ok());
+  auto key = service->openKey(Caller{}, record->id);
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  std::string text(128, '\0');
+  ssize_t n = pread(key->get(), text.data(), text.size(), 0);
+  ASSERT_GT(n, 0);
+  text.resize(static_cast<size_t>(n));
+  EXPECT_EQ(text, store.puts.at(0).passphrase);
+  EXPECT_LT(pwrite(key->get(), "x", 1, 0), 0) << "the key's file can be changed";
+
+  auto nobody = service->openKey(nobodyCaller(), record->id);
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_EQ(nobody.status().code(), ErrorCode::kAccessDenied);
+  EXPECT_NE(nobody.status().message().find("uid 65534"), std::string::npos);
+
+  AllocateRequest plain = request(kDomainA, 64 * kMiB, "vdc");
+  auto unencrypted = allocate(plain);
+  ASSERT_TRUE(unencrypted.ok());
+  auto none = service->openKey(Caller{}, unencrypted->id);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ServiceEncryptionTest, ARestartDropsTheKeyOfARecordWhoseImageIsGone) {
+  startWithStore(baseConfig());
+  auto record = allocate(encrypted("vdb", vocabulary::Lifetime::kDomain));
+  ASSERT_TRUE(record.ok());
+  service.reset();
+  // A release that died after deleting the image, before the record.
+  ASSERT_EQ(unlink(record->path.c_str()), 0);
+  startWithStore(baseConfig());
+  EXPECT_EQ(service->findImage(record->id), nullptr);
+  EXPECT_EQ(store.dropped, std::vector<std::string>{vocabulary::secretUuidOf(kDomainA, "vdb")});
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+// Encrypted images from the real daemon without libvirt: `virt-scratch allocate --encryption
+// luks` makes an image qemu-img sees as encrypted, the key stays in the daemon's memory, and
+// `virt-scratch key` hands it to root (and to no one else) through the daemon's sealed memory
+// file; qemu-img opens the image with it.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <string>
+
+#include "tests/integration/daemon/daemon_fixture.h"
+#include "tests/support/filesystem_check.h"
+#include "tests/support/json_value.h"
+#include "vocabulary/image_id.h"
+
+namespace virtscratch::test {
+namespace {
+
+using DaemonEncryption = DaemonTest;
+
+std::vector<std::string> withKey(const std::string& image, const std::string& keyFile) {
+  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts",
+          "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0"};
+}
+
+TEST_F(DaemonEncryption, RootGetsTheKeyAsAFileAndQemuOpensTheImageWithIt) {
+  startDaemon();
+  auto made = cli({"allocate", kDomainA, "--size", "64M", "--label", "secret", "--encryption",
+                   "luks", "--lifetime", "domain"});
+  ASSERT_EQ(made.exitCode, 0) << made.err << daemonLog();
+  std::string file = poolPath() + "/" + kDomainA + "/vdb.qcow2";
+  EXPECT_EQ(made.out, file + "\n");
+  auto info = Json::parse(run({"qemu-img", "info", "--output=json", file}).out);
+  EXPECT_TRUE(info["encrypted"].boolean());
+
+  auto shown = Json::parse(cli({"list", "--json"}).out);
+  ASSERT_EQ(shown.array().size(), 1u);
+  EXPECT_EQ(shown[0]["encryption"].str(), "luks");
+  std::string id = shown[0]["id"].str();
+
+  std::string key = dir_->file("key");
+  auto got = cli({"key", id, "--output", key});
+  ASSERT_EQ(got.exitCode, 0) << got.err;
+  struct stat st;
+  ASSERT_EQ(stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(daemonLog().find(readFile(key)), std::string::npos) << "the key is in the log";
+
+  std::vector<std::string> check = {"qemu-img", "check"};
+  for (const std::string& a : withKey(file, key)) check.push_back(a);
+  CommandResult checked = run(check);
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+  std::vector<std::string> convert = {"qemu-img", "convert"};
+  for (const std::string& a : withKey(file, key)) convert.push_back(a);
+  std::string raw = dir_->file("guest.raw");
+  convert.insert(convert.end(), {"-O", "raw", raw});
+  ASSERT_EQ(run(convert).exitCode, 0);
+  CommandResult fsck = checkFilesystem("ext4", raw);
+  EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
+  EXPECT_EQ(parseExport(run({"blkid", "-p", "-o", "export", raw}).out)["LABEL"], "secret");
+
+  // No one but root, and nothing for an image that has no key.
+  auto refused = cli({"key", id, "--output", dir_->file("nobody-key")}, true);
+  EXPECT_NE(refused.exitCode, 0);
+  EXPECT_NE(refused.err.find("denies"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fileExists(dir_->file("nobody-key")));
+  ASSERT_EQ(cli({"allocate", kDomainA, "--size", "64M", "--target", "vdc", "--encryption", "none"})
+                .exitCode,
+            0);
+  auto plain =
+      cli({"key", vocabulary::imageIdOf(kDomainA, "vdc"), "--output", dir_->file("plain-key")});
+  EXPECT_NE(plain.exitCode, 0);
+  EXPECT_NE(plain.err.find("not encrypted"), std::string::npos) << plain.err;
+  // An existing file is never overwritten.
+  auto again = cli({"key", id, "--output", key});
+  EXPECT_NE(again.exitCode, 0);
+  EXPECT_NE(again.err.find(key), std::string::npos) << again.err;
+
+  // Released: the key is gone with the image.
+  ASSERT_EQ(cli({"release", id}).exitCode, 0);
+  EXPECT_FALSE(fileExists(file));
+}
+
+}  // namespace
+}  // namespace virtscratch::test
