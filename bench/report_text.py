@@ -128,6 +128,14 @@ as a member of group libvirt (a real polkitd on the private bus, with the projec
 rules, authorizes each call), in three alternating rounds on the same daemon. Target: the
 polkit-authorized caller at most 3 ms over root. Root's own figure is compared with the daemon
 before polkit by running bench/allocate with `VIRTSCRATCHD=` pointing at that build.
+
+Encrypted Allocates (`--encryption`, not in bench/run-all's plan): at each size, right after the
+warm runs and on the same daemon, the same spec with `encryption` = `luks`, one at a time. An
+encrypted image is never a clone of a template (each has its own key): every one is made cold,
+mkfs and then written encrypted, and without `[libvirt] uri`, as here, its key stays in the
+daemon's memory. The first one is checked: `qemu-img info` on the path the Allocate returned must
+say encrypted, or the benchmark fails. Target: encrypted Allocate p50 at most 15 ms at 1 TiB over
+one connection; the ratio is to the warm unencrypted p50 of the same size in the same run.
 """),
     "scale": ("bench/scale: a pool of 10,000 images", """\
 A private dbus-daemon and the real virt-scratchd, as in bench/allocate. The pool is made through
@@ -180,6 +188,7 @@ bench/transport [--runs N] [--size 10G] [--data 100M]
 bench/overlay [--runs N] [--sizes 1G,1T]
 bench/memory [--runs N] [--extents 2000000]
 bench/allocate [--runs N] [--sizes 1G,1T] [--storm 64] [--templates reflink|overlay]
+               [--contention MIB] [--encryption]
 bench/scale [--runs N] [--images 10000]
 bench/vmstart [--runs N]
 ```
