@@ -98,16 +98,15 @@ void Allocator::dispatch(const std::string& id) {
   Pending& p = pending_.at(id);
   // Content is in the plan, no longer in its spec (the plan opened it): never templated, since a
   // template holds an empty filesystem.
-  // Nor is an encrypted one: it is encrypted under its own key as it is written.
-  bool templated = !p.plan.content && p.plan.spec.encryption == image::Encryption::kNone;
-  auto key = templated ? ctx_.templates.keyOf(p.plan.spec) : std::nullopt;
+  auto key = p.plan.content ? std::nullopt : ctx_.templates.keyOf(p.plan.spec);
   if (!key) return submit(id, nullptr);
   TemplateCache::Entry* entry = ctx_.templates.find(*key);
   if (entry == nullptr) {
     // The template is made besides the image: only when both fit above the reserve.
     uint64_t cost = expectedAllocation(p.plan.spec);
     if (!roomFor(cost)) return submit(id, nullptr);
-    entry = ctx_.templates.add(*key, p.plan.spec);
+    image::ImageSpec templateSpec = TemplateCache::templateSpecOf(p.plan.spec);
+    entry = ctx_.templates.add(*key, templateSpec);
     if (entry == nullptr) return submit(id, nullptr);  // its name is another key's
     std::string name = entry->name;
     templateWaiters_[name].push_back(id);
@@ -115,7 +114,7 @@ void Allocator::dispatch(const std::string& id) {
     const ServiceContext& ctx = ctx_;
     // Its allocations wait for it: it is VM-start work.
     Submitted queued = ctx_.workers.submit(
-        Lane::kVmStart, [this, &ctx, name, cost, key = *key, spec = p.plan.spec] {
+        Lane::kVmStart, [this, &ctx, name, cost, key = *key, spec = templateSpec] {
           auto built = buildTemplate(ctx.engine, ctx.templates.dirFd(), name, key, spec,
                                      ctx.config.maxImageSize);
           ctx.post([this, name, cost, built] {
@@ -136,6 +135,7 @@ void Allocator::dispatch(const std::string& id) {
     return;
   }
   ctx_.templates.noteDemand(*entry);
+  if (entry->encrypted) return takeEncryptedSpare(id, *entry);
   p.templateUse = ctx_.templates.use(entry->name);
   auto source = std::make_unique<TemplateSource>();
   source->name = entry->name;
@@ -155,6 +155,28 @@ void Allocator::dispatch(const std::string& id) {
   makeSpares(name);
 }
 
+void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& entry) {
+  Pending& p = pending_.at(id);
+  std::string name = entry.name;
+  std::unique_ptr<TemplateSource> source;
+  // An encrypted image is never a clone of the plaintext template: a spare, encrypted already
+  // under a key of its own, is renamed into place, or the image is made cold.
+  if (p.plan.spec.uuid.empty()) {
+    if (auto spare = ctx_.templates.takeSpare(name)) {
+      source = std::make_unique<TemplateSource>();
+      source->name = name;
+      source->dirFd = ctx_.templates.dirFd();
+      source->format = image::ImageFormat::kQcow2;
+      source->spareFile = spare->file;
+      source->spareUuid = spare->uuid;
+      source->encrypted = true;
+      p.passphrase = std::move(spare->passphrase);
+    }
+  }
+  submit(id, std::move(source));
+  makeSpares(name);
+}
+
 void Allocator::makeSpares(const std::string& name) {
   TemplateCache::Entry* entry = ctx_.templates.byName(name);
   if (entry == nullptr || sparesStopped_->load()) return;
@@ -170,6 +192,15 @@ void Allocator::makeSpares(const std::string& name) {
     }
     std::string uuid = image::randomFilesystemUuid(entry->filesystem);
     std::string file = ctx_.templates.spareFileName(*entry, uuid);
+    std::string passphrase;
+    if (entry->encrypted) {
+      auto fresh = newPassphrase();
+      if (!fresh.ok()) {
+        ctx_.templates.spareBuilt(name, entry->generation, fresh.status());
+        continue;
+      }
+      passphrase = std::move(*fresh);
+    }
     std::string templateFile = ctx_.templates.fileName(*entry);
     std::string templatePath = ctx_.templates.filePath(*entry);
     image::ImageFormat format = entry->format;
@@ -179,11 +210,14 @@ void Allocator::makeSpares(const std::string& name) {
     backgroundBytes_ += cost;
     Submitted queued = ctx_.workers.submit(
         Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name, generation, uuid, file,
-                            templateFile, templatePath, format, overlay, cost] {
+                            templateFile, templatePath, format, overlay, cost, passphrase] {
           Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
           if (!stopped->load()) {
-            spare = buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath,
-                               format, file, uuid, overlay);
+            spare = passphrase.empty()
+                        ? buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath,
+                                     format, file, uuid, overlay)
+                        : buildEncryptedSpare(ctx.engine, ctx.templates.dirFd(), templateFile,
+                                              templatePath, file, uuid, passphrase);
           }
           ctx.post([this, &ctx, name, generation, spare, cost] {
             backgroundBytes_ -= cost;

@@ -64,6 +64,8 @@ class Allocator {
   };
 
   void dispatch(const std::string& id);
+  // An encrypted spec whose template is ready: a spare if there is one, else cold.
+  void takeEncryptedSpare(const std::string& id, TemplateCache::Entry& entry);
   void submit(const std::string& id, std::unique_ptr<TemplateSource> source);
   void templateBuilt(const std::string& name, Result<uint64_t> result);
   // Starts building the spares the template lacks, on workers.

@@ -102,6 +102,7 @@ BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
       out.cloneError =
           "spare " + source->spareFile + " could not be moved: " + std::strerror(errno);
       unlinkat(source->dirFd, source->spareFile.c_str(), 0);
+      if (source->encrypted) source = nullptr;
     }
   }
   if (source != nullptr) {

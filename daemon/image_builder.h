@@ -29,6 +29,9 @@ struct TemplateSource {
   // A spare to rename into place instead of cloning (in dirFd), and its filesystem UUID.
   std::string spareFile;
   std::string spareUuid;
+  // An encrypted spare: when it cannot be moved into place the image is made cold, never cloned
+  // from the (plaintext) template.
+  bool encrypted = false;
 };
 
 struct BuildTask {

@@ -4,6 +4,10 @@
 // threads, several at once: implementations must be thread-safe.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +15,7 @@
 #include "image/clone.h"
 #include "image/creator.h"
 #include "image/disk_view.h"
+#include "image/encrypt_image.h"
 #include "image/gzip_export.h"
 #include "image/spec.h"
 
@@ -30,6 +35,10 @@ class ImageEngine {
   // Writes the guest bytes of `disk` to `outFd` as gzip.
   virtual Status exportGzip(const image::DiskView& disk, int outFd,
                             const image::ExportOptions& options) = 0;
+  // Writes the raw image open as `rawFd` (`size` bytes) as `name` in `dirFd`: a qcow2 encrypted
+  // with LUKS under a fresh master key that `passphrase` opens.
+  virtual Status encryptRaw(int rawFd, uint64_t size, int dirFd, std::string_view name,
+                            const std::string& passphrase, std::optional<mode_t> mode) = 0;
 };
 
 // The engine of image/, as the daemon runs it.
@@ -46,6 +55,10 @@ class EngineImageEngine final : public ImageEngine {
   Status exportGzip(const image::DiskView& disk, int outFd,
                     const image::ExportOptions& options) override {
     return image::exportGzip(disk, outFd, options);
+  }
+  Status encryptRaw(int rawFd, uint64_t size, int dirFd, std::string_view name,
+                    const std::string& passphrase, std::optional<mode_t> mode) override {
+    return image::encryptRawImageAt(rawFd, size, dirFd, name, passphrase, mode);
   }
 };
 

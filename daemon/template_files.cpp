@@ -141,6 +141,7 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
       entry.key = description->key;
       entry.format = description->format;
       entry.filesystem = description->filesystem;
+      entry.encrypted = TemplateCache::encryptedKey(entry.key);
     }
     auto allocated = templateBytesAt(dirFd, stem, entry.format);
     if (!allocated.ok() || !(valid || used)) {
@@ -149,10 +150,11 @@ Result<TemplateScan> scanTemplates(int dirFd, const std::set<std::string>& refer
     }
     for (const std::string& f : files) {
       if (f == imageFile(stem, entry.format) || f == descriptionFileName(stem)) continue;
-      std::string uuid = valid ? spareUuid(f, entry) : std::string();
+      // An encrypted spare's key was in the memory of the daemon that made it.
+      std::string uuid = valid && !entry.encrypted ? spareUuid(f, entry) : std::string();
       auto spareBytes = allocatedAt(dirFd, f);
       if (!uuid.empty() && spareBytes.ok() && entry.spares.size() < TemplateCache::kMaxSpares) {
-        entry.spares.push_back({f, uuid, *spareBytes});
+        entry.spares.push_back({f, uuid, *spareBytes, {}});
       } else {
         scan.deleted += unlinkat(dirFd, f.c_str(), 0) == 0;
       }
@@ -210,7 +212,36 @@ Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd,
     unlinkat(dirFd, file.c_str(), 0);
     return allocated.status();
   }
-  return TemplateCache::Spare{file, uuid, *allocated};
+  return TemplateCache::Spare{file, uuid, *allocated, {}};
+}
+
+Result<TemplateCache::Spare> buildEncryptedSpare(ImageEngine& engine, int dirFd,
+                                                 const std::string& templateFile,
+                                                 const std::string& templatePath,
+                                                 const std::string& file, const std::string& uuid,
+                                                 const std::string& passphrase) {
+  // The plaintext with the spare's filesystem UUID, beside the template for as long as it takes
+  // to encrypt it; a crash leaves a file the next scan deletes (it is no spare).
+  std::string plain = file.substr(0, file.find('.')) + ".plain-" + uuid + ".raw";
+  VS_ASSIGN_OR_RETURN(TemplateCache::Spare clear,
+                      buildSpare(engine, dirFd, templateFile, templatePath,
+                                 image::ImageFormat::kRaw, plain, uuid, false));
+  Status encrypted = [&]() -> Status {
+    UniqueFd fd(openat(dirFd, plain.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return errnoStatus("open " + plain, errno);
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + plain, errno);
+    return engine.encryptRaw(fd.get(), static_cast<uint64_t>(st.st_size), dirFd, file, passphrase,
+                             kPrivateFileMode);
+  }();
+  unlinkat(dirFd, plain.c_str(), 0);
+  VS_RETURN_IF_ERROR(encrypted);
+  auto allocated = allocatedAt(dirFd, file);
+  if (!allocated.ok()) {
+    unlinkat(dirFd, file.c_str(), 0);
+    return allocated.status();
+  }
+  return TemplateCache::Spare{file, uuid, *allocated, passphrase};
 }
 
 }  // namespace virtscratch::daemon

@@ -119,9 +119,24 @@ std::optional<std::string> TemplateCache::keyOf(const image::ImageSpec& spec) co
       spec.preallocation != image::Preallocation::kOff) {
     return std::nullopt;
   }
+  // Keys of unencrypted specs are as they were before encryption existed: their templates stay.
   return "v1;format=" + std::string(toString(spec.format)) + ";size=" + std::to_string(spec.size) +
          ";filesystem=" + std::string(toString(spec.filesystem)) +
-         ";partition=" + std::string(toString(spec.partition)) + ";label=" + hex(spec.label);
+         ";partition=" + std::string(toString(spec.partition)) + ";label=" + hex(spec.label) +
+         (spec.encryption == image::Encryption::kLuks ? ";encryption=luks" : "");
+}
+
+bool TemplateCache::encryptedKey(const std::string& key) {
+  return key.ends_with(";encryption=luks");
+}
+
+image::ImageSpec TemplateCache::templateSpecOf(image::ImageSpec spec) {
+  if (spec.encryption == image::Encryption::kLuks) {
+    spec.format = image::ImageFormat::kRaw;
+    spec.encryption = image::Encryption::kNone;
+  }
+  spec.uuid.clear();
+  return spec;
 }
 
 bool TemplateCache::overlayFor(const Entry& entry) const {
@@ -147,6 +162,7 @@ TemplateCache::Entry* TemplateCache::add(const std::string& key, const image::Im
   entry.key = key;
   entry.format = spec.format;
   entry.filesystem = spec.filesystem;
+  entry.encrypted = encryptedKey(key);
   entry.lastUse = ++tick_;
   entry.generation = ++tick_;
   return &entry;
@@ -219,7 +235,8 @@ void TemplateCache::spareBuilt(const std::string& name, uint64_t generation,
 }
 
 std::string TemplateCache::spareFileName(const Entry& entry, const std::string& uuid) const {
-  return entry.name + ".spare-" + uuid + "." + std::string(toString(entry.format));
+  image::ImageFormat format = entry.encrypted ? image::ImageFormat::kQcow2 : entry.format;
+  return entry.name + ".spare-" + uuid + "." + std::string(toString(format));
 }
 
 std::vector<std::string> TemplateCache::evict() {

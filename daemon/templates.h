@@ -47,6 +47,9 @@ class TemplateCache {
     std::string file;  // <name>.spare-<filesystem uuid>.<format>, in the templates directory
     std::string uuid;  // its filesystem UUID
     uint64_t allocated = 0;
+    // An encrypted template's spare: the key of its only key slot, in memory only (a spare found
+    // on disk after a restart has lost it and is deleted).
+    std::string passphrase;
   };
 
   struct Entry {
@@ -54,6 +57,10 @@ class TemplateCache {
     std::string key;   // empty for a template kept only because overlays use it
     image::ImageFormat format = image::ImageFormat::kQcow2;
     image::Filesystem filesystem = image::Filesystem::kNone;
+    // The key asks for encryption: the template is the spec's plaintext as a raw file (private to
+    // the daemon), and its spares are qcow2 images encrypted each under its own key. Allocations
+    // take only spares, never a clone of the template itself.
+    bool encrypted = false;
     bool ready = false;  // built; false while a worker builds it
     // Overlays backed by it and clones in progress hold TemplateRefs; expired: unused.
     std::weak_ptr<const TemplateUse> uses;
@@ -75,6 +82,11 @@ class TemplateCache {
 
   // The cache key of `spec`, or nothing when the spec is not cached (see above) or mode is off.
   std::optional<std::string> keyOf(const image::ImageSpec& spec) const;
+  // Whether `key` is the key of an encrypted spec.
+  static bool encryptedKey(const std::string& key);
+  // What the template of `spec` is made of: the spec itself, or for an encrypted spec its
+  // plaintext as a raw image.
+  static image::ImageSpec templateSpecOf(image::ImageSpec spec);
   // Whether clones of this template are qcow2 overlays (mode overlay, qcow2, and no reflink).
   bool overlayFor(const Entry& entry) const;
 

@@ -68,6 +68,20 @@ TEST(Config, ReadsEveryKey) {
   EXPECT_EQ(config->hookFail, HookFailMode::kOpen);
 }
 
+TEST(Config, ReadsThePoolsEncryptionAndNamesAnUnknownOne) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  writeText(file, "[pool]\nencryption = luks\n");
+  auto config = loadConfig(file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolEncryption, image::Encryption::kLuks);
+  writeText(file, "[pool]\nencryption = aes\n");
+  auto bad = loadConfig(file);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'aes'"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("encryption"), std::string::npos);
+}
+
 TEST(Config, TakesZeroAndNoneAsNoLimitAndMillisecondTimeouts) {
   TempDir dir;
   writeText(dir.file("a.conf"), "[pool]\nquota=none\nreserve=0\n[hook]\ntimeout=250ms\n");
@@ -226,7 +240,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(uncommented, 13);
+  EXPECT_EQ(uncommented, 14);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -234,6 +248,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   Config defaults;
   EXPECT_EQ(config->poolPath, defaults.poolPath);
   EXPECT_EQ(config->poolQuota, defaults.poolQuota);
+  EXPECT_EQ(config->poolEncryption, defaults.poolEncryption);
   EXPECT_EQ(config->poolReserve, defaults.poolReserve);
   EXPECT_EQ(config->poolReservePercent, defaults.poolReservePercent);
   EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);

@@ -29,7 +29,7 @@ namespace virtscratch::daemon::fake {
 
 class FakeImageEngine final : public ImageEngine {
  public:
-  enum class Op { kCreate, kClone, kExport };
+  enum class Op { kCreate, kClone, kExport, kEncrypt };
   struct Call {
     Op op;
     std::string name;        // the file made (create, clone)
@@ -38,7 +38,7 @@ class FakeImageEngine final : public ImageEngine {
     std::string uuid;        // clone: the new filesystem UUID
     bool overlay = false;    // clone: a qcow2 overlay on the source
     uint64_t size = 0;       // the virtual size written (create, clone) or exported
-    std::string passphrase;  // create: the key an encrypted image was given
+    std::string passphrase;  // create, encrypt: the key an encrypted image was given
   };
 
   Status create(int dirFd, std::string_view name, const image::ImageSpec& spec,
@@ -80,6 +80,15 @@ class FakeImageEngine final : public ImageEngine {
       return errnoStatus("write the fake export", errno);
     }
     record({Op::kExport, "", {}, "", "", false, disk.virtualSize(), {}});
+    return {};
+  }
+
+  Status encryptRaw(int /*rawFd*/, uint64_t size, int dirFd, std::string_view name,
+                    const std::string& passphrase, std::optional<mode_t> mode) override {
+    waitWhileHeld(Op::kEncrypt);
+    if (Status s = failure(); !s.ok()) return s;
+    VS_RETURN_IF_ERROR(makeSparse(dirFd, name, size, false, mode));
+    record({Op::kEncrypt, std::string(name), {}, "", "", false, size, passphrase});
     return {};
   }
 

@@ -2,10 +2,13 @@
 // Allocate is answered, a release drops it, a key the store cannot keep leaves nothing, and
 // [pool] encryption decides for requests that do not. With the fake engine and a fake store; the
 // images themselves are checked with qemu-img in the CLI's and the daemon's integration tests.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/unit/daemon/service_fixture.h"
 #include "vocabulary/disk_secret.h"
@@ -15,6 +18,7 @@ namespace {
 
 using image::kMiB;
 using ::virtscratch::test::fileExists;
+using ::virtscratch::test::run;
 
 class ServiceEncryptionTest : public ServiceTest {
  protected:
@@ -163,6 +167,103 @@ TEST_F(ServiceEncryptionTest, HandsTheKeyToRootAloneAsASealedFile) {
   auto none = service->openKey(Caller{}, unencrypted->id);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), ErrorCode::kInvalidArgument);
+}
+
+// The files in the template cache whose names contain `part`.
+std::vector<std::string> templateFilesWith(const std::string& dir, const std::string& part) {
+  std::vector<std::string> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+  while (dirent* e = d ? readdir(d.get()) : nullptr) {
+    std::string name = e->d_name;
+    if (name.find(part) != std::string::npos) out.push_back(name);
+  }
+  return out;
+}
+
+TEST_F(ServiceEncryptionTest, AWarmEncryptedImageIsASpareEncryptedUnderItsOwnKey) {
+  Config c = baseConfig();
+  c.templateMode = TemplateMode::kReflink;
+  startWithStore(c);
+  using Op = FakeImageEngine::Op;
+  auto first = allocate(encrypted("vdb"));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE(loop.runUntil([&] { return fakeEngine.count(Op::kEncrypt) >= 2; }))
+      << "no encrypted spares were made";
+  auto calls = fakeEngine.calls();
+  // The template is the spec's plaintext, raw and private to the daemon; the first image, made
+  // before any spare existed, is cold and encrypted.
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].op, Op::kCreate);
+  EXPECT_EQ(calls[0].spec.format, image::ImageFormat::kRaw);
+  EXPECT_EQ(calls[0].spec.encryption, image::Encryption::kNone);
+  EXPECT_EQ(calls[1].op, Op::kCreate);
+  EXPECT_EQ(calls[1].spec.encryption, image::Encryption::kLuks);
+  size_t creates = fakeEngine.count(Op::kCreate);
+
+  auto second = allocate(encrypted("vdc"));
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(fakeEngine.count(Op::kCreate), creates) << "the warm image was made cold";
+  std::string spareKey;
+  for (const auto& call : fakeEngine.calls()) {
+    if (call.op == Op::kEncrypt && call.name.find(second->filesystemUuid) != std::string::npos) {
+      spareKey = call.passphrase;
+    }
+  }
+  ASSERT_FALSE(spareKey.empty()) << "the image is no spare of UUID " << second->filesystemUuid;
+  EXPECT_EQ(store.keys.at(vocabulary::secretUuidOf(kDomainA, "vdc")).passphrase, spareKey);
+  EXPECT_NE(store.keys.at(vocabulary::secretUuidOf(kDomainA, "vdb")).passphrase, spareKey);
+  EXPECT_TRUE(fileExists(second->path));
+  EXPECT_TRUE(templateFilesWith(dir.file("pool/.templates"), ".plain-").empty());
+
+  // A restart finds spares whose keys were in the old daemon's memory: they go.
+  ASSERT_TRUE(loop.runUntil([&] { return fakeEngine.count(Op::kEncrypt) >= 3; }));
+  bool stopped = false;
+  service->shutdown(false, [&] { stopped = true; });
+  ASSERT_TRUE(loop.runUntil([&] { return stopped; }));
+  EXPECT_FALSE(templateFilesWith(dir.file("pool/.templates"), ".spare-").empty());
+  startWithStore(c);
+  EXPECT_TRUE(templateFilesWith(dir.file("pool/.templates"), ".spare-").empty());
+}
+
+// The same on the real engine: the spare QEMU decrypts is the template's filesystem with the
+// image's own UUID.
+class RealEncryptedSpares : public ServiceOnRealEngine {
+ protected:
+  FakeSecretStore store{loop};
+};
+
+TEST_F(RealEncryptedSpares, QemuOpensAWarmEncryptedImageWithTheKeyTheStoreHolds) {
+  Config c = baseConfig();
+  c.templateMode = TemplateMode::kReflink;
+  service = std::make_unique<Service>(c, loop, listener, resolver, engine());
+  service->setSecretStore(&store);
+  ASSERT_TRUE(service->start().ok());
+  AllocateRequest r = request(kDomainA, 256 * kMiB);
+  r.spec.image.format = image::ImageFormat::kQcow2;
+  r.spec.image.encryption = image::Encryption::kLuks;
+  r.spec.encryptionGiven = true;
+  r.spec.image.label = "warm-secret";
+  ASSERT_TRUE(allocate(r).ok());
+  // The next one takes a spare once one is ready.
+  std::string spares = dir.file("pool/.templates");
+  ASSERT_TRUE(loop.runUntil([&] { return !templateFilesWith(spares, ".spare-").empty(); }));
+  r.spec.target = "vdc";
+  auto warm = allocate(r);
+  ASSERT_TRUE(warm.ok()) << warm.status().message();
+  std::string key = dir.file("key");
+  ::virtscratch::test::writeFileAt(
+      key, 0, store.keys.at(vocabulary::secretUuidOf(kDomainA, "vdc")).passphrase);
+  std::string raw = dir.file("guest.raw");
+  CommandResult converted =
+      run({"qemu-img", "convert", "--object", "secret,id=k,file=" + key, "--image-opts",
+           "driver=qcow2,file.filename=" + warm->path + ",encrypt.key-secret=k", "-O", "raw", raw});
+  ASSERT_EQ(converted.exitCode, 0) << converted.err;
+  auto fs = probe(raw);
+  EXPECT_EQ(fs["TYPE"], "ext4");
+  EXPECT_EQ(fs["LABEL"], "warm-secret");
+  EXPECT_EQ(fs["UUID"], warm->filesystemUuid);
+  EXPECT_EQ(run({"e2fsck", "-fn", raw}).exitCode, 0);
+  EXPECT_EQ(probe(warm->path)["TYPE"], "") << "the image file holds a readable filesystem";
 }
 
 TEST_F(ServiceEncryptionTest, ARestartDropsTheKeyOfARecordWhoseImageIsGone) {
