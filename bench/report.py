@@ -184,11 +184,11 @@ def allocate_rows(d, overlay):
     warm = {c["size"]: c["p50_s"] for c in d["cases"] if c["kind"] == "warm"}
     rows = []
     for c in d["cases"]:
-        if c["kind"] == "encrypted":  # bench/allocate --encryption: made cold, every one
+        if c["kind"] == "encrypted":  # bench/allocate --encryption
             at_target = c["size"].upper() == d["encryption"]["target_size"]
             limit = d["encryption"]["target_p50_s"]
             rows.append([f"encrypted (luks) Allocate through the bus {c['size']}, p50, one "
-                         "connection (made cold: never from a template)", ms(c["p50_s"]),
+                         "connection (a spare encrypted ahead)", ms(c["p50_s"]),
                          ms(warm[c["size"]]), "warm unencrypted Allocate, the same run",
                          f"{c['p50_s'] / warm[c['size']]:.2f}x the time",
                          f"at most {limit * 1000:.0f} ms" if at_target else "none set",

@@ -131,9 +131,9 @@ before polkit by running bench/allocate with `VIRTSCRATCHD=` pointing at that bu
 
 Encrypted Allocates (`--encryption`, not in bench/run-all's plan): at each size, right after the
 warm runs and on the same daemon, the same spec with `encryption` = `luks`, one at a time. An
-encrypted image is never a clone of a template (each has its own key): every one is made cold,
-mkfs and then written encrypted, and without `[libvirt] uri`, as here, its key stays in the
-daemon's memory. The first one is checked: `qemu-img info` on the path the Allocate returned must
+encrypted image is never a clone of a template (each has its own key): it is a spare encrypted
+ahead under its own key and renamed into place, or, when none is ready, made cold (mkfs, then
+written encrypted); without `[libvirt] uri`, as here, its key stays in the daemon's memory. The first one is checked: `qemu-img info` on the path the Allocate returned must
 say encrypted, or the benchmark fails. Target: encrypted Allocate p50 at most 15 ms at 1 TiB over
 one connection; the ratio is to the warm unencrypted p50 of the same size in the same run.
 """),
