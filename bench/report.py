@@ -112,12 +112,16 @@ def create_rows(d):
         else:
             rows.append(times_row(f"create GPT + ext4 raw {c['size']}", c["ours_s"],
                                   c["peer_s"], "systemd-repart --empty=create", 1.0))
-    ours = max(c["ours_rss_kib"] for c in d["cases"]) * 1024
-    peer = max(c["peer_rss_kib"] for c in d["cases"]) * 1024
-    rows.append(["create, peak memory of any process", mib(ours), mib(peer),
-                 "the same peers", f"{ours / peer:.2f}x the memory", "at most 32 MiB",
-                 verdict(ours <= 32 * MIB)])
+    rows.append(peak_memory_row("create", d["cases"], "ours_rss_kib", "the same peers"))
     return rows
+
+
+def peak_memory_row(what, cases, ours_key, peer):
+    """The largest peak RSS of ours (cases[ours_key]) and of the peer, at most 32 MiB for ours."""
+    ours = max(c[ours_key] for c in cases) * 1024
+    theirs = max(c["peer_rss_kib"] for c in cases) * 1024
+    return [f"{what}, peak memory of any process", mib(ours), mib(theirs), peer,
+            f"{ours / theirs:.2f}x the memory", "at most 32 MiB", verdict(ours <= 32 * MIB)]
 
 
 def encrypt_rows(d):
@@ -129,11 +133,8 @@ def encrypt_rows(d):
         rows.append(times_row(f"create ext4 qcow2 {c['size']}, LUKS-encrypted", c["encrypted_s"],
                               c["peer_s"], "qemu-img create + mkfs.ext4 + qemu-img convert "
                               f"(LUKS, iter-time {c['peer_iter_time_ms']} ms)", 0.25))
-    ours = max(c["encrypted_rss_kib"] for c in d["cases"]) * 1024
-    peer = max(c["peer_rss_kib"] for c in d["cases"]) * 1024
-    rows.append(["create LUKS-encrypted, peak memory of any process", mib(ours), mib(peer),
-                 "the same peer", f"{ours / peer:.2f}x the memory", "at most 32 MiB",
-                 verdict(ours <= 32 * MIB)])
+    rows.append(peak_memory_row("create LUKS-encrypted", d["cases"], "encrypted_rss_kib",
+                                "the same peer"))
     return rows
 
 
