@@ -329,7 +329,7 @@ void Allocator::keyStored(const std::string& id, BuildOutcome outcome, const Sta
   if (it == pending_.end()) return;
   Pending& p = it->second;
   p.keyStored = true;
-  std::fill(p.passphrase.begin(), p.passphrase.end(), '\0');
+  wipeSecret(p.passphrase);
   if (!stored.ok()) {
     // Recorded, then deleted as a release would: an image nobody can open is not kept.
     ctx_.pool.insert(std::move(outcome.stored));

@@ -11,14 +11,10 @@
 
 namespace virtscratch::daemon {
 
-namespace {
-
-void wipe(std::string& secret) {
+void wipeSecret(std::string& secret) {
   std::fill(secret.begin(), secret.end(), '\0');
   secret.clear();
 }
-
-}  // namespace
 
 Result<std::string> newPassphrase() {
   std::array<uint8_t, 32> bytes{};
@@ -33,7 +29,7 @@ Result<std::string> newPassphrase() {
 
 void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {
   std::string& kept = keys_[key.secretUuid];
-  wipe(kept);
+  wipeSecret(kept);
   kept = std::move(key.passphrase);
   loop_.post([done = std::move(done)] { done({}); });
 }
@@ -51,7 +47,7 @@ Result<std::string> MemorySecretStore::reveal(const std::string& secretUuid) con
 void MemorySecretStore::drop(const std::string& secretUuid) {
   auto it = keys_.find(secretUuid);
   if (it == keys_.end()) return;
-  wipe(it->second);
+  wipeSecret(it->second);
   keys_.erase(it);
 }
 

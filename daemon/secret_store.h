@@ -35,6 +35,10 @@ class SecretStore {
   virtual Result<std::string> reveal(const std::string& secretUuid) const = 0;
 };
 
+// Overwrites a key kept in `secret` with zeros and empties it, so that freed memory does not hold
+// it.
+void wipeSecret(std::string& secret);
+
 // A fresh passphrase: 32 bytes from the kernel's random number generator, in base64 (text, as
 // QEMU wants its secrets). Any thread.
 Result<std::string> newPassphrase();

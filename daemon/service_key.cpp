@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/file_io.h"
+#include "daemon/secret_store.h"
 #include "daemon/service_impl.h"
 #include "vocabulary/disk_secret.h"
 
@@ -29,7 +30,7 @@ Result<UniqueFd> Service::Impl::openKey(const Caller& caller, std::string_view i
   UniqueFd fd(memfd_create("virt-scratch-key", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   Status written = fd ? writeAll(fd.get(), key.data(), key.size(), 0)
                       : errnoStatus("making a memory file for the key", errno);
-  std::fill(key.begin(), key.end(), '\0');
+  wipeSecret(key);
   VS_RETURN_IF_ERROR(written);
   // Sealed: whoever holds the descriptor reads the key and cannot change it.
   if (fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {

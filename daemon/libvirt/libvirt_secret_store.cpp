@@ -17,11 +17,6 @@ struct SecretFreer {
 };
 using SecretPtr = std::unique_ptr<virSecret, SecretFreer>;
 
-void wipe(std::string& secret) {
-  std::fill(secret.begin(), secret.end(), '\0');
-  secret.clear();
-}
-
 // On the worker: defines the secret and sets its value; nothing is left defined on failure.
 Status defineSecret(virConnectPtr conn, const DiskKey& key) {
   std::string xml =
@@ -58,7 +53,7 @@ LibvirtSecretStore::~LibvirtSecretStore() {
   for (auto& [serial, w] : waiting_) {
     g_source_destroy(w.timer);
     g_source_unref(w.timer);
-    wipe(w.key.passphrase);
+    wipeSecret(w.key.passphrase);
   }
 }
 
@@ -78,7 +73,7 @@ void LibvirtSecretStore::expire(uint64_t serial) {
   Waiting w = std::move(it->second);
   waiting_.erase(it);
   g_source_unref(w.timer);
-  wipe(w.key.passphrase);
+  wipeSecret(w.key.passphrase);
   w.done(Status(ErrorCode::kFailed, "libvirt at " + connection_.uri() + " did not answer within " +
                                         std::to_string(waitMs_ / 1000) +
                                         " s; an encrypted disk's key is kept as a libvirt secret: "
@@ -113,7 +108,7 @@ void LibvirtSecretStore::send(virConnectPtr conn, DiskKey key, std::function<voi
   worker_.post([this, alive, conn = shareConnection(conn), key = std::move(key),
                 done = std::move(done)]() mutable {
     Status status = defineSecret(conn.get(), key);
-    wipe(key.passphrase);
+    wipeSecret(key.passphrase);
     loop_.post([alive, done = std::move(done), status] {
       if (!alive.expired()) done(status);
     });

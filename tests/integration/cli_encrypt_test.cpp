@@ -9,6 +9,7 @@
 
 #include "tests/support/filesystem_check.h"
 #include "tests/support/json_value.h"
+#include "tests/support/qemu_img.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::test {
@@ -16,14 +17,11 @@ namespace {
 
 const std::string kBin = VIRT_SCRATCH_BIN;
 
-// qemu-img's arguments that open `image` with the passphrase in `keyFile`.
-std::vector<std::string> withKey(const std::string& image, const std::string& keyFile) {
-  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts",
-          "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0"};
-}
-
-CommandResult qemuImg(std::vector<std::string> head, const std::vector<std::string>& tail) {
+// qemu-img `head...`, then `keyed` (withKey), then `tail...`.
+CommandResult qemuImg(std::vector<std::string> head, const std::vector<std::string>& keyed,
+                      const std::vector<std::string>& tail = {}) {
   head.insert(head.begin(), "qemu-img");
+  head.insert(head.end(), keyed.begin(), keyed.end());
   head.insert(head.end(), tail.begin(), tail.end());
   return run(head);
 }
@@ -56,9 +54,7 @@ TEST_P(EncryptedCreate, QemuDecryptsAFilesystemItsCheckerAccepts) {
   auto check = qemuImg({"check"}, withKey(image, key));
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
   std::string raw = dir.file("guest.raw");
-  auto converted =
-      run({"qemu-img", "convert", "--object", "secret,id=k0,file=" + key, "--image-opts",
-           "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0", "-O", "raw", raw});
+  auto converted = qemuImg({"convert"}, withKey(image, key), {"-O", "raw", raw});
   ASSERT_EQ(converted.exitCode, 0) << converted.err;
   CommandResult checked = checkFilesystem(fs, raw);
   EXPECT_EQ(checked.exitCode, 0) << fs << ": " << checked.out << checked.err;
@@ -84,10 +80,8 @@ TEST_F(EncryptedCreate, IsIdenticalToTheUnencryptedImageOnceDecrypted) {
   plain.push_back(dir.file("p.qcow2"));
   ASSERT_EQ(run(encrypted).exitCode, 0);
   ASSERT_EQ(run(plain).exitCode, 0);
-  auto compared =
-      run({"qemu-img", "compare", "--object", "secret,id=k0,file=" + key, "--image-opts",
-           "driver=qcow2,file.filename=" + dir.file("e.qcow2") + ",encrypt.key-secret=k0",
-           "driver=qcow2,file.filename=" + dir.file("p.qcow2")});
+  auto compared = qemuImg({"compare"}, withKey(dir.file("e.qcow2"), key),
+                          {"driver=qcow2,file.filename=" + dir.file("p.qcow2")});
   EXPECT_EQ(compared.exitCode, 0) << compared.out << compared.err;
 }
 
@@ -107,9 +101,7 @@ TEST_F(EncryptedCreate, KeepsThePlaintextOutOfTheFileAndOpensWithNoOtherKey) {
   EXPECT_EQ(bytes.find("VS-PATTERN-"), std::string::npos) << "the plaintext is in the image file";
 
   std::string raw = dir.file("guest.raw");
-  auto converted =
-      run({"qemu-img", "convert", "--object", "secret,id=k0,file=" + key, "--image-opts",
-           "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0", "-O", "raw", raw});
+  auto converted = qemuImg({"convert"}, withKey(image, key), {"-O", "raw", raw});
   ASSERT_EQ(converted.exitCode, 0) << converted.err;
   EXPECT_EQ(run({"debugfs", "-R", "cat /pattern", raw}).out, pattern);
 

@@ -6,6 +6,11 @@
 
 namespace virtscratch::test {
 
+std::vector<std::string> withKey(const std::string& image, const std::string& keyFile) {
+  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts",
+          "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0"};
+}
+
 Json qemuImgInfo(const std::string& image) {
   CommandResult r = run({"qemu-img", "info", "--output=json", image});
   if (r.exitCode != 0) throw std::runtime_error("qemu-img info " + image + ": " + r.err);

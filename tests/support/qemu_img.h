@@ -3,10 +3,15 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tests/support/json_value.h"
 
 namespace virtscratch::test {
+
+// The arguments that open the encrypted qcow2 `image` with the passphrase in `keyFile` (secret
+// object k0, then --image-opts), to put after a qemu-img subcommand.
+std::vector<std::string> withKey(const std::string& image, const std::string& keyFile);
 
 // `qemu-img info --output=json IMAGE`.
 Json qemuImgInfo(const std::string& image);

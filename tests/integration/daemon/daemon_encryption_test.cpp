@@ -10,17 +10,13 @@
 #include "tests/integration/daemon/daemon_fixture.h"
 #include "tests/support/filesystem_check.h"
 #include "tests/support/json_value.h"
+#include "tests/support/qemu_img.h"
 #include "vocabulary/image_id.h"
 
 namespace virtscratch::test {
 namespace {
 
 using DaemonEncryption = DaemonTest;
-
-std::vector<std::string> withKey(const std::string& image, const std::string& keyFile) {
-  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts",
-          "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0"};
-}
 
 TEST_F(DaemonEncryption, RootGetsTheKeyAsAFileAndQemuOpensTheImageWithIt) {
   startDaemon();
