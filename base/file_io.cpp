@@ -128,6 +128,25 @@ Result<std::vector<Extent>> dataExtents(int fd, uint64_t start, uint64_t end) {
   return extents;
 }
 
+Status fillHoles(int fd, uint64_t start, uint64_t end, ProgressSink* progress) {
+  VS_ASSIGN_OR_RETURN(std::vector<Extent> data, dataExtents(fd, start, end));
+  std::vector<char> zeros(4 * 1024 * 1024, 0);
+  uint64_t pos = start, done = 0;
+  data.push_back({end, 0});
+  for (const Extent& e : data) {
+    while (pos < e.offset) {
+      if (progress != nullptr && progress->cancelled()) return {ErrorCode::kCancelled, "cancelled"};
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), e.offset - pos));
+      VS_RETURN_IF_ERROR(writeAll(fd, zeros.data(), n, pos));
+      pos += n;
+      done += n;
+      if (progress != nullptr) progress->report(done, end - start);
+    }
+    pos = std::max(pos, e.end());
+  }
+  return {};
+}
+
 Status copyRange(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset, uint64_t length,
                  ProgressSink* progress) {
   struct stat st;

@@ -35,6 +35,11 @@ Result<std::vector<Extent>> dataExtents(int fd, uint64_t start, uint64_t end);
 Status copyRange(int inFd, uint64_t inOffset, int outFd, uint64_t outOffset, uint64_t length,
                  ProgressSink* progress = nullptr);
 
+// Writes zeros over every hole of `fd` within [start, end), so that the whole range is data that
+// reads as zeros: qemu-img's preallocation=full, and the ranges a filesystem needs to read as
+// zeros on a device whose unwritten sectors read as noise (raw LUKS).
+Status fillHoles(int fd, uint64_t start, uint64_t end, ProgressSink* progress = nullptr);
+
 // Bytes a file occupies on its filesystem (st_blocks * 512).
 Result<uint64_t> allocatedBytes(int fd);
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -50,12 +51,19 @@ Result<std::pair<UniqueFd, UniqueFd>> makePipe() {
   return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-std::vector<char*> environmentWithCLocale(std::vector<std::string>& storage) {
+// "NAME=" of an environment entry.
+std::string_view nameOf(std::string_view entry) { return entry.substr(0, entry.find('=') + 1); }
+
+std::vector<char*> environmentWithCLocale(std::vector<std::string>& storage,
+                                          const std::vector<std::string>& added) {
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
     if (entry.starts_with("LC_ALL=") || entry.starts_with("LANG=")) continue;
-    storage.emplace_back(entry);
+    bool replaced = std::any_of(added.begin(), added.end(),
+                                [&](const std::string& a) { return nameOf(a) == nameOf(entry); });
+    if (!replaced) storage.emplace_back(entry);
   }
+  storage.insert(storage.end(), added.begin(), added.end());
   storage.emplace_back("LC_ALL=C");
   std::vector<char*> env;
   for (auto& s : storage) env.push_back(s.data());
@@ -65,7 +73,8 @@ std::vector<char*> environmentWithCLocale(std::vector<std::string>& storage) {
 
 }  // namespace
 
-Result<ProcessOutput> runProcess(const std::vector<std::string>& argv) {
+Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& environment) {
   if (argv.empty()) return invalidArgument("no program to run");
   VS_ASSIGN_OR_RETURN(auto outPipe, makePipe());
   VS_ASSIGN_OR_RETURN(auto errPipe, makePipe());
@@ -79,7 +88,7 @@ Result<ProcessOutput> runProcess(const std::vector<std::string>& argv) {
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> envStorage;
-  std::vector<char*> env = environmentWithCLocale(envStorage);
+  std::vector<char*> env = environmentWithCLocale(envStorage, environment);
 
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, args[0], actions.get(), nullptr, args.data(), env.data());
@@ -123,8 +132,9 @@ Result<ProcessOutput> runProcess(const std::vector<std::string>& argv) {
   return output;
 }
 
-Result<ProcessOutput> runChecked(const std::vector<std::string>& argv) {
-  VS_ASSIGN_OR_RETURN(ProcessOutput output, runProcess(argv));
+Result<ProcessOutput> runChecked(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& environment) {
+  VS_ASSIGN_OR_RETURN(ProcessOutput output, runProcess(argv, environment));
   if (output.exitCode != 0) {
     std::string err = output.err.empty() ? output.out : output.err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();

@@ -17,10 +17,13 @@ struct ProcessOutput {
 
 // Runs argv[0] (looked up in PATH) and waits for it. Fails only when the program cannot be
 // started (the message says which Debian package to install, when known); a non-zero exit code
-// is returned in ProcessOutput for the caller to judge.
-Result<ProcessOutput> runProcess(const std::vector<std::string>& argv);
+// is returned in ProcessOutput for the caller to judge. `environment` entries ("NAME=value") are
+// added to the program's environment, replacing any of the same name.
+Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& environment = {});
 
 // runProcess, then turns a non-zero exit into kFailed: "<argv[0]> failed (exit N): <stderr>".
-Result<ProcessOutput> runChecked(const std::vector<std::string>& argv);
+Result<ProcessOutput> runChecked(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& environment = {});
 
 }  // namespace virtscratch

@@ -10,6 +10,7 @@
 #include "base/unique_fd.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/key_file.h"
 #include "cli/progress_bar.h"
 #include "image/creator.h"
 #include "image/size.h"
@@ -32,7 +33,8 @@ constexpr char kUsage[] =
     "  --partition P          none, mbr or gpt (default none)\n"
     "  --preallocation P      off, metadata (qcow2), falloc or full (default off)\n"
     "  --content DIR          copy DIR's files into the new filesystem\n"
-    "  --encrypt E            none or luks (default none): LUKS as QEMU opens it (qcow2 only)\n"
+    "  --encrypt E            none or luks (default none): LUKS as QEMU opens it (a qcow2 with\n"
+    "                         encrypt.format=luks, or with --format raw a raw LUKS image)\n"
     "  --key-file FILE        with --encrypt luks: the passphrase is FILE's bytes, all of them\n"
     "                         (no newline is stripped), UTF-8 text as QEMU wants it; make one\n"
     "                         with head -c 32 /dev/urandom | base64 -w0 > FILE\n"
@@ -45,28 +47,6 @@ constexpr OptionSpec kOptions[] = {
     {"uuid", true},   {"partition", true}, {"preallocation", true}, {"content", true},
     {"force", false}, {"progress", false}, {"encrypt", true},       {"key-file", true},
 };
-
-// A key file is read whole, as qemu's `secret,file=` reads it.
-constexpr off_t kMaxKeyFile = 64 * 1024;
-
-Result<std::string> readKeyFile(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) return errnoStatus("reading key file '" + path + "'", errno);
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return errnoStatus("reading key file '" + path + "'", errno);
-  if (!S_ISREG(st.st_mode)) {
-    return invalidArgument("key file '" + path + "' is a " + fileTypeName(st.st_mode) +
-                           ", not a regular file");
-  }
-  if (st.st_size == 0 || st.st_size > kMaxKeyFile) {
-    return invalidArgument("key file '" + path + "' holds " + std::to_string(st.st_size) +
-                           " bytes; a key file holds 1 to " + std::to_string(kMaxKeyFile));
-  }
-  std::string key(static_cast<size_t>(st.st_size), '\0');
-  VS_RETURN_IF_ERROR(
-      readAll(fd.get(), key.data(), key.size(), 0).withContext("reading key file '" + path + "'"));
-  return key;
-}
 
 Result<image::ImageSpec> specFromArgs(const Args& args) {
   image::ImageSpec spec;

@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "cli/key_file.h"
 #include "image/inspect.h"
 #include "image/size.h"
 
@@ -12,7 +13,7 @@ namespace virtscratch::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: virt-scratch info [--json] [--format F] PATH\n"
+    "Usage: virt-scratch info [--json] [--format F] [--key-file FILE] PATH\n"
     "\n"
     "Describe an image: container format, virtual size, bytes allocated on the host, bytes of\n"
     "data, partition table and partitions, and each filesystem's type, label and UUID.\n"
@@ -21,9 +22,11 @@ constexpr char kUsage[] =
     "  --json       print one JSON object\n"
     "  --format F   raw or qcow2: read PATH as that format (as qemu-img's -f); without it the\n"
     "               format is guessed and an image naming a backing file is refused\n"
+    "  --key-file FILE  the passphrase of an encrypted image (a qcow2 with LUKS, or raw\n"
+    "               LUKS), FILE's bytes, all of them, as for create --key-file\n"
     "  -h, --help   show this help\n";
 
-constexpr OptionSpec kOptions[] = {{"json", false}, {"format", true}};
+constexpr OptionSpec kOptions[] = {{"json", false}, {"format", true}, {"key-file", true}};
 
 std::string tableName(image::PartitionTable t) {
   return t == image::PartitionTable::kNone ? "none" : std::string(image::toString(t));
@@ -109,7 +112,13 @@ int runInfo(std::span<char* const> argv) {
   if (args->positional.size() != 1) return usageError("info", "give exactly one image path");
   auto format = formatOption(*args, "format");
   if (!format.ok()) return usageError("info", format.status().message());
-  auto info = image::inspectImage(args->positional[0], image::cliOpenOptions(*format));
+  image::OpenOptions options = image::cliOpenOptions(*format);
+  if (auto keyFile = args->get("key-file")) {
+    auto key = readKeyFile(*keyFile);
+    if (!key.ok()) return failure("info", key.status());
+    options.passphrase = std::move(*key);
+  }
+  auto info = image::inspectImage(args->positional[0], options);
   if (!info.ok()) return failure("info", info.status());
   if (args->has("json")) {
     std::printf("%s\n", toJson(*info).c_str());

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/key_file.h"
 #include "cli/progress_bar.h"
 #include "image/transport.h"
 
@@ -24,6 +25,8 @@ constexpr char kExportUsage[] =
     "Options:\n"
     "  --format F     raw or qcow2: read IMAGE as that format (as qemu-img's -f); without it\n"
     "                 the format is guessed and an image naming a backing file is refused\n"
+    "  --key-file FILE  the passphrase of an encrypted IMAGE (a qcow2 with LUKS, or raw LUKS):\n"
+    "                 FILE's bytes, all of them; the guest's plaintext is exported\n"
     "  --level N      compression level 1-9 (default 1)\n"
     "  --threads N    compression threads (default: one per CPU)\n"
     "  --force        replace OUT.gz if it exists\n"
@@ -45,8 +48,9 @@ constexpr char kImportUsage[] =
     "  --progress     show progress even when stderr is not a terminal\n"
     "  -h, --help     show this help\n";
 
-constexpr OptionSpec kExportOptions[] = {
-    {"format", true}, {"level", true}, {"threads", true}, {"force", false}, {"progress", false}};
+constexpr OptionSpec kExportOptions[] = {{"format", true}, {"key-file", true},
+                                         {"level", true},  {"threads", true},
+                                         {"force", false}, {"progress", false}};
 constexpr OptionSpec kImportOptions[] = {
     {"from", true}, {"format", true}, {"force", false}, {"progress", false}};
 
@@ -74,6 +78,11 @@ int runExport(std::span<char* const> argv) {
   auto format = formatOption(*args, "format");
   if (!format.ok()) return usageError("export", format.status().message());
   request.format = *format;
+  if (auto keyFile = args->get("key-file")) {
+    auto key = readKeyFile(*keyFile);
+    if (!key.ok()) return failure("export", key.status());
+    request.passphrase = std::move(*key);
+  }
   if (auto v = args->get("level")) {
     auto level = parseNumber("level", *v, 1, 9);
     if (!level.ok()) return usageError("export", level.status().message());

@@ -106,6 +106,11 @@ uint64_t expectedAllocation(const image::ImageSpec& spec) {
   uint64_t metadata = std::min(size, 64 * kMiB + size / 4096);
   // qcow2 mapping tables for every cluster: 8 bytes per 64 KiB.
   uint64_t tables = spec.format == image::ImageFormat::kQcow2 ? size / 8192 + kMiB : 0;
+  // Raw LUKS holds the journal or log as written zeros (ext's is 1 GiB from 128 GiB on, xfs's at
+  // most 2 GiB), twice while it is built: the plaintext beside the encrypted image.
+  if (spec.format == image::ImageFormat::kRaw && spec.encryption == image::Encryption::kLuks) {
+    metadata += 2 * std::min(size, 2 * image::kGiB);
+  }
   switch (spec.preallocation) {
     case image::Preallocation::kOff:
       return metadata;

@@ -166,7 +166,7 @@ void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& 
       source = std::make_unique<TemplateSource>();
       source->name = name;
       source->dirFd = ctx_.templates.dirFd();
-      source->format = image::ImageFormat::kQcow2;
+      source->format = TemplateCache::spareFormat(entry);
       source->spareFile = spare->file;
       source->spareUuid = spare->uuid;
       source->encrypted = true;
@@ -204,20 +204,22 @@ void Allocator::makeSpares(const std::string& name) {
     std::string templateFile = ctx_.templates.fileName(*entry);
     std::string templatePath = ctx_.templates.filePath(*entry);
     image::ImageFormat format = entry->format;
+    image::ImageFormat spareFormat = TemplateCache::spareFormat(*entry);
     bool overlay = ctx_.templates.overlayFor(*entry);
     uint64_t generation = entry->generation;
     const ServiceContext& ctx = ctx_;
     backgroundBytes_ += cost;
-    Submitted queued = ctx_.workers.submit(
-        Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name, generation, uuid, file,
-                            templateFile, templatePath, format, overlay, cost, passphrase] {
+    Submitted queued =
+        ctx_.workers.submit(Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name,
+                                                generation, uuid, file, templateFile, templatePath,
+                                                format, spareFormat, overlay, cost, passphrase] {
           Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
           if (!stopped->load()) {
             spare = passphrase.empty()
                         ? buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath,
                                      format, file, uuid, overlay)
                         : buildEncryptedSpare(ctx.engine, ctx.templates.dirFd(), templateFile,
-                                              templatePath, file, uuid, passphrase);
+                                              templatePath, file, uuid, spareFormat, passphrase);
           }
           ctx.post([this, &ctx, name, generation, spare, cost] {
             backgroundBytes_ -= cost;

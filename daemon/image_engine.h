@@ -35,10 +35,11 @@ class ImageEngine {
   // Writes the guest bytes of `disk` to `outFd` as gzip.
   virtual Status exportGzip(const image::DiskView& disk, int outFd,
                             const image::ExportOptions& options) = 0;
-  // Writes the raw image open as `rawFd` (`size` bytes) as `name` in `dirFd`: a qcow2 encrypted
-  // with LUKS under a fresh master key that `passphrase` opens.
+  // Writes the raw image open as `rawFd` (`size` bytes) as `name` in `dirFd`: an image of `format`
+  // (qcow2 or raw) encrypted with LUKS under a fresh master key that `passphrase` opens.
   virtual Status encryptRaw(int rawFd, uint64_t size, int dirFd, std::string_view name,
-                            const std::string& passphrase, std::optional<mode_t> mode) = 0;
+                            image::ImageFormat format, const std::string& passphrase,
+                            std::optional<mode_t> mode) = 0;
 };
 
 // The engine of image/, as the daemon runs it.
@@ -57,8 +58,9 @@ class EngineImageEngine final : public ImageEngine {
     return image::exportGzip(disk, outFd, options);
   }
   Status encryptRaw(int rawFd, uint64_t size, int dirFd, std::string_view name,
-                    const std::string& passphrase, std::optional<mode_t> mode) override {
-    return image::encryptRawImageAt(rawFd, size, dirFd, name, passphrase, mode);
+                    image::ImageFormat format, const std::string& passphrase,
+                    std::optional<mode_t> mode) override {
+    return image::encryptRawImageAt(rawFd, size, dirFd, name, format, passphrase, mode);
   }
 };
 

@@ -63,6 +63,7 @@ Result<std::unique_ptr<image::DiskView>> openPoolImage(UniqueFd fd, const std::s
   options.format = source.format;
   options.backing = image::BackingPolicy::kOpener;
   options.opener = [&source](const image::BackingRef& ref) { return openTemplate(source, ref); };
+  options.passphrase = source.passphrase;
   VS_ASSIGN_OR_RETURN(std::unique_ptr<image::DiskView> view,
                       image::openImage(std::move(fd), path, options));
   if (view->virtualSize() != source.virtualSize) {

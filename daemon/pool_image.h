@@ -28,6 +28,7 @@ struct PoolImageSource {
   std::string templatePath;  // absolute, as the overlay's header names it
   image::ImageFormat templateFormat = image::ImageFormat::kRaw;
   std::shared_ptr<UniqueFd> templatesDir;
+  std::string passphrase;  // the key of an encrypted image, to read its guest's plaintext
 };
 
 // Loop thread (it reads the template cache).

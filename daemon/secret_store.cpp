@@ -27,28 +27,46 @@ Result<std::string> newPassphrase() {
   return passphrase;
 }
 
-void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {
-  std::string& kept = keys_[key.secretUuid];
+HeldKeys::~HeldKeys() {
+  for (auto& [uuid, key] : keys_) wipeSecret(key);
+}
+
+void HeldKeys::keep(const std::string& secretUuid, std::string passphrase) {
+  std::string& kept = keys_[secretUuid];
   wipeSecret(kept);
-  kept = std::move(key.passphrase);
-  loop_.post([done = std::move(done)] { done({}); });
+  kept = std::move(passphrase);
 }
 
-Result<std::string> MemorySecretStore::reveal(const std::string& secretUuid) const {
-  auto it = keys_.find(secretUuid);
-  if (it == keys_.end()) {
-    return Status(ErrorCode::kNotFound,
-                  "the daemon holds no key for this image: keys live only in its memory without "
-                  "libvirt, and it restarted since the image was made");
-  }
-  return it->second;
-}
-
-void MemorySecretStore::drop(const std::string& secretUuid) {
+void HeldKeys::forget(const std::string& secretUuid) {
   auto it = keys_.find(secretUuid);
   if (it == keys_.end()) return;
   wipeSecret(it->second);
   keys_.erase(it);
 }
+
+Result<std::string> HeldKeys::find(const std::string& secretUuid) const {
+  auto it = keys_.find(secretUuid);
+  if (it == keys_.end()) {
+    return Status(ErrorCode::kNotFound,
+                  "virt-scratchd holds no key for this image: it keeps keys in its memory, and it "
+                  "restarted since the image was made");
+  }
+  return it->second;
+}
+
+void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {
+  keys_.keep(key.secretUuid, std::move(key.passphrase));
+  loop_.post([done = std::move(done)] { done({}); });
+}
+
+Result<std::string> MemorySecretStore::reveal(const std::string& secretUuid) const {
+  return keys_.find(secretUuid);
+}
+
+Result<std::string> MemorySecretStore::passphraseFor(const std::string& secretUuid) const {
+  return keys_.find(secretUuid);
+}
+
+void MemorySecretStore::drop(const std::string& secretUuid) { keys_.forget(secretUuid); }
 
 }  // namespace virtscratch::daemon

@@ -3,7 +3,9 @@
 // image drops it. With libvirt the store is libvirtd's secret driver
 // (daemon/libvirt/libvirt_secret_store.h): private secrets, ephemeral ones for lifetime=boot, so
 // that a boot image's key is never written to any disk. Without libvirt it is the daemon's memory
-// (MemorySecretStore). Loop thread: every call, and every `done`, which never runs inside the call.
+// (MemorySecretStore). Either way the daemon keeps each key in its memory too, until it is dropped,
+// to decrypt exports (passphraseFor). Loop thread: every call, and every `done`, which never runs
+// inside the call.
 #pragma once
 
 #include <functional>
@@ -33,6 +35,27 @@ class SecretStore {
   // The key under `secretUuid`, for a root caller who asked for it over the bus; kAccessDenied
   // where the store never gives keys back (libvirt's private secrets).
   virtual Result<std::string> reveal(const std::string& secretUuid) const = 0;
+  // The key under `secretUuid` for the daemon's own use, never for a caller: decrypting an export
+  // of its image. kNotFound when this daemon does not hold it in its memory (it restarted since
+  // the key was made: without libvirt the key is gone, with libvirt only QEMU gets it back).
+  virtual Result<std::string> passphraseFor(const std::string& secretUuid) const = 0;
+};
+
+// The keys a store holds in the daemon's memory, by secret UUID; wiped when dropped or replaced.
+class HeldKeys {
+ public:
+  HeldKeys() = default;
+  HeldKeys(const HeldKeys&) = delete;
+  HeldKeys& operator=(const HeldKeys&) = delete;
+  ~HeldKeys();
+  void keep(const std::string& secretUuid, std::string passphrase);
+  void forget(const std::string& secretUuid);
+  bool has(const std::string& secretUuid) const { return keys_.count(secretUuid) != 0; }
+  // kNotFound, saying that the daemon restarted since the key was made, when not held.
+  Result<std::string> find(const std::string& secretUuid) const;
+
+ private:
+  std::map<std::string, std::string> keys_;
 };
 
 // Overwrites a key kept in `secret` with zeros and empties it, so that freed memory does not hold
@@ -50,11 +73,12 @@ class MemorySecretStore final : public SecretStore {
   void put(DiskKey key, std::function<void(Status)> done) override;
   void drop(const std::string& secretUuid) override;
   Result<std::string> reveal(const std::string& secretUuid) const override;
-  bool has(const std::string& secretUuid) const { return keys_.count(secretUuid) != 0; }
+  Result<std::string> passphraseFor(const std::string& secretUuid) const override;
+  bool has(const std::string& secretUuid) const { return keys_.has(secretUuid); }
 
  private:
   LoopInvoker& loop_;
-  std::map<std::string, std::string> keys_;  // secret UUID -> passphrase
+  HeldKeys keys_;
 };
 
 }  // namespace virtscratch::daemon

@@ -2,7 +2,9 @@
 // (exporter.h), at most [jobs] exports at once; the others wait their turn in order. The image
 // counts as busy (not releasable) until its last export has ended.
 #include "daemon/exporter.h"
+#include "daemon/secret_store.h"
 #include "daemon/service_impl.h"
+#include "vocabulary/disk_secret.h"
 
 namespace virtscratch::daemon {
 
@@ -23,6 +25,17 @@ Result<uint64_t> Service::Impl::startExport(std::string_view id, ExportParams pa
   }
   VS_ASSIGN_OR_RETURN(ExportTask task, prepareExport(pool_, entry->record, std::move(params)));
   VS_ASSIGN_OR_RETURN(task.source, poolImageSource(*entry, templates_));
+  if (entry->record.spec.encryption == image::Encryption::kLuks) {
+    // The export writes the guest's plaintext, read through the key the daemon holds.
+    auto key = secrets_->passphraseFor(
+        vocabulary::secretUuidOf(entry->record.domainUuid, entry->record.target));
+    if (!key.ok()) {
+      return Status(key.status().code(),
+                    "image " + std::string(id) +
+                        " is encrypted and cannot be exported: " + key.status().message());
+    }
+    task.source.passphrase = std::move(*key);
+  }
   std::shared_ptr<Job> job = jobs_->add("export");
   std::string key(id);
   ++exporting_[key];

@@ -183,6 +183,7 @@ Result<uint64_t> buildTemplate(ImageEngine& engine, int dirFd, const std::string
   options.force = true;  // a stale file of a template that was being built when we crashed
   options.maxSize = maxSize;
   options.mode = kPrivateFileMode;
+  options.writeZeros = TemplateCache::rawLuksKey(key);
   VS_RETURN_IF_ERROR(engine.create(dirFd, file, spec, options));
   Status described = writeDescription(dirFd, name, {key, spec.format, spec.filesystem});
   auto allocated =
@@ -219,6 +220,7 @@ Result<TemplateCache::Spare> buildEncryptedSpare(ImageEngine& engine, int dirFd,
                                                  const std::string& templateFile,
                                                  const std::string& templatePath,
                                                  const std::string& file, const std::string& uuid,
+                                                 image::ImageFormat format,
                                                  const std::string& passphrase) {
   // The plaintext with the spare's filesystem UUID, beside the template for as long as it takes
   // to encrypt it; a crash leaves a file the next scan deletes (it is no spare).
@@ -231,8 +233,8 @@ Result<TemplateCache::Spare> buildEncryptedSpare(ImageEngine& engine, int dirFd,
     if (!fd) return errnoStatus("open " + plain, errno);
     struct stat st;
     if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + plain, errno);
-    return engine.encryptRaw(fd.get(), static_cast<uint64_t>(st.st_size), dirFd, file, passphrase,
-                             kPrivateFileMode);
+    return engine.encryptRaw(fd.get(), static_cast<uint64_t>(st.st_size), dirFd, file, format,
+                             passphrase, kPrivateFileMode);
   }();
   unlinkat(dirFd, plain.c_str(), 0);
   VS_RETURN_IF_ERROR(encrypted);

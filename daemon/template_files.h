@@ -50,12 +50,13 @@ Result<TemplateCache::Spare> buildSpare(ImageEngine& engine, int dirFd,
                                         bool overlay);
 
 // Worker thread: the spare `file` of an encrypted template: the raw template `templateFile`
-// cloned with the filesystem UUID `uuid`, then written as a qcow2 encrypted under a fresh master
-// key that `passphrase` opens. Nothing but the spare stays.
+// cloned with the filesystem UUID `uuid`, then written as an image of `format` (qcow2 or raw
+// LUKS) encrypted under a fresh master key that `passphrase` opens. Nothing but the spare stays.
 Result<TemplateCache::Spare> buildEncryptedSpare(ImageEngine& engine, int dirFd,
                                                  const std::string& templateFile,
                                                  const std::string& templatePath,
                                                  const std::string& file, const std::string& uuid,
+                                                 image::ImageFormat format,
                                                  const std::string& passphrase);
 
 }  // namespace virtscratch::daemon

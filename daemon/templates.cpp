@@ -130,6 +130,15 @@ bool TemplateCache::encryptedKey(const std::string& key) {
   return key.ends_with(";encryption=luks");
 }
 
+bool TemplateCache::rawLuksKey(const std::string& key) {
+  return encryptedKey(key) && key.starts_with("v1;format=raw;");
+}
+
+image::ImageFormat TemplateCache::spareFormat(const Entry& entry) {
+  if (!entry.encrypted) return entry.format;
+  return rawLuksKey(entry.key) ? image::ImageFormat::kRaw : image::ImageFormat::kQcow2;
+}
+
 image::ImageSpec TemplateCache::templateSpecOf(image::ImageSpec spec) {
   if (spec.encryption == image::Encryption::kLuks) {
     spec.format = image::ImageFormat::kRaw;
@@ -235,8 +244,7 @@ void TemplateCache::spareBuilt(const std::string& name, uint64_t generation,
 }
 
 std::string TemplateCache::spareFileName(const Entry& entry, const std::string& uuid) const {
-  image::ImageFormat format = entry.encrypted ? image::ImageFormat::kQcow2 : entry.format;
-  return entry.name + ".spare-" + uuid + "." + std::string(toString(format));
+  return entry.name + ".spare-" + uuid + "." + std::string(toString(spareFormat(entry)));
 }
 
 std::vector<std::string> TemplateCache::evict() {

@@ -58,8 +58,8 @@ class TemplateCache {
     image::ImageFormat format = image::ImageFormat::kQcow2;
     image::Filesystem filesystem = image::Filesystem::kNone;
     // The key asks for encryption: the template is the spec's plaintext as a raw file (private to
-    // the daemon), and its spares are qcow2 images encrypted each under its own key. Allocations
-    // take only spares, never a clone of the template itself.
+    // the daemon), and its spares are images of the spec's format (qcow2 or raw LUKS) encrypted
+    // each under its own key. Allocations take only spares, never a clone of the template.
     bool encrypted = false;
     bool ready = false;  // built; false while a worker builds it
     // Overlays backed by it and clones in progress hold TemplateRefs; expired: unused.
@@ -84,6 +84,11 @@ class TemplateCache {
   std::optional<std::string> keyOf(const image::ImageSpec& spec) const;
   // Whether `key` is the key of an encrypted spec.
   static bool encryptedKey(const std::string& key);
+  // Whether `key` is the key of a raw spec with encryption: its template is made for raw LUKS
+  // (image::CreateOptions::writeZeros).
+  static bool rawLuksKey(const std::string& key);
+  // The format of the entry's spares: the template's, or for an encrypted key the spec's.
+  static image::ImageFormat spareFormat(const Entry& entry);
   // What the template of `spec` is made of: the spec itself, or for an encrypted spec its
   // plaintext as a raw image.
   static image::ImageSpec templateSpecOf(image::ImageSpec spec);

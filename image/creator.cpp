@@ -16,6 +16,7 @@
 #include "base/utf8.h"
 #include "image/filesystem.h"
 #include "image/luks_header.h"
+#include "image/luks_raw_writer.h"
 #include "image/output_path.h"
 #include "image/partition_table.h"
 #include "image/qcow2_writer.h"
@@ -75,8 +76,14 @@ struct WorkFiles {
 // image and then thrown away: built in memory, the mkfs tool's fsyncs of it cost nothing. With
 // content it can be as large as the content, and xfs always writes its 64 MiB log: those go to
 // disk beside the image.
-bool buildInMemory(const ImageSpec& spec) {
-  return spec.contentDir.empty() && spec.filesystem != Filesystem::kXfs;
+// On raw LUKS the sectors never written decrypt to noise: the filesystem is made to write as
+// zeros what it needs to read as zeros (ext's journal is then 1 GiB of data at 1 TiB: on disk).
+bool rawLuks(const ImageSpec& spec) {
+  return spec.format == ImageFormat::kRaw && spec.encryption == Encryption::kLuks;
+}
+
+bool buildInMemory(const ImageSpec& spec, bool writeZeros) {
+  return spec.contentDir.empty() && spec.filesystem != Filesystem::kXfs && !writeZeros;
 }
 
 MkfsRequest mkfsRequest(const ImageSpec& spec, std::string devicePath, uint64_t size,
@@ -87,9 +94,9 @@ MkfsRequest mkfsRequest(const ImageSpec& spec, std::string devicePath, uint64_t 
 
 // Makes the filesystem on a new unnamed file of fsSize bytes in the destination directory.
 Result<int> makeFilesystemFile(int dirFd, const ImageSpec& spec, const Layout& layout,
-                               const std::string& scratchDir, WorkFiles& work) {
+                               const std::string& scratchDir, bool writeZeros, WorkFiles& work) {
   int fd = -1;
-  if (buildInMemory(spec)) {
+  if (buildInMemory(spec, writeZeros)) {
     UniqueFd memory(memfd_create("virt-scratch-filesystem", MFD_CLOEXEC));
     if (!memory) return errnoStatus("memfd_create", errno);
     fd = memory.get();
@@ -100,29 +107,11 @@ Result<int> makeFilesystemFile(int dirFd, const ImageSpec& spec, const Layout& l
     work.onDisk.push_back(std::move(file));
   }
   VS_RETURN_IF_ERROR(resize(fd, layout.fsSize));
-  VS_RETURN_IF_ERROR(
-      makeFilesystem(mkfsRequest(spec, procPathOf(fd), layout.fsSize, 0, scratchDir)));
+  MkfsRequest request = mkfsRequest(spec, procPathOf(fd), layout.fsSize, 0, scratchDir);
+  request.writeZeros = writeZeros;
+  request.deviceFd = fd;
+  VS_RETURN_IF_ERROR(makeFilesystem(request));
   return fd;
-}
-
-// Writes zeros over every hole of the file: qemu-img's preallocation=full for raw.
-Status fillHoles(int fd, uint64_t size, ProgressSink* progress) {
-  VS_ASSIGN_OR_RETURN(std::vector<Extent> data, dataExtents(fd, 0, size));
-  std::vector<char> zeros(4 * kMiB, 0);
-  uint64_t pos = 0, done = 0;
-  data.push_back({size, 0});
-  for (const Extent& e : data) {
-    while (pos < e.offset) {
-      if (progress != nullptr && progress->cancelled()) return {ErrorCode::kCancelled, "cancelled"};
-      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), e.offset - pos));
-      VS_RETURN_IF_ERROR(writeAll(fd, zeros.data(), n, pos));
-      pos += n;
-      done += n;
-      if (progress != nullptr) progress->report(done, size);
-    }
-    pos = std::max(pos, e.end());
-  }
-  return {};
 }
 
 Status preallocateRaw(int fd, const ImageSpec& spec, ProgressSink* progress) {
@@ -136,13 +125,13 @@ Status preallocateRaw(int fd, const ImageSpec& spec, ProgressSink* progress) {
       }
       return {};
     case Preallocation::kFull:
-      return fillHoles(fd, spec.size, progress);
+      return fillHoles(fd, 0, spec.size, progress);
   }
   return {};
 }
 
 Status buildRaw(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
-                const std::string& scratchDir, ProgressSink* progress, WorkFiles& work) {
+                const std::string& scratchDir, const CreateOptions& create, WorkFiles& work) {
   VS_RETURN_IF_ERROR(resize(image.fd(), spec.size));
   if (spec.partition != PartitionTable::kNone) {
     VS_RETURN_IF_ERROR(writePartitionTable(image.fd(), spec.partition, spec.size, spec.filesystem,
@@ -152,17 +141,21 @@ Status buildRaw(int dirFd, TempFile& image, const ImageSpec& spec, const Layout&
     // Nothing to format.
   } else if (spec.partition == PartitionTable::kNone || filesystemSupportsOffset(spec.filesystem)) {
     // Formatted in place: at the start of the image, or inside its partition.
-    VS_RETURN_IF_ERROR(makeFilesystem(
-        mkfsRequest(spec, image.path(), layout.fsSize, layout.fsOffset, scratchDir)));
+    MkfsRequest request =
+        mkfsRequest(spec, image.path(), layout.fsSize, layout.fsOffset, scratchDir);
+    request.writeZeros = create.writeZeros;
+    request.deviceFd = image.fd();
+    VS_RETURN_IF_ERROR(makeFilesystem(request));
   } else {
-    VS_ASSIGN_OR_RETURN(int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, work));
+    VS_ASSIGN_OR_RETURN(
+        int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, create.writeZeros, work));
     VS_ASSIGN_OR_RETURN(auto extents, dataExtents(fsFd, 0, layout.fsSize));
     for (const Extent& e : extents) {
       VS_RETURN_IF_ERROR(
           copyRange(fsFd, e.offset, image.fd(), layout.fsOffset + e.offset, e.length));
     }
   }
-  return preallocateRaw(image.fd(), spec, progress);
+  return preallocateRaw(image.fd(), spec, create.progress);
 }
 
 void appendExtents(std::vector<SourceExtent>& out, int fd, const std::vector<Extent>& extents,
@@ -170,11 +163,12 @@ void appendExtents(std::vector<SourceExtent>& out, int fd, const std::vector<Ext
   for (const Extent& e : extents) out.push_back({guestOffset + e.offset, e.length, fd, e.offset});
 }
 
-Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
-                  const std::string& scratchDir, const CreateOptions& create, WorkFiles& work) {
-  // The guest's bytes are assembled from up to two unnamed files (the partition table on a
-  // sparse disk-sized file, the filesystem on a partition-sized file); only their data extents
-  // reach the qcow2 writer, so nothing proportional to the virtual size is ever read.
+// The guest's bytes, assembled from up to two unnamed files (the partition table on a sparse
+// disk-sized file, the filesystem on a partition-sized file); only their data extents reach the
+// qcow2 or raw LUKS writer, so nothing proportional to the virtual size is ever read.
+Result<std::vector<SourceExtent>> guestSources(int dirFd, const ImageSpec& spec,
+                                               const Layout& layout, const std::string& scratchDir,
+                                               WorkFiles& work) {
   std::vector<SourceExtent> sources;
   int tableFd = -1;
   if (spec.partition != PartitionTable::kNone) {
@@ -189,7 +183,8 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
     appendExtents(sources, tableFd, head, 0);
   }
   if (spec.filesystem != Filesystem::kNone) {
-    VS_ASSIGN_OR_RETURN(int fsFd, makeFilesystemFile(dirFd, spec, layout, scratchDir, work));
+    VS_ASSIGN_OR_RETURN(int fsFd,
+                        makeFilesystemFile(dirFd, spec, layout, scratchDir, rawLuks(spec), work));
     VS_ASSIGN_OR_RETURN(auto fsData, dataExtents(fsFd, 0, layout.fsSize));
     appendExtents(sources, fsFd, fsData, layout.fsOffset);
   }
@@ -198,6 +193,13 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
     VS_ASSIGN_OR_RETURN(auto backup, dataExtents(tableFd, tail, spec.size));
     appendExtents(sources, tableFd, backup, 0);
   }
+  return sources;
+}
+
+Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
+                  const std::string& scratchDir, const CreateOptions& create, WorkFiles& work) {
+  VS_ASSIGN_OR_RETURN(std::vector<SourceExtent> sources,
+                      guestSources(dirFd, spec, layout, scratchDir, work));
   Qcow2WriteOptions options;
   options.virtualSize = spec.size;
   options.preallocation = spec.preallocation;
@@ -208,6 +210,16 @@ Status buildQcow2(int dirFd, TempFile& image, const ImageSpec& spec, const Layou
     options.luks = &luks;
   }
   Status written = writeQcow2(image.fd(), options, sources);
+  std::fill(luks.masterKey.begin(), luks.masterKey.end(), 0);
+  return written;
+}
+
+Status buildRawLuks(int dirFd, TempFile& image, const ImageSpec& spec, const Layout& layout,
+                    const std::string& scratchDir, const CreateOptions& create, WorkFiles& work) {
+  VS_ASSIGN_OR_RETURN(std::vector<SourceExtent> sources,
+                      guestSources(dirFd, spec, layout, scratchDir, work));
+  VS_ASSIGN_OR_RETURN(LuksVolume luks, makeLuksVolume(create.passphrase));
+  Status written = writeRawLuks(image.fd(), luks, spec.size, sources, create.progress);
   std::fill(luks.masterKey.begin(), luks.masterKey.end(), 0);
   return written;
 }
@@ -235,8 +247,10 @@ Status createImageAt(int dirFd, std::string_view name, const ImageSpec& spec,
   VS_ASSIGN_OR_RETURN(TempFile image, TempFile::create(dirFd, options.mode));
   std::string scratchDir = procPathOf(dirFd);
   WorkFiles work;
-  if (spec.format == ImageFormat::kRaw) {
-    VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options.progress, work));
+  if (rawLuks(spec)) {
+    VS_RETURN_IF_ERROR(buildRawLuks(dirFd, image, spec, layout, scratchDir, options, work));
+  } else if (spec.format == ImageFormat::kRaw) {
+    VS_RETURN_IF_ERROR(buildRaw(dirFd, image, spec, layout, scratchDir, options, work));
   } else {
     VS_RETURN_IF_ERROR(buildQcow2(dirFd, image, spec, layout, scratchDir, options, work));
   }

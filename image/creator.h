@@ -24,6 +24,9 @@ struct CreateOptions {
   std::optional<mode_t> mode;  // the image file's mode exactly; unset: 0666 less the umask
   // With Encryption::kLuks: the passphrase (any bytes) that opens the image's only key slot.
   std::string passphrase;
+  // An unencrypted raw image to be encrypted as raw LUKS later (encryptRawImageAt): its filesystem
+  // is made as for raw LUKS (MkfsRequest::writeZeros). Implied by a raw spec with luks.
+  bool writeZeros = false;
 };
 
 // Creates `name` (a plain file name, no '/') in the directory `dirFd`.

@@ -39,6 +39,12 @@ struct MkfsRequest {
   // A directory on the same filesystem as devicePath where helper files (an xfs protofile) may be
   // made; they are removed before makeFilesystem returns.
   std::string scratchDir;
+  // The image will be raw LUKS, where sectors never written decrypt to noise: every range the
+  // filesystem needs to read as zeros (ext's journal, xfs's log) is written as zeros, and nothing
+  // is marked zeroed that was not written (ext's inode tables are then zeroed by the guest's
+  // kernel in the background). Needs `deviceFd`, the open devicePath, at offset 0.
+  bool writeZeros = false;
+  int deviceFd = -1;
 };
 
 // True when makeFilesystem can write this filesystem at an offset inside a larger file (ext*,

@@ -120,10 +120,11 @@ Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& optio
     info.dataBytes += e->length;
   }
 
-  // Raw images are probed in place; others through a copy of the windows that probing reads.
+  // Raw images are probed in place; others (and raw LUKS) through a copy of the windows that
+  // probing reads.
   std::optional<ProbeCopy> copy;
   int guestFd = probeFd.get();
-  if (info.format != ImageFormat::kRaw) {
+  if (info.format != ImageFormat::kRaw || !options.passphrase.empty()) {
     VS_ASSIGN_OR_RETURN(ProbeCopy c, ProbeCopy::create(*view));
     copy.emplace(std::move(c));
     VS_RETURN_IF_ERROR(copy->copyWindow(0, kProbeWindow));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace virtscratch::image {
@@ -45,6 +46,19 @@ void put32(uint8_t* p, uint32_t v) {
 }
 
 void putString(uint8_t* p, std::string_view s) { std::copy(s.begin(), s.end(), p); }
+
+uint32_t load32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// A NUL-padded text field of the header.
+std::string_view field(std::span<const uint8_t> h, size_t at, size_t length) {
+  std::string_view text(reinterpret_cast<const char*>(&h[at]), length);
+  return text.substr(0, text.find('\0'));
+}
+
+// PBKDF2 costs grow with the iterations a header asks for: more than this is no header of ours.
+constexpr uint32_t kMaxIterations = 10'000'000;
 
 Status pbkdf2(std::span<const uint8_t> password, std::span<const uint8_t> salt, uint32_t iterations,
               std::span<uint8_t> out) {
@@ -117,6 +131,20 @@ Result<std::vector<uint8_t>> splitKey(std::span<const uint8_t> key) {
   return stripes;
 }
 
+// AF-merge, the inverse of splitKey.
+Result<std::array<uint8_t, kXtsKeyBytes>> mergeKey(std::span<const uint8_t> stripes) {
+  VS_ASSIGN_OR_RETURN(Diffuser diffuser, Diffuser::create());
+  std::array<uint8_t, kXtsKeyBytes> folded{};
+  for (uint32_t s = 0; s + 1 < kStripes; ++s) {
+    const uint8_t* stripe = stripes.data() + s * kXtsKeyBytes;
+    for (size_t i = 0; i < kXtsKeyBytes; ++i) folded[i] ^= stripe[i];
+    VS_RETURN_IF_ERROR(diffuser.diffuse(folded));
+  }
+  const uint8_t* last = stripes.data() + (kStripes - 1) * kXtsKeyBytes;
+  for (size_t i = 0; i < kXtsKeyBytes; ++i) folded[i] ^= last[i];
+  return folded;
+}
+
 std::string formatUuid(const uint8_t (&b)[16]) {
   char text[37];
   std::snprintf(text, sizeof text,
@@ -126,7 +154,92 @@ std::string formatUuid(const uint8_t (&b)[16]) {
   return text;
 }
 
+// The master key slot `slot` holds, if `passphrase` opens it.
+Result<std::optional<std::array<uint8_t, kXtsKeyBytes>>> trySlot(std::span<const uint8_t> head,
+                                                                 const uint8_t* slot,
+                                                                 std::string_view passphrase) {
+  using Key = std::array<uint8_t, kXtsKeyBytes>;
+  uint32_t iterations = load32(slot + 4);
+  uint64_t material = uint64_t{load32(slot + 40)} * kSector;
+  uint32_t stripes = load32(slot + 44);
+  if (stripes != kStripes || iterations == 0 || iterations > kMaxIterations ||
+      material < kHeaderBytes || material > head.size() ||
+      head.size() - material < kXtsKeyBytes * kStripes) {
+    return failed("the LUKS key slot at header offset " + std::to_string(slot - head.data()) +
+                  " does not hold together (" + std::to_string(stripes) + " stripes, " +
+                  std::to_string(iterations) + " iterations, material at " +
+                  std::to_string(material) + ")");
+  }
+  Key slotKey{};
+  std::span<const uint8_t> pass(reinterpret_cast<const uint8_t*>(passphrase.data()),
+                                passphrase.size());
+  VS_RETURN_IF_ERROR(
+      pbkdf2(pass, std::span<const uint8_t>(slot + 8, kSaltBytes), iterations, slotKey));
+  std::vector<uint8_t> stripesData(
+      head.begin() + static_cast<ptrdiff_t>(material),
+      head.begin() + static_cast<ptrdiff_t>(material) + kXtsKeyBytes * kStripes);
+  auto cipher = XtsCipher::create(slotKey);
+  std::fill(slotKey.begin(), slotKey.end(), 0);
+  if (!cipher.ok()) return std::optional<Key>();  // equal halves: no key of this slot
+  VS_RETURN_IF_ERROR(cipher->decrypt(stripesData, 0));
+  auto key = mergeKey(stripesData);
+  std::fill(stripesData.begin(), stripesData.end(), 0);
+  if (!key.ok()) return key.status();
+  uint8_t digest[kDigestBytes];
+  VS_RETURN_IF_ERROR(pbkdf2(*key, head.subspan(kOffMkDigestSalt, kSaltBytes),
+                            load32(&head[kOffMkDigestIterations]), digest));
+  if (!std::equal(digest, digest + kDigestBytes, &head[kOffMkDigest])) {
+    std::fill(key->begin(), key->end(), 0);
+    return std::optional<Key>();
+  }
+  return std::optional<Key>(*key);
+}
+
 }  // namespace
+
+Result<uint64_t> luksPayloadOffset(std::span<const uint8_t> header) {
+  const uint8_t magic[] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
+  if (header.size() < kHeaderBytes ||
+      !std::equal(std::begin(magic), std::end(magic), header.begin())) {
+    return failed("no LUKS header where one should be");
+  }
+  if (header[kOffVersion] != 0 || header[kOffVersion + 1] != 1) {
+    return failed("the LUKS header is not version 1");
+  }
+  uint64_t payload = uint64_t{load32(&header[kOffPayloadOffset])} * kSector;
+  if (payload < kHeaderBytes || payload > kLuksMaxPayloadOffset) {
+    return failed("the LUKS payload offset " + std::to_string(payload) + " is outside " +
+                  std::to_string(kHeaderBytes) + ".." + std::to_string(kLuksMaxPayloadOffset));
+  }
+  return payload;
+}
+
+Result<OpenedLuks> openLuksVolume(std::span<const uint8_t> head, std::string_view passphrase) {
+  VS_ASSIGN_OR_RETURN(uint64_t payload, luksPayloadOffset(head));
+  if (head.size() < payload) return failed("the LUKS header area is cut short");
+  std::string cipher(field(head, kOffCipherName, 32)), mode(field(head, kOffCipherMode, 32)),
+      hash(field(head, kOffHashSpec, 32));
+  if (cipher != "aes" || mode != "xts-plain64" || hash != "sha256" ||
+      load32(&head[kOffKeyBytes]) != kXtsKeyBytes) {
+    return failed("the LUKS volume uses " + cipher + "-" + mode + " with " + hash + " and a " +
+                  std::to_string(load32(&head[kOffKeyBytes])) +
+                  "-byte key; only aes-xts-plain64, sha256 and a 64-byte key are read here");
+  }
+  uint32_t digestIterations = load32(&head[kOffMkDigestIterations]);
+  if (digestIterations == 0 || digestIterations > kMaxIterations) {
+    return failed("the LUKS master key digest asks for " + std::to_string(digestIterations) +
+                  " iterations");
+  }
+  for (size_t s = 0; s < kKeySlots; ++s) {
+    const uint8_t* slot = &head[kOffKeySlots + s * kKeySlotSize];
+    if (load32(slot) != kSlotEnabled) continue;
+    VS_ASSIGN_OR_RETURN(auto key, trySlot(head.first(payload), slot, passphrase));
+    if (key) return OpenedLuks{*key, payload};
+  }
+  return invalidArgument(
+      "the key opens none of the image's LUKS key slots; it is not this "
+      "image's key");
+}
 
 Status randomBytes(std::span<uint8_t> out) {
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {

@@ -34,6 +34,21 @@ struct LuksVolume {
 Result<LuksVolume> makeLuksVolume(std::string_view passphrase,
                                   uint32_t iterations = kLuksMinIterations);
 
+// The master key of a LUKS1 volume as makeLuksVolume writes it (aes, xts-plain64, sha256, a
+// 512-bit key), opened with `passphrase`. `head` is the volume from its start to its payload (the
+// header and every key slot's material). kInvalidArgument when the passphrase opens no key slot;
+// kFailed, naming the field, for a header of another kind or one that does not hold together.
+struct OpenedLuks {
+  std::array<uint8_t, kXtsKeyBytes> masterKey{};
+  uint64_t payloadOffset = 0;
+};
+Result<OpenedLuks> openLuksVolume(std::span<const uint8_t> head, std::string_view passphrase);
+
+// The payload offset a LUKS1 header (its first 4 KiB at least) gives, checked to be at most
+// kLuksMaxPayloadOffset; kFailed when `header` is no LUKS1 header.
+inline constexpr uint64_t kLuksMaxPayloadOffset = 16 * 1024 * 1024;
+Result<uint64_t> luksPayloadOffset(std::span<const uint8_t> header);
+
 // Fills `out` from the kernel's random number generator, as OpenSSL draws it.
 Status randomBytes(std::span<uint8_t> out);
 

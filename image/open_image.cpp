@@ -5,15 +5,20 @@
 
 #include <cerrno>
 
+#include "image/luks_raw_view.h"
 #include "image/qcow2_reader.h"
 
 namespace virtscratch::image {
 namespace {
 
 Result<std::unique_ptr<DiskView>> openAs(ImageFormat format, UniqueFd fd, const std::string& path,
-                                         const BackingOpener& opener) {
-  if (format == ImageFormat::kRaw) return openRawDiskView(std::move(fd), path);
-  return openQcow2(std::move(fd), path, opener);
+                                         const BackingOpener& opener,
+                                         const std::string& passphrase) {
+  if (format == ImageFormat::kRaw) {
+    if (!passphrase.empty()) return openRawLuksView(std::move(fd), path, passphrase);
+    return openRawDiskView(std::move(fd), path);
+  }
+  return openQcow2(std::move(fd), path, opener, passphrase);
 }
 
 // A relative name is read relative to the directory of the image that names it, as QEMU does.
@@ -70,11 +75,13 @@ Result<std::unique_ptr<DiskView>> openImage(UniqueFd fd, const std::string& path
   }
   if (!options.format) {
     VS_ASSIGN_OR_RETURN(bool qcow2, isQcow2(fd.get()));
-    if (!qcow2) return openRawDiskView(std::move(fd), path);
-    return openQcow2(std::move(fd), path,
-                     [](const BackingRef& ref) -> Result<std::unique_ptr<DiskView>> {
-                       return probedBacking(ref);
-                     });
+    if (!qcow2) return openAs(ImageFormat::kRaw, std::move(fd), path, {}, options.passphrase);
+    return openQcow2(
+        std::move(fd), path,
+        [](const BackingRef& ref) -> Result<std::unique_ptr<DiskView>> {
+          return probedBacking(ref);
+        },
+        options.passphrase);
   }
   BackingOpener opener;
   switch (options.backing) {
@@ -92,7 +99,7 @@ Result<std::unique_ptr<DiskView>> openImage(UniqueFd fd, const std::string& path
       opener = options.opener;
       break;
   }
-  return openAs(*options.format, std::move(fd), path, opener);
+  return openAs(*options.format, std::move(fd), path, opener, options.passphrase);
 }
 
 Result<std::unique_ptr<DiskView>> openImage(const std::string& path, const OpenOptions& options) {

@@ -42,6 +42,10 @@ struct OpenOptions {
   bool probe = false;
   BackingPolicy backing = BackingPolicy::kRefuse;
   BackingOpener opener;  // for kOpener
+  // The key of an encrypted image: a qcow2 with QEMU's LUKS opens with it, and a raw image given
+  // one is read as raw LUKS (QEMU's `luks` driver). An encrypted qcow2 without it is refused,
+  // saying so. Backing files are opened without it.
+  std::string passphrase;
 };
 
 // `path` names the image in messages and is where kFollowByName resolves relative names.

@@ -46,7 +46,7 @@ inline constexpr uint32_t kExtFeatureNameTable = 0x6803f857;
 inline constexpr uint32_t kExtDataFile = 0x44415441;
 inline constexpr uint32_t kExtCryptoHeader = 0x0537be77;  // {offset, length} of the LUKS header
 inline constexpr uint32_t kCryptLuks = 2;                 // crypt_method: LUKS, IVs by host offset
-inline constexpr size_t kFeatureNameEntrySize = 48;  // type, bit number, 46 bytes of name
+inline constexpr size_t kFeatureNameEntrySize = 48;       // type, bit number, 46 bytes of name
 
 inline constexpr uint64_t kIncompatDirty = 1u << 0;
 inline constexpr uint64_t kIncompatCorrupt = 1u << 1;

@@ -48,9 +48,12 @@ class HeaderParser {
                      std::to_string(kMinClusterBits) + ".." + std::to_string(kMaxClusterBits));
     }
     h.clusterSize = uint64_t{1} << h.clusterBits;
-    if (uint32_t crypt = load32(&b[kOffCryptMethod]); crypt != 0) {
+    if (uint32_t crypt = load32(&b[kOffCryptMethod]); crypt == kCryptLuks) {
+      h.luks = true;
+    } else if (crypt != 0) {
       return unsupported("is encrypted (crypt_method " + std::to_string(crypt) +
-                         "), which is not supported; decrypt it with qemu-img convert first");
+                         ", QEMU's old AES), which is not supported; decrypt it with qemu-img "
+                         "convert first");
     }
     headerLength_ = kHeaderV2Length;
     if (h.version == 3) {
@@ -163,6 +166,11 @@ class HeaderParser {
         h.backingFormat.assign(c.begin() + static_cast<ptrdiff_t>(at + 8),
                                c.begin() + static_cast<ptrdiff_t>(at + 8 + length));
       }
+      if (type == kExtCryptoHeader && h.luks) {
+        if (length < 16) return corrupt("the crypto header extension is too short");
+        h.cryptoOffset = load64(&c[at + 8]);
+        h.cryptoLength = load64(&c[at + 16]);
+      }
       at += 8 + (length + 7) / 8 * 8;
     }
     return {};
@@ -192,6 +200,13 @@ Result<Header> readHeader(int fd, uint64_t fileSize, const std::string& path) {
   VS_RETURN_IF_ERROR(readAll(fd, cluster.data(), cluster.size(), 0)
                          .withContext("reading the header of '" + path + "'"));
   VS_RETURN_IF_ERROR(parser.parseTail(cluster, h));
+  if (h.luks && (h.cryptoLength == 0 || h.cryptoOffset % h.clusterSize != 0 ||
+                 h.cryptoOffset > fileSize || h.cryptoLength > fileSize - h.cryptoOffset)) {
+    return parser.corrupt(
+        "it declares LUKS encryption (crypt_method 2), but its LUKS header (offset " +
+        std::to_string(h.cryptoOffset) + ", " + std::to_string(h.cryptoLength) +
+        " bytes) is not inside the file");
+  }
   return h;
 }
 

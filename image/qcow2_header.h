@@ -20,11 +20,17 @@ struct Header {
   uint64_t incompatibleFeatures = 0;
   std::string backingFile;    // as written; empty without a backing file
   std::string backingFormat;  // from the backing format extension; empty when absent
+  // QEMU's LUKS encryption (crypt_method 2): where its LUKS header lies, from the crypto header
+  // extension, inside the file; both 0 for an unencrypted image.
+  bool luks = false;
+  uint64_t cryptoOffset = 0;
+  uint64_t cryptoLength = 0;
 };
 
 // Reads the header of the qcow2 file `fd` of `fileSize` bytes. Errors name `path` and the field:
 // kFailed for a corrupt or truncated file, kInvalidArgument for features this reader does not
-// support (encryption, external data files, extended L2 entries, zstd, unknown features).
+// support (AES encryption, external data files, extended L2 entries, zstd, unknown features).
+// LUKS encryption is read into the header; opening it is the reader's.
 Result<Header> readHeader(int fd, uint64_t fileSize, const std::string& path);
 
 }  // namespace virtscratch::image::qcow2

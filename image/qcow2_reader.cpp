@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "image/host_extent_cursor.h"
+#include "image/luks_header.h"
+#include "image/luks_raw_view.h"
 #include "image/qcow2_format.h"
 #include "image/qcow2_header.h"
 
@@ -42,14 +45,19 @@ void appendMerged(std::vector<Extent>& out, uint64_t offset, uint64_t length) {
 class Qcow2DiskView final : public DiskView {
  public:
   Qcow2DiskView(UniqueFd fd, std::string path, uint64_t fileSize, Header header,
-                std::vector<uint64_t> l1, std::unique_ptr<DiskView> backing)
+                std::vector<uint64_t> l1, std::unique_ptr<DiskView> backing,
+                std::optional<std::array<uint8_t, kXtsKeyBytes>> key)
       : fd_(std::move(fd)),
         path_(std::move(path)),
         fileSize_(fileSize),
         h_(std::move(header)),
         l1_(std::move(l1)),
         backing_(std::move(backing)),
-        l2Bits_(h_.clusterBits - 3) {}
+        l2Bits_(h_.clusterBits - 3),
+        key_(key) {}
+  ~Qcow2DiskView() override {
+    if (key_) std::fill(key_->begin(), key_->end(), 0);
+  }
 
   ImageFormat format() const override { return ImageFormat::kQcow2; }
   uint64_t virtualSize() const override { return h_.size; }
@@ -81,6 +89,9 @@ class Qcow2DiskView final : public DiskView {
   std::vector<uint64_t> l1_;  // the entries covering the virtual size, host-endian
   std::unique_ptr<DiskView> backing_;
   uint32_t l2Bits_;
+  // The master key of an encrypted image: data clusters are decrypted, each sector's IV its host
+  // offset over 512.
+  std::optional<std::array<uint8_t, kXtsKeyBytes>> key_;
 };
 
 Status Qcow2DiskView::loadEntries(uint64_t cluster, uint64_t count,
@@ -106,6 +117,8 @@ Result<Mapping> Qcow2DiskView::classify(uint64_t entry, uint64_t cluster) const 
     return "the L2 entry of guest offset " + std::to_string(cluster << h_.clusterBits);
   };
   if ((entry & qcow2::kFlagCompressed) != 0) {
+    if (h_.luks)
+      return corrupt(where() + " is compressed, which QEMU never does to encrypted data");
     uint32_t sizeBits = h_.clusterBits - 8;
     uint32_t offsetBits = 62 - sizeBits;
     m.kind = Kind::kCompressed;
@@ -191,7 +204,11 @@ Status Qcow2DiskView::read(uint64_t offset, std::span<uint8_t> out) const {
   auto flush = [&]() -> Status {
     std::span<uint8_t> part = out.subspan(pendingAt, pendingLength);
     Status status;
-    if (pendingKind == Kind::kData) status = readHost(pendingHost, part);
+    if (pendingKind == Kind::kData) {
+      status = key_ ? readDecrypted(fd_.get(), pendingHost, pendingHost, part, *key_)
+                          .withContext("reading '" + path_ + "'")
+                    : readHost(pendingHost, part);
+    }
     if (pendingKind == Kind::kUnallocated) status = readUnallocated(offset + pendingAt, part);
     if (pendingKind == Kind::kZero) std::fill(part.begin(), part.end(), 0);
     pendingAt += pendingLength;
@@ -360,8 +377,35 @@ Result<bool> isQcow2(int fd) {
   return n == sizeof magic && qcow2::load32(magic) == qcow2::kMagic;
 }
 
+namespace {
+
+// The master key of the encrypted image `h` describes, opened with `passphrase`.
+Result<std::array<uint8_t, kXtsKeyBytes>> openCrypto(int fd, const Header& h,
+                                                     const std::string& path,
+                                                     std::string_view passphrase) {
+  if (passphrase.empty()) {
+    return invalidArgument("qcow2 image '" + path +
+                           "' is encrypted (LUKS) and opens only with its key; give its key file "
+                           "with --key-file");
+  }
+  if (h.cryptoLength > kLuksMaxPayloadOffset) {
+    return failed("qcow2 image '" + path + "' has a LUKS header of " +
+                  std::to_string(h.cryptoLength) + " bytes, more than " +
+                  std::to_string(kLuksMaxPayloadOffset));
+  }
+  std::vector<uint8_t> head(h.cryptoLength);
+  VS_RETURN_IF_ERROR(readAll(fd, head.data(), head.size(), h.cryptoOffset)
+                         .withContext("reading the LUKS header of '" + path + "'"));
+  auto opened = openLuksVolume(head, passphrase);
+  if (!opened.ok()) return opened.status().withContext("qcow2 image '" + path + "'");
+  return opened->masterKey;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path,
-                                            const BackingOpener& opener) {
+                                            const BackingOpener& opener,
+                                            std::string_view passphrase) {
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
   std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
@@ -377,6 +421,10 @@ Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path
   if (size < 0) return errnoStatus("finding the size of '" + path + "'", errno);
   auto fileSize = static_cast<uint64_t>(size);
   VS_ASSIGN_OR_RETURN(Header h, qcow2::readHeader(fd.get(), fileSize, path));
+  std::optional<std::array<uint8_t, kXtsKeyBytes>> key;
+  if (h.luks) {
+    VS_ASSIGN_OR_RETURN(key, openCrypto(fd.get(), h, path, passphrase));
+  }
   // Bounded by the header checks: inside the file and at most 32 MiB.
   std::vector<uint8_t> raw(h.l1Entries * 8);
   VS_RETURN_IF_ERROR(readAll(fd.get(), raw.data(), raw.size(), h.l1Offset)
@@ -399,7 +447,7 @@ Result<std::unique_ptr<DiskView>> openQcow2(UniqueFd fd, const std::string& path
     backing = std::move(*opened);
   }
   return std::unique_ptr<DiskView>(std::make_unique<Qcow2DiskView>(
-      std::move(fd), path, fileSize, std::move(h), std::move(l1), std::move(backing)));
+      std::move(fd), path, fileSize, std::move(h), std::move(l1), std::move(backing), key));
 }
 
 }  // namespace virtscratch::image

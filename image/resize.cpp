@@ -18,6 +18,8 @@
 #include "image/guest_copy.h"
 #include "image/inspect.h"
 #include "image/partition_edit.h"
+#include "image/qcow2_header.h"
+#include "image/qcow2_reader.h"
 #include "image/qcow2_writer.h"
 #include "image/size.h"
 
@@ -218,6 +220,15 @@ Result<ResizeResult> resize(const std::string& path, uint64_t newSize, const Ope
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat '" + path + "'", errno);
   if (!S_ISREG(st.st_mode)) {
     return invalidArgument("'" + path + "' is not a regular file; give an image file");
+  }
+  // An encrypted qcow2's header and tables would have to be rewritten around its LUKS header.
+  if (auto qcow2 = isQcow2(fd.get()); qcow2.ok() && *qcow2 && options.format != ImageFormat::kRaw) {
+    auto header = qcow2::readHeader(fd.get(), static_cast<uint64_t>(st.st_size), path);
+    if (header.ok() && header->luks) {
+      return invalidArgument("'" + path +
+                             "' is an encrypted qcow2 image, which cannot be resized yet; make "
+                             "a larger one and copy the data over in the guest");
+    }
   }
   UniqueFd viewFd(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
   if (!viewFd) return errnoStatus("duplicate the descriptor of '" + path + "'", errno);

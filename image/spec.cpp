@@ -103,11 +103,6 @@ Status validateSpec(const ImageSpec& spec, uint64_t maxSize) {
     return invalidArgument("a disk of " + formatSize(spec.size) +
                            " is too small for a partition table; give at least 4M");
   }
-  if (spec.encryption == Encryption::kLuks && spec.format == ImageFormat::kRaw) {
-    return invalidArgument(
-        "encryption 'luks' with format raw is not supported yet; use format qcow2, whose "
-        "unwritten clusters read as zeros");
-  }
   if (spec.encryption == Encryption::kLuks && spec.preallocation != Preallocation::kOff) {
     return invalidArgument("preallocation '" + std::string(toString(spec.preallocation)) +
                            "' cannot be combined with encryption 'luks'; encrypted images are "

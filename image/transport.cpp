@@ -87,7 +87,9 @@ Result<bool> startsWithGzipMagic(int fd) {
 }  // namespace
 
 Status exportImage(const ExportRequest& request) {
-  VS_ASSIGN_OR_RETURN(auto view, openImage(request.image, cliOpenOptions(request.format)));
+  OpenOptions options = cliOpenOptions(request.format);
+  options.passphrase = request.passphrase;
+  VS_ASSIGN_OR_RETURN(auto view, openImage(request.image, options));
   if (request.output == "-") {
     return exportGzip(*view, STDOUT_FILENO, request.gzip)
         .withContext("export of '" + request.image + "' to standard output failed");

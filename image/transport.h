@@ -17,8 +17,9 @@ struct ExportRequest {
   // As qemu-img's -f: nullopt probes the content (and refuses any backing file); a format
   // given lets a qcow2 image's backing files be followed by name.
   std::optional<ImageFormat> format;
-  std::string output;  // a file, or "-" for standard output
-  bool force = false;  // replace an existing output file
+  std::string passphrase;  // the key of an encrypted image (OpenOptions::passphrase)
+  std::string output;      // a file, or "-" for standard output
+  bool force = false;      // replace an existing output file
   ExportOptions gzip;
 };
 

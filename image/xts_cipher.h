@@ -1,6 +1,6 @@
 // AES-256 in XTS mode with the plain64 IV, as LUKS and QEMU's LUKS driver use it: every 512-byte
 // sector is encrypted on its own, its IV the sector's number as a 64-bit little-endian integer
-// padded with zeros. The cipher is OpenSSL's libcrypto (see docs/encryption.md for why); no cipher
+// padded with zeros. The cipher is OpenSSL's libcrypto (see docs/design.md for why); no cipher
 // code lives here. One object belongs to one thread at a time.
 #pragma once
 

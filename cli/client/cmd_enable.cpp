@@ -38,7 +38,7 @@ constexpr char kEnableUsage[] =
     "  --lifetime L           boot (removed when the domain stops; default), domain (kept until\n"
     "                         it is undefined) or manual (until released)\n"
     "  --encrypt              LUKS-encrypt the disk with a key that lives only as long as its\n"
-    "                         image (a libvirt secret); qcow2 only\n"
+    "                         image (a libvirt secret): a qcow2 with LUKS, or raw LUKS\n"
     "  --no-encrypt           do not, whatever virt-scratchd's [pool] encryption says (by\n"
     "                         default a boot disk follows it)\n"
     "  --connect URI          libvirt URI (default $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
@@ -98,9 +98,6 @@ Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
   }
   if (args.has("encrypt")) disk.encryption = image::Encryption::kLuks;
   if (args.has("no-encrypt")) disk.encryption = image::Encryption::kNone;
-  if (disk.encryption == image::Encryption::kLuks && disk.format != image::ImageFormat::kQcow2) {
-    return invalidArgument("--encrypt needs --format qcow2; raw images cannot be encrypted yet");
-  }
   return disk;
 }
 
@@ -131,12 +128,6 @@ int runEnable(std::span<char* const> argv) {
     if (!disk->encryption) {
       auto hostDefault = image::parseEncryption(info->defaultEncryption);
       disk->encryption = hostDefault.ok() ? *hostDefault : image::Encryption::kNone;
-      if (disk->encryption == image::Encryption::kLuks &&
-          disk->format != image::ImageFormat::kQcow2) {
-        return usageError("enable",
-                          "virt-scratchd encrypts every disk ([pool] encryption = luks), and raw "
-                          "images cannot be encrypted yet: give --format qcow2, or --no-encrypt");
-      }
     }
   }
   auto conn = openLibvirt(args->get("connect"));

@@ -58,6 +58,7 @@ LibvirtSecretStore::~LibvirtSecretStore() {
 }
 
 void LibvirtSecretStore::put(DiskKey key, std::function<void(Status)> done) {
+  held_.keep(key.secretUuid, key.passphrase);
   if (virConnectPtr conn = connection_.get()) return send(conn, std::move(key), std::move(done));
   uint64_t serial = nextSerial_++;
   std::weak_ptr<int> alive = alive_;
@@ -74,10 +75,20 @@ void LibvirtSecretStore::expire(uint64_t serial) {
   waiting_.erase(it);
   g_source_unref(w.timer);
   wipeSecret(w.key.passphrase);
+  held_.forget(w.key.secretUuid);
   w.done(Status(ErrorCode::kFailed, "libvirt at " + connection_.uri() + " did not answer within " +
                                         std::to_string(waitMs_ / 1000) +
                                         " s; an encrypted disk's key is kept as a libvirt secret: "
                                         "check that libvirtd runs"));
+}
+
+Result<std::string> LibvirtSecretStore::passphraseFor(const std::string& secretUuid) const {
+  auto held = held_.find(secretUuid);
+  if (held.ok()) return held;
+  return Status(ErrorCode::kNotFound,
+                "virt-scratchd restarted since it made this image, and its key is now only the "
+                "private libvirt secret " +
+                    secretUuid + ", which libvirt gives to QEMU and to no one else");
 }
 
 Result<std::string> LibvirtSecretStore::reveal(const std::string& secretUuid) const {
@@ -87,6 +98,7 @@ Result<std::string> LibvirtSecretStore::reveal(const std::string& secretUuid) co
 }
 
 void LibvirtSecretStore::drop(const std::string& secretUuid) {
+  held_.forget(secretUuid);
   if (virConnectPtr conn = connection_.get()) return sendDrop(conn, secretUuid);
   dropsWaiting_.insert(secretUuid);
 }
@@ -109,8 +121,10 @@ void LibvirtSecretStore::send(virConnectPtr conn, DiskKey key, std::function<voi
                 done = std::move(done)]() mutable {
     Status status = defineSecret(conn.get(), key);
     wipeSecret(key.passphrase);
-    loop_.post([alive, done = std::move(done), status] {
-      if (!alive.expired()) done(status);
+    loop_.post([this, alive, uuid = key.secretUuid, done = std::move(done), status] {
+      if (alive.expired()) return;
+      if (!status.ok()) held_.forget(uuid);
+      done(status);
     });
   });
 }

@@ -40,6 +40,8 @@ class LibvirtSecretStore final : public SecretStore, public ConnectionObserver {
   void put(DiskKey key, std::function<void(Status)> done) override;
   void drop(const std::string& secretUuid) override;
   Result<std::string> reveal(const std::string& secretUuid) const override;
+  // Kept in the daemon's memory from the put on, as long as the secret is defined.
+  Result<std::string> passphraseFor(const std::string& secretUuid) const override;
 
   void connected(virConnectPtr conn) override;
   void disconnected(virConnectPtr) override {}
@@ -60,6 +62,7 @@ class LibvirtSecretStore final : public SecretStore, public ConnectionObserver {
   unsigned waitMs_;
   std::map<uint64_t, Waiting> waiting_;  // puts made while disconnected, by serial
   std::set<std::string> dropsWaiting_;   // drops made while disconnected
+  HeldKeys held_;                        // every key put and not dropped, for passphraseFor
   uint64_t nextSerial_ = 0;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   LibvirtWorker worker_;  // last: its thread is joined before anything else goes

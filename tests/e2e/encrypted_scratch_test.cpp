@@ -1,8 +1,9 @@
 // Encrypted scratch disks with a real guest: `virt-scratch enable --encrypt` names a libvirt
 // secret in the disk's <encryption>, the hook's Allocate makes the image under a fresh key that
 // the daemon gives libvirt as that secret before answering, QEMU opens it, and the guest writes
-// and reads back 1 MiB through it. The host finds the guest's bytes nowhere in the file; the key
-// goes with the image (boot), or outlives restarts of the daemon and of libvirtd (domain).
+// and reads back 1 MiB through it. The host finds the guest's bytes nowhere in the file, and
+// export gives them back decrypted; the key goes with the image (boot), or outlives restarts of
+// the daemon and of libvirtd (domain). qcow2 and raw LUKS alike.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "tests/e2e/scratch_test.h"
+#include "tests/support/json_value.h"
 
 namespace virtscratch::test {
 namespace {
@@ -41,20 +43,26 @@ std::string secretOf(const std::string& domainXml) {
   return domainXml.compare(start + 36, 3, "'/>") == 0 ? domainXml.substr(start, 36) : "";
 }
 
-TEST_F(EncryptedScratchDisk, TheGuestsBytesAreReadableOnlyThroughItsKeyWhichGoesAtTheStop) {
+// qcow2 with QEMU's LUKS, or raw LUKS (QEMU's luks driver on the raw file).
+class EncryptedScratchFormat : public EncryptedScratchDisk,
+                               public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(EncryptedScratchFormat, TheGuestsBytesAreReadableOnlyThroughItsKeyWhichGoesAtTheStop) {
+  const std::string& format = GetParam();
   startDaemon();
   Guest guest;
   guest.hold = true;
   guest.pattern = true;
   ASSERT_NO_FATAL_FAILURE(defineDomain(guest));
-  ASSERT_NO_FATAL_FAILURE(enable({"--size", "256M", "--label", "scratch", "--encrypt"}));
+  ASSERT_NO_FATAL_FAILURE(
+      enable({"--size", "256M", "--label", "scratch", "--format", format, "--encrypt"}));
   std::string secret = secretOf(virsh({"dumpxml", "--inactive", name()}).out);
   ASSERT_FALSE(secret.empty()) << virsh({"dumpxml", "--inactive", name()}).out;
   EXPECT_FALSE(hasSecret(secret)) << "a key exists before the disk does";
 
   CommandResult r = virsh({"start", name()});
   ASSERT_EQ(r.exitCode, 0) << r.err << daemonLog();
-  std::string image = poolImage();
+  std::string image = poolImage("vdb", format);
   ASSERT_TRUE(waitForConsole("VS-PATTERN md5=", 90s)) << console();
   EXPECT_NE(console().find("VS-PATTERN md5=" + patternMd5()), std::string::npos) << console();
   EXPECT_EQ(console().find("VS-PATTERN-FOUND"), std::string::npos) << "a fresh disk had data";
@@ -64,8 +72,25 @@ TEST_F(EncryptedScratchDisk, TheGuestsBytesAreReadableOnlyThroughItsKeyWhichGoes
   EXPECT_NE(virsh({"secret-get-value", secret}).exitCode, 0) << "the key is not private";
   CommandResult info = run({"qemu-img", "info", "-U", image});
   EXPECT_NE(info.out.find("encrypted: yes"), std::string::npos) << info.out << info.err;
+  EXPECT_NE(info.out.find(format == "raw" ? "file format: luks" : "file format: qcow2"),
+            std::string::npos)
+      << info.out;
   EXPECT_EQ(readFile(image).find("VS-GUEST-PATTERN"), std::string::npos)
       << "the guest's bytes are in the image file in plain text";
+
+  // Export writes the plaintext the guest wrote, decrypted with the key the daemon holds; the
+  // guest has unmounted the filesystem by the time it holds.
+  ASSERT_TRUE(waitForConsole("VS-HOLDING", 60s)) << console();
+  Json images = Json::parse(cli({"list", "--json"}).out);
+  ASSERT_EQ(images.array().size(), 1u);
+  std::string gz = dir_->file("exported.gz");
+  r = cli({"export", "--daemon", images[0]["id"].str(), gz});
+  ASSERT_EQ(r.exitCode, 0) << r.err << daemonLog();
+  ASSERT_EQ(run({"gunzip", "-k", gz}).exitCode, 0);
+  std::string exported = dir_->file("exported");
+  EXPECT_EQ(runWithInput({"md5sum"}, run({"debugfs", "-R", "cat /pattern", exported}).out)
+                .out.substr(0, 32),
+            patternMd5());
 
   r = virsh({"destroy", name()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
@@ -73,6 +98,9 @@ TEST_F(EncryptedScratchDisk, TheGuestsBytesAreReadableOnlyThroughItsKeyWhichGoes
   EXPECT_TRUE(pollUntil([&] { return !hasSecret(secret); }, 30s))
       << "the key outlived its image: " << virsh({"secret-list"}).out;
 }
+
+INSTANTIATE_TEST_SUITE_P(Formats, EncryptedScratchFormat, ::testing::Values("qcow2", "raw"),
+                         [](const auto& param) { return param.param; });
 
 TEST_F(EncryptedScratchDisk, ADomainLifetimeDiskKeepsItsDataAcrossDaemonAndLibvirtdRestarts) {
   startDaemon();

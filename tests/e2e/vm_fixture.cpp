@@ -128,7 +128,10 @@ void VmTest::SetUp() {
   chmod(dir_->path().c_str(), 0755);
   std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
   name_ = "vs-e2e-";
-  for (char c : test) name_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // A parameterized test's name ends in "/<parameter>"; libvirt refuses '/' in a name.
+  for (char c : test) {
+    name_ += c == '/' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   // A domain left by an earlier run that was killed.
   virsh({"destroy", name_});
   virsh({"undefine", name_});

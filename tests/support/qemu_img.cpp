@@ -6,9 +6,12 @@
 
 namespace virtscratch::test {
 
-std::vector<std::string> withKey(const std::string& image, const std::string& keyFile) {
-  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts",
-          "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0"};
+std::vector<std::string> withKey(const std::string& image, const std::string& keyFile,
+                                 const std::string& format) {
+  std::string opened = format == "raw"
+                           ? "driver=luks,file.filename=" + image + ",key-secret=k0"
+                           : "driver=qcow2,file.filename=" + image + ",encrypt.key-secret=k0";
+  return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts", opened};
 }
 
 Json qemuImgInfo(const std::string& image) {

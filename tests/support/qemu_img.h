@@ -9,9 +9,11 @@
 
 namespace virtscratch::test {
 
-// The arguments that open the encrypted qcow2 `image` with the passphrase in `keyFile` (secret
-// object k0, then --image-opts), to put after a qemu-img subcommand.
-std::vector<std::string> withKey(const std::string& image, const std::string& keyFile);
+// The arguments that open the encrypted `image` (an encrypted qcow2, or with format "raw" a raw
+// LUKS image) with the passphrase in `keyFile` (secret object k0, then --image-opts), to put
+// after a qemu-img subcommand.
+std::vector<std::string> withKey(const std::string& image, const std::string& keyFile,
+                                 const std::string& format = "qcow2");
 
 // `qemu-img info --output=json IMAGE`.
 Json qemuImgInfo(const std::string& image);

@@ -1,7 +1,8 @@
 // Encrypted images from the real daemon without libvirt: `virt-scratch allocate --encryption
 // luks` makes an image qemu-img sees as encrypted, the key stays in the daemon's memory, and
 // `virt-scratch key` hands it to root (and to no one else) through the daemon's sealed memory
-// file; qemu-img opens the image with it.
+// file; qemu-img opens the image with it. Export writes the guest's plaintext, decrypted with the
+// key the daemon holds, for qcow2 and raw LUKS alike.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -16,7 +17,22 @@
 namespace virtscratch::test {
 namespace {
 
-using DaemonEncryption = DaemonTest;
+class DaemonEncryption : public DaemonTest {
+ protected:
+  // Exports image `id` through the daemon as `name`.gz and checks that it unpacks to a clean ext4
+  // labelled `label`: the guest's plaintext.
+  void expectExportedExt4(const std::string& id, const std::string& name,
+                          const std::string& label) {
+    std::string gz = dir_->file(name + ".gz");
+    auto exported = cli({"export", "--daemon", id, gz});
+    ASSERT_EQ(exported.exitCode, 0) << exported.err << daemonLog();
+    ASSERT_EQ(run({"gunzip", "-k", gz}).exitCode, 0);
+    CommandResult fsck = checkFilesystem("ext4", dir_->file(name));
+    EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
+    EXPECT_EQ(parseExport(run({"blkid", "-p", "-o", "export", dir_->file(name)}).out)["LABEL"],
+              label);
+  }
+};
 
 TEST_F(DaemonEncryption, RootGetsTheKeyAsAFileAndQemuOpensTheImageWithIt) {
   startDaemon();
@@ -71,15 +87,39 @@ TEST_F(DaemonEncryption, RootGetsTheKeyAsAFileAndQemuOpensTheImageWithIt) {
   EXPECT_NE(again.exitCode, 0);
   EXPECT_NE(again.err.find(key), std::string::npos) << again.err;
 
-  // Export would write the guest's plaintext: not done yet, and it says so.
-  auto exported = cli({"export", "--daemon", id, dir_->file("out.gz")});
-  EXPECT_NE(exported.exitCode, 0);
-  EXPECT_NE(exported.err.find("encrypted"), std::string::npos) << exported.err;
-  EXPECT_FALSE(fileExists(dir_->file("out.gz")) && readFile(dir_->file("out.gz")).size() > 0);
+  // Export writes the guest's plaintext, read through the key the daemon holds, to a caller
+  // allowed to export, and to no one else.
+  expectExportedExt4(id, "out", "secret");
+  auto stranger = cli({"export", "--daemon", id, dir_->file("nobody.gz")}, true);
+  EXPECT_NE(stranger.exitCode, 0);
+  EXPECT_FALSE(fileExists(dir_->file("nobody.gz")) &&
+               readFile(dir_->file("nobody.gz")).find("secret") != std::string::npos);
 
   // Released: the key is gone with the image.
   ASSERT_EQ(cli({"release", id}).exitCode, 0);
   EXPECT_FALSE(fileExists(file));
+}
+
+TEST_F(DaemonEncryption, ARawLuksImageIsExportedAsItsPlaintextUntilTheDaemonForgetsTheKey) {
+  startDaemon();
+  auto made = cli({"allocate", kDomainA, "--size", "64M", "--format", "raw", "--label", "rawkey",
+                   "--encryption", "luks", "--lifetime", "domain"});
+  ASSERT_EQ(made.exitCode, 0) << made.err << daemonLog();
+  std::string file = poolPath() + "/" + kDomainA + "/vdb.raw";
+  EXPECT_EQ(made.out, file + "\n");
+  EXPECT_EQ(Json::parse(run({"qemu-img", "info", "--output=json", file}).out)["format"].str(),
+            "luks");
+  std::string id = vocabulary::imageIdOf(kDomainA, "vdb");
+  expectExportedExt4(id, "raw", "rawkey");
+
+  // Without libvirt the key lived in the daemon's memory: after a restart nothing can read the
+  // image, and the export says why.
+  EXPECT_EQ(stopDaemon(), 0);
+  startDaemon();
+  auto again = cli({"export", "--daemon", id, dir_->file("again.gz")});
+  EXPECT_NE(again.exitCode, 0);
+  EXPECT_NE(again.err.find("restarted"), std::string::npos) << again.err;
+  EXPECT_FALSE(fileExists(dir_->file("again.gz")));
 }
 
 }  // namespace

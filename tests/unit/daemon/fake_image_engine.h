@@ -84,7 +84,8 @@ class FakeImageEngine final : public ImageEngine {
   }
 
   Status encryptRaw(int /*rawFd*/, uint64_t size, int dirFd, std::string_view name,
-                    const std::string& passphrase, std::optional<mode_t> mode) override {
+                    image::ImageFormat /*format*/, const std::string& passphrase,
+                    std::optional<mode_t> mode) override {
     waitWhileHeld(Op::kEncrypt);
     if (Status s = failure(); !s.ok()) return s;
     VS_RETURN_IF_ERROR(makeSparse(dirFd, name, size, false, mode));

@@ -124,6 +124,9 @@ class FakeSecretStore : public SecretStore {
     if (it == keys.end()) return Status(ErrorCode::kNotFound, "no key " + secretUuid);
     return it->second.passphrase;
   }
+  Result<std::string> passphraseFor(const std::string& secretUuid) const override {
+    return reveal(secretUuid);
+  }
   std::map<std::string, DiskKey> keys;  // kept now, by secret UUID
   std::vector<DiskKey> puts;            // every put, kept or not
   std::vector<std::string> dropped;

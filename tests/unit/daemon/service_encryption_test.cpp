@@ -120,17 +120,21 @@ TEST_F(ServiceEncryptionTest, TheHostDefaultDecidesWhenTheRequestDoesNotSay) {
   EXPECT_EQ(store.puts.size(), 1u);
 }
 
-TEST_F(ServiceEncryptionTest, ARawImageUnderAnEncryptingHostIsRefusedNamingTheFormat) {
+TEST_F(ServiceEncryptionTest, ARawImageUnderAnEncryptingHostIsRawLuks) {
   Config c = baseConfig();
   c.poolEncryption = image::Encryption::kLuks;
   startWithStore(c);
   AllocateRequest raw = request(kDomainA, 64 * kMiB);  // raw, encryption not named
   auto record = allocate(raw);
-  ASSERT_FALSE(record.ok());
-  EXPECT_EQ(record.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(record.status().message().find("format raw"), std::string::npos)
-      << record.status().message();
-  EXPECT_TRUE(fakeEngine.calls().empty());
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ(record->spec.format, image::ImageFormat::kRaw);
+  EXPECT_EQ(record->spec.encryption, image::Encryption::kLuks);
+  auto calls = fakeEngine.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].spec.format, image::ImageFormat::kRaw);
+  EXPECT_EQ(calls[0].spec.encryption, image::Encryption::kLuks);
+  EXPECT_FALSE(calls[0].passphrase.empty());
+  EXPECT_EQ(store.puts.size(), 1u);
 }
 
 TEST_F(ServiceEncryptionTest, AnEncryptedImageIsStillKnownAsOneAfterARestart) {
@@ -227,19 +231,22 @@ TEST_F(ServiceEncryptionTest, AWarmEncryptedImageIsASpareEncryptedUnderItsOwnKey
 
 // The same on the real engine: the spare QEMU decrypts is the template's filesystem with the
 // image's own UUID.
-class RealEncryptedSpares : public ServiceOnRealEngine {
+// qcow2 with QEMU's LUKS, or raw LUKS.
+class RealEncryptedSpares : public ServiceOnRealEngine,
+                            public ::testing::WithParamInterface<image::ImageFormat> {
  protected:
   FakeSecretStore store{loop};
 };
 
-TEST_F(RealEncryptedSpares, QemuOpensAWarmEncryptedImageWithTheKeyTheStoreHolds) {
+TEST_P(RealEncryptedSpares, QemuOpensAWarmEncryptedImageWithTheKeyTheStoreHolds) {
+  const image::ImageFormat format = GetParam();
   Config c = baseConfig();
   c.templateMode = TemplateMode::kReflink;
   service = std::make_unique<Service>(c, loop, listener, resolver, engine());
   service->setSecretStore(&store);
   ASSERT_TRUE(service->start().ok());
   AllocateRequest r = request(kDomainA, 256 * kMiB);
-  r.spec.image.format = image::ImageFormat::kQcow2;
+  r.spec.image.format = format;
   r.spec.image.encryption = image::Encryption::kLuks;
   r.spec.encryptionGiven = true;
   r.spec.image.label = "warm-secret";
@@ -256,15 +263,28 @@ TEST_F(RealEncryptedSpares, QemuOpensAWarmEncryptedImageWithTheKeyTheStoreHolds)
   std::string raw = dir.file("guest.raw");
   CommandResult converted =
       run({"qemu-img", "convert", "--object", "secret,id=k,file=" + key, "--image-opts",
-           "driver=qcow2,file.filename=" + warm->path + ",encrypt.key-secret=k", "-O", "raw", raw});
+           format == image::ImageFormat::kRaw
+               ? "driver=luks,file.filename=" + warm->path + ",key-secret=k"
+               : "driver=qcow2,file.filename=" + warm->path + ",encrypt.key-secret=k",
+           "-O", "raw", raw});
   ASSERT_EQ(converted.exitCode, 0) << converted.err;
   auto fs = probe(raw);
   EXPECT_EQ(fs["TYPE"], "ext4");
   EXPECT_EQ(fs["LABEL"], "warm-secret");
   EXPECT_EQ(fs["UUID"], warm->filesystemUuid);
   EXPECT_EQ(run({"e2fsck", "-fn", raw}).exitCode, 0);
-  EXPECT_EQ(probe(warm->path)["TYPE"], "") << "the image file holds a readable filesystem";
+  // Raw LUKS's unwritten sectors decrypt to noise: the template was made with its journal written
+  // as zeros, and the spare encrypted them.
+  std::string journal = run({"debugfs", "-R", "cat <8>", raw}).out;
+  ASSERT_GT(journal.size(), 4096u);
+  EXPECT_EQ(journal.find_first_not_of('\0', 4096), std::string::npos);
+  EXPECT_EQ(probe(warm->path)["TYPE"], format == image::ImageFormat::kRaw ? "crypto_LUKS" : "")
+      << "the image file holds a readable filesystem";
 }
+
+INSTANTIATE_TEST_SUITE_P(Formats, RealEncryptedSpares,
+                         ::testing::Values(image::ImageFormat::kQcow2, image::ImageFormat::kRaw),
+                         [](const auto& param) { return std::string(toString(param.param)); });
 
 TEST_F(ServiceEncryptionTest, ARestartDropsTheKeyOfARecordWhoseImageIsGone) {
   startWithStore(baseConfig());
