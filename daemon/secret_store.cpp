@@ -28,20 +28,27 @@ Result<std::string> newPassphrase() {
 }
 
 HeldKeys::~HeldKeys() {
-  for (auto& [uuid, key] : keys_) wipeSecret(key);
+  for (auto& [uuid, held] : keys_) wipeSecret(held.passphrase);
 }
 
-void HeldKeys::keep(const std::string& secretUuid, std::string passphrase) {
-  std::string& kept = keys_[secretUuid];
-  wipeSecret(kept);
-  kept = std::move(passphrase);
+uint64_t HeldKeys::keep(const std::string& secretUuid, std::string passphrase) {
+  Held& held = keys_[secretUuid];
+  wipeSecret(held.passphrase);
+  held.passphrase = std::move(passphrase);
+  held.kept = ++keeps_;
+  return held.kept;
 }
 
 void HeldKeys::forget(const std::string& secretUuid) {
   auto it = keys_.find(secretUuid);
   if (it == keys_.end()) return;
-  wipeSecret(it->second);
+  wipeSecret(it->second.passphrase);
   keys_.erase(it);
+}
+
+void HeldKeys::forgetKept(const std::string& secretUuid, uint64_t kept) {
+  auto it = keys_.find(secretUuid);
+  if (it != keys_.end() && it->second.kept == kept) forget(secretUuid);
 }
 
 Result<std::string> HeldKeys::find(const std::string& secretUuid) const {
@@ -51,7 +58,7 @@ Result<std::string> HeldKeys::find(const std::string& secretUuid) const {
                   "virt-scratchd holds no key for this image: it keeps keys in its memory, and it "
                   "restarted since the image was made");
   }
-  return it->second;
+  return it->second.passphrase;
 }
 
 void MemorySecretStore::put(DiskKey key, std::function<void(Status)> done) {

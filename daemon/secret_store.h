@@ -8,6 +8,7 @@
 // inside the call.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -48,14 +49,22 @@ class HeldKeys {
   HeldKeys(const HeldKeys&) = delete;
   HeldKeys& operator=(const HeldKeys&) = delete;
   ~HeldKeys();
-  void keep(const std::string& secretUuid, std::string passphrase);
+  // Returns the number of this keep, for forgetKept.
+  uint64_t keep(const std::string& secretUuid, std::string passphrase);
   void forget(const std::string& secretUuid);
+  // Forgets the key under `secretUuid` only if it is still the one keep number `kept` kept.
+  void forgetKept(const std::string& secretUuid, uint64_t kept);
   bool has(const std::string& secretUuid) const { return keys_.count(secretUuid) != 0; }
   // kNotFound, saying that the daemon restarted since the key was made, when not held.
   Result<std::string> find(const std::string& secretUuid) const;
 
  private:
-  std::map<std::string, std::string> keys_;
+  struct Held {
+    std::string passphrase;
+    uint64_t kept = 0;
+  };
+  std::map<std::string, Held> keys_;
+  uint64_t keeps_ = 0;
 };
 
 // Overwrites a key kept in `secret` with zeros and empties it, so that freed memory does not hold

@@ -58,14 +58,16 @@ LibvirtSecretStore::~LibvirtSecretStore() {
 }
 
 void LibvirtSecretStore::put(DiskKey key, std::function<void(Status)> done) {
-  held_.keep(key.secretUuid, key.passphrase);
-  if (virConnectPtr conn = connection_.get()) return send(conn, std::move(key), std::move(done));
+  uint64_t kept = held_.keep(key.secretUuid, key.passphrase);
+  if (virConnectPtr conn = connection_.get()) {
+    return send(conn, std::move(key), kept, std::move(done));
+  }
   uint64_t serial = nextSerial_++;
   std::weak_ptr<int> alive = alive_;
   GSource* timer = runOnce(context_, waitMs_, [this, alive, serial] {
     if (!alive.expired()) expire(serial);
   });
-  waiting_[serial] = Waiting{std::move(key), std::move(done), timer};
+  waiting_[serial] = Waiting{std::move(key), std::move(done), timer, kept};
 }
 
 void LibvirtSecretStore::expire(uint64_t serial) {
@@ -75,7 +77,7 @@ void LibvirtSecretStore::expire(uint64_t serial) {
   waiting_.erase(it);
   g_source_unref(w.timer);
   wipeSecret(w.key.passphrase);
-  held_.forget(w.key.secretUuid);
+  held_.forgetKept(w.key.secretUuid, w.kept);
   w.done(Status(ErrorCode::kFailed, "libvirt at " + connection_.uri() + " did not answer within " +
                                         std::to_string(waitMs_ / 1000) +
                                         " s; an encrypted disk's key is kept as a libvirt secret: "
@@ -111,19 +113,21 @@ void LibvirtSecretStore::connected(virConnectPtr conn) {
   for (auto& [serial, w] : waiting) {
     g_source_destroy(w.timer);
     g_source_unref(w.timer);
-    send(conn, std::move(w.key), std::move(w.done));
+    send(conn, std::move(w.key), w.kept, std::move(w.done));
   }
 }
 
-void LibvirtSecretStore::send(virConnectPtr conn, DiskKey key, std::function<void(Status)> done) {
+void LibvirtSecretStore::send(virConnectPtr conn, DiskKey key, uint64_t kept,
+                              std::function<void(Status)> done) {
   std::weak_ptr<int> alive = alive_;
-  worker_.post([this, alive, conn = shareConnection(conn), key = std::move(key),
+  worker_.post([this, alive, conn = shareConnection(conn), key = std::move(key), kept,
                 done = std::move(done)]() mutable {
     Status status = defineSecret(conn.get(), key);
     wipeSecret(key.passphrase);
-    loop_.post([this, alive, uuid = key.secretUuid, done = std::move(done), status] {
+    loop_.post([this, alive, uuid = key.secretUuid, kept, done = std::move(done), status] {
       if (alive.expired()) return;
-      if (!status.ok()) held_.forget(uuid);
+      // A key put again under the same UUID since then is not this one.
+      if (!status.ok()) held_.forgetKept(uuid, kept);
       done(status);
     });
   });

@@ -51,8 +51,9 @@ class LibvirtSecretStore final : public SecretStore, public ConnectionObserver {
     DiskKey key;
     std::function<void(Status)> done;
     GSource* timer = nullptr;
+    uint64_t kept = 0;  // held_'s number for the key
   };
-  void send(virConnectPtr conn, DiskKey key, std::function<void(Status)> done);
+  void send(virConnectPtr conn, DiskKey key, uint64_t kept, std::function<void(Status)> done);
   void sendDrop(virConnectPtr conn, const std::string& secretUuid);
   void expire(uint64_t serial);
 

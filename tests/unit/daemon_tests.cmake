@@ -4,6 +4,7 @@
 add_executable(daemon_tests
   daemon/config_test.cpp
   daemon/file_permission_test.cpp
+  daemon/held_keys_test.cpp
   daemon/jobs_test.cpp
   daemon/log_test.cpp
   daemon/pool_test.cpp
