@@ -100,6 +100,15 @@ Status readAll(int fd, void* data, size_t length, uint64_t offset) {
   return {};
 }
 
+void appendMerged(std::vector<Extent>& out, Extent e) {
+  if (e.length == 0) return;
+  if (!out.empty() && out.back().end() >= e.offset) {
+    out.back().length = std::max(out.back().end(), e.end()) - out.back().offset;
+  } else {
+    out.push_back(e);
+  }
+}
+
 Result<std::vector<Extent>> dataExtents(int fd, uint64_t start, uint64_t end) {
   std::vector<Extent> extents;
   uint64_t pos = start;

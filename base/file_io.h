@@ -20,6 +20,10 @@ struct Extent {
   bool operator==(const Extent&) const = default;
 };
 
+// Appends `e` to `out`, ranges in increasing order, merged with the last one when they touch or
+// overlap; an empty range is left out.
+void appendMerged(std::vector<Extent>& out, Extent e);
+
 // pwrite/pread until all `length` bytes are done. readAll fails at end of file.
 Status writeAll(int fd, const void* data, size_t length, uint64_t offset);
 Status readAll(int fd, void* data, size_t length, uint64_t offset);

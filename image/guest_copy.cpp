@@ -28,14 +28,6 @@ uint64_t totalLength(const std::vector<Extent>& extents) {
   return total;
 }
 
-void appendMerged(std::vector<Extent>& out, Extent e) {
-  if (!out.empty() && out.back().end() >= e.offset) {
-    out.back().length = std::max(out.back().end(), e.end()) - out.back().offset;
-  } else {
-    out.push_back(e);
-  }
-}
-
 }  // namespace
 
 Status copyRawFile(int srcFd, int dstFd, uint64_t size, ProgressSink* progress) {

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "base/big_endian.h"
+
 namespace virtscratch::image {
 namespace {
 
@@ -38,18 +40,10 @@ constexpr uint64_t kSlotBytes =
     (kXtsKeyBytes * kStripes + kHeaderBytes - 1) / kHeaderBytes * kHeaderBytes;  // 504 sectors each
 static_assert(kHeaderBytes + kKeySlots * kSlotBytes <= kLuksPayloadOffset);
 
-void put32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
+using big_endian::load32;
+using big_endian::store32;
 
 void putString(uint8_t* p, std::string_view s) { std::copy(s.begin(), s.end(), p); }
-
-uint32_t load32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 
 // A NUL-padded text field of the header.
 std::string_view field(std::span<const uint8_t> h, size_t at, size_t length) {
@@ -94,7 +88,7 @@ class Diffuser {
       size_t at = i * kHash;
       size_t n = std::min<size_t>(kHash, block.size() - at);
       uint8_t index[4];
-      put32(index, static_cast<uint32_t>(i));
+      store32(index, static_cast<uint32_t>(i));
       uint8_t digest[kHash];
       if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1 ||
           EVP_DigestUpdate(ctx_.get(), index, sizeof index) != 1 ||
@@ -276,20 +270,20 @@ Result<LuksVolume> makeLuksVolume(std::string_view passphrase, uint32_t iteratio
   putString(&h[kOffCipherName], "aes");
   putString(&h[kOffCipherMode], "xts-plain64");
   putString(&h[kOffHashSpec], "sha256");
-  put32(&h[kOffPayloadOffset], static_cast<uint32_t>(v.payloadOffset / kSector));
-  put32(&h[kOffKeyBytes], kXtsKeyBytes);
+  store32(&h[kOffPayloadOffset], static_cast<uint32_t>(v.payloadOffset / kSector));
+  store32(&h[kOffKeyBytes], kXtsKeyBytes);
   VS_RETURN_IF_ERROR(pbkdf2(v.masterKey, digestSalt, iterations,
                             std::span<uint8_t>(&h[kOffMkDigest], kDigestBytes)));
   std::copy(std::begin(digestSalt), std::end(digestSalt), &h[kOffMkDigestSalt]);
-  put32(&h[kOffMkDigestIterations], iterations);
+  store32(&h[kOffMkDigestIterations], iterations);
   putString(&h[kOffUuid], formatUuid(uuid));
   for (size_t s = 0; s < kKeySlots; ++s) {
     uint8_t* slot = &h[kOffKeySlots + s * kKeySlotSize];
-    put32(slot, s == 0 ? kSlotEnabled : kSlotDisabled);
-    put32(slot + 4, s == 0 ? iterations : 0);
+    store32(slot, s == 0 ? kSlotEnabled : kSlotDisabled);
+    store32(slot + 4, s == 0 ? iterations : 0);
     if (s == 0) std::copy(std::begin(slotSalt), std::end(slotSalt), slot + 8);
-    put32(slot + 40, static_cast<uint32_t>((kHeaderBytes + s * kSlotBytes) / kSector));
-    put32(slot + 44, kStripes);
+    store32(slot + 40, static_cast<uint32_t>((kHeaderBytes + s * kSlotBytes) / kSector));
+    store32(slot + 44, kStripes);
   }
 
   std::array<uint8_t, kXtsKeyBytes> slotKey{};

@@ -40,11 +40,7 @@ class RawLuksView final : public DiskView {
     for (const Extent& e : file) {
       uint64_t start = std::max(from, (e.offset - payload_) / kSector * kSector);
       uint64_t end = std::min(to, (e.end() - payload_ + kSector - 1) / kSector * kSector);
-      if (!out.empty() && out.back().end() >= start) {
-        out.back().length = std::max(out.back().end(), end) - out.back().offset;
-      } else if (start < end) {
-        out.push_back({start, end - start});
-      }
+      if (start < end) appendMerged(out, {start, end - start});
     }
     return out;
   }

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/big_endian.h"
+
 namespace virtscratch::image::qcow2 {
 
 inline constexpr uint32_t kMagic = 0x514649fb;  // "QFI\xfb"
@@ -67,21 +69,11 @@ inline constexpr uint64_t kOffsetMask = 0x00fffffffffffe00;     // bits 9-55: ho
 inline constexpr uint64_t kMaxBackingFileNameLength = 1023;
 inline constexpr uint64_t kMaxL1Bytes = 32 * 1024 * 1024;
 
-inline uint32_t load32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-inline uint64_t load64(const uint8_t* p) { return (uint64_t{load32(p)} << 32) | load32(p + 4); }
-inline void store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void store32(uint8_t* p, uint32_t v) {
-  store16(p, static_cast<uint16_t>(v >> 16));
-  store16(p + 2, static_cast<uint16_t>(v));
-}
-inline void store64(uint8_t* p, uint64_t v) {
-  store32(p, static_cast<uint32_t>(v >> 32));
-  store32(p + 4, static_cast<uint32_t>(v));
-}
+// qcow2's integers are big-endian.
+using big_endian::load32;
+using big_endian::load64;
+using big_endian::store16;
+using big_endian::store32;
+using big_endian::store64;
 
 }  // namespace virtscratch::image::qcow2

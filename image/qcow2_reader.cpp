@@ -32,16 +32,6 @@ struct Mapping {
   uint64_t compressedSize = 0;
 };
 
-// Appends guest ranges in increasing order, merging those that touch.
-void appendMerged(std::vector<Extent>& out, uint64_t offset, uint64_t length) {
-  if (length == 0) return;
-  if (!out.empty() && out.back().end() >= offset) {
-    out.back().length = std::max(out.back().end(), offset + length) - out.back().offset;
-  } else {
-    out.push_back({offset, length});
-  }
-}
-
 class Qcow2DiskView final : public DiskView {
  public:
   Qcow2DiskView(UniqueFd fd, std::string path, uint64_t fileSize, Header header,
@@ -279,7 +269,7 @@ Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t t
     while (b < backing.size() && backing[b].end() <= guest) ++b;
     for (size_t j = b; j < backing.size() && backing[j].offset < guest + length; ++j) {
       uint64_t start = std::max(backing[j].offset, guest);
-      appendMerged(out, start, std::min(backing[j].end(), guest + length) - start);
+      appendMerged(out, {start, std::min(backing[j].end(), guest + length) - start});
     }
   };
   // Allocated clusters that are holes in the image file (preallocation=metadata) read as zeros;
@@ -303,7 +293,7 @@ Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t t
       uint64_t length = std::min(((first + i + 1) << h_.clusterBits), to) - start;
       VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[i], first + i));
       if (m.kind == Kind::kUnallocated) addUnallocated(start, length);
-      if (m.kind == Kind::kCompressed) appendMerged(out, start, length);
+      if (m.kind == Kind::kCompressed) appendMerged(out, {start, length});
       if (m.kind == Kind::kData) {
         data.push_back({start, m.host + (start - ((first + i) << h_.clusterBits)), length});
       }
@@ -321,7 +311,7 @@ Result<std::vector<Extent>> Qcow2DiskView::dataExtents(uint64_t from, uint64_t t
             [](const Extent& x, const Extent& y) { return x.offset < y.offset; });
   std::vector<Extent> merged;
   merged.reserve(out.size());
-  for (const Extent& e : out) appendMerged(merged, e.offset, e.length);
+  for (const Extent& e : out) appendMerged(merged, e);
   return merged;
 }
 

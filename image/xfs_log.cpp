@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/big_endian.h"
+
 namespace virtscratch::image {
 namespace {
 
@@ -17,12 +19,6 @@ constexpr size_t kLogBlocks = 96;
 constexpr size_t kAgBlockLog = 124;
 constexpr size_t kRead = 128;
 
-uint64_t loadBe(const uint8_t* p, size_t bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < bytes; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
 }  // namespace
 
 Result<Extent> xfsLogRange(int fd) {
@@ -32,11 +28,11 @@ Result<Extent> xfsLogRange(int fd) {
   if (std::memcmp(&sb[kMagic], "XFSB", 4) != 0) {
     return failed("no xfs superblock where mkfs.xfs wrote one");
   }
-  uint64_t blockSize = loadBe(&sb[kBlockSize], 4);
-  uint64_t dataBlocks = loadBe(&sb[kDataBlocks], 8);
-  uint64_t logStart = loadBe(&sb[kLogStart], 8);
-  uint64_t agBlocks = loadBe(&sb[kAgBlocks], 4);
-  uint64_t logBlocks = loadBe(&sb[kLogBlocks], 4);
+  uint64_t blockSize = big_endian::load32(&sb[kBlockSize]);
+  uint64_t dataBlocks = big_endian::load64(&sb[kDataBlocks]);
+  uint64_t logStart = big_endian::load64(&sb[kLogStart]);
+  uint64_t agBlocks = big_endian::load32(&sb[kAgBlocks]);
+  uint64_t logBlocks = big_endian::load32(&sb[kLogBlocks]);
   unsigned agBlockLog = sb[kAgBlockLog];
   if (logStart == 0) return failed("the xfs filesystem has an external log");
   if (blockSize == 0 || agBlockLog == 0 || agBlockLog >= 32) {

@@ -17,15 +17,6 @@ namespace {
 
 const std::string kBin = VIRT_SCRATCH_BIN;
 
-// qemu-img `head...`, then `keyed` (withKey), then `tail...`.
-CommandResult qemuImg(std::vector<std::string> head, const std::vector<std::string>& keyed,
-                      const std::vector<std::string>& tail = {}) {
-  head.insert(head.begin(), "qemu-img");
-  head.insert(head.end(), keyed.begin(), keyed.end());
-  head.insert(head.end(), tail.begin(), tail.end());
-  return run(head);
-}
-
 class EncryptedCreate : public ::testing::Test {
  protected:
   TempDir dir;

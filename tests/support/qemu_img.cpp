@@ -14,6 +14,14 @@ std::vector<std::string> withKey(const std::string& image, const std::string& ke
   return {"--object", "secret,id=k0,file=" + keyFile, "--image-opts", opened};
 }
 
+CommandResult qemuImg(std::vector<std::string> head, const std::vector<std::string>& keyed,
+                      const std::vector<std::string>& tail) {
+  head.insert(head.begin(), "qemu-img");
+  head.insert(head.end(), keyed.begin(), keyed.end());
+  head.insert(head.end(), tail.begin(), tail.end());
+  return run(head);
+}
+
 Json qemuImgInfo(const std::string& image) {
   CommandResult r = run({"qemu-img", "info", "--output=json", image});
   if (r.exitCode != 0) throw std::runtime_error("qemu-img info " + image + ": " + r.err);

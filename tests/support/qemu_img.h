@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tests/support/json_value.h"
+#include "tests/support/test_util.h"
 
 namespace virtscratch::test {
 
@@ -14,6 +15,10 @@ namespace virtscratch::test {
 // after a qemu-img subcommand.
 std::vector<std::string> withKey(const std::string& image, const std::string& keyFile,
                                  const std::string& format = "qcow2");
+
+// Runs qemu-img `head...`, then `keyed` (withKey's arguments), then `tail...`.
+CommandResult qemuImg(std::vector<std::string> head, const std::vector<std::string>& keyed,
+                      const std::vector<std::string>& tail = {});
 
 // `qemu-img info --output=json IMAGE`.
 Json qemuImgInfo(const std::string& image);

@@ -121,6 +121,12 @@ void makeSparseFile(const std::string& path, uint64_t size) {
   close(fd);
 }
 
+std::string patternBytes(uint64_t length, uint64_t seed) {
+  std::string s(length, '\0');
+  for (uint64_t i = 0; i < length; ++i) s[i] = static_cast<char>(1 + (seed + i * 7) % 251);
+  return s;
+}
+
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;

@@ -42,6 +42,9 @@ CommandResult runWithInput(const std::vector<std::string>& argv, const std::stri
 void writeFileAt(const std::string& path, uint64_t offset, const std::string& data);
 void makeSparseFile(const std::string& path, uint64_t size);
 std::string readFile(const std::string& path);
+// `length` bytes that differ at every offset from the next and are never zero, so misplaced copies
+// show; `seed` makes two runs of them differ.
+std::string patternBytes(uint64_t length, uint64_t seed);
 bool fileExists(const std::string& path);
 uint64_t allocatedBytesOf(const std::string& path);
 

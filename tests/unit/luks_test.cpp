@@ -92,20 +92,13 @@ INSTANTIATE_TEST_SUITE_P(
                "iterations"}),
     [](const auto& param) { return std::string(param.param.name); });
 
-// Bytes that differ at every offset and are never zero, so misplaced copies show.
-std::string pattern(uint64_t length, uint64_t seed) {
-  std::string s(length, '\0');
-  for (uint64_t i = 0; i < length; ++i) s[i] = static_cast<char>(1 + (seed + i * 7) % 251);
-  return s;
-}
-
 TEST(RawLuksImage, ReadsBackItsGuestBytesAtAnyOffsetWithHolesAsHoles) {
   test::TempDir dir;
   constexpr uint64_t kSize = 8 * 1024 * 1024;
   // The plaintext: two data extents, one at the start, one across a 1 MiB boundary.
   std::string plainPath = dir.file("plain.raw");
-  test::writeFileAt(plainPath, 0, pattern(64 * 1024, 1));
-  test::writeFileAt(plainPath, 3 * 1024 * 1024 - 8192, pattern(20 * 1024, 2));
+  test::writeFileAt(plainPath, 0, test::patternBytes(64 * 1024, 1));
+  test::writeFileAt(plainPath, 3 * 1024 * 1024 - 8192, test::patternBytes(20 * 1024, 2));
   ASSERT_EQ(truncate(plainPath.c_str(), kSize), 0);
   UniqueFd plain(open(plainPath.c_str(), O_RDONLY | O_CLOEXEC));
   auto extents = dataExtents(plain.get(), 0, kSize);
@@ -118,7 +111,7 @@ TEST(RawLuksImage, ReadsBackItsGuestBytesAtAnyOffsetWithHolesAsHoles) {
   std::string imagePath = dir.file("image.luks");
   UniqueFd image(open(imagePath.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   ASSERT_TRUE(writeRawLuks(image.get(), *v, kSize, sources, nullptr).ok());
-  EXPECT_EQ(test::readFile(imagePath).find(pattern(4096, 1)), std::string::npos)
+  EXPECT_EQ(test::readFile(imagePath).find(test::patternBytes(4096, 1)), std::string::npos)
       << "the plaintext is in the image";
 
   auto view = openRawLuksView(UniqueFd(open(imagePath.c_str(), O_RDONLY | O_CLOEXEC)), imagePath,

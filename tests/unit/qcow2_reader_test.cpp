@@ -19,12 +19,6 @@ namespace {
 
 using test::run;
 
-std::string pattern(uint64_t length, uint64_t seed) {
-  std::string s(length, '\0');
-  for (uint64_t i = 0; i < length; ++i) s[i] = static_cast<char>(1 + (seed + i * 13) % 251);
-  return s;
-}
-
 int64_t jsonNumber(const std::string& json, const std::string& key) {
   size_t at = json.find("\"" + key + "\":");
   if (at == std::string::npos) return -1;
@@ -90,10 +84,10 @@ class Qcow2ReaderTest : public ::testing::Test {
   std::string makeRaw(uint64_t size) {
     std::string raw = file("source.raw");
     test::makeSparseFile(raw, size);
-    test::writeFileAt(raw, 0, pattern(70000, 1));
-    test::writeFileAt(raw, 1 * kMiB + 5, pattern(3 * kMiB, 2));
+    test::writeFileAt(raw, 0, test::patternBytes(70000, 1));
+    test::writeFileAt(raw, 1 * kMiB + 5, test::patternBytes(3 * kMiB, 2));
     test::writeFileAt(raw, 5 * kMiB, std::string(256 * kKiB, '\0'));
-    test::writeFileAt(raw, size - 1000, pattern(1000, 3));
+    test::writeFileAt(raw, size - 1000, test::patternBytes(1000, 3));
     return raw;
   }
 
@@ -314,7 +308,7 @@ TEST_F(Qcow2ReaderCorruptTest, ReportsClustersOutsideTheFile) {
 TEST_F(Qcow2ReaderCorruptTest, ReportsCompressedDataThatDoesNotInflate) {
   std::string raw = file("p.raw");
   test::makeSparseFile(raw, kMiB);
-  test::writeFileAt(raw, 0, pattern(64 * kKiB, 5));
+  test::writeFileAt(raw, 0, test::patternBytes(64 * kKiB, 5));
   std::string image = file("c.qcow2");
   runOk({"qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, image});
   uint64_t entry = readBe64(test::readFile(image), firstL2EntryOffset(image));
@@ -364,7 +358,7 @@ TEST_F(Qcow2ReaderCorruptTest, StopsBackingChainsThatLoopOrRunTooDeep) {
 TEST_F(Qcow2ReaderCorruptTest, SurvivesRandomDamageToItsMetadata) {
   std::string raw = file("p.raw");
   test::makeSparseFile(raw, kMiB);
-  test::writeFileAt(raw, 0, pattern(200 * kKiB, 9));
+  test::writeFileAt(raw, 0, test::patternBytes(200 * kKiB, 9));
   runOk({"qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, file("good.qcow2")});
   const std::string good = test::readFile(file("good.qcow2"));
   const uint64_t l1 = readBe64(good, 40);

@@ -19,13 +19,6 @@ namespace {
 
 using test::run;
 
-// Bytes that differ at every offset and are never zero, so misplaced copies show.
-std::string pattern(uint64_t length, uint64_t seed) {
-  std::string s(length, '\0');
-  for (uint64_t i = 0; i < length; ++i) s[i] = static_cast<char>(1 + (seed + i * 7) % 251);
-  return s;
-}
-
 // The number after "key": in qemu-img's JSON output, or -1.
 int64_t jsonNumber(const std::string& json, const std::string& key) {
   size_t at = json.find("\"" + key + "\":");
@@ -72,8 +65,8 @@ class Qcow2WriterTest : public ::testing::Test {
 
   // fill < 0: a pattern; else every byte is `fill`.
   void addExtent(uint64_t guestOffset, uint64_t length, int fill = -1) {
-    std::string data =
-        fill < 0 ? pattern(length, guestOffset) : std::string(length, static_cast<char>(fill));
+    std::string data = fill < 0 ? test::patternBytes(length, guestOffset)
+                                : std::string(length, static_cast<char>(fill));
     sourceEnd_ += 4099;  // keep source and guest offsets unrelated
     ASSERT_EQ(pwrite(source_.get(), data.data(), length, static_cast<off_t>(sourceEnd_)),
               static_cast<ssize_t>(length));
@@ -250,8 +243,8 @@ TEST_F(Qcow2WriterTest, WritesAnOverlayOfARawBackingFile) {
   setVirtualSize(4 * kMiB);
   std::string base = dir_.file("base.raw");
   test::makeSparseFile(base, 4 * kMiB);
-  test::writeFileAt(base, 0, pattern(3 * kMiB, 99));
-  test::writeFileAt(expected(), 0, pattern(3 * kMiB, 99));
+  test::writeFileAt(base, 0, test::patternBytes(3 * kMiB, 99));
+  test::writeFileAt(expected(), 0, test::patternBytes(3 * kMiB, 99));
   addExtent(100, 1000);
   addExtent(2 * kMiB + 1, 70000);
   addExtent(3 * kMiB + 512 * kKiB, 10);  // where the backing file holds zeros
@@ -271,8 +264,8 @@ TEST_F(Qcow2WriterTest, WritesAnOverlayOfAQcow2BackingFile) {
   setVirtualSize(2 * kMiB);
   std::string baseRaw = dir_.file("base.raw");
   test::makeSparseFile(baseRaw, 2 * kMiB);
-  test::writeFileAt(baseRaw, 64 * kKiB, pattern(kMiB, 7));
-  test::writeFileAt(expected(), 64 * kKiB, pattern(kMiB, 7));
+  test::writeFileAt(baseRaw, 64 * kKiB, test::patternBytes(kMiB, 7));
+  test::writeFileAt(expected(), 64 * kKiB, test::patternBytes(kMiB, 7));
   auto convert =
       run({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", baseRaw, dir_.file("base.qcow2")});
   ASSERT_EQ(convert.exitCode, 0) << convert.err;

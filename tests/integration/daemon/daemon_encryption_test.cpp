@@ -57,15 +57,10 @@ TEST_F(DaemonEncryption, RootGetsTheKeyAsAFileAndQemuOpensTheImageWithIt) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(daemonLog().find(readFile(key)), std::string::npos) << "the key is in the log";
 
-  std::vector<std::string> check = {"qemu-img", "check"};
-  for (const std::string& a : withKey(file, key)) check.push_back(a);
-  CommandResult checked = run(check);
+  CommandResult checked = qemuImg({"check"}, withKey(file, key));
   EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
-  std::vector<std::string> convert = {"qemu-img", "convert"};
-  for (const std::string& a : withKey(file, key)) convert.push_back(a);
   std::string raw = dir_->file("guest.raw");
-  convert.insert(convert.end(), {"-O", "raw", raw});
-  ASSERT_EQ(run(convert).exitCode, 0);
+  ASSERT_EQ(qemuImg({"convert"}, withKey(file, key), {"-O", "raw", raw}).exitCode, 0);
   CommandResult fsck = checkFilesystem("ext4", raw);
   EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
   EXPECT_EQ(parseExport(run({"blkid", "-p", "-o", "export", raw}).out)["LABEL"], "secret");
