@@ -224,13 +224,17 @@ TEST_F(HookTest, GivesUpWhenTheBusItselfHangs) {
   // sd-bus waits without a timeout while it authenticates: a stopped dbus-daemon.
   writeHookConfig("closed", "300ms");
   std::string socketPath = dir_->file("hung_bus");
-  Child bus({"dbus-daemon", "--session", "--nofork", "--address=unix:path=" + socketPath},
-            dir_->file("hung_bus.log"));
+  // The socket file appears at bind(), before listen(); the printed address means it listens.
+  std::string log = dir_->file("hung_bus.log");
+  Child bus({"dbus-daemon", "--session", "--nofork", "--print-address",
+             "--address=unix:path=" + socketPath},
+            log);
+  auto listening = [&] { return readFile(log).find("unix:path=") != std::string::npos; };
   auto until = std::chrono::steady_clock::now() + 10s;
-  while (!fileExists(socketPath) && std::chrono::steady_clock::now() < until) {
-    ASSERT_FALSE(bus.exited()) << readFile(dir_->file("hung_bus.log"));
+  while (!listening() && std::chrono::steady_clock::now() < until) {
+    ASSERT_FALSE(bus.exited()) << readFile(log);
   }
-  ASSERT_TRUE(fileExists(socketPath));
+  ASSERT_TRUE(listening()) << readFile(log);
   kill(bus.pid(), SIGSTOP);
   auto start = std::chrono::steady_clock::now();
   auto result =
