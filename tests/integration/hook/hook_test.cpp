@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <fstream>
 #include <string>
@@ -105,6 +106,32 @@ TEST_F(HookTest, SizesPerVcpuDisksByTheDomainsVcpuCount) {
   ASSERT_EQ(hook("prepare", "begin", domainXml(kDomainB, disk, 4)).exitCode, 0);
   EXPECT_EQ(virtualSize(imagePath(kDomainA, "vdb.raw")), uint64_t{1} << 30);
   EXPECT_EQ(virtualSize(imagePath(kDomainB, "vdb.raw")), uint64_t{4} << 30);
+}
+
+// The hook reads the daemon's configuration file: every group the shipped file has, with every
+// key it documents uncommented, must be one it accepts (it refused [jobs] once, and with it
+// every VM start on a host with the shipped file).
+TEST_F(HookTest, ReadsTheShippedConfiguration) {
+  startDaemon();
+  std::ifstream in(std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf");
+  ASSERT_TRUE(in) << "the shipped configuration is missing";
+  std::string text, line;
+  int groups = 0;
+  while (std::getline(in, line)) {
+    if (line.size() > 1 && line[0] == '#' && std::isalpha(static_cast<unsigned char>(line[1])) &&
+        line.find(" =") != std::string::npos) {
+      line.erase(0, 1);
+    }
+    if (!line.empty() && line[0] == '[') ++groups;
+    text += line + "\n";
+  }
+  EXPECT_GE(groups, 7);
+  std::ofstream(dir_->file("hook.conf")) << text;
+  auto result = hook("prepare", "begin",
+                     domainXml(kDomainA, "<scratch:disk target='vdb' size='1G' format='raw'/>"));
+  ASSERT_EQ(result.exitCode, 0) << result.err << daemonLog();
+  EXPECT_EQ(result.err, "");
+  EXPECT_TRUE(fileExists(imagePath(kDomainA, "vdb.raw")));
 }
 
 TEST_F(HookTest, ReleaseEndRemovesBootImagesAndKeepsDomainOnes) {
