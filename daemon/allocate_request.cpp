@@ -98,6 +98,16 @@ Result<DomainId> resolveDomain(std::string_view domain, DomainResolver& resolver
   return id;
 }
 
+image::ImageSpec emptyImageOf(const image::ImageSpec& spec) {
+  image::ImageSpec empty = spec;
+  empty.filesystem = image::Filesystem::kNone;
+  empty.partition = image::PartitionTable::kNone;
+  empty.label.clear();
+  empty.uuid.clear();
+  empty.contentDir.clear();
+  return empty;
+}
+
 uint64_t expectedAllocation(const image::ImageSpec& spec) {
   using image::kMiB;
   uint64_t size = spec.size;
@@ -141,6 +151,12 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
   }
   VS_RETURN_IF_ERROR(image::validateSpec(plan.spec, config.maxImageSize));
   VS_ASSIGN_OR_RETURN(plan.domain, resolveDomain(request.domain, resolver));
+  plan.incoming = asked.incoming;
+  if (plan.incoming && !plan.spec.contentDir.empty()) {
+    return invalidArgument("content '" + plan.spec.contentDir +
+                           "' cannot be copied into an incoming image: the migration brings its "
+                           "data; leave content out with incoming");
+  }
   if (!plan.spec.contentDir.empty()) {
     VS_ASSIGN_OR_RETURN(plan.content, roots.open(plan.spec.contentDir));
     plan.spec.contentDir.clear();
@@ -149,6 +165,10 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
   plan.filesystemUuid =
       plan.spec.uuid.empty() ? image::randomFilesystemUuid(plan.spec.filesystem) : plan.spec.uuid;
   plan.expectedAllocation = expectedAllocation(plan.spec);
+  if (plan.incoming) {
+    plan.filesystemUuid = plan.spec.uuid;
+    plan.expectedAllocation = expectedAllocation(emptyImageOf(plan.spec));
+  }
   return plan;
 }
 

@@ -26,6 +26,9 @@ struct AllocationPlan {
   std::shared_ptr<OpenedContent> content;  // when content was asked for
   std::string filesystemUuid;              // the one asked for, or a fresh random one
   uint64_t expectedAllocation = 0;         // host bytes the new image will take, roughly
+  // An incoming migration's image: made empty, never from a template; `spec` and `lifetime` are
+  // recorded as asked and filesystemUuid stays empty (it is the source's, unknown here).
+  bool incoming = false;
 };
 
 Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Config& config,
@@ -34,6 +37,10 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
 // A domain given by a caller: a UUID or a name, checked and resolved. kInvalidArgument for text
 // that cannot be either (empty, not UTF-8, control characters, '/').
 Result<DomainId> resolveDomain(std::string_view domain, DomainResolver& resolver);
+
+// `spec` with nothing written into it: no partition table, filesystem, label, UUID or content
+// (what an incoming migration's image is made as).
+image::ImageSpec emptyImageOf(const image::ImageSpec& spec);
 
 // Host bytes an image of `spec` occupies when new: the metadata for sparse images, the whole
 // size when preallocated.

@@ -98,7 +98,7 @@ void Allocator::dispatch(const std::string& id) {
   Pending& p = pending_.at(id);
   // Content is in the plan, no longer in its spec (the plan opened it): never templated, since a
   // template holds an empty filesystem.
-  auto key = p.plan.content ? std::nullopt : ctx_.templates.keyOf(p.plan.spec);
+  auto key = p.plan.content || p.plan.incoming ? std::nullopt : ctx_.templates.keyOf(p.plan.spec);
   if (!key) return submit(id, nullptr);
   TemplateCache::Entry* entry = ctx_.templates.find(*key);
   if (entry == nullptr) {
@@ -252,6 +252,7 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.domainDir = p.domainDir;
   task.spec = p.plan.spec;
   task.spec.uuid = p.plan.filesystemUuid;
+  if (p.plan.incoming) task.spec = emptyImageOf(p.plan.spec);
   task.content = p.plan.content;
   task.poolFd = ctx_.pool.fd();
   task.maxSize = ctx_.config.maxImageSize;

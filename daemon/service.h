@@ -108,7 +108,7 @@ class ServiceListener {
   virtual ~ServiceListener() = default;
   virtual void imageAdded(const ImageRecord& record) = 0;
   virtual void imageChanged(const ImageRecord& record) = 0;  // state or sizes changed
-  // reason: "released", "domain-stopped", "domain-undefined", "cleanup"
+  // reason: "released", "domain-stopped", "domain-undefined", "domain-migrated", "cleanup"
   virtual void imageRemoved(const ImageRecord& record, std::string_view reason) = 0;
   virtual void jobAdded(const JobInfo& job) = 0;
   virtual void jobProgress(const JobInfo& job) = 0;  // at most every 200 ms per job

@@ -93,6 +93,15 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   if (!plan.ok()) return fail(plan.status());
   if (plan->content) plan->content->reader = caller;
   if (PoolEntry* existing = pool_.find(plan->id)) {
+    // Its bytes are not the migrating VM's: a mirror into it would be taken as a fresh copy.
+    if (plan->incoming) {
+      return fail({ErrorCode::kAlreadyExists,
+                   "domain " + plan->domain.uuid + " already has an image for " + plan->target +
+                       " on this host (" + existing->record.path +
+                       "), which an incoming migration would overwrite; release it "
+                       "(virt-scratch release " +
+                       plan->id + ") and migrate again"});
+    }
     pool_.claim(*existing);
     ctx_.post([done = std::move(done), record = existing->record] { done(record); });
     return;

@@ -1,7 +1,9 @@
 // virt-scratch-hook, installed as <sysconfdir>/libvirt/hooks/qemu.d/virt-scratch. libvirt runs it
 // at every step of every domain's life and waits for it, so it returns at once unless the step is
-// "prepare begin" (make the attach='boot' scratch images before QEMU opens them) or "release end"
-// (release the lifetime='boot' images), and unless the domain has scratch disks at all. It never
+// "prepare begin" (make the attach='boot' scratch images before QEMU opens them), "release end"
+// (release the lifetime='boot' images) or "migrate begin" (on the destination of a live
+// migration: make the attached scratch images empty for the storage copy), and unless the domain
+// has scratch disks at all. It never
 // calls libvirt (that would deadlock the domain's start), starts no process, and on failure
 // prints one line on stderr, which libvirt shows the user, and exits 1; with [hook] fail=open it
 // logs the reason and exits 0 so the domain starts without its scratch disk.
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "client/scratch_client.h"
 #include "plugin/hook_config.h"
@@ -122,6 +125,54 @@ int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
   return exitCode;
 }
 
+// The incoming domain's scratch disks that it has attached (its <devices> name their target), made
+// empty with the size, format and encryption they have on the source, for the storage copy
+// (virsh migrate --copy-storage-all) to fill. Always fails closed: a migration that went on
+// without its disk would give the guest an empty one in place of the one it has mounted. On a
+// failure the images this call made are released again, and the one line names the disk.
+int migrateIn(const std::string& xml, const vocabulary::DomainScratch& scratch,
+              const HookConfig& config, const std::string& configFile) {
+  HookConfig closed = config;
+  closed.fail = HookFailMode::kClosed;
+  auto deadline = Clock::now() + std::chrono::milliseconds(config.timeoutMs);
+  std::string who = "cannot take in domain '" + scratch.name + "' by migration: ";
+  auto sources = vocabulary::diskSources(xml);
+  auto luks = vocabulary::luksDiskTargets(xml);
+  if (!sources.ok()) return failClosed(who + sources.status().message());
+  if (!luks.ok()) return failClosed(who + luks.status().message());
+  armWatchdogFor(closed, who, configFile);
+  auto client = ScratchClient::connect({.deadline = deadline});
+  if (!client.ok()) {
+    return failClosed(who + client.status().message() + "; check that virt-scratchd runs on " +
+                      "this host (systemctl status virt-scratchd)");
+  }
+  std::vector<std::string> made;  // the Image objects
+  auto refuse = [&](const std::string& line) {
+    for (const std::string& object : made) (void)(*client)->releaseImage(object, true);
+    return failClosed(who + line);
+  };
+  for (const vocabulary::ScratchDisk& disk : scratch.disks) {
+    auto source = sources->find(disk.target);
+    if (source == sources->end()) continue;  // not attached on the source: nothing to copy
+    vocabulary::AllocateSpec spec = vocabulary::allocateSpecOf(disk, scratch.vcpus);
+    spec.image.encryption =
+        luks->count(disk.target) != 0 ? image::Encryption::kLuks : image::Encryption::kNone;
+    spec.encryptionGiven = true;
+    spec.incoming = true;
+    auto allocated = (*client)->allocate(scratch.uuid, spec);
+    if (!allocated.ok()) {
+      return refuse("scratch disk " + disk.target + ": " + allocated.status().message());
+    }
+    made.push_back(allocated->object);
+    if (!vocabulary::sameImagePath(source->second, allocated->path)) {
+      return refuse("scratch disk " + disk.target + ": the domain's <disk> uses '" +
+                    source->second + "' but this host's virt-scratchd keeps it at '" +
+                    allocated->path + "'; give both hosts the same [pool] path");
+    }
+  }
+  return kExitOk;
+}
+
 int release(const vocabulary::DomainScratch& scratch, const HookConfig& config,
             const std::string& configFile) {
   auto deadline = Clock::now() + std::chrono::milliseconds(config.timeoutMs);
@@ -174,8 +225,16 @@ int run(int argc, const char* const* argv) {
     return failClosed("cannot read the configuration for domain '" + name +
                       "': " + config.status().message());
   }
-  return request->action == HookAction::kPrepare ? prepare(*xml, *scratch, *config, configFile)
-                                                 : release(*scratch, *config, configFile);
+  switch (request->action) {
+    case HookAction::kPrepare:
+      return prepare(*xml, *scratch, *config, configFile);
+    case HookAction::kMigrate:
+      return migrateIn(*xml, *scratch, *config, configFile);
+    case HookAction::kRelease:
+    case HookAction::kNone:
+      break;
+  }
+  return release(*scratch, *config, configFile);
 }
 
 }  // namespace

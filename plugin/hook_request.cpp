@@ -20,6 +20,8 @@ Result<HookRequest> parseHookArgs(int argc, const char* const* argv) {
     request.action = HookAction::kPrepare;
   } else if (operation == "release" && sub == "end") {
     request.action = HookAction::kRelease;
+  } else if (operation == "migrate" && sub == "begin") {
+    request.action = HookAction::kMigrate;
   }
   return request;
 }

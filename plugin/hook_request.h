@@ -1,6 +1,6 @@
 // What libvirt asks of the hook. libvirt runs every executable in hooks/qemu.d/ as
 // `virt-scratch <domain name> <operation> <sub-operation> <extra>` with the domain XML on stdin,
-// and waits for it (and for its stdout and stderr to close) before going on. Only two calls
+// and waits for it (and for its stdout and stderr to close) before going on. Only three calls
 // matter here; everything else returns at once without reading stdin or touching the bus
 // (libvirt ignores EPIPE on a hook's stdin, and libvirtd ignores SIGPIPE).
 #pragma once
@@ -15,7 +15,11 @@ namespace virtscratch::hook {
 enum class HookAction {
   kPrepare,  // "prepare begin": make the attach='boot' images before QEMU opens them
   kRelease,  // "release end": the domain is gone; release its lifetime='boot' images
-  kNone,     // anything else
+  // "migrate begin", on the destination of a live migration, before any memory is copied: make
+  // the scratch images the incoming domain has attached, empty, for the storage copy to fill.
+  // What the hook prints on stdout would replace the domain's XML: it prints nothing there.
+  kMigrate,
+  kNone,  // anything else
 };
 
 struct HookRequest {

@@ -36,12 +36,16 @@ struct AllocateSpec {
   bool encryptionGiven = false;
   std::string target = "vdb";
   Lifetime lifetime = Lifetime::kBoot;
+  // The image of an incoming live migration: made empty (no partition table, filesystem or
+  // content is written; the migration's storage copy brings the source's bytes) but recorded
+  // with the spec as given, which describes what arrives.
+  bool incoming = false;
 };
 
 // The keys Allocate knows, comma-separated, for messages.
 inline constexpr std::string_view kAllocateKeys =
     "size, size-per-vcpu, vcpus, format, filesystem, label, uuid, partition, preallocation, "
-    "content, encryption, target, lifetime";
+    "content, encryption, target, lifetime, incoming";
 
 // The D-Bus signature a known key takes ("t" for size, "s" for target...); empty for a key
 // Allocate does not know.

@@ -5,7 +5,9 @@
 // (domain/xml_document.h). Pure, any thread.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -16,5 +18,9 @@ namespace virtscratch::vocabulary {
 // Target device -> source path ("" when the disk has no file or dev source: network, empty
 // cdrom). Errors (kInvalidArgument) as parseDomainXml's for malformed or hostile XML.
 Result<std::map<std::string, std::string>> diskSources(std::string_view domainXml);
+
+// The target devices whose <disk> has <encryption format='luks'> (the hook's `migrate begin`
+// makes those images encrypted, as the source's are). Errors as diskSources'.
+Result<std::set<std::string>> luksDiskTargets(std::string_view domainXml);
 
 }  // namespace virtscratch::vocabulary

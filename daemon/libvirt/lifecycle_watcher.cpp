@@ -71,7 +71,7 @@ void LifecycleWatcher::disconnected(virConnectPtr conn) {
   callbackId_ = -1;
 }
 
-int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int event, int,
+int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
                                   void* opaque) {
   auto* self = static_cast<LifecycleWatcher*>(opaque);
   if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_STOPPED &&
@@ -81,10 +81,14 @@ int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int even
   std::string uuid = uuidOf(dom);
   if (uuid.empty()) return 0;
   uint64_t mark = self->service_.claimMark();
-  self->inspect(conn, {uuid}, false, [self, event, mark](const Inspection& inspection) {
+  self->inspect(conn, {uuid}, false, [self, event, detail, mark](const Inspection& inspection) {
     const DomainState& state = inspection.domains.front();
-    if (event == VIR_DOMAIN_EVENT_STARTED) self->started(state);
-    if (event == VIR_DOMAIN_EVENT_STOPPED) self->stopped(state, mark);
+    if (event == VIR_DOMAIN_EVENT_STARTED) {
+      self->started(state, detail == VIR_DOMAIN_EVENT_STARTED_MIGRATED);
+    }
+    if (event == VIR_DOMAIN_EVENT_STOPPED) {
+      self->stopped(state, mark, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED);
+    }
     if (event == VIR_DOMAIN_EVENT_UNDEFINED) self->undefined(state, mark);
   });
   return 0;
@@ -154,7 +158,7 @@ LifecycleWatcher::DomainState LifecycleWatcher::readState(virConnectPtr conn,
   return state;
 }
 
-void LifecycleWatcher::started(const DomainState& state) {
+void LifecycleWatcher::started(const DomainState& state, bool migratedIn) {
   // Stopped again before it was read: its STOPPED follows.
   if (state.presence != DomainState::Presence::kRunning) return;
   const std::string& uuid = state.uuid;
@@ -167,7 +171,7 @@ void LifecycleWatcher::started(const DomainState& state) {
   for (const vocabulary::ScratchDisk& disk : scratch->disks) {
     std::string id = vocabulary::imageIdOf(uuid, disk.target);
     bool present = hasScratchDisk(state.liveXml, disk.target);
-    if (present || disk.attach == vocabulary::Attach::kBoot) {
+    if (present || disk.attach == vocabulary::Attach::kBoot || migratedIn) {
       if (present && service_.findImage(id) != nullptr) {
         (void)service_.setState(id, ImageState::kAttached);
       }
@@ -230,7 +234,7 @@ void LifecycleWatcher::markDetached(const std::string& uuid, uint64_t mark) {
   }
 }
 
-void LifecycleWatcher::stopped(const DomainState& state, uint64_t mark) {
+void LifecycleWatcher::stopped(const DomainState& state, uint64_t mark, bool migratedOut) {
   switch (state.presence) {
     case DomainState::Presence::kGone:  // a transient domain is gone as soon as it stops
       return undefined(state, mark);
@@ -241,6 +245,15 @@ void LifecycleWatcher::stopped(const DomainState& state, uint64_t mark) {
       return;
     case DomainState::Presence::kStopped:
       break;
+  }
+  if (migratedOut) {
+    uint32_t released =
+        service_.releaseByLifetime(state.uuid, kAllLifetimes, "domain-migrated", mark);
+    if (released != 0) {
+      logLine(LogLevel::kInfo, "domain " + state.uuid + " left by migration: released " +
+                                   std::to_string(released) + " image(s)");
+    }
+    return;
   }
   uint32_t released =
       service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped", mark);

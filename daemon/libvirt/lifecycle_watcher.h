@@ -1,9 +1,12 @@
 // Follows libvirt's domain lifecycle events and keeps the pool in step with the domains:
 //   STARTED    allocates the domain's attach='hotplug' scratch disks and attaches them to the
 //              running domain (virDomainAttachDeviceFlags, live); marks attach='boot' ones
-//              attached
+//              attached. Started by an incoming migration (detail MIGRATED), it hot-plugs
+//              nothing: the disks the source had attached come with it (the hook's
+//              `migrate begin` made them) and the others stay detached, as they were there
 //   STOPPED    releases the domain's lifetime='boot' images (a backstop for the hook's
 //              `release end`); all of them when the domain is gone with it (transient domains)
+//              or when it left by migration (detail MIGRATED: its disks live on elsewhere)
 //   UNDEFINED  releases all the domain's images, unless it still runs (it became transient:
 //              its STOPPED releases them)
 // Each release is bounded by the Service's claim mark taken when the event was seen: the state is
@@ -65,9 +68,11 @@ class LifecycleWatcher final : public ConnectionObserver {
   void inspect(virConnectPtr conn, std::vector<std::string> uuids, bool listRunning,
                std::function<void(const Inspection&)> apply);
   static DomainState readState(virConnectPtr conn, const std::string& uuid);
-  void started(const DomainState& state);
+  // `migratedIn`: started by an incoming migration.
+  void started(const DomainState& state, bool migratedIn = false);
   // `mark`: the Service's claimMark() when the event was seen (or the reconcile began).
-  void stopped(const DomainState& state, uint64_t mark);
+  // `migratedOut`: it stopped because it left by migration.
+  void stopped(const DomainState& state, uint64_t mark, bool migratedOut = false);
   void undefined(const DomainState& state, uint64_t mark);
   void reconcile(virConnectPtr conn);
   void markDetached(const std::string& uuid, uint64_t mark);

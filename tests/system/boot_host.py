@@ -9,51 +9,20 @@ systemd and powers the host off), boots it with `systemd-nspawn -b` and copies t
 themselves are reported by check_result.py, one ctest test each.
 """
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 
+from nspawn_host import SKIP, install, rootfs_tarball, skip_reason, start, stop, unpack, write
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-CACHE = os.environ.get("VIRTSCRATCH_ROOTFS_CACHE", "/var/cache/virt-scratch-tests")
 BOOT_TIMEOUT_S = 420
-SKIP = 77
-
-
-def packages():
-    with open(os.path.join(HERE, "rootfs-packages"), "rb") as f:
-        text = f.read()
-    names = [l.strip() for l in text.decode().splitlines() if l.strip() and not l.startswith("#")]
-    return names, hashlib.sha256(text).hexdigest()[:16]
-
-
-def rootfs_tarball():
-    names, key = packages()
-    tarball = os.path.join(CACHE, "rootfs-bookworm-" + key + ".tar")
-    if os.path.exists(tarball):
-        return tarball
-    os.makedirs(CACHE, exist_ok=True)
-    # mmdebstrap picks the output format from the name: keep ".tar" at the end.
-    partial = tarball[:-len(".tar")] + ".partial.tar"
-    print("making the root filesystem with mmdebstrap (cached as %s)" % tarball, flush=True)
-    subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(names),
-                    "bookworm", partial], check=True)
-    os.rename(partial, tarball)
-    return tarball
-
-
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
 
 
 def prepare(root, build):
-    subprocess.run(["cmake", "--install", build], check=True, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, DESTDIR=root))
+    install(root, build)
     shutil.copy(os.path.join(HERE, "checks.sh"), os.path.join(root, "usr/local/sbin/checks.sh"))
     os.chmod(os.path.join(root, "usr/local/sbin/checks.sh"), 0o755)
     write(os.path.join(root, "etc/systemd/system/checks.service"), """[Unit]
@@ -87,22 +56,14 @@ ExecStopPost=/bin/systemctl --no-block poweroff
 
 def boot(root, log):
     """Boots the host; it powers itself off when the checks are done. True when it did."""
-    with open(log, "wb") as out:
-        nspawn = subprocess.Popen(["systemd-nspawn", "-q", "-D", root, "-b",
-                                   "--console=interactive", "--register=no", "--keep-unit"],
-                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            nspawn.wait(timeout=BOOT_TIMEOUT_S)
-            return True
-        except subprocess.TimeoutExpired:
-            # SIGTERM to nspawn stops the container's systemd; the results so far are kept.
-            nspawn.terminate()
-            try:
-                nspawn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                nspawn.kill()
-                nspawn.wait()
-            return False
+    nspawn = start(root, log)
+    try:
+        nspawn.wait(timeout=BOOT_TIMEOUT_S)
+        return True
+    except subprocess.TimeoutExpired:
+        # The results so far are kept.
+        stop(nspawn)
+        return False
 
 
 def main():
@@ -112,18 +73,16 @@ def main():
     args = parser.parse_args()
     shutil.rmtree(args.results, ignore_errors=True)
     os.makedirs(args.results)
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which(
-            "mmdebstrap") is None:
-        write(os.path.join(args.results, "skipped"),
-              "needs root, systemd-nspawn and mmdebstrap (scripts/deps)\n")
-        print("skipped: needs root, systemd-nspawn and mmdebstrap (scripts/deps)")
+    reason = skip_reason()
+    if reason:
+        write(os.path.join(args.results, "skipped"), reason + "\n")
+        print("skipped: " + reason)
         return SKIP
     tarball = rootfs_tarball()
     work = tempfile.mkdtemp(prefix="virt-scratch-system-", dir="/var/tmp")
     try:
         root = os.path.join(work, "root")
-        os.mkdir(root)
-        subprocess.run(["tar", "-xf", tarball, "-C", root, "--numeric-owner"], check=True)
+        unpack(tarball, root)
         prepare(root, args.build)
         if not boot(root, os.path.join(args.results, "console.log")):
             print("the host did not power off within %d s; stopped it" % BOOT_TIMEOUT_S)

@@ -172,7 +172,7 @@ TEST_F(HookTest, OtherOperationsReturnAtOnceWithoutReadingStdinOrTouchingTheBus)
                                                         {"started", "begin"},
                                                         {"stopped", "end"},
                                                         {"release", "begin"},
-                                                        {"migrate", "begin"},
+                                                        {"migrate", "end"},
                                                         {"restore", "begin"},
                                                         {"reconnect", "begin"},
                                                         {"attach", "begin"}}) {
@@ -187,6 +187,7 @@ TEST_F(HookTest, OtherOperationsReturnAtOnceWithoutReadingStdinOrTouchingTheBus)
       "<domain><name>plain</name><uuid>" + std::string(kDomainB) + "</uuid><vcpu>1</vcpu></domain>";
   EXPECT_EQ(hook("prepare", "begin", plain, bus).exitCode, 0);
   EXPECT_EQ(hook("release", "end", plain, bus).exitCode, 0);
+  EXPECT_EQ(hook("migrate", "begin", plain, bus).exitCode, 0);
   EXPECT_LT(accept(listener, nullptr, nullptr), 0);
   EXPECT_EQ(errno, EAGAIN);
   close(listener);
@@ -296,6 +297,72 @@ TEST_F(HookTest, FailsWhenTheDomainsDiskIsNotThePoolImage) {
   EXPECT_EQ(lines(result.err), 1u) << result.err;
   EXPECT_NE(result.err.find(elsewhere), std::string::npos) << result.err;
   EXPECT_NE(result.err.find(imagePath(kDomainA, "vdb.qcow2")), std::string::npos) << result.err;
+}
+
+TEST_F(HookTest, MigrateBeginMakesTheAttachedScratchDisksEmptyAndPrintsNothing) {
+  startDaemon();
+  std::string vdb = imagePath(kDomainA, "vdb.qcow2");
+  std::string vdc = imagePath(kDomainA, "vdc.raw");
+  std::string xml = domainXml(kDomainA,
+                              "<scratch:disk target='vdb' size='3G' lifetime='domain'/>"
+                              "<scratch:disk target='vdc' size='1G' format='raw' label='s'/>"
+                              "<scratch:disk target='vdd' size='1G' attach='hotplug'/>",
+                              2, {{"vdb", vdb}, {"vdc", vdc}});
+  auto result = hook("migrate", "begin", xml);
+  ASSERT_EQ(result.exitCode, 0) << result.err << daemonLog();
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out, "") << "libvirt would take the hook's output for the domain's XML";
+  EXPECT_EQ(virtualSize(vdb), uint64_t{3} << 30);
+  EXPECT_EQ(virtualSize(vdc), uint64_t{1} << 30);
+  // Empty: the storage copy brings the filesystem.
+  auto map = run({"qemu-img", "map", "--output=json", vdb});
+  EXPECT_EQ(map.out.find("\"data\": true"), std::string::npos) << map.out;
+  EXPECT_NE(run({"blkid", "-p", vdc}).exitCode, 0) << "a filesystem was written into " << vdc;
+  // Not attached on the source (a hot-plug disk that was not plugged): nothing to copy.
+  EXPECT_FALSE(fileExists(imagePath(kDomainA, "vdd.qcow2")));
+  // Then libvirt prepares the incoming domain: the same images, kept as they are.
+  auto prepared = hook("prepare", "begin", xml);
+  ASSERT_EQ(prepared.exitCode, 0) << prepared.err;
+  EXPECT_NE(run({"blkid", "-p", vdc}).exitCode, 0) << "prepare formatted the incoming image";
+  // A second migration into a host that has the disk already is refused, naming it.
+  auto again = hook("migrate", "begin", xml);
+  EXPECT_EQ(again.exitCode, 1);
+  EXPECT_EQ(lines(again.err), 1u) << again.err;
+  EXPECT_NE(again.err.find("scratch disk vdb"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("virt-scratch release"), std::string::npos) << again.err;
+  EXPECT_TRUE(fileExists(vdb));
+}
+
+TEST_F(HookTest, MigrateBeginRefusesWithOneLineAndReleasesWhatItMade) {
+  DaemonConfig config;
+  config.limits = "max-size=2G\n";
+  startDaemon(config);
+  std::string vdb = imagePath(kDomainA, "vdb.qcow2");
+  std::string vdc = imagePath(kDomainA, "vdc.qcow2");
+  std::string xml = domainXml(kDomainA,
+                              "<scratch:disk target='vdb' size='1G'/>"
+                              "<scratch:disk target='vdc' size='3G'/>",
+                              2, {{"vdb", vdb}, {"vdc", vdc}});
+  auto result = hook("migrate", "begin", xml);
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_EQ(lines(result.err), 1u) << result.err;
+  EXPECT_TRUE(result.err.starts_with(
+      "virt-scratch: cannot take in domain 'vm-6f2b' by migration: scratch disk vdc: "))
+      << result.err;
+  EXPECT_NE(result.err.find("max-size"), std::string::npos) << result.err;
+  EXPECT_EQ(poolFiles().size(), 0u) << "vdb, made before vdc was refused, stayed";
+}
+
+TEST_F(HookTest, MigrateBeginFailsClosedEvenWhenConfiguredToFailOpen) {
+  writeHookConfig("open", "30s");
+  std::string vdb = imagePath(kDomainA, "vdb.qcow2");
+  auto result =
+      hook("migrate", "begin",
+           domainXml(kDomainA, "<scratch:disk target='vdb' size='1G'/>", 2, {{"vdb", vdb}}));
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_EQ(lines(result.err), 1u) << result.err;
+  EXPECT_NE(result.err.find("virt-scratchd is not running"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("fail=open"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -62,6 +62,21 @@ TEST_F(ServiceEncryptionTest, GivesTheImageAFreshKeyThatTheStoreHoldsBeforeTheAn
   EXPECT_EQ(calls[0].passphrase, key.passphrase) << "the store holds another key than the image";
 }
 
+TEST_F(ServiceEncryptionTest, AnIncomingImageIsEncryptedUnderAFreshKeyOfItsOwn) {
+  startWithStore(baseConfig());
+  AllocateRequest r = encrypted();
+  r.spec.incoming = true;
+  auto record = allocate(r);
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  ASSERT_EQ(store.puts.size(), 1u);
+  EXPECT_EQ(store.puts[0].secretUuid, vocabulary::secretUuidOf(kDomainA, "vdb"));
+  auto calls = fakeEngine.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].spec.encryption, image::Encryption::kLuks);
+  EXPECT_EQ(calls[0].spec.filesystem, image::Filesystem::kNone);
+  EXPECT_EQ(calls[0].passphrase, store.puts[0].passphrase);
+}
+
 TEST_F(ServiceEncryptionTest, KeysOfDomainAndManualImagesOutliveRestarts) {
   startWithStore(baseConfig());
   ASSERT_TRUE(allocate(encrypted("vdb", vocabulary::Lifetime::kDomain)).ok());

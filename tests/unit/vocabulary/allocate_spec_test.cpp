@@ -30,6 +30,7 @@ void expectSame(const AllocateSpec& a, const AllocateSpec& b) {
   EXPECT_EQ(a.sizeGiven, b.sizeGiven);
   EXPECT_EQ(a.target, b.target);
   EXPECT_EQ(a.lifetime, b.lifetime);
+  EXPECT_EQ(a.incoming, b.incoming);
 }
 
 std::string errorOf(const SpecMap& map) {
@@ -108,6 +109,7 @@ TEST(SpecMap, RoundTripsEveryKey) {
   full.image.contentDir = "/srv/seed";
   full.target = "vdz9";
   full.lifetime = Lifetime::kDomain;
+  full.incoming = true;
   auto back = parseSpecMap(toSpecMap(full));
   ASSERT_TRUE(back.ok()) << back.status().message();
   expectSame(*back, full);
@@ -118,6 +120,7 @@ TEST(SpecMap, RoundTripsEveryKey) {
   back = parseSpecMap(toSpecMap(perVcpu));
   ASSERT_TRUE(back.ok()) << back.status().message();
   expectSame(*back, perVcpu);
+  EXPECT_EQ(toSpecMap(perVcpu).count("incoming"), 0u) << "a key at its default is left out";
 
   // Both size and size-per-vcpu survive the trip, for the daemon to refuse by name.
   AllocateSpec both = perVcpu;
@@ -154,6 +157,8 @@ TEST(SpecMap, RefusesAWrongTypeNamingBothTypes) {
            Case{{{"lifetime", uint32_t{1}}},
                 "spec key 'lifetime' must be of type 's' (string), not 'u'"},
            Case{{{"content", false}}, "spec key 'content' must be of type 's' (string), not 'b'"},
+           Case{{{"incoming", std::string("yes")}},
+                "spec key 'incoming' must be of type 'b' (boolean), not 's'"},
        }) {
     std::string message = errorOf(c.map);
     EXPECT_NE(message.find(c.message), std::string::npos) << message;

@@ -3,6 +3,7 @@
 // element of the disk XML.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -119,6 +120,25 @@ TEST(EncryptedDiskXml, NamesTheSecretInsideTheSourceAndKeepsThePathReadable) {
   auto sources = diskSources("<domain><devices>" + xml + "</devices></domain>");
   ASSERT_TRUE(sources.ok()) << sources.status().message();
   EXPECT_EQ(sources->at("vdb"), "/pool/u/vdb.qcow2");
+}
+
+TEST(EncryptedDiskXml, FindsTheLuksDisksWhereverLibvirtKeepsTheirEncryption) {
+  std::string inSource =
+      diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb", Attach::kBoot, "s-1");
+  std::string inDisk =
+      "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+      "<source file='/pool/u/vdc.raw'/><encryption format='luks'>"
+      "<secret type='passphrase' uuid='s-2'/></encryption><target dev='vdc' bus='virtio'/></disk>";
+  std::string plain =
+      diskXml("/pool/u/vdd.qcow2", image::ImageFormat::kQcow2, "vdd", Attach::kBoot, std::string());
+  std::string qcowDefault =  // qcow2's own, older encryption is not LUKS
+      "<disk type='file' device='disk'><source file='/x.qcow2'><encryption format='qcow'/>"
+      "</source><target dev='vde' bus='virtio'/></disk>";
+  auto luks = luksDiskTargets("<domain><devices>" + inSource + inDisk + plain + qcowDefault +
+                              "</devices></domain>");
+  ASSERT_TRUE(luks.ok()) << luks.status().message();
+  EXPECT_EQ(*luks, (std::set<std::string>{"vdb", "vdc"}));
+  EXPECT_FALSE(luksDiskTargets("<domain><devices><disk>").ok());
 }
 
 }  // namespace
