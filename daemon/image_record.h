@@ -26,6 +26,10 @@ struct ImageRecord {
   vocabulary::Lifetime lifetime = vocabulary::Lifetime::kBoot;
   ImageState state = ImageState::kCreating;
   uint64_t createdUs = 0;  // µs since the epoch
+  // Made empty for an incoming migration (AllocationPlan::incoming) and not yet run on this host:
+  // the watcher settles it (false) when the domain runs here, and releases it when the domain
+  // turns up stopped (an offline migration brings the definition, never the data). Recorded.
+  bool incoming = false;
   // In memory only: the pool's count of claims when an Allocate last made or returned the image
   // (Pool::claim). A domain event releases only images claimed before it was seen, so an event
   // of an earlier run never takes the disk of the run that follows.

@@ -92,6 +92,7 @@ std::string serializeRecord(const StoredRecord& stored) {
                         std::string(vocabulary::toString(r.lifetime)).c_str());
   g_key_file_set_uint64(f, kGroup, "created", r.createdUs);
   g_key_file_set_string(f, kGroup, "template", stored.templateName.c_str());
+  if (r.incoming) g_key_file_set_string(f, kGroup, "incoming", "true");
   gsize length = 0;
   GCharPtr data(g_key_file_to_data(f, &length, nullptr));
   return std::string(data.get(), length);
@@ -146,6 +147,12 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
       stored.templateName == "..") {
     return reader.bad("template", "'" + stored.templateName + "' is not a file name");
   }
+  // Only the images of an incoming migration that has not run here have it.
+  VS_ASSIGN_OR_RETURN(std::string incoming, reader.string("incoming", false));
+  if (!incoming.empty() && incoming != "true" && incoming != "false") {
+    return reader.bad("incoming", "'" + incoming + "' is neither true nor false");
+  }
+  r.incoming = incoming == "true";
   r.id = vocabulary::imageIdOf(r.domainUuid, r.target);
   r.state = ImageState::kReady;
   return stored;

@@ -52,6 +52,14 @@ uint32_t Service::releaseByLifetime(std::string_view domainUuid,
   return impl_->releaseByLifetime(domainUuid, lifetimes, reason, claimedUpTo);
 }
 
+uint32_t Service::releaseIncoming(std::string_view domainUuid, std::string_view reason,
+                                  uint64_t claimedUpTo) {
+  return impl_->releaseWhere(
+      domainUuid, [](const ImageRecord& r) { return r.incoming; }, reason, claimedUpTo);
+}
+
+void Service::settleIncoming(std::string_view domainUuid) { impl_->settleIncoming(domainUuid); }
+
 void Service::callerGone(const std::string& sender) { impl_->callerGone(sender); }
 
 uint64_t Service::claimMark() const { return impl_->claimMark(); }

@@ -171,6 +171,14 @@ class Service {
   uint32_t releaseByLifetime(std::string_view domainUuid,
                              std::vector<vocabulary::Lifetime> lifetimes, std::string_view reason,
                              uint64_t claimedUpTo);
+  // Releases the domain's images still marked incoming (ImageRecord::incoming) that no Allocate
+  // has claimed since `claimedUpTo`: the domain turned up stopped, so no migration brought their
+  // data, and its next start must make them afresh.
+  uint32_t releaseIncoming(std::string_view domainUuid, std::string_view reason,
+                           uint64_t claimedUpTo);
+  // The domain runs on this host: its incoming images hold its data now. Their records are
+  // written again without the mark.
+  void settleIncoming(std::string_view domainUuid);
   // Every image made or returned by an Allocate so far has ImageRecord::claim <= this.
   uint64_t claimMark() const;
   Status setState(std::string_view id, ImageState state);

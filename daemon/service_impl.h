@@ -53,6 +53,11 @@ class Service::Impl {
   uint32_t releaseByLifetime(std::string_view domainUuid,
                              const std::vector<vocabulary::Lifetime>& lifetimes,
                              std::string_view reason, uint64_t claimedUpTo);
+  // The domain's images for which `which` holds, claimed up to `claimedUpTo`, not busy.
+  uint32_t releaseWhere(std::string_view domainUuid,
+                        const std::function<bool(const ImageRecord&)>& which,
+                        std::string_view reason, uint64_t claimedUpTo);
+  void settleIncoming(std::string_view domainUuid);
   uint64_t claimMark() const { return pool_.lastClaim(); }
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
   Result<UniqueFd> openKey(const Caller& caller, std::string_view id) const;

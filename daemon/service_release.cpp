@@ -146,13 +146,22 @@ void Service::Impl::askThenRelease(const std::string& uuid, std::vector<std::str
 uint32_t Service::Impl::releaseByLifetime(std::string_view domainUuid,
                                           const std::vector<vocabulary::Lifetime>& lifetimes,
                                           std::string_view reason, uint64_t claimedUpTo) {
+  return releaseWhere(
+      domainUuid,
+      [&lifetimes](const ImageRecord& r) {
+        return std::find(lifetimes.begin(), lifetimes.end(), r.lifetime) != lifetimes.end();
+      },
+      reason, claimedUpTo);
+}
+
+uint32_t Service::Impl::releaseWhere(std::string_view domainUuid,
+                                     const std::function<bool(const ImageRecord&)>& which,
+                                     std::string_view reason, uint64_t claimedUpTo) {
   if (!started_ || !vocabulary::isUuid(domainUuid)) return 0;
   uint32_t released = 0;
   for (const std::string& id : pool_.idsInDomain(vocabulary::normaliseUuid(domainUuid))) {
     const PoolEntry* entry = pool_.find(id);
-    if (std::find(lifetimes.begin(), lifetimes.end(), entry->record.lifetime) == lifetimes.end()) {
-      continue;
-    }
+    if (!which(entry->record)) continue;
     if (entry->record.claim > claimedUpTo) {
       logLine(LogLevel::kInfo, "image " + id + " was asked for again after the event; kept (" +
                                    std::string(reason) + " of an earlier run)");
@@ -171,6 +180,29 @@ uint32_t Service::Impl::releaseByLifetime(std::string_view domainUuid,
     }
   }
   return released;
+}
+
+void Service::Impl::settleIncoming(std::string_view domainUuid) {
+  if (!started_ || !vocabulary::isUuid(domainUuid)) return;
+  std::string uuid = vocabulary::normaliseUuid(domainUuid);
+  for (const std::string& id : pool_.idsInDomain(uuid)) {
+    PoolEntry* entry = pool_.find(id);
+    if (!entry->record.incoming) continue;
+    entry->record.incoming = false;
+    // Written at once, as a release is: a restart must not take the image for an unused one.
+    Status status = [&]() -> Status {
+      bool created = false;
+      VS_ASSIGN_OR_RETURN(UniqueFd dir, pool_.openDomainDir(uuid, &created));
+      return writeRecordAt(dir.get(), *entry);
+    }();
+    if (!status.ok()) {
+      logLine(LogLevel::kError, "image " + id + " came by migration and runs, but its record " +
+                                    "still says incoming (" + status.message() +
+                                    "); a restart while the domain is stopped would release it");
+      continue;
+    }
+    logLine(LogLevel::kInfo, "image " + id + " came by migration and runs here");
+  }
 }
 
 }  // namespace virtscratch::daemon

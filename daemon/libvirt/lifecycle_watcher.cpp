@@ -75,7 +75,7 @@ int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int even
                                   void* opaque) {
   auto* self = static_cast<LifecycleWatcher*>(opaque);
   if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_STOPPED &&
-      event != VIR_DOMAIN_EVENT_UNDEFINED) {
+      event != VIR_DOMAIN_EVENT_UNDEFINED && event != VIR_DOMAIN_EVENT_DEFINED) {
     return 0;
   }
   std::string uuid = uuidOf(dom);
@@ -90,6 +90,7 @@ int LifecycleWatcher::onLifecycle(virConnectPtr conn, virDomainPtr dom, int even
       self->stopped(state, mark, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED);
     }
     if (event == VIR_DOMAIN_EVENT_UNDEFINED) self->undefined(state, mark);
+    if (event == VIR_DOMAIN_EVENT_DEFINED) self->defined(state, mark);
   });
   return 0;
 }
@@ -162,6 +163,7 @@ void LifecycleWatcher::started(const DomainState& state, bool migratedIn) {
   // Stopped again before it was read: its STOPPED follows.
   if (state.presence != DomainState::Presence::kRunning) return;
   const std::string& uuid = state.uuid;
+  service_.settleIncoming(uuid);
   auto scratch = vocabulary::parseDomainXml(state.liveXml);
   if (!scratch.ok()) {
     logLine(LogLevel::kWarning,
@@ -255,6 +257,7 @@ void LifecycleWatcher::stopped(const DomainState& state, uint64_t mark, bool mig
     }
     return;
   }
+  releaseUnsettled(state.uuid, mark);
   uint32_t released =
       service_.releaseByLifetime(state.uuid, {vocabulary::Lifetime::kBoot}, "domain-stopped", mark);
   markDetached(state.uuid, mark);
@@ -276,6 +279,20 @@ void LifecycleWatcher::undefined(const DomainState& state, uint64_t mark) {
   if (released != 0) {
     logLine(LogLevel::kInfo, "domain " + state.uuid + " is gone: released " +
                                  std::to_string(released) + " image(s)");
+  }
+}
+
+void LifecycleWatcher::defined(const DomainState& state, uint64_t mark) {
+  if (state.presence == DomainState::Presence::kStopped) releaseUnsettled(state.uuid, mark);
+}
+
+void LifecycleWatcher::releaseUnsettled(const std::string& uuid, uint64_t mark) {
+  uint32_t released = service_.releaseIncoming(uuid, "domain-migrated", mark);
+  if (released != 0) {
+    logLine(LogLevel::kInfo, "domain " + uuid + " is defined here but did not run: released " +
+                                 std::to_string(released) +
+                                 " empty image(s) made for its migration (an offline migration " +
+                                 "brings no data); its next start makes them afresh");
   }
 }
 

@@ -3,19 +3,25 @@
 //              running domain (virDomainAttachDeviceFlags, live); marks attach='boot' ones
 //              attached. Started by an incoming migration (detail MIGRATED), it hot-plugs
 //              nothing: the disks the source had attached come with it (the hook's
-//              `migrate begin` made them) and the others stay detached, as they were there
+//              `migrate begin` made them) and the others stay detached, as they were there.
+//              Either way the images made for an incoming migration are settled: they hold
+//              the domain's data now
 //   STOPPED    releases the domain's lifetime='boot' images (a backstop for the hook's
 //              `release end`); all of them when the domain is gone with it (transient domains)
 //              or when it left by migration (detail MIGRATED: its disks live on elsewhere)
 //   UNDEFINED  releases all the domain's images, unless it still runs (it became transient:
 //              its STOPPED releases them)
+//   DEFINED    of a domain that is not running releases the images made for an incoming
+//              migration that never ran here: an offline migration (`virsh migrate --offline`)
+//              runs the hook's `migrate begin` too but brings only the definition, so its first
+//              start must make them afresh. STOPPED and the reconcile do the same
 // Each release is bounded by the Service's claim mark taken when the event was seen: the state is
 // read later, on the worker, and by the time it is applied the domain may have been started again
 // and its hook's Allocate served; what that Allocate made or returned is the new run's and stays.
 // And, on every connect and reconnect, reconciles every image in the pool against libvirt, which
 // runs stop hooks but sends no event for what happened while libvirtd or this daemon was down:
-// a domain that is gone loses all its images, a domain that is not running its boot ones, and a
-// running one gets its missing hot-plugged disks.
+// a domain that is gone loses all its images, a domain that is not running its boot ones and its
+// unsettled incoming ones, and a running one gets its missing hot-plugged disks.
 //
 // Lives on the loop thread (libvirt's events are dispatched there by registerGLibEventLoop), and
 // so do its Service calls; its libvirt calls (lookups, definitions, attach) run on its own
@@ -74,6 +80,9 @@ class LifecycleWatcher final : public ConnectionObserver {
   // `migratedOut`: it stopped because it left by migration.
   void stopped(const DomainState& state, uint64_t mark, bool migratedOut = false);
   void undefined(const DomainState& state, uint64_t mark);
+  void defined(const DomainState& state, uint64_t mark);
+  // The stopped domain's images of an incoming migration that never ran here.
+  void releaseUnsettled(const std::string& uuid, uint64_t mark);
   void reconcile(virConnectPtr conn);
   void markDetached(const std::string& uuid, uint64_t mark);
   void attachImage(const std::string& uuid, const std::string& imageId);

@@ -28,6 +28,7 @@ CHECKS = [
     "Cluster.ScratchDiskFollowsLiveMigration",
     "Cluster.ScratchDiskFollowsMigrationBack",
     "Cluster.EncryptedScratchDiskFollowsLiveMigration",
+    "Cluster.OfflineMigrationStartsWithFreshScratchDisks",
 ]
 
 
@@ -381,6 +382,40 @@ class Checks:
         b.virsh("undefine", guest.name)
         return "%d reads of the marker on B from a LUKS qcow2 image" % reads
 
+    def offline_fresh(self, guest):
+        """An offline migration moves the definition only: the destination's first start must
+        make the disk afresh (a filesystem the guest mounts), not use the empty image the hook's
+        `migrate begin` made for it."""
+        a, b = self.a, self.b
+        why = self.define_and_start(guest)
+        if why:
+            raise CheckFailed(why)
+        self.wait_reads(a, guest, -1, timeout=GUEST_BOOT_S)
+        r = a.virsh("destroy", guest.name)
+        if r.returncode != 0:
+            raise CheckFailed("virsh destroy on A failed: " + r.stderr.strip())
+        self.expect_state(a, guest, "shut off")
+        # Lifetime boot: released at the stop. (libvirt sends the source no event when an
+        # offline migration undefines a domain there: images of lifetime domain would stay
+        # until the daemon next reconciles; README says so.)
+        self.expect_no_image(a, guest, "destroyed on A")
+        r = a.virsh("migrate", "--offline", "--persistent", "--undefinesource", guest.name,
+                    b.uri, timeout=MIGRATE_S)
+        if r.returncode != 0:
+            raise CheckFailed("virsh migrate --offline failed: " + (r.stderr or r.stdout).strip())
+        self.expect_absent(a, guest)
+        self.expect_state(b, guest, "shut off")
+        self.expect_no_image(b, guest, "defined on B by an offline migration, never started")
+        r = b.virsh("start", guest.name, timeout=120)
+        if r.returncode != 0:
+            raise CheckFailed("virsh start on B failed: " + (r.stderr or r.stdout).strip())
+        self.wait_reads(b, guest, -1, timeout=GUEST_BOOT_S)
+        self.expect_image(b, guest)
+        b.virsh("destroy", guest.name)
+        b.virsh("undefine", guest.name)
+        self.expect_no_image(b, guest, "undefined on B")
+        return "the first start on B made a disk the guest mounts and writes"
+
     def run_all(self):
         plain = Guest("cluster-plain", "vs-%s-plain" % self.run_id, False)
         # lifetime domain: the hook's release end keeps it, so only the source's watcher (the
@@ -396,6 +431,9 @@ class Checks:
         self.check("Cluster.ScratchDiskFollowsMigrationBack", lambda: self.follows_back(back))
         self.check("Cluster.EncryptedScratchDiskFollowsLiveMigration",
                    lambda: self.encrypted_follows(luks))
+        offline = Guest("cluster-offline", "vs-%s-offline" % self.run_id, False)
+        self.check("Cluster.OfflineMigrationStartsWithFreshScratchDisks",
+                   lambda: self.offline_fresh(offline))
 
     def clean_up(self):
         """Destroys whatever guests are left, so that the hosts power off at once."""

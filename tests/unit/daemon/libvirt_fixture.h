@@ -114,7 +114,7 @@ class ServiceOnTestDriver : public ::testing::Test {
 
   // What the hook's Allocate does before the domain starts: a raw 16 MiB image.
   ImageRecord allocate(const std::string& uuid, const std::string& target,
-                       vocabulary::Lifetime lifetime) {
+                       vocabulary::Lifetime lifetime, bool incoming = false) {
     AllocateRequest r;
     r.domain = uuid;
     r.spec.image.size = 16 << 20;
@@ -122,6 +122,7 @@ class ServiceOnTestDriver : public ::testing::Test {
     r.spec.image.format = image::ImageFormat::kRaw;
     r.spec.target = target;
     r.spec.lifetime = lifetime;
+    r.spec.incoming = incoming;
     std::optional<Result<ImageRecord>> out;
     service->allocate({}, r, [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));

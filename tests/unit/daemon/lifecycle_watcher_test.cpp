@@ -259,6 +259,55 @@ TEST_F(LifecycleWatcherTest, ConnectingReconcilesThePoolWithTheDomains) {
   EXPECT_EQ(service->findImage(vocabulary::imageIdOf(kWeb, "vdb"))->state, ImageState::kAttached);
 }
 
+// An offline migration runs the hook's `migrate begin` (the empty incoming images are made) and
+// then defines the domain without starting it: those images hold no filesystem and must not be
+// what its first start uses.
+TEST_F(LifecycleWatcherTest, DefinedButStoppedDomainLosesTheImagesOfAMigrationThatBroughtNoData) {
+  startWatching();
+  ImageRecord incoming = allocate(kWeb, "vdb", vocabulary::Lifetime::kDomain, true);
+  ImageRecord own = allocate(kWeb, "vdc", vocabulary::Lifetime::kDomain);
+  ASSERT_TRUE(incoming.incoming);
+  ASSERT_FALSE(own.incoming);
+  ASSERT_TRUE(define(domainXml(
+      "web", kWeb, scratchDisk("vdb", "domain", "boot") + scratchDisk("vdc", "domain", "boot"),
+      bootDiskDevice(incoming.path, "vdb") + bootDiskDevice(own.path, "vdc"))));
+
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdb"); })) << "the empty image stayed";
+  EXPECT_FALSE(fileExists(incoming.path));
+  EXPECT_EQ(removalReason(kWeb, "vdb"), "domain-migrated");
+  EXPECT_TRUE(has(kWeb, "vdc"));
+  EXPECT_TRUE(fileExists(own.path));
+}
+
+// A live migration starts the domain here (STARTED, transient until it finishes): from then on
+// the image holds the guest's data and is the domain's like any other, on disk too, so neither
+// a later definition of the stopped domain nor a restart takes it for an unused one.
+TEST_F(LifecycleWatcherTest, AnIncomingImageIsSettledOnceTheDomainRunsHere) {
+  startWatching();
+  ImageRecord image = allocate(kWeb, "vdb", vocabulary::Lifetime::kDomain, true);
+  std::string record = dir.file("pool") + "/" + kWeb + "/vdb.record";
+  ASSERT_NE(test::readFile(record).find("incoming=true"), std::string::npos);
+  std::string xml = domainXml("web", kWeb, scratchDisk("vdb", "domain", "boot"),
+                              bootDiskDevice(image.path, "vdb"));
+  DomainPtr dom(virDomainCreateXML(driver.get(), xml.c_str(), 0));
+  ASSERT_TRUE(dom) << libvirtError("create").message();
+  const std::string id = vocabulary::imageIdOf(kWeb, "vdb");
+  ASSERT_TRUE(spinUntil([&] { return !service->findImage(id)->incoming; })) << "not settled";
+  EXPECT_EQ(test::readFile(record).find("incoming"), std::string::npos);
+
+  // --persistent at the end of the migration, then a stop and a new definition.
+  ASSERT_TRUE(define(xml));
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0) << libvirtError("destroy").message();
+  ASSERT_TRUE(define(xml));
+  // Events are applied in the order they came: once another domain's definition has been
+  // applied, so have these.
+  ImageRecord later = allocate(kDb, "vdb", vocabulary::Lifetime::kDomain, true);
+  ASSERT_TRUE(define(domainXml("db", kDb, scratchDisk("vdb", "domain", "boot"))));
+  ASSERT_TRUE(spinUntil([&] { return !has(kDb, "vdb"); }));
+  EXPECT_TRUE(has(kWeb, "vdb"));
+  EXPECT_TRUE(fileExists(image.path));
+}
+
 TEST_F(LifecycleWatcherTest, ResolverLooksNamesUpOnlyWhileConnected) {
   ASSERT_TRUE(define(domainXml("web", kWeb, "")));
   auto offline = resolver->resolve("web");

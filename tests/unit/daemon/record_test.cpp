@@ -77,6 +77,32 @@ TEST(RecordFile, ReplacesAnOldRecordWholly) {
   EXPECT_EQ(out->templateName, "");
 }
 
+// An incoming migration's mark is written only while it is set; a record without it (every
+// record written before migration existed) is not incoming.
+TEST(RecordFile, KeepsTheIncomingMarkWhileItIsSet) {
+  TempDir dir;
+  UniqueFd fd(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY));
+  StoredRecord in = sampleRecord();
+  EXPECT_EQ(serializeRecord(in).find("incoming"), std::string::npos);
+  in.record.incoming = true;
+  ASSERT_TRUE(writeRecordAt(fd.get(), in).ok());
+  auto out = readRecordAt(fd.get(), "vdc.record", "vdc.record");
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_TRUE(out->record.incoming);
+  in.record.incoming = false;
+  ASSERT_TRUE(writeRecordAt(fd.get(), in).ok());
+  out = readRecordAt(fd.get(), "vdc.record", "vdc.record");
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_FALSE(out->record.incoming);
+  in.record.incoming = true;
+  std::string text = serializeRecord(in);
+  size_t at = text.find("incoming=true");
+  ASSERT_NE(at, std::string::npos);
+  auto bad = parseRecord(text.replace(at, 13, "incoming=yes"), "x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'yes'"), std::string::npos) << bad.status().message();
+}
+
 TEST(RecordFile, NeverReadsThroughASymlink) {
   TempDir dir;
   UniqueFd fd(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY));
