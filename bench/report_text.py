@@ -164,13 +164,33 @@ Target: the hook adds at most 25 ms (p50) to `virsh start`. On a busy machine th
 medians swing by hundreds of milliseconds between runs; the hook-alone rows are the steady
 measure.
 """),
+    "migrate": ("bench/migrate: a live migration with a scratch disk", """\
+The cluster tier's two Debian 12 hosts (systemd-nspawn on this machine, libvirtd on loopback TCP,
+this build installed in both; `tests/cluster/`). Two copies of the tiny guest run side by side,
+each with a 10 GiB qcow2 + ext4 disk to which it writes 100 MiB before it keeps reading a marker
+back from the disk: one with a virt-scratch scratch disk (the hook's `migrate begin` has the
+destination's virt-scratchd make the empty image; the source releases its own when the guest has
+left), the peer with the same image at a path of its own and, before each migration, `qemu-img
+create` of an empty one on the destination by hand (not timed; the source's file removed by
+hand). Both go back and forth with `virsh migrate --live --persistent --undefinesource
+--copy-storage-all`, alternating who goes first; a migration is timed from virsh's start until
+it returns, and the guest must read its marker on the destination before the next. Every fifth
+round trip of the virt-scratch guest begins with a migration cancelled midway (domjobabort). The
+hook alone is run inside the destination as libvirtd runs it at `migrate begin`, each run
+followed by a release. At the end the two pools must hold nothing but the running guest's
+image.
+
+Targets: a migration takes at most 1.1x the peer's time; the hook adds at most 25 ms; nothing is
+left behind.
+"""),
 }
 
 RERUN = """\
 ## Rerunning
 
 ```
-bench/run-all                    # every benchmark, then this file (root: allocate, scale, vmstart)
+bench/run-all                    # every benchmark, then this file (root: allocate, scale,
+                                 # vmstart, migrate)
 bench/run-all --runs 3           # fewer runs per measurement
 bench/run-all --quick            # a smoke pass at small sizes, printed rather than written here
 bench/run-all --only overlay     # one benchmark (or a comma-separated list), printed
@@ -191,11 +211,14 @@ bench/allocate [--runs N] [--sizes 1G,1T] [--storm 64] [--templates reflink|over
                [--contention MIB] [--encryption]
 bench/scale [--runs N] [--images 10000]
 bench/vmstart [--runs N]
+bench/migrate [--runs N]
 ```
 
 Each installs what it needs (`scripts/deps`), builds what it runs (in `$BUILD_DIR`, default
 `build/`), works in a fresh directory under `/var/tmp` (or `$BENCH_DIR`). bench/allocate,
-bench/scale and bench/vmstart need root; bench/vmstart starts libvirtd through `scripts/vm-env`,
-restarts it to add and remove the hook, and waits for the end-to-end tests' lock
-`/run/virt-scratch-e2e.lock`.
+bench/scale, bench/vmstart and bench/migrate need root; bench/vmstart starts libvirtd through
+`scripts/vm-env`, restarts it to add and remove the hook, and waits for the end-to-end tests'
+lock `/run/virt-scratch-e2e.lock`; bench/migrate boots the cluster tier's two hosts (libvirtd on
+127.0.0.1 ports 16601 and 16602) and needs `build/` configured for the system's paths, as
+`scripts/test` leaves it.
 """
