@@ -36,9 +36,15 @@ until_() {
     sleep 0.1
   done
 }
+# Each property is read on its own: the new process first, then its state. Read the other way
+# round, "active" could be the old process's, read just before the watchdog or the kill, and the
+# unit still activating when the caller goes on (a reload then merges into the start job and
+# does nothing: that happened once).
 active_with_new_pid() {
-  [ "$(prop $unit ActiveState)" = active ] && [ "$(prop $unit MainPID)" != 0 ] &&
-    [ "$(prop $unit MainPID)" != "$1" ] && [ "$(prop $unit NRestarts)" -gt "$2" ]
+  local main
+  main=$(prop $unit MainPID)
+  [ "$main" != 0 ] && [ "$main" != "$1" ] && [ "$(prop $unit NRestarts)" -gt "$2" ] &&
+    [ "$(prop $unit ActiveState)" = active ]
 }
 # The id of an image of the domain, as 'virt-scratch list' shows it (the UUID's hex digits first).
 image_of() { $vs list 2>/dev/null | awk '{print $1}' | grep -m1 -- "${1//-/}"; }
