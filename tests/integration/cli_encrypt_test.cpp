@@ -229,8 +229,8 @@ TEST_F(EncryptedCreate, ExportDecryptsWhatQemuEncrypted) {
     // is tried again.
     CommandResult made;
     for (int attempt = 0; attempt < 3; ++attempt) {
-      made = run({"qemu-img", "convert", "--object", "secret,id=s0,file=" + key, "-O",
-                  c.qemuFormat, "-o", c.options, plain, image});
+      made = run({"qemu-img", "convert", "--object", "secret,id=s0,file=" + key, "-O", c.qemuFormat,
+                  "-o", c.options, plain, image});
       if (made.err.find("Unable to get accurate CPU usage") == std::string::npos) break;
     }
     ASSERT_EQ(made.exitCode, 0) << made.err;
