@@ -196,6 +196,7 @@ Result<PoolInfo> ScratchClient::status() {
     info.imageCount = prop<uint32_t>(p, "ImageCount");
     info.templateBytes = prop<uint64_t>(p, "PoolTemplateBytes");
     info.defaultEncryption = prop<std::string>(p, "DefaultEncryption");
+    info.defaultDiscard = prop<std::string>(p, "DefaultDiscard");
     return info;
   });
 }

@@ -60,6 +60,7 @@ struct PoolInfo {
   uint64_t quota = 0, used = 0, free = 0, templateBytes = 0;
   uint32_t imageCount = 0;
   std::string defaultEncryption;  // [pool] encryption: none or luks
+  std::string defaultDiscard;     // [pool] discard: unmap or ignore
 };
 
 struct ExportOptions {

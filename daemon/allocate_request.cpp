@@ -5,6 +5,7 @@
 
 #include "image/filesystem_uuid.h"
 #include "image/size.h"
+#include "vocabulary/discard.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/target.h"
@@ -152,6 +153,13 @@ Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Conf
   VS_RETURN_IF_ERROR(image::validateSpec(plan.spec, config.maxImageSize));
   VS_ASSIGN_OR_RETURN(plan.domain, resolveDomain(request.domain, resolver));
   plan.incoming = asked.incoming;
+  if (asked.discard.value_or(false) && plan.spec.preallocation != image::Preallocation::kOff) {
+    return invalidArgument(
+        "spec key 'discard' is true but preallocation is '" +
+        std::string(image::toString(plan.spec.preallocation)) +
+        "': discarding would give back the space preallocation reserves; leave one of them out");
+  }
+  plan.discard = vocabulary::discardOf(asked.discard, config.poolDiscard, plan.spec.preallocation);
   if (plan.incoming && !plan.spec.contentDir.empty()) {
     return invalidArgument("content '" + plan.spec.contentDir +
                            "' cannot be copied into an incoming image: the migration brings its "

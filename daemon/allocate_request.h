@@ -29,6 +29,7 @@ struct AllocationPlan {
   // An incoming migration's image: made empty, never from a template; `spec` and `lifetime` are
   // recorded as asked and filesystemUuid stays empty (it is the source's, unknown here).
   bool incoming = false;
+  bool discard = true;  // vocabulary::discardOf the spec's, [pool] discard and the preallocation
 };
 
 Result<AllocationPlan> planAllocation(const AllocateRequest& request, const Config& config,

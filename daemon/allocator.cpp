@@ -248,6 +248,7 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   r.filesystemUuid = p.plan.filesystemUuid;
   r.lifetime = p.plan.lifetime;
   r.incoming = p.plan.incoming;
+  r.discard = p.plan.discard;
   r.state = ImageState::kReady;
   task.engine = &ctx_.engine;
   task.domainDir = p.domainDir;

@@ -21,6 +21,7 @@
 #include "base/unique_fd.h"
 #include "daemon/glib_ptr.h"
 #include "image/size.h"
+#include "vocabulary/discard.h"
 
 namespace virtscratch::daemon {
 namespace {
@@ -233,6 +234,10 @@ const std::vector<KeySpec>& keySpecs() {
        })},
       {"pool", "encryption", scalar([](const std::string& t, Config& c) -> Status {
          VS_ASSIGN_OR_RETURN(c.poolEncryption, image::parseEncryption(t));
+         return {};
+       })},
+      {"pool", "discard", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolDiscard, vocabulary::parseDiscard(t));
          return {};
        })},
       {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {

@@ -28,6 +28,9 @@ struct Config {
   // What an Allocate that does not name its encryption gets (hot-plugged disks whose metadata
   // says none, management tools, `virt-scratch allocate`); `enable` reads it too.
   image::Encryption poolEncryption = image::Encryption::kNone;
+  // Whether disks give freed blocks back (vocabulary/discard.h), for an Allocate that does not
+  // say; `enable` reads it too. Preallocated images never do.
+  bool poolDiscard = true;
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
   // Bytes of template files kept (allocated bytes), LRU eviction; 0: no limit. A sparse template
@@ -56,7 +59,8 @@ struct Config {
 // file is not an error (defaults apply); a malformed one is.
 Result<Config> loadConfig(const std::string& path);
 
-// On reload (SIGHUP) the running daemon takes [pool] quota, reserve and encryption, [limits],
+// On reload (SIGHUP) the running daemon takes [pool] quota, reserve, encryption and discard,
+// [limits],
 // [jobs] exports and [content] roots from a new configuration; [hook] is the hook's, read on each
 // of its runs. The keys below are kept as the daemon started with them: the pool, its templates,
 // the worker queues and the libvirt connection are made once. Returns those whose value differs

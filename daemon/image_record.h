@@ -30,6 +30,9 @@ struct ImageRecord {
   // the watcher settles it (false) when the domain runs here, and releases it when the domain
   // turns up stopped (an offline migration brings the definition, never the data). Recorded.
   bool incoming = false;
+  // Whether its <disk> gives freed blocks back (vocabulary/discard.h), as the Allocate settled
+  // it; the watcher hot-plugs it so. Recorded.
+  bool discard = true;
   // In memory only: the pool's count of claims when an Allocate last made or returned the image
   // (Pool::claim). A domain event releases only images claimed before it was seen, so an event
   // of an earlier run never takes the disk of the run that follows.

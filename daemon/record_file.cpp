@@ -11,6 +11,7 @@
 #include "base/temp_file.h"
 #include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
+#include "vocabulary/discard.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/target.h"
@@ -93,6 +94,8 @@ std::string serializeRecord(const StoredRecord& stored) {
   g_key_file_set_uint64(f, kGroup, "created", r.createdUs);
   g_key_file_set_string(f, kGroup, "template", stored.templateName.c_str());
   if (r.incoming) g_key_file_set_string(f, kGroup, "incoming", "true");
+  g_key_file_set_string(f, kGroup, "discard",
+                        std::string(vocabulary::discardName(r.discard)).c_str());
   gsize length = 0;
   GCharPtr data(g_key_file_to_data(f, &length, nullptr));
   return std::string(data.get(), length);
@@ -153,6 +156,15 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
     return reader.bad("incoming", "'" + incoming + "' is neither true nor false");
   }
   r.incoming = incoming == "true";
+  // Records written before discard existed have no such key: their images were sparse (discard)
+  // unless preallocated, as an Allocate would settle it now with the default [pool] discard.
+  VS_ASSIGN_OR_RETURN(std::string discard, reader.string("discard", false));
+  r.discard = r.spec.preallocation == image::Preallocation::kOff;
+  if (!discard.empty()) {
+    auto parsed = vocabulary::parseDiscard(discard);
+    if (!parsed.ok()) return reader.bad("discard", parsed.status().message());
+    r.discard = *parsed;
+  }
   r.id = vocabulary::imageIdOf(r.domainUuid, r.target);
   r.state = ImageState::kReady;
   return stored;

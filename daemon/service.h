@@ -58,6 +58,7 @@ struct PoolStatus {
   uint32_t imageCount = 0;
   uint64_t templateBytes = 0;  // host bytes of templates, their descriptions and spares
   image::Encryption encryption = image::Encryption::kNone;  // [pool] encryption
+  bool discard = true;                                      // [pool] discard
 };
 
 // Release's options (the a{sv} of Image.Release and Manager.ReleaseDomain).

@@ -197,6 +197,7 @@ PoolStatus Service::Impl::poolStatus() const {
   status.imageCount = static_cast<uint32_t>(pool_.size());
   status.templateBytes = templates_.bytes();
   status.encryption = config_.poolEncryption;
+  status.discard = config_.poolDiscard;
   return status;
 }
 

@@ -16,6 +16,7 @@ Status Service::Impl::reconfigure(const Config& config) {
   }
   config_.poolQuota = config.poolQuota;
   config_.poolEncryption = config.poolEncryption;
+  config_.poolDiscard = config.poolDiscard;
   config_.poolReserve = reserve;
   config_.poolReservePercent = config.poolReservePercent;
   config_.maxImageSize = config.maxImageSize;

@@ -201,6 +201,10 @@ int run(int argc, const char* const* argv) {
     return kExitUsage;
   }
   if (request->action == HookAction::kNone) return kExitOk;
+  if (request->action == HookAction::kVersion) {
+    std::printf("virt-scratch-hook %s\n", VIRTSCRATCH_VERSION);
+    return kExitOk;
+  }
 
   const std::string& name = request->domainName;
   auto xml = readAllStdin(kMaxInput);
@@ -232,6 +236,7 @@ int run(int argc, const char* const* argv) {
       return migrateIn(*xml, *scratch, *config, configFile);
     case HookAction::kRelease:
     case HookAction::kNone:
+    case HookAction::kVersion:
       break;
   }
   return release(*scratch, *config, configFile);

@@ -7,6 +7,9 @@
 namespace virtscratch::hook {
 
 Result<HookRequest> parseHookArgs(int argc, const char* const* argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--version") {
+    return HookRequest{.domainName = {}, .action = HookAction::kVersion};
+  }
   if (argc < 4) {
     return invalidArgument(
         "usage: virt-scratch DOMAIN OPERATION SUB-OPERATION [EXTRA] (libvirt runs this hook "

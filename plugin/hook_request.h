@@ -19,7 +19,8 @@ enum class HookAction {
   // the scratch images the incoming domain has attached, empty, for the storage copy to fill.
   // What the hook prints on stdout would replace the domain's XML: it prints nothing there.
   kMigrate,
-  kNone,  // anything else
+  kNone,     // anything else
+  kVersion,  // `virt-scratch-hook --version`, by hand: prints the version
 };
 
 struct HookRequest {
@@ -27,7 +28,8 @@ struct HookRequest {
   HookAction action = HookAction::kNone;
 };
 
-// argv as libvirt gives it (argv[0] included); fails (a usage error) with fewer than 4 entries.
+// argv as libvirt gives it (argv[0] included); fails (a usage error) with fewer than 4 entries,
+// but for a lone --version.
 Result<HookRequest> parseHookArgs(int argc, const char* const* argv);
 
 // Reads all of stdin, at most `limit` bytes; more is an error naming the limit.

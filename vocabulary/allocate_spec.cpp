@@ -68,6 +68,8 @@ Status readKey(const std::string& key, const SpecValue& value, AllocateSpec& out
     VS_ASSIGN_OR_RETURN(out.target, take<std::string>(key, value));
   } else if (key == "incoming") {
     VS_ASSIGN_OR_RETURN(out.incoming, take<bool>(key, value));
+  } else if (key == "discard") {
+    VS_ASSIGN_OR_RETURN(out.discard, take<bool>(key, value));
   } else {
     return invalidArgument("unknown spec key '" + key +
                            "'; known keys: " + std::string(kAllocateKeys));
@@ -92,7 +94,7 @@ std::string_view typeNameOf(std::string_view signature) {
 std::string_view keySignature(std::string_view key) {
   if (key == "size" || key == "size-per-vcpu") return "t";
   if (key == "vcpus") return "u";
-  if (key == "incoming") return "b";
+  if (key == "incoming" || key == "discard") return "b";
   for (std::string_view k : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
                              "content", "encryption", "target", "lifetime"}) {
     if (k == key) return "s";
@@ -133,6 +135,7 @@ SpecMap toSpecMap(const AllocateSpec& spec) {
   map["target"] = spec.target;
   map["lifetime"] = std::string(toString(spec.lifetime));
   if (spec.incoming) map["incoming"] = true;
+  if (spec.discard) map["discard"] = *spec.discard;
   return map;
 }
 

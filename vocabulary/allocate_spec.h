@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,12 +41,15 @@ struct AllocateSpec {
   // content is written; the migration's storage copy brings the source's bytes) but recorded
   // with the spec as given, which describes what arrives.
   bool incoming = false;
+  // Whether the disk the watcher hot-plugs gives freed blocks back (vocabulary/discard.h);
+  // unset: the daemon's [pool] discard decides.
+  std::optional<bool> discard;
 };
 
 // The keys Allocate knows, comma-separated, for messages.
 inline constexpr std::string_view kAllocateKeys =
     "size, size-per-vcpu, vcpus, format, filesystem, label, uuid, partition, preallocation, "
-    "content, encryption, target, lifetime, incoming";
+    "content, encryption, target, lifetime, incoming, discard";
 
 // The D-Bus signature a known key takes ("t" for size, "s" for target...); empty for a key
 // Allocate does not know.

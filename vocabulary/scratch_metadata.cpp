@@ -7,6 +7,7 @@
 
 #include "image/filesystem.h"
 #include "image/size.h"
+#include "vocabulary/discard.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/target.h"
 #include "vocabulary/xml_document.h"
@@ -41,9 +42,9 @@ Result<uint32_t> parseVcpus(std::string_view raw) {
 
 // The attributes of one <scratch:disk>, each checked on its own, then together.
 Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
-  static constexpr std::array<std::string_view, 10> kKnown = {
-      "target",    "size",     "size-per-vcpu", "format", "filesystem",
-      "partition", "lifetime", "attach",        "label",  "encryption"};
+  static constexpr std::array<std::string_view, 11> kKnown = {
+      "target",   "size",   "size-per-vcpu", "format",     "filesystem", "partition",
+      "lifetime", "attach", "label",         "encryption", "discard"};
   std::map<std::string, std::string, std::less<>> attributes;
   std::string where = "scratch disk number " + std::to_string(number);
   for (const xmlAttr* a = node->properties; a != nullptr; a = a->next) {
@@ -52,7 +53,7 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
     if (a->ns != nullptr || std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
       return invalidArgument(where + " has the unknown attribute " + name + "='" + value +
                              "' (known: target, size, size-per-vcpu, format, filesystem, label, "
-                             "partition, lifetime, attach)");
+                             "partition, lifetime, attach, encryption, discard)");
     }
     attributes.emplace(std::move(name), std::move(value));
   }
@@ -100,6 +101,10 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
       auto encryption = image::parseEncryption(value);
       if (!encryption.ok()) return bad(name, value, encryption.status());
       disk.encryption = *encryption;
+    } else if (name == "discard") {
+      auto discard = parseDiscard(value);
+      if (!discard.ok()) return bad(name, value, discard.status());
+      disk.discard = *discard;
     }
   }
   if (!disk.label.empty()) {
@@ -248,6 +253,7 @@ std::string metadataXml(const std::vector<ScratchDisk>& disks) {
     attribute("lifetime", toString(disk.lifetime));
     attribute("attach", toString(disk.attach));
     if (disk.encryption) attribute("encryption", image::toString(*disk.encryption));
+    if (disk.discard) attribute("discard", discardName(*disk.discard));
     out += "/>";
   }
   out += "</disks>";
@@ -301,6 +307,7 @@ AllocateSpec allocateSpecOf(const ScratchDisk& disk, uint32_t vcpus) {
     spec.image.encryption = disk.encryption.value_or(image::Encryption::kNone);
     spec.encryptionGiven = true;
   }
+  spec.discard = disk.discard;
   return spec;
 }
 

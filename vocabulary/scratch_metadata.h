@@ -3,7 +3,8 @@
 //   <metadata>
 //     <scratch:disks xmlns:scratch="http://virtscratch.org/xmlns/scratch/1.0">
 //       <scratch:disk target='vdb' size='10G' format='qcow2' filesystem='ext4' label='scratch'
-//                     partition='none' lifetime='boot' attach='boot' encryption='luks'/>
+//                     partition='none' lifetime='boot' attach='boot' encryption='luks'
+//                     discard='unmap'/>
 //     </scratch:disks>
 //   </metadata>
 //
@@ -44,6 +45,10 @@ struct ScratchDisk {
   Lifetime lifetime = Lifetime::kBoot;
   Attach attach = Attach::kBoot;
   std::optional<image::Encryption> encryption;  // unset: as the comment at the top says
+  // discard='unmap' (true) or 'ignore' (false), vocabulary/discard.h; unset: a boot disk's is
+  // what `enable` wrote into its <disk>, a hot-plugged disk's what the daemon's [pool] discard
+  // says.
+  std::optional<bool> discard;
 };
 
 // What the hook, the CLI and the watcher need of a domain definition.

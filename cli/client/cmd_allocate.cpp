@@ -12,6 +12,7 @@
 #include "client/utf8.h"
 #include "image/size.h"
 #include "vocabulary/allocate_spec.h"
+#include "vocabulary/discard.h"
 
 namespace virtscratch::cli {
 namespace {
@@ -38,6 +39,9 @@ constexpr char kUsage[] =
     "                         daemon's configuration\n"
     "  --encryption E         none or luks (default: the daemon's [pool] encryption); the key\n"
     "                         becomes a libvirt secret, or stays in the daemon's memory\n"
+    "  --discard D            unmap (the blocks the guest frees go back to the host) or\n"
+    "                         ignore, for the disk the daemon hot-plugs (default: the\n"
+    "                         daemon's [pool] discard; preallocated images: ignore)\n"
     "  --target T             guest device name, [a-z0-9] (default vdb)\n"
     "  --lifetime L           boot (removed when the VM stops; default), domain (kept until\n"
     "                         the VM is undefined) or manual (until released)\n"
@@ -45,10 +49,10 @@ constexpr char kUsage[] =
     "  -h, --help             show this help\n";
 
 constexpr OptionSpec kOptions[] = {
-    {"size", true},          {"size-per-vcpu", true}, {"vcpus", true},  {"format", true},
-    {"filesystem", true},    {"label", true},         {"uuid", true},   {"partition", true},
-    {"preallocation", true}, {"content", true},       {"target", true}, {"lifetime", true},
-    {"json", false},         {"encryption", true},
+    {"size", true},          {"size-per-vcpu", true}, {"vcpus", true},   {"format", true},
+    {"filesystem", true},    {"label", true},         {"uuid", true},    {"partition", true},
+    {"preallocation", true}, {"content", true},       {"target", true},  {"lifetime", true},
+    {"json", false},         {"encryption", true},    {"discard", true},
 };
 
 // The a{sv} spec. Names (format, filesystem, ...) go as given: the daemon checks them.
@@ -76,6 +80,11 @@ Result<vocabulary::SpecMap> specFromArgs(const Args& args) {
       VS_RETURN_IF_ERROR(client::requireUtf8(std::string("--") + key, *v));
       spec[key] = *v;
     }
+  }
+  if (auto v = args.get("discard")) {
+    auto discard = vocabulary::parseDiscard(*v);
+    if (!discard.ok()) return discard.status().withContext("--discard");
+    spec["discard"] = *discard;
   }
   if (auto v = args.get("content")) {
     // The daemon does not share our working directory.

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "client/scratch_client.h"
 #include "image/size.h"
+#include "vocabulary/discard.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/target.h"
 
@@ -41,6 +42,9 @@ constexpr char kEnableUsage[] =
     "                         image (a libvirt secret): a qcow2 with LUKS, or raw LUKS\n"
     "  --no-encrypt           do not, whatever virt-scratchd's [pool] encryption says (by\n"
     "                         default a boot disk follows it)\n"
+    "  --discard D            unmap: the blocks the guest frees (fstrim) go back to the host;\n"
+    "                         ignore: they stay allocated (default: virt-scratchd's [pool]\n"
+    "                         discard)\n"
     "  --connect URI          libvirt URI (default $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
     "  -h, --help             show this help\n";
 
@@ -60,6 +64,7 @@ constexpr OptionSpec kEnableOptions[] = {
     {"size", true},     {"size-per-vcpu", true}, {"format", true},   {"filesystem", true},
     {"label", true},    {"partition", true},     {"target", true},   {"attach", true},
     {"lifetime", true}, {"connect", true},       {"encrypt", false}, {"no-encrypt", false},
+    {"discard", true},
 };
 constexpr OptionSpec kDisableOptions[] = {{"target", true}, {"connect", true}};
 
@@ -98,6 +103,11 @@ Result<vocabulary::ScratchDisk> diskFromArgs(const Args& args) {
   }
   if (args.has("encrypt")) disk.encryption = image::Encryption::kLuks;
   if (args.has("no-encrypt")) disk.encryption = image::Encryption::kNone;
+  if (auto v = args.get("discard")) {
+    auto discard = vocabulary::parseDiscard(*v);
+    if (!discard.ok()) return discard.status().withContext("--discard");
+    disk.discard = *discard;
+  }
   return disk;
 }
 
@@ -128,6 +138,11 @@ int runEnable(std::span<char* const> argv) {
     if (!disk->encryption) {
       auto hostDefault = image::parseEncryption(info->defaultEncryption);
       disk->encryption = hostDefault.ok() ? *hostDefault : image::Encryption::kNone;
+    }
+    if (!disk->discard) {
+      auto hostDefault = vocabulary::parseDiscard(info->defaultDiscard);
+      // A daemon from before discard existed: its disks never had it.
+      disk->discard = hostDefault.ok() && *hostDefault;
     }
   }
   auto conn = openLibvirt(args->get("connect"));

@@ -162,7 +162,9 @@ Result<EditedDomain> enableScratchDisk(virConnectPtr conn, std::string_view doma
     newXml = vocabulary::diskXml(
         vocabulary::imagePath(poolPath, out.uuid, disk.target, disk.format), disk.format,
         disk.target, vocabulary::Attach::kBoot,
-        encrypted ? vocabulary::secretUuidOf(out.uuid, disk.target) : std::string());
+        {.discard = disk.discard.value_or(false),
+         .secretUuid =
+             encrypted ? vocabulary::secretUuidOf(out.uuid, disk.target) : std::string()});
   }
   if (old != nullptr || !newXml.empty()) {
     VS_RETURN_IF_ERROR(changeDisk(conn, dom.get(), out.name, old, newXml));

@@ -8,6 +8,7 @@
 #include "daemon/dbus/bus_errors.h"
 #include "daemon/dbus/object_tree.h"
 #include "daemon/dbus/request_decoder.h"
+#include "vocabulary/discard.h"
 
 namespace virtscratch::daemon::bus {
 
@@ -130,6 +131,12 @@ std::string ManagerObject::Version() { return version_; }
 std::string ManagerObject::DefaultEncryption() {
   return busCall("DefaultEncryption",
                  [&] { return std::string(image::toString(service_.poolStatus().encryption)); });
+}
+
+std::string ManagerObject::DefaultDiscard() {
+  return busCall("DefaultDiscard", [&] {
+    return std::string(vocabulary::discardName(service_.poolStatus().discard));
+  });
 }
 
 std::string ManagerObject::PoolPath() {

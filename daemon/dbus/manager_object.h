@@ -47,6 +47,7 @@ class ManagerObject final
   std::string Version() override;
   std::string PoolPath() override;
   std::string DefaultEncryption() override;
+  std::string DefaultDiscard() override;
   uint64_t PoolQuota() override;
   uint64_t PoolUsed() override;
   uint64_t PoolFree() override;

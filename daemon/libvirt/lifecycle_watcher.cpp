@@ -203,7 +203,8 @@ void LifecycleWatcher::attachImage(const std::string& uuid, const std::string& i
                            ? vocabulary::secretUuidOf(uuid, record->target)
                            : std::string();
   std::string disk = vocabulary::diskXml(record->path, record->spec.format, record->target,
-                                         vocabulary::Attach::kHotplug, secret);
+                                         vocabulary::Attach::kHotplug,
+                                         {.discard = record->discard, .secretUuid = secret});
   std::string what = record->path + " into domain " + uuid + " as " + record->target;
   std::string target = record->target;
   std::weak_ptr<int> alive = alive_;

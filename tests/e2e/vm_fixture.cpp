@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,6 +198,8 @@ std::string domainXml(const std::string& domain, const Guest& guest, const std::
       << " vs.wait=" << guest.waitSeconds << " vs.hold=" << (guest.hold ? 1 : 0)
       << (guest.check.empty() ? "" : " vs.check=" + guest.check)
       << (guest.pattern ? " vs.pattern=1" : "")
+      << (guest.trimMiB != 0 ? " vs.trim=" + std::to_string(guest.trimMiB) : "")
+      << (guest.gate ? " vs.gate=1" : "")
       << "</cmdline>\n  </os>\n"
       // ACPI: hot-plugging into pci.0 of the pc machine needs it.
       << "  <features><acpi/></features>\n"
@@ -215,8 +219,12 @@ std::string domainXml(const std::string& domain, const Guest& guest, const std::
         << "'/><target dev='" << scsiTarget(i) << "' bus='scsi'/>"
         << "<address type='drive' controller='0' bus='0' target='" << i << "' unit='0'/></disk>\n";
   }
-  xml << "    <serial type='file'><source path='" << console << "'/><target port='0'/></serial>\n"
-      << "    <memballoon model='none'/>\n  </devices>\n</domain>\n";
+  xml << "    <serial type='file'><source path='" << console << "'/><target port='0'/></serial>\n";
+  if (guest.gate) {
+    xml << "    <serial type='unix'><source mode='bind' path='" << console
+        << ".gate'/><target port='1'/></serial>\n";
+  }
+  xml << "    <memballoon model='none'/>\n  </devices>\n</domain>\n";
   return xml.str();
 }
 
@@ -436,6 +444,23 @@ std::string VmTest::poolImage(const std::string& target, const std::string& form
 bool VmTest::waitForFile(const std::string& path, bool present,
                          std::chrono::milliseconds deadline) {
   return pollUntil([&] { return fileExists(path) == present; }, deadline);
+}
+
+void VmTest::openGate() {
+  if (!gate_) {
+    // QEMU listens on it from the domain's start (<serial type='unix'> in bind mode).
+    std::string path = dir_->file("console.log.gate");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    ASSERT_LT(path.size(), sizeof address.sun_path) << path;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    gate_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(gate_) << std::strerror(errno);
+    ASSERT_EQ(connect(gate_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address), 0)
+        << "cannot connect to the guest's second serial port " << path << ": "
+        << std::strerror(errno);
+  }
+  ASSERT_EQ(write(gate_.get(), "go\n", 3), 3) << std::strerror(errno);
 }
 
 CommandResult VmTest::cli(std::vector<std::string> args) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::test {
@@ -45,6 +46,10 @@ struct Guest {
   std::vector<GuestDisk> scsiDisks;
   // vs.check (scripts/vm-env): the disks the guest checks, instead of the one labelled `label`.
   std::string check;
+  // vs.trim (scripts/vm-env), with check: MiB written, deleted and trimmed on each filesystem.
+  unsigned trimMiB = 0;
+  // vs.gate: with trimMiB, the guest waits before each fill until VmTest::openGate.
+  bool gate = false;
 };
 
 struct DaemonOptions {
@@ -107,6 +112,8 @@ class VmTest : public ::testing::Test {
   bool waitForFile(const std::string& path, bool present, std::chrono::milliseconds deadline = 30s);
 
   CommandResult cli(std::vector<std::string> args);  // virt-scratch
+  // A line to the guest's second serial port, which a Guest with `gate` waits for (vs.gate).
+  void openGate();
 
   std::unique_ptr<TempDir> dir_;
 
@@ -121,6 +128,7 @@ class VmTest : public ::testing::Test {
   bool systemConfigSaved_ = false;
   pid_t daemonPid_ = -1;
   int lockFd_ = -1;  // /run/virt-scratch-e2e.lock, held for the test's time
+  UniqueFd gate_;    // connected to the guest's second serial port by openGate
 };
 
 // Waits for `done()` with short pauses until the deadline; false on timeout.

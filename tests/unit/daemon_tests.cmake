@@ -10,6 +10,7 @@ add_executable(daemon_tests
   daemon/pool_test.cpp
   daemon/record_test.cpp
   daemon/service_test.cpp
+  daemon/service_discard_test.cpp
   daemon/service_encryption_test.cpp
   daemon/service_files_test.cpp
   daemon/service_lanes_test.cpp

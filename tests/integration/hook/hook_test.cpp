@@ -6,14 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/integration/daemon/daemon_fixture.h"
 #include "tests/support/json_value.h"
+#include "tests/support/shipped_config.h"
 
 namespace virtscratch::test {
 namespace {
@@ -71,6 +73,18 @@ class HookTest : public DaemonTest {
 
 size_t lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
+// By hand, --version answers; anything else short of libvirt's four arguments is a usage error.
+TEST_F(HookTest, PrintsItsVersionWhenAskedByHand) {
+  CommandResult version = run({VIRT_SCRATCH_HOOK_BIN, "--version"});
+  EXPECT_EQ(version.exitCode, 0) << version.err;
+  EXPECT_TRUE(
+      std::regex_match(version.out, std::regex("virt-scratch-hook [0-9]+\\.[0-9]+\\.[0-9]+\n")))
+      << version.out;
+  CommandResult help = run({VIRT_SCRATCH_HOOK_BIN, "--help"});
+  EXPECT_EQ(help.exitCode, 2) << help.out;
+  EXPECT_NE(help.err.find("usage:"), std::string::npos) << help.err;
+}
+
 TEST_F(HookTest, PrepareBeginMakesTheBootDisksAtTheirPoolPaths) {
   startDaemon();
   std::string vdb = imagePath(kDomainA, "vdb.raw");
@@ -113,18 +127,13 @@ TEST_F(HookTest, SizesPerVcpuDisksByTheDomainsVcpuCount) {
 // every VM start on a host with the shipped file).
 TEST_F(HookTest, ReadsTheShippedConfiguration) {
   startDaemon();
-  std::ifstream in(std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf");
-  ASSERT_TRUE(in) << "the shipped configuration is missing";
-  std::string text, line;
+  int keys = 0;
+  std::string text =
+      uncommentedConfig(std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf", &keys);
+  ASSERT_GT(keys, 0) << "the shipped configuration is missing or documents no key";
   int groups = 0;
-  while (std::getline(in, line)) {
-    if (line.size() > 1 && line[0] == '#' && std::isalpha(static_cast<unsigned char>(line[1])) &&
-        line.find(" =") != std::string::npos) {
-      line.erase(0, 1);
-    }
-    if (!line.empty() && line[0] == '[') ++groups;
-    text += line + "\n";
-  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) groups += !line.empty() && line[0] == '[';
   EXPECT_GE(groups, 7);
   std::ofstream(dir_->file("hook.conf")) << text;
   auto result = hook("prepare", "begin",

@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <fstream>
 
+#include "tests/support/shipped_config.h"
 #include "tests/support/test_util.h"
 
 namespace virtscratch::daemon {
@@ -80,6 +80,21 @@ TEST(Config, ReadsThePoolsEncryptionAndNamesAnUnknownOne) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'aes'"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("encryption"), std::string::npos);
+}
+
+TEST(Config, ReadsThePoolsDiscardAndNamesAnUnknownValue) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  EXPECT_TRUE(Config().poolDiscard);
+  writeText(file, "[pool]\ndiscard = ignore\n");
+  auto config = loadConfig(file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->poolDiscard);
+  writeText(file, "[pool]\ndiscard = off\n");
+  auto bad = loadConfig(file);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'off'"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("discard"), std::string::npos) << bad.status().message();
 }
 
 TEST(Config, TakesZeroAndNoneAsNoLimitAndMillisecondTimeouts) {
@@ -229,18 +244,9 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   std::string shipped = std::string(VIRTSCRATCH_SOURCE_DIR) + "/conf/virt-scratchd.conf";
   auto asShipped = loadConfig(shipped);
   ASSERT_TRUE(asShipped.ok()) << asShipped.status().message();
-  std::ifstream in(shipped);
-  std::string text, line;
   int uncommented = 0;
-  while (std::getline(in, line)) {
-    if (line.size() > 1 && line[0] == '#' && std::isalpha(static_cast<unsigned char>(line[1])) &&
-        line.find(" =") != std::string::npos) {
-      line.erase(0, 1);
-      ++uncommented;
-    }
-    text += line + "\n";
-  }
-  EXPECT_EQ(uncommented, 14);
+  std::string text = test::uncommentedConfig(shipped, &uncommented);
+  EXPECT_EQ(uncommented, 15);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -249,6 +255,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->poolPath, defaults.poolPath);
   EXPECT_EQ(config->poolQuota, defaults.poolQuota);
   EXPECT_EQ(config->poolEncryption, defaults.poolEncryption);
+  EXPECT_EQ(config->poolDiscard, defaults.poolDiscard);
   EXPECT_EQ(config->poolReserve, defaults.poolReserve);
   EXPECT_EQ(config->poolReservePercent, defaults.poolReservePercent);
   EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);

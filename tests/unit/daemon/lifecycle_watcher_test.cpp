@@ -178,6 +178,24 @@ TEST_F(LifecycleWatcherTest, StartedDomainGetsItsHotplugDiskMadeFromItsMetadata)
   EXPECT_FALSE(fileExists(path));
 }
 
+// A hot-plugged disk's record says whether its <disk> gives freed blocks back (the watcher
+// writes the element from it, vocabulary::diskXml): yes unless its metadata (or [pool] discard)
+// says ignore. The test driver cannot hot-plug; the end-to-end tests read the live element.
+TEST_F(LifecycleWatcherTest, HotPluggedDisksDiscardUnlessTheMetadataSaysIgnore) {
+  std::string ignored = scratchDisk("vde", "boot", "hotplug");
+  ignored.insert(ignored.size() - 2, " discard='ignore'");
+  DomainPtr dom = define(domainXml("web", kWeb, scratchDisk("vdd", "boot", "hotplug") + ignored));
+  ASSERT_TRUE(dom);
+  startWatching();
+  ASSERT_EQ(virDomainCreate(dom.get()), 0) << libvirtError("start").message();
+  ASSERT_TRUE(spinUntil([&] { return has(kWeb, "vdd") && has(kWeb, "vde"); }))
+      << "no images were made";
+  EXPECT_TRUE(service->findImage(vocabulary::imageIdOf(kWeb, "vdd"))->discard);
+  EXPECT_FALSE(service->findImage(vocabulary::imageIdOf(kWeb, "vde"))->discard);
+  ASSERT_EQ(virDomainDestroy(dom.get()), 0);
+  ASSERT_TRUE(spinUntil([&] { return !has(kWeb, "vdd") && !has(kWeb, "vde"); }));
+}
+
 TEST_F(LifecycleWatcherTest, TransientDomainThatStopsLosesAllItsImages) {
   std::string xml = domainXml("tmp", kWeb, scratchDisk("vdb", "domain", "boot"));
   startWatching();

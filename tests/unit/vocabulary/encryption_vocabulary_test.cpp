@@ -110,8 +110,8 @@ TEST(SecretXml, IsPrivateEphemeralAsAskedAndEscapesThePath) {
 }
 
 TEST(EncryptedDiskXml, NamesTheSecretInsideTheSourceAndKeepsThePathReadable) {
-  std::string xml =
-      diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb", Attach::kBoot, "s-1");
+  std::string xml = diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb", Attach::kBoot,
+                            {.discard = false, .secretUuid = "s-1"});
   EXPECT_EQ(xml,
             "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
             "<source file='/pool/u/vdb.qcow2' startupPolicy='optional'><encryption format='luks'>"
@@ -123,14 +123,14 @@ TEST(EncryptedDiskXml, NamesTheSecretInsideTheSourceAndKeepsThePathReadable) {
 }
 
 TEST(EncryptedDiskXml, FindsTheLuksDisksWhereverLibvirtKeepsTheirEncryption) {
-  std::string inSource =
-      diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb", Attach::kBoot, "s-1");
+  std::string inSource = diskXml("/pool/u/vdb.qcow2", image::ImageFormat::kQcow2, "vdb",
+                                 Attach::kBoot, {.discard = false, .secretUuid = "s-1"});
   std::string inDisk =
       "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
       "<source file='/pool/u/vdc.raw'/><encryption format='luks'>"
       "<secret type='passphrase' uuid='s-2'/></encryption><target dev='vdc' bus='virtio'/></disk>";
   std::string plain =
-      diskXml("/pool/u/vdd.qcow2", image::ImageFormat::kQcow2, "vdd", Attach::kBoot, std::string());
+      diskXml("/pool/u/vdd.qcow2", image::ImageFormat::kQcow2, "vdd", Attach::kBoot);
   std::string qcowDefault =  // qcow2's own, older encryption is not LUKS
       "<disk type='file' device='disk'><source file='/x.qcow2'><encryption format='qcow'/>"
       "</source><target dev='vde' bus='virtio'/></disk>";
