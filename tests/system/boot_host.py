@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""Boots a Debian 12 host with virt-scratch installed and runs the checks in it.
+"""Boots a Debian 12 host, installs the virt-scratch package in it and runs the checks there.
 
 The root filesystem is made once with mmdebstrap and cached as a tarball keyed by a hash of
-rootfs-packages; each run unpacks it into a fresh temporary directory, installs the build into
-it with `cmake --install`, enables checks.service (which runs checks.sh under the booted
-systemd and powers the host off), boots it with `systemd-nspawn -b` and copies the results
+rootfs-packages; each run unpacks it into a fresh temporary directory, copies the package that
+tests/package built into it, enables checks.service (which runs checks.sh under the booted
+systemd: it installs the package with dpkg as an administrator would, runs the checks, purges
+the package, and powers the host off), boots it with `systemd-nspawn -b` and copies the results
 (one "PASS name" or "FAIL name: why" line per check, and the daemon's journal) out. The checks
 themselves are reported by check_result.py, one ctest test each.
 """
@@ -15,14 +16,27 @@ import subprocess
 import sys
 import tempfile
 
-from nspawn_host import SKIP, install, rootfs_tarball, skip_reason, start, stop, unpack, write
+from nspawn_host import SKIP, rootfs_tarball, skip_reason, start, stop, unpack, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT_TIMEOUT_S = 420
+# Where checks.sh finds the package inside the host.
+DEBS_IN_HOST = "var/tmp/virt-scratch-debs"
 
 
-def prepare(root, build):
-    install(root, build)
+def the_deb(debs):
+    """DEBS' virt-scratch_<version>_<arch>.deb (not -dbgsym, not the -dev package)."""
+    names = sorted(n for n in os.listdir(debs)
+                   if n.startswith("virt-scratch_") and n.endswith(".deb"))
+    if len(names) != 1:
+        raise SystemExit("expected one virt-scratch_*.deb in %s (Package.BuildsTheDebs makes "
+                         "it), found %s" % (debs, names or "none"))
+    return os.path.join(debs, names[0])
+
+
+def prepare(root, deb):
+    os.makedirs(os.path.join(root, DEBS_IN_HOST))
+    shutil.copy(deb, os.path.join(root, DEBS_IN_HOST))
     shutil.copy(os.path.join(HERE, "checks.sh"), os.path.join(root, "usr/local/sbin/checks.sh"))
     os.chmod(os.path.join(root, "usr/local/sbin/checks.sh"), 0o755)
     write(os.path.join(root, "etc/systemd/system/checks.service"), """[Unit]
@@ -68,7 +82,8 @@ def boot(root, log):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--build", required=True)
+    parser.add_argument("--debs", required=True,
+                        help="the directory of the package (tests/package's build step)")
     parser.add_argument("--results", required=True)
     args = parser.parse_args()
     shutil.rmtree(args.results, ignore_errors=True)
@@ -78,12 +93,13 @@ def main():
         write(os.path.join(args.results, "skipped"), reason + "\n")
         print("skipped: " + reason)
         return SKIP
+    deb = the_deb(args.debs)
     tarball = rootfs_tarball()
     work = tempfile.mkdtemp(prefix="virt-scratch-system-", dir="/var/tmp")
     try:
         root = os.path.join(work, "root")
         unpack(tarball, root)
-        prepare(root, args.build)
+        prepare(root, deb)
         if not boot(root, os.path.join(args.results, "console.log")):
             print("the host did not power off within %d s; stopped it" % BOOT_TIMEOUT_S)
         produced = os.path.join(root, "system-results")

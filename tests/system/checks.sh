@@ -1,7 +1,8 @@
 #!/bin/bash
-# The system checks, run by checks.service inside the booted host (boot_host.py). Each check
-# writes one line to $1/results: "PASS name" or "FAIL name: why". Waits poll a state with a
-# deadline; nothing sleeps to let something happen.
+# The system checks, run by checks.service inside the booted host (boot_host.py). The first ones
+# install the virt-scratch package with dpkg (boot_host.py put it in /var/tmp/virt-scratch-debs)
+# and the last ones purge it. Each check writes one line to $1/results: "PASS name" or
+# "FAIL name: why". Waits poll a state with a deadline; nothing sleeps to let something happen.
 set -u
 out=$1
 mkdir -p "$out"
@@ -50,7 +51,64 @@ active_with_new_pid() {
 image_of() { $vs list 2>/dev/null | awk '{print $1}' | grep -m1 -- "${1//-/}"; }
 journal_has() { journalctl -u $unit --no-pager -o cat | grep -qF -- "$1"; }
 
-# --- D-Bus activation by a client call
+# --- the package, installed as an administrator would: dpkg under the booted systemd and bus
+deb=$(ls /var/tmp/virt-scratch-debs/virt-scratch_*.deb 2>/dev/null | head -n 1)
+# libvirtd runs, so that one can tell whether the installation restarted it.
+timeout 60 systemctl start libvirtd.service >/dev/null 2>&1
+libvirtd_pid=$(prop libvirtd.service MainPID)
+installed() { [ "$(dpkg-query -W -f='${Status}' virt-scratch 2>/dev/null)" = "install ok installed" ]; }
+if [ -z "$deb" ]; then
+  fail PackageInstalls "no virt-scratch_*.deb in /var/tmp/virt-scratch-debs"
+elif ! DEBIAN_FRONTEND=noninteractive timeout 300 dpkg -i "$deb" >"$out/dpkg-install.txt" 2>&1; then
+  fail PackageInstalls "dpkg -i failed: $(tail -n 5 "$out/dpkg-install.txt" | tr '\n' ' ')"
+elif ! installed; then
+  fail PackageInstalls "dpkg-query says: $(dpkg-query -W -f='${Status}' virt-scratch 2>&1)"
+else
+  pass PackageInstalls
+fi
+
+if ! grep -q "libvirtd reads its hooks only when it starts" "$out/dpkg-install.txt" 2>/dev/null; then
+  fail PackageAsksForALibvirtdRestart "dpkg -i printed no word of restarting libvirtd"
+elif [ "$libvirtd_pid" = 0 ]; then
+  fail PackageAsksForALibvirtdRestart "libvirtd was not running before the installation"
+elif [ "$(prop libvirtd.service MainPID)" != "$libvirtd_pid" ]; then
+  fail PackageAsksForALibvirtdRestart "the installation restarted libvirtd (pid $libvirtd_pid, now $(prop libvirtd.service MainPID))"
+else
+  pass PackageAsksForALibvirtdRestart
+fi
+
+# Bus-activated: installed and known to systemd, but neither enabled nor started.
+load=$(prop $unit LoadState) state=$(prop $unit ActiveState) file_state=$(prop $unit UnitFileState)
+if [ "$load" != loaded ] || [ "$state" != inactive ] || [ "$file_state" != disabled ]; then
+  fail PackageLeavesTheUnitInactiveAndDisabled "the unit is $load, $state, $file_state (want loaded, inactive, disabled)"
+else
+  pass PackageLeavesTheUnitInactiveAndDisabled
+fi
+
+listed=$(dpkg -L virt-scratch 2>&1)
+missing=""
+for path in /etc/libvirt/hooks/qemu.d/virt-scratch /usr/libexec/virt-scratch-hook \
+  /usr/bin/virt-scratch /usr/libexec/virt-scratchd /lib/systemd/system/virt-scratchd.service \
+  /usr/share/dbus-1/system.d/org.virtscratch.Scratch1.conf \
+  /usr/share/dbus-1/system-services/org.virtscratch.Scratch1.service \
+  /usr/share/polkit-1/actions/org.virtscratch.scratch1.policy \
+  /etc/virt-scratch/virt-scratchd.conf; do
+  grep -qx -- "$path" <<<"$listed" || missing="$missing $path"
+done
+conffiles=$(dpkg-query -W -f='${Conffiles}' virt-scratch 2>&1)
+if [ -n "$missing" ]; then
+  fail PackageListsTheHookAndBinariesWhereDebianExpectsThem "dpkg -L virt-scratch lacks$missing"
+elif [ "$(readlink -f /etc/libvirt/hooks/qemu.d/virt-scratch)" != /usr/libexec/virt-scratch-hook ] ||
+  [ ! -x /etc/libvirt/hooks/qemu.d/virt-scratch ]; then
+  fail PackageListsTheHookAndBinariesWhereDebianExpectsThem "the hook is not an executable link to /usr/libexec/virt-scratch-hook: $(ls -l /etc/libvirt/hooks/qemu.d/ 2>&1 | tr '\n' ' ')"
+elif ! grep -q " /etc/virt-scratch/virt-scratchd.conf " <<<"$conffiles"; then
+  fail PackageListsTheHookAndBinariesWhereDebianExpectsThem "/etc/virt-scratch/virt-scratchd.conf is not a conffile: $conffiles"
+else
+  pass PackageListsTheHookAndBinariesWhereDebianExpectsThem
+fi
+
+# --- D-Bus activation by a client call, right after the installation (no reboot, no reload by
+# hand: dbus's trigger reloaded the bus, the postinst systemd)
 state=$(prop $unit ActiveState)
 if [ "$state" != inactive ]; then
   fail DBusActivation "the daemon was $state before any call"
@@ -228,3 +286,38 @@ else
   fi
 fi
 
+# --- purge: the daemon stops and the pool stays, unless the administrator said otherwise
+# (virt-scratch/purge-pool). Last: it removes the package.
+pool=/var/lib/virt-scratch/pool
+pool_files() { find "$pool" -path "$pool/.templates" -prune -o -type f -print 2>/dev/null | sort; }
+# The daemon runs (activated again), so that the purge has to stop it.
+$vs status >/dev/null 2>&1
+before=$(pool_files)
+running_before=$(prop $unit ActiveState)
+if ! DEBIAN_FRONTEND=noninteractive timeout 300 dpkg --purge virt-scratch >"$out/dpkg-purge.txt" 2>&1; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "dpkg --purge failed: $(tail -n 5 "$out/dpkg-purge.txt" | tr '\n' ' ')"
+elif installed || [ -e /usr/libexec/virt-scratchd ] || [ -e /etc/virt-scratch/virt-scratchd.conf ]; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "the package's files are still there"
+elif [ "$running_before" != active ]; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "the daemon was $running_before before the purge, not active"
+elif pgrep -x virt-scratchd >/dev/null; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "virt-scratchd still runs after the purge"
+elif [ -z "$before" ]; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "the pool was empty before the purge"
+elif [ "$(pool_files)" != "$before" ]; then
+  fail PurgeStopsTheDaemonAndKeepsThePool "the pool changed: before [$before] after [$(pool_files)]"
+else
+  pass PurgeStopsTheDaemonAndKeepsThePool
+fi
+
+if ! DEBIAN_FRONTEND=noninteractive timeout 300 dpkg -i "$deb" >"$out/dpkg-install-again.txt" 2>&1; then
+  fail PurgeRemovesThePoolWhenTheAdminSaidSo "dpkg -i again failed: $(tail -n 5 "$out/dpkg-install-again.txt" | tr '\n' ' ')"
+elif ! echo "virt-scratch virt-scratch/purge-pool boolean true" | debconf-set-selections; then
+  fail PurgeRemovesThePoolWhenTheAdminSaidSo "debconf-set-selections failed"
+elif ! DEBIAN_FRONTEND=noninteractive timeout 300 dpkg --purge virt-scratch >>"$out/dpkg-purge.txt" 2>&1; then
+  fail PurgeRemovesThePoolWhenTheAdminSaidSo "dpkg --purge failed: $(tail -n 5 "$out/dpkg-purge.txt" | tr '\n' ' ')"
+elif [ -e /var/lib/virt-scratch ]; then
+  fail PurgeRemovesThePoolWhenTheAdminSaidSo "/var/lib/virt-scratch is still there"
+else
+  pass PurgeRemovesThePoolWhenTheAdminSaidSo
+fi

@@ -1,9 +1,11 @@
 """A Debian 12 host booted with systemd-nspawn: what the system and cluster tiers share.
 
 The root filesystem is made once with mmdebstrap and cached as a tarball keyed by a hash of
-rootfs-packages (beside this file), so both tiers unpack the same one. The build is installed
-into a root with `cmake --install`; the host is booted with `systemd-nspawn -b` and stopped by
-SIGTERM to nspawn, which powers the container's systemd off cleanly.
+rootfs-packages (beside this file), so both tiers unpack the same one. The system tier installs
+the Debian package in its booted host (boot_host.py, checks.sh); the cluster tier installs its
+build into the root with `cmake --install` (install() below), so that both ways of installing
+stay tested. The host is booted with `systemd-nspawn -b` and stopped by SIGTERM to nspawn,
+which powers the container's systemd off cleanly.
 """
 import hashlib
 import os
@@ -52,6 +54,7 @@ def unpack(tarball, root):
 
 
 def install(root, build):
+    """`cmake --install` of BUILD into ROOT (a build configured for /usr and /etc)."""
     subprocess.run(["cmake", "--install", build], check=True, stdout=subprocess.DEVNULL,
                    env=dict(os.environ, DESTDIR=root))
 
