@@ -256,6 +256,19 @@ def scale_rows(d):
     ]
 
 
+def metrics_rows(d):
+    n = d["images"]
+    share = d["share_at_15s_percent"]
+    return [
+        [f"pool of {n} images: one refresh (host bytes of every image, metrics textfile)",
+         ms(d["refresh_cpu_s"]) + " CPU", ms(d["du_cpu_s"]) + " CPU", "du -s -B1 of the pool",
+         f"{d['refresh_cpu_s'] / d['du_cpu_s']:.2f}x the CPU time" if d["du_cpu_s"] else "-",
+         "none set", "-"],
+        [f"pool of {n} images: refresh every 15 s, share of one core", f"{share:.3f}%", "-",
+         "-", "-", "at most 1%", verdict(share <= 1)],
+    ]
+
+
 def vmstart_rows(d):
     rows = []
     for key, what in (("hook_s", "no scratch disk"), ("hook_disk_s", "one boot scratch disk")):
@@ -292,6 +305,7 @@ def combined(records):
     makers = {"create": create_rows, "encrypt": encrypt_rows, "transport": transport_rows,
               "overlay": overlay_rows, "memory": memory_rows, "scale": scale_rows,
               "allocate": lambda d: allocate_rows(d, overlay), "vmstart": vmstart_rows,
+              "metrics": metrics_rows,
               "migrate": migrate_rows}
     rows = []
     for r in records:

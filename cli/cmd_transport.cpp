@@ -21,6 +21,8 @@ constexpr char kExportUsage[] =
     "Write the guest-visible bytes of IMAGE (raw or qcow2) as a standard gzip stream that gunzip,\n"
     "zcat and any gzip library read. Holes are not compressed byte by byte, so the time follows\n"
     "the data, not the virtual size. OUT.gz '-' writes to standard output.\n"
+    "'virt-scratch export --daemon IMAGE DEST' exports one of virt-scratchd's images instead\n"
+    "(see 'virt-scratch export --daemon --help').\n"
     "\n"
     "Options:\n"
     "  --format F     raw or qcow2: read IMAGE as that format (as qemu-img's -f); without it\n"

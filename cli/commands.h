@@ -21,6 +21,7 @@ int runKey(std::span<char* const> args);
 int runList(std::span<char* const> args);
 int runShow(std::span<char* const> args);
 int runStatus(std::span<char* const> args);
+int runMetrics(std::span<char* const> args);
 // `virt-scratch export --daemon IMAGE-ID DEST`: the daemon exports, the CLI follows the Job.
 int runDaemonExport(std::span<char* const> args);
 // `virt-scratch enable|disable DOMAIN`: a scratch disk in a libvirt domain's persistent

@@ -29,7 +29,9 @@ constexpr Command kCommands[] = {
     {"list", virtscratch::cli::runList, "list virt-scratchd's images"},
     {"show", virtscratch::cli::runShow, "describe one of virt-scratchd's images"},
     {"key", virtscratch::cli::runKey, "write an encrypted image's key into a new file (root)"},
-    {"status", virtscratch::cli::runStatus, "show virt-scratchd's pool: quota, use, free space"},
+    {"status", virtscratch::cli::runStatus,
+     "show virt-scratchd's pool: quotas, use, host bytes, free space"},
+    {"metrics", virtscratch::cli::runMetrics, "print virt-scratchd's metrics (Prometheus text)"},
     {"enable", virtscratch::cli::runEnable, "give a libvirt domain a scratch disk at each start"},
     {"disable", virtscratch::cli::runDisable, "take a libvirt domain's scratch disk away"},
 };

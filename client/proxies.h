@@ -26,6 +26,7 @@ class ManagerProxy final
  private:
   void onImageAdded(const sdbus::ObjectPath&, const std::string&) override {}
   void onImageRemoved(const sdbus::ObjectPath&, const std::string&, const std::string&) override {}
+  void onSpaceLow(const std::string&, const uint64_t&, const uint64_t&) override {}
 };
 
 class ImageProxy final : public sdbus::ProxyInterfaces<org::virtscratch::Scratch1::Image_proxy> {

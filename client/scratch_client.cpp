@@ -149,6 +149,7 @@ Result<uint32_t> ScratchClient::releaseDomain(const std::string& domain,
       }
       map["lifetime"] = sdbus::Variant(names);
     }
+    if (!options.origin.empty()) map["origin"] = sdbus::Variant(options.origin);
     ManagerProxy manager(*impl_->connection);
     return manager.ReleaseDomain(domain, map);
   });
@@ -197,8 +198,17 @@ Result<PoolInfo> ScratchClient::status() {
     info.templateBytes = prop<uint64_t>(p, "PoolTemplateBytes");
     info.defaultEncryption = prop<std::string>(p, "DefaultEncryption");
     info.defaultDiscard = prop<std::string>(p, "DefaultDiscard");
+    info.allocated = prop<uint64_t>(p, "PoolAllocated");
+    info.quotaAllocated = prop<uint64_t>(p, "PoolQuotaAllocated");
+    info.highWater = prop<uint64_t>(p, "PoolHighWater");
+    info.spaceState = prop<std::string>(p, "SpaceState");
     return info;
   });
+}
+
+Result<std::string> ScratchClient::metrics() {
+  return impl_->call(
+      [&]() -> Result<std::string> { return ManagerProxy(*impl_->connection).Metrics(); });
 }
 
 Result<uint32_t> ScratchClient::checkInterfaceVersion() {

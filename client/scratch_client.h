@@ -41,6 +41,7 @@ struct Allocated {
 struct ReleaseDomainOptions {
   bool force = false;                           // release even images a running domain has attached
   std::vector<vocabulary::Lifetime> lifetimes;  // only these lifetimes; empty: every image
+  std::string origin;  // who asks, for the daemon's metrics: "hook", "cli" or empty
 };
 
 // An Image object's properties (docs/dbus-api.md).
@@ -61,6 +62,10 @@ struct PoolInfo {
   uint32_t imageCount = 0;
   std::string defaultEncryption;  // [pool] encryption: none or luks
   std::string defaultDiscard;     // [pool] discard: unmap or ignore
+  uint64_t allocated = 0;         // host bytes of the images, as last counted (PoolAllocated)
+  uint64_t quotaAllocated = 0;    // [pool] quota-allocated; 0: none
+  uint64_t highWater = 0;         // [pool] high-water in bytes; 0: none
+  std::string spaceState;         // ok, high-water or reserve
 };
 
 struct ExportOptions {
@@ -101,6 +106,8 @@ class ScratchClient {
   Result<ImageInfo> image(std::string_view idOrPath);
   // The pool's numbers and the daemon's versions, in one call.
   Result<PoolInfo> status();
+  // Manager.Metrics: the daemon's metrics in Prometheus' text format.
+  Result<std::string> metrics();
   // Manager.InterfaceVersion; kFailed naming both versions when the daemon speaks a newer one
   // than this library knows.
   Result<uint32_t> checkInterfaceVersion();

@@ -238,6 +238,10 @@ void Allocator::makeSpares(const std::string& name) {
 
 void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> source) {
   Pending& p = pending_.at(id);
+  p.path = p.plan.incoming              ? AllocatePath::kIncoming
+           : source == nullptr          ? AllocatePath::kCold
+           : !source->spareFile.empty() ? AllocatePath::kSpare
+                                        : AllocatePath::kTemplate;
   BuildTask task;
   ImageRecord& r = task.stored.record;
   r.id = id;
@@ -383,6 +387,8 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
     outcome.status = cancelledByCaller();  // the engine's own word is just "cancelled"
   }
   if (outcome.status.ok()) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - p.started;
+    ctx_.metrics.allocated(outcome.cold ? AllocatePath::kCold : p.path, took.count());
     ctx_.pool.insert(std::move(outcome.stored),
                      keepsTemplate ? std::move(p.templateUse) : TemplateRef());
     const ImageRecord& record = ctx_.pool.find(id)->record;
@@ -393,6 +399,7 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
   } else {
     Status status = outcome.status.withContext("image " + p.plan.domain.uuid + "/" + p.plan.target +
                                                " was not created");
+    ctx_.metrics.allocateFailed();
     ctx_.jobs.complete(p.job->id(), status);
     const std::string& uuid = p.plan.domain.uuid;
     if (!domainInFlight(uuid) && ctx_.pool.idsInDomain(uuid).empty()) {

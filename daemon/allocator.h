@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "daemon/allocate_request.h"
 #include "daemon/image_builder.h"
+#include "daemon/metrics.h"
 #include "daemon/service_context.h"
 
 namespace virtscratch::daemon {
@@ -61,6 +63,8 @@ class Allocator {
     TemplateRef templateUse;           // the template it clones, kept while it does
     std::string passphrase;            // an encrypted image's key, until the store has it
     bool keyStored = false;            // the SecretStore answered (either way)
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    AllocatePath path = AllocatePath::kCold;  // as submitted; a clone that fell back is cold
   };
 
   void dispatch(const std::string& id);

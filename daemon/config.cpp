@@ -122,6 +122,18 @@ Result<double> parsePercent(const std::string& text) {
   return value;
 }
 
+// A size (`percent` set to -1) or a share of the pool's filesystem (`bytes` set to 0).
+Status sizeOrPercent(const std::string& text, uint64_t& bytes, double& percent) {
+  if (!text.empty() && text.back() == '%') {
+    VS_ASSIGN_OR_RETURN(percent, parsePercent(text));
+    bytes = 0;
+    return {};
+  }
+  VS_ASSIGN_OR_RETURN(bytes, parseLimit(text));
+  percent = -1;
+  return {};
+}
+
 Result<uint32_t> parseCount(const std::string& text, uint32_t max) {
   size_t digits = text.find_first_not_of("0123456789");
   uint64_t value = text.size() <= 9 && digits == std::string::npos && !text.empty()
@@ -223,14 +235,7 @@ const std::vector<KeySpec>& keySpecs() {
          return {};
        })},
       {"pool", "reserve", scalar([](const std::string& t, Config& c) -> Status {
-         if (!t.empty() && t.back() == '%') {
-           VS_ASSIGN_OR_RETURN(c.poolReservePercent, parsePercent(t));
-           c.poolReserve = 0;
-           return {};
-         }
-         VS_ASSIGN_OR_RETURN(c.poolReserve, parseLimit(t));
-         c.poolReservePercent = -1;
-         return {};
+         return sizeOrPercent(t, c.poolReserve, c.poolReservePercent);
        })},
       {"pool", "encryption", scalar([](const std::string& t, Config& c) -> Status {
          VS_ASSIGN_OR_RETURN(c.poolEncryption, image::parseEncryption(t));
@@ -238,6 +243,18 @@ const std::vector<KeySpec>& keySpecs() {
        })},
       {"pool", "discard", scalar([](const std::string& t, Config& c) -> Status {
          VS_ASSIGN_OR_RETURN(c.poolDiscard, vocabulary::parseDiscard(t));
+         return {};
+       })},
+      {"pool", "quota-allocated", scalar([](const std::string& t, Config& c) -> Status {
+         VS_ASSIGN_OR_RETURN(c.poolQuotaAllocated, parseLimit(t));
+         return {};
+       })},
+      {"pool", "high-water", scalar([](const std::string& t, Config& c) -> Status {
+         return sizeOrPercent(t, c.poolHighWater, c.poolHighWaterPercent);
+       })},
+      {"pool", "refresh", scalar([](const std::string& t, Config& c) -> Status {
+         // A day at most: a mark crossed is heard about within that.
+         VS_ASSIGN_OR_RETURN(c.refreshSeconds, parseCount(t, 86400));
          return {};
        })},
       {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {
@@ -297,6 +314,20 @@ const std::vector<KeySpec>& keySpecs() {
          config.contentRoots = std::move(roots);
          return {};
        }},
+      {"metrics", "textfile", scalar([](const std::string& t, Config& c) -> Status {
+         if (t.empty()) {
+           c.metricsTextfile.clear();
+           return {};
+         }
+         VS_ASSIGN_OR_RETURN(std::string path, absolutePath(t));
+         if (!path.ends_with(".prom") || path.ends_with("/.prom")) {
+           return invalidArgument("'" + path +
+                                  "' does not end in .prom, and node_exporter's textfile "
+                                  "collector reads only NAME.prom files");
+         }
+         c.metricsTextfile = std::move(path);
+         return {};
+       })},
       {"libvirt", "uri", scalar([](const std::string& t, Config& c) -> Status {
          c.libvirtUri = t;
          return {};
@@ -460,6 +491,8 @@ std::vector<std::string> keysNeedingRestart(const Config& running, const Config&
   if (running.templateBudget != next.templateBudget) keys.push_back("[templates] budget");
   if (running.libvirtUri != next.libvirtUri) keys.push_back("[libvirt] uri");
   if (running.queueLimit != next.queueLimit) keys.push_back("[jobs] queue");
+  if (running.refreshSeconds != next.refreshSeconds) keys.push_back("[pool] refresh");
+  if (running.metricsTextfile != next.metricsTextfile) keys.push_back("[metrics] textfile");
   return keys;
 }
 

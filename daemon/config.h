@@ -31,6 +31,16 @@ struct Config {
   // Whether disks give freed blocks back (vocabulary/discard.h), for an Allocate that does not
   // say; `enable` reads it too. Preallocated images never do.
   bool poolDiscard = true;
+  // Largest sum of the images' host (allocated) bytes, as the last refresh counted them; 0: none.
+  uint64_t poolQuotaAllocated = 0;
+  // The high-water mark of the images' allocated total: past it the daemon warns (log line,
+  // SpaceLow signal). Bytes, or a percentage of the pool's filesystem turned into bytes when the
+  // pool is opened, as the reserve; 0 bytes: no mark.
+  uint64_t poolHighWater = 0;
+  double poolHighWaterPercent = 80;  // negative when the mark was given in bytes
+  // Seconds between refreshes: the images' allocated bytes and the pool's free space are read
+  // again, the reserve and the high-water mark checked and [metrics] textfile rewritten.
+  uint32_t refreshSeconds = 15;
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
   // Bytes of template files kept (allocated bytes), LRU eviction; 0: no limit. A sparse template
@@ -53,17 +63,21 @@ struct Config {
   // [jobs]
   uint32_t concurrentExports = 1;  // exports: how many run at once; the rest wait their turn
   uint32_t queueLimit = 256;       // queue: work waiting for a worker, per lane; past it, Busy
+  // [metrics]
+  // Where the metrics are written at each refresh (Prometheus text format, for node_exporter's
+  // textfile collector), replaced atomically; empty: not written.
+  std::string metricsTextfile;
 };
 
 // Reads `path` and the drop-ins in `<path>.d/` (e.g. virt-scratchd.conf.d/). A missing main
 // file is not an error (defaults apply); a malformed one is.
 Result<Config> loadConfig(const std::string& path);
 
-// On reload (SIGHUP) the running daemon takes [pool] quota, reserve, encryption and discard,
-// [limits],
-// [jobs] exports and [content] roots from a new configuration; [hook] is the hook's, read on each
-// of its runs. The keys below are kept as the daemon started with them: the pool, its templates,
-// the worker queues and the libvirt connection are made once. Returns those whose value differs
+// On reload (SIGHUP) the running daemon takes [pool] quota, quota-allocated, reserve, high-water,
+// encryption and discard, [limits], [jobs] exports and [content] roots from a new configuration;
+// [hook] is the hook's, read on each of its runs. The keys below are kept as the daemon started
+// with them: the pool, its templates, the worker queues and the libvirt connection are made once.
+// Returns those whose value differs
 // ("[pool] path"), for the log.
 std::vector<std::string> keysNeedingRestart(const Config& running, const Config& next);
 

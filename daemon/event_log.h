@@ -19,6 +19,9 @@ class EventLog final : public ServiceListener {
   void jobAdded(const JobInfo& job) override { next_.jobAdded(job); }
   void jobProgress(const JobInfo& job) override { next_.jobProgress(job); }
   void jobCompleted(const JobInfo& job, const Status& status) override;
+  void spaceChanged(SpaceState state, uint64_t allocated, uint64_t available) override {
+    next_.spaceChanged(state, allocated, available);
+  }
 
  private:
   ServiceListener& next_;

@@ -70,7 +70,13 @@ void JobTable::complete(uint64_t id, const Status& status) {
   if (it == jobs_.end()) return;
   std::shared_ptr<Job> job = std::move(it->second.job);
   jobs_.erase(it);
-  listener_.jobCompleted(job->info(), status);
+  JobInfo info = job->info();
+  if (metrics_ != nullptr) {
+    metrics_->jobEnded(info.operation, status.ok()                              ? "ok"
+                                       : status.code() == ErrorCode::kCancelled ? "cancelled"
+                                                                                : "failed");
+  }
+  listener_.jobCompleted(info, status);
 }
 
 std::shared_ptr<Job> JobTable::find(uint64_t id) const {

@@ -14,6 +14,7 @@
 
 #include "base/progress.h"
 #include "daemon/loop_invoker.h"
+#include "daemon/metrics.h"
 #include "daemon/service.h"
 
 namespace virtscratch::daemon {
@@ -55,8 +56,9 @@ class JobTable : public std::enable_shared_from_this<JobTable> {
 
   // A new job, announced with jobAdded.
   std::shared_ptr<Job> add(std::string operation);
-  // Announces jobCompleted once and forgets the job.
+  // Announces jobCompleted once, counts its outcome in the metrics and forgets the job.
   void complete(uint64_t id, const Status& status);
+  void setMetrics(Metrics* metrics) { metrics_ = metrics; }
   std::shared_ptr<Job> find(uint64_t id) const;
   std::vector<JobInfo> list() const;
   void cancelAll();
@@ -76,6 +78,7 @@ class JobTable : public std::enable_shared_from_this<JobTable> {
   ServiceListener& listener_;
   std::map<uint64_t, Entry> jobs_;
   uint64_t nextId_ = 1;
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace virtscratch::daemon

@@ -21,6 +21,7 @@
 #include "daemon/glib_source.h"
 #include "daemon/image_engine.h"
 #include "daemon/libvirt/attachment_probe.h"
+#include "daemon/libvirt/connection_metrics.h"
 #include "daemon/libvirt/libvirt_connection.h"
 #include "daemon/libvirt/libvirt_event_loop.h"
 #include "daemon/libvirt/libvirt_resolver.h"
@@ -28,6 +29,7 @@
 #include "daemon/libvirt/lifecycle_watcher.h"
 #include "daemon/log.h"
 #include "daemon/loop_invoker.h"
+#include "daemon/metrics_publisher.h"
 #include "daemon/service.h"
 #include "vocabulary/bus_names.h"
 #include "vocabulary/domain_uuid.h"
@@ -174,6 +176,8 @@ int run(const Options& options) {
     return 1;
   }
   const std::string poolPath = config->poolPath;
+  const uint32_t refreshSeconds = config->refreshSeconds;
+  const std::string metricsTextfile = config->metricsTextfile;
   Daemon daemon;
   daemon.configPath = options.config;
   daemon.started = *config;
@@ -193,6 +197,7 @@ int run(const Options& options) {
   DomainResolver* resolver = &noLibvirtResolver;
   // [libvirt] uri set: names are looked up, and the watcher follows the domains once the pool
   // is open. libvirt's event loop runs on this loop, registered before any connection opens.
+  libvirt::ConnectionMetrics connectionMetrics;  // outlives the connection it observes
   std::unique_ptr<libvirt::LibvirtConnection> libvirtConnection;
   std::unique_ptr<libvirt::LibvirtResolver> libvirtResolver;
   if (!config->libvirtUri.empty()) {
@@ -226,6 +231,13 @@ int run(const Options& options) {
         std::make_unique<libvirt::LibvirtSecretStore>(*libvirtConnection, invoker, context);
     service.setSecretStore(secretStore.get());
   }
+  std::function<LibvirtMetrics()> libvirtMetrics;
+  if (libvirtConnection) {
+    libvirtConnection->addObserver(&connectionMetrics);
+    libvirtMetrics = [&connectionMetrics] { return connectionMetrics.metrics(); };
+  }
+  MetricsPublisher metrics(service, VIRTSCRATCH_VERSION, metricsTextfile, libvirtMetrics);
+  tree.setMetricsSource([&metrics] { return metrics.text(); });
   Result<std::string> started = service.start();
   if (!started.ok()) {
     logLine(LogLevel::kError,
@@ -271,6 +283,14 @@ int run(const Options& options) {
   }
 
   guint watchdog = startWatchdog();
+  metrics.refresh();
+  guint refresh = g_timeout_add_seconds(
+      refreshSeconds,
+      [](gpointer data) -> gboolean {
+        static_cast<MetricsPublisher*>(data)->refresh();
+        return G_SOURCE_CONTINUE;
+      },
+      &metrics);
   std::unique_ptr<libvirt::LifecycleWatcher> watcher;
   // Without libvirt there is no probe: nothing is known of running domains, release is allowed.
   std::unique_ptr<libvirt::LibvirtAttachmentProbe> probe;
@@ -289,7 +309,9 @@ int run(const Options& options) {
   // The signal sources stay: removing them would restore SIGTERM's default action, and a
   // second SIGTERM during the teardown would end the process with it.
   if (watchdog != 0) g_source_remove(watchdog);
+  g_source_remove(refresh);
   watcher.reset();  // before the Service it calls
+  if (libvirtConnection) libvirtConnection->removeObserver(&connectionMetrics);
   service.setAttachmentProbe(nullptr);
   probe.reset();
   service.setSecretStore(nullptr);

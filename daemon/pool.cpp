@@ -86,11 +86,25 @@ void Pool::insert(StoredRecord stored, TemplateRef templateUse) {
   entry.record.path =
       imagePath(entry.record.domainUuid, entry.record.target, entry.record.spec.format);
   entry.record.claim = ++claims_;
+  entry.allocated = allocatedBytes(entry.record);
   std::string id = entry.record.id;
   used_ += entry.record.spec.size;
+  allocated_ += entry.allocated;
   auto [it, added] = entries_.try_emplace(id);
-  if (!added) used_ -= it->second.record.spec.size;
+  if (!added) {
+    used_ -= it->second.record.spec.size;
+    allocated_ -= it->second.allocated;
+  }
   it->second = std::move(entry);
+}
+
+void Pool::refreshAllocation() {
+  uint64_t total = 0;
+  for (auto& [id, entry] : entries_) {
+    entry.allocated = allocatedBytes(entry.record);
+    total += entry.allocated;
+  }
+  allocated_ = total;
 }
 
 const PoolEntry* Pool::find(std::string_view id) const {
@@ -149,6 +163,7 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   PoolEntry entry = std::move(it->second);
   entries_.erase(it);
   used_ -= entry.record.spec.size;
+  allocated_ -= entry.allocated;
   return entry;
 }
 

@@ -21,6 +21,7 @@ namespace virtscratch::daemon {
 // (dropped with the entry when the image is released).
 struct PoolEntry : StoredRecord {
   TemplateRef templateUse;
+  uint64_t allocated = 0;  // host bytes of its file as the last count found (refreshAllocation)
 };
 
 class Pool {
@@ -50,6 +51,11 @@ class Pool {
   std::vector<const PoolEntry*> entries() const;  // sorted by id
   std::vector<std::string> idsInDomain(std::string_view domainUuid) const;
   uint64_t usedBytes() const { return used_; }  // sum of virtual sizes
+  // Sum of the images' host bytes as last counted: each image is counted when it is inserted and
+  // at every refreshAllocation(), so reading it costs no stat.
+  uint64_t allocatedTotal() const { return allocated_; }
+  // Counts the host bytes of every image again (one openat and fstatat each).
+  void refreshAllocation();
   size_t size() const { return entries_.size(); }
 
   // Deletes the image's files and forgets it. The record is renamed away first, so a crash at any
@@ -61,7 +67,7 @@ class Pool {
   Result<uint64_t> availableBytes() const;
   // The size of the pool's filesystem (statvfs f_blocks), for a reserve given as a percentage.
   Result<uint64_t> totalBytes() const;
-  // Host bytes the image occupies; 0 when it cannot be read.
+  // Host bytes the image occupies, read now; 0 when it cannot be read.
   uint64_t allocatedBytes(const ImageRecord& record) const;
 
  private:
@@ -72,6 +78,7 @@ class Pool {
   // Kept by insert() and remove(), so that an Allocate does not sum the pool; an image's virtual
   // size does not change while the pool holds it.
   uint64_t used_ = 0;
+  uint64_t allocated_ = 0;  // sum of the entries' `allocated`
 };
 
 }  // namespace virtscratch::daemon

@@ -88,6 +88,8 @@ std::vector<JobInfo> Service::jobs() const { return impl_->jobs(); }
 std::optional<JobInfo> Service::findJob(uint64_t jobId) const { return impl_->findJob(jobId); }
 
 PoolStatus Service::poolStatus() const { return impl_->poolStatus(); }
+void Service::refreshSpace() { impl_->refreshSpace(); }
+const Metrics& Service::metrics() const { return impl_->metrics(); }
 
 void Service::shutdown(bool cancel, std::function<void()> done) {
   impl_->shutdown(cancel, std::move(done));

@@ -23,6 +23,7 @@
 #include "daemon/config.h"
 #include "daemon/image_record.h"
 #include "daemon/loop_invoker.h"
+#include "daemon/metrics.h"
 #include "image/spec.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/lifetime.h"
@@ -50,11 +51,23 @@ struct ExportParams {
   unsigned threads = 0;
 };
 
+// How full the pool is, as the last refresh found it (Service::refreshSpace): ok, past the
+// high-water mark of allocated bytes, or under the reserve of free space (the worse of the two).
+enum class SpaceState { kOk, kHighWater, kReserve };
+std::string_view toString(SpaceState state);  // "ok", "high-water", "reserve"
+
 struct PoolStatus {
   std::string path;
   uint64_t quota = 0;
   uint64_t used = 0;  // sum of virtual sizes of the pool's images
   uint64_t free = 0;  // bytes available on the pool's filesystem, less the reserve
+  // Sum of the host bytes the images occupy, as last counted (at each refresh, and for each
+  // image when it is made).
+  uint64_t allocated = 0;
+  uint64_t quotaAllocated = 0;  // [pool] quota-allocated; 0: none
+  uint64_t highWater = 0;       // [pool] high-water in bytes; 0: none
+  uint64_t reserve = 0;         // [pool] reserve in bytes
+  SpaceState spaceState = SpaceState::kOk;
   uint32_t imageCount = 0;
   uint64_t templateBytes = 0;  // host bytes of templates, their descriptions and spares
   image::Encryption encryption = image::Encryption::kNone;  // [pool] encryption
@@ -66,6 +79,7 @@ struct ReleaseOptions {
   bool force = false;  // release even an image attached to a running domain
   // ReleaseDomain only: release just the images of these lifetimes; empty: every image.
   std::vector<vocabulary::Lifetime> lifetimes;
+  std::string origin;  // "hook", "cli" or empty (vocabulary::parseOrigin), for the metrics
 };
 
 struct JobInfo {
@@ -114,6 +128,9 @@ class ServiceListener {
   virtual void jobAdded(const JobInfo& job) = 0;
   virtual void jobProgress(const JobInfo& job) = 0;  // at most every 200 ms per job
   virtual void jobCompleted(const JobInfo& job, const Status& status) = 0;
+  // A refresh found the pool in another SpaceState: `allocated` is the images' host bytes and
+  // `available` the bytes free on the pool's filesystem (statvfs f_bavail), as it found them.
+  virtual void spaceChanged(SpaceState /*state*/, uint64_t /*allocated*/, uint64_t /*available*/) {}
 };
 
 class ImageEngine;
@@ -186,7 +203,8 @@ class Service {
 
   std::vector<const ImageRecord*> images() const;
   const ImageRecord* findImage(std::string_view id) const;
-  uint64_t allocatedBytes(std::string_view id) const;  // host bytes the image occupies
+  // Host bytes the image occupies, as last counted (no stat: see refreshSpace).
+  uint64_t allocatedBytes(std::string_view id) const;
 
   // Starts an export job; its progress and end reach the listener.
   Result<uint64_t> startExport(const Caller& caller, std::string_view id, ExportParams params);
@@ -195,6 +213,12 @@ class Service {
   std::optional<JobInfo> findJob(uint64_t jobId) const;  // nothing once it has completed
 
   PoolStatus poolStatus() const;
+  // Counts the host bytes of every image and the pool's free space again, then checks the
+  // high-water mark and the reserve: when the SpaceState changes, a log line (a warning when it
+  // worsens) and the listener's spaceChanged. The daemon calls it every [pool] refresh seconds.
+  void refreshSpace();
+  // What the Service counted since it started (Allocate latency, requests, jobs).
+  const Metrics& metrics() const;
 
   // Takes the keys a reload may change (config.h, keysNeedingRestart) from `config`; the rest
   // stay as they were. Work already admitted keeps the limits it was checked against.

@@ -1,6 +1,6 @@
 // What the parts of the Service share: its configuration, the loop, the listener, the pool, the
-// template cache, the jobs, the workers, the image engine and the store of disk keys. Owned by the
-// Service; loop thread.
+// template cache, the jobs, the workers, the image engine, the store of disk keys and the metrics.
+// Owned by the Service; loop thread.
 #pragma once
 
 #include <functional>
@@ -11,6 +11,7 @@
 #include "daemon/image_engine.h"
 #include "daemon/jobs.h"
 #include "daemon/loop_invoker.h"
+#include "daemon/metrics.h"
 #include "daemon/pool.h"
 #include "daemon/secret_store.h"
 #include "daemon/service.h"
@@ -29,6 +30,7 @@ struct ServiceContext {
   WorkerPool& workers;
   ImageEngine& engine;        // any thread
   SecretStore*& secrets;      // the keys of encrypted images (Service::setSecretStore)
+  Metrics& metrics;
   std::weak_ptr<void> alive;  // expires when the Service is destroyed
 
   // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.

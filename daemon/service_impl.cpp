@@ -37,9 +37,11 @@ Service::Impl::Impl(Config config, LoopInvoker& loop, ServiceListener& listener,
       content_(config_.contentRoots),
       workers_(workerCount(), config_.queueLimit),
       memorySecrets_(loop),
-      ctx_{config_, loop, listener, pool_, templates_, *jobs_, workers_, engine_, secrets_, alive_},
+      ctx_{config_,  loop,    listener, pool_,    templates_, *jobs_,
+           workers_, engine_, secrets_, metrics_, alive_},
       allocator_(ctx_) {
   allocator_.setIdleCallback([this] { maybeFinishShutdown(); });
+  jobs_->setMetrics(&metrics_);
 }
 
 Service::Impl::~Impl() {
@@ -52,9 +54,10 @@ Result<std::string> Service::Impl::start() {
   if (started_) return failed("the pool is open already");
   VS_RETURN_IF_ERROR(pool_.open());
   if (config_.poolReserve == 0 && config_.poolReservePercent >= 0) {
-    VS_ASSIGN_OR_RETURN(uint64_t total, pool_.totalBytes());
-    config_.poolReserve =
-        static_cast<uint64_t>(static_cast<long double>(total) * config_.poolReservePercent / 100);
+    VS_ASSIGN_OR_RETURN(config_.poolReserve, shareOfPool(config_.poolReservePercent));
+  }
+  if (config_.poolHighWater == 0 && config_.poolHighWaterPercent > 0) {
+    VS_ASSIGN_OR_RETURN(config_.poolHighWater, shareOfPool(config_.poolHighWaterPercent));
   }
   VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path()));
   for (const auto& [domain, target] : recovery.orphanKeys) {
@@ -89,6 +92,9 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   };
   if (!started_) return fail(notStarted());
   if (stopping_) return fail(shuttingDown());
+  metrics_.request("allocate", request.spec.origin.empty()
+                                   ? (caller.sender.empty() ? kOriginWatcher : kOriginBus)
+                                   : std::string_view(request.spec.origin));
   auto plan = planAllocation(request, config_, resolver_, content_);
   if (!plan.ok()) return fail(plan.status());
   if (plan->content) plan->content->reader = caller;
@@ -137,6 +143,18 @@ Status Service::Impl::checkRoom(const AllocationPlan& plan) const {
                   " in use); release images or ask for less"};
     }
   }
+  uint64_t quotaAllocated = config_.poolQuotaAllocated;
+  if (quotaAllocated != 0) {
+    uint64_t allocated = pool_.allocatedTotal() + allocator_.pendingAllocation();
+    uint64_t needs = plan.expectedAllocation;
+    if (needs > quotaAllocated || allocated > quotaAllocated - needs) {
+      return {ErrorCode::kQuotaExceeded, "a new image needing about " + image::formatSize(needs) +
+                                             " on the host would pass [pool] quota-allocated of " +
+                                             image::formatSize(quotaAllocated) +
+                                             " (the images occupy " + image::formatSize(allocated) +
+                                             "); release images or raise the quota"};
+    }
+  }
   VS_ASSIGN_OR_RETURN(uint64_t available, pool_.availableBytes());
   uint64_t usable = available > config_.poolReserve ? available - config_.poolReserve : 0;
   // Templates and spares being built take room too; those already built are gone from statvfs.
@@ -179,7 +197,7 @@ const ImageRecord* Service::Impl::findImage(std::string_view id) const {
 
 uint64_t Service::Impl::allocatedBytes(std::string_view id) const {
   const PoolEntry* entry = pool_.find(id);
-  return entry == nullptr ? 0 : pool_.allocatedBytes(entry->record);
+  return entry == nullptr ? 0 : entry->allocated;
 }
 
 uint64_t Service::Impl::freeBytes() const {
@@ -196,6 +214,11 @@ PoolStatus Service::Impl::poolStatus() const {
   status.free = started_ ? freeBytes() : 0;
   status.imageCount = static_cast<uint32_t>(pool_.size());
   status.templateBytes = templates_.bytes();
+  status.allocated = pool_.allocatedTotal();
+  status.quotaAllocated = config_.poolQuotaAllocated;
+  status.highWater = config_.poolHighWater;
+  status.reserve = config_.poolReserve;
+  status.spaceState = spaceState_;
   status.encryption = config_.poolEncryption;
   status.discard = config_.poolDiscard;
   return status;

@@ -75,6 +75,8 @@ class Service::Impl {
   std::optional<JobInfo> findJob(uint64_t jobId) const;
 
   PoolStatus poolStatus() const;
+  void refreshSpace();  // service_space.cpp
+  const Metrics& metrics() const { return metrics_; }
   Status reconfigure(const Config& config);  // service_reload.cpp
   void shutdown(bool cancel, std::function<void()> done);
 
@@ -95,6 +97,9 @@ class Service::Impl {
   }
   void maybeFinishShutdown();
   uint64_t freeBytes() const;
+  // A share of the pool's filesystem in bytes, for [pool] reserve and high-water given in %.
+  Result<uint64_t> shareOfPool(double percent) const;
+  SpaceState spaceStateOf(uint64_t allocated, uint64_t available) const;
 
   Config config_;
   ServiceListener& listener_;
@@ -109,6 +114,8 @@ class Service::Impl {
   WorkerPool workers_;
   MemorySecretStore memorySecrets_;
   SecretStore* secrets_ = &memorySecrets_;
+  Metrics metrics_;
+  SpaceState spaceState_ = SpaceState::kOk;
   ServiceContext ctx_;
   Allocator allocator_;
   struct WaitingExport {

@@ -97,6 +97,7 @@ Status Service::Impl::releaseImage(std::string_view id, std::string_view reason)
 
 void Service::Impl::releaseImage(std::string_view id, ReleaseOptions options,
                                  std::function<void(Status)> done) {
+  metrics_.request("release", options.origin.empty() ? kOriginBus : options.origin);
   if (Status s = checkReleasable(id); !s.ok()) return done(s);
   if (options.force || probe_ == nullptr) return done(releaseImage(id, "released"));
   const ImageRecord& record = pool_.find(id)->record;
@@ -106,6 +107,7 @@ void Service::Impl::releaseImage(std::string_view id, ReleaseOptions options,
 
 void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions options,
                                   std::function<void(Result<uint32_t>)> done) {
+  metrics_.request("release", options.origin.empty() ? kOriginBus : options.origin);
   auto uuid = domainToRelease(domain);
   if (!uuid.ok()) return done(uuid.status());
   std::vector<std::string> paths;

@@ -1,6 +1,7 @@
-// Service::Impl::reconfigure: the keys a reload changes are read at each check (quota, reserve,
-// limits), at each Allocate with content (roots) or when an export is started or ends (exports),
-// so replacing them is enough; exports waiting their turn start at once if the cap went up.
+// Service::Impl::reconfigure: the keys a reload changes are read at each check (quotas, reserve,
+// high-water, limits), at each Allocate with content (roots) or when an export is started or ends
+// (exports), so replacing them is enough; exports waiting their turn start at once if the cap went
+// up.
 #include "daemon/service_impl.h"
 
 namespace virtscratch::daemon {
@@ -9,12 +10,17 @@ Status Service::Impl::reconfigure(const Config& config) {
   uint64_t reserve = config.poolReserve;
   if (config.poolReserve == 0 && config.poolReservePercent >= 0) {
     if (started_) {
-      VS_ASSIGN_OR_RETURN(uint64_t total, pool_.totalBytes());
-      reserve =
-          static_cast<uint64_t>(static_cast<long double>(total) * config.poolReservePercent / 100);
+      VS_ASSIGN_OR_RETURN(reserve, shareOfPool(config.poolReservePercent));
     }
   }
+  uint64_t highWater = config.poolHighWater;
+  if (config.poolHighWater == 0 && config.poolHighWaterPercent > 0 && started_) {
+    VS_ASSIGN_OR_RETURN(highWater, shareOfPool(config.poolHighWaterPercent));
+  }
   config_.poolQuota = config.poolQuota;
+  config_.poolQuotaAllocated = config.poolQuotaAllocated;
+  config_.poolHighWater = highWater;
+  config_.poolHighWaterPercent = config.poolHighWaterPercent;
   config_.poolEncryption = config.poolEncryption;
   config_.poolDiscard = config.poolDiscard;
   config_.poolReserve = reserve;

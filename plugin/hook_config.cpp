@@ -21,8 +21,8 @@ namespace {
 // The configuration's groups (daemon/config.cpp keySpecs): the hook reads only [hook], but a
 // group the daemon does not know is a mistake it reports as the daemon does.
 // tests/integration/hook (HookTest.ReadsTheShippedConfiguration) keeps the two lists together.
-constexpr std::string_view kGroups[] = {"pool",    "templates", "access", "content",
-                                        "libvirt", "hook",      "limits", "jobs"};
+constexpr std::string_view kGroups[] = {"pool", "templates", "access", "content", "libvirt",
+                                        "hook", "limits",    "jobs",   "metrics"};
 
 std::string_view strip(std::string_view s) {
   size_t first = s.find_first_not_of(" \t\r");

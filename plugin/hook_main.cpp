@@ -104,8 +104,9 @@ int prepare(const std::string& xml, const vocabulary::DomainScratch& scratch,
     if (disk.attach != vocabulary::Attach::kBoot) continue;
     std::string what = "cannot make scratch disk " + disk.target + who + ": ";
     // One round trip: Allocate's reply carries the file's path.
-    auto allocated =
-        (*client)->allocate(scratch.uuid, vocabulary::allocateSpecOf(disk, scratch.vcpus));
+    vocabulary::AllocateSpec spec = vocabulary::allocateSpecOf(disk, scratch.vcpus);
+    spec.origin = "hook";
+    auto allocated = (*client)->allocate(scratch.uuid, spec);
     if (!allocated.ok()) {
       exitCode = failAsConfigured(
           config, what + allocated.status().message() + hintFor(allocated.status(), configFile));
@@ -159,6 +160,7 @@ int migrateIn(const std::string& xml, const vocabulary::DomainScratch& scratch,
         luks->count(disk.target) != 0 ? image::Encryption::kLuks : image::Encryption::kNone;
     spec.encryptionGiven = true;
     spec.incoming = true;
+    spec.origin = "hook";
     auto allocated = (*client)->allocate(scratch.uuid, spec);
     if (!allocated.ok()) {
       return refuse("scratch disk " + disk.target + ": " + allocated.status().message());
@@ -186,7 +188,7 @@ int release(const vocabulary::DomainScratch& scratch, const HookConfig& config,
   // One call per VM. force: at `release end` the domain has stopped, and asking libvirt whether
   // it runs would wait for the domain's lock, which libvirtd holds while this hook runs.
   auto released = (*client)->releaseDomain(
-      scratch.uuid, {.force = true, .lifetimes = {vocabulary::Lifetime::kBoot}});
+      scratch.uuid, {.force = true, .lifetimes = {vocabulary::Lifetime::kBoot}, .origin = "hook"});
   if (!released.ok()) {
     return failAsConfigured(
         config, what + released.status().message() + hintFor(released.status(), configFile));

@@ -70,6 +70,8 @@ Status readKey(const std::string& key, const SpecValue& value, AllocateSpec& out
     VS_ASSIGN_OR_RETURN(out.incoming, take<bool>(key, value));
   } else if (key == "discard") {
     VS_ASSIGN_OR_RETURN(out.discard, take<bool>(key, value));
+  } else if (key == "origin") {
+    return parseInto(key, value, out.origin, parseOrigin);
   } else {
     return invalidArgument("unknown spec key '" + key +
                            "'; known keys: " + std::string(kAllocateKeys));
@@ -96,7 +98,7 @@ std::string_view keySignature(std::string_view key) {
   if (key == "vcpus") return "u";
   if (key == "incoming" || key == "discard") return "b";
   for (std::string_view k : {"format", "filesystem", "label", "uuid", "partition", "preallocation",
-                             "content", "encryption", "target", "lifetime"}) {
+                             "content", "encryption", "target", "lifetime", "origin"}) {
     if (k == key) return "s";
   }
   return "";
@@ -136,7 +138,14 @@ SpecMap toSpecMap(const AllocateSpec& spec) {
   map["lifetime"] = std::string(toString(spec.lifetime));
   if (spec.incoming) map["incoming"] = true;
   if (spec.discard) map["discard"] = *spec.discard;
+  if (!spec.origin.empty()) map["origin"] = spec.origin;
   return map;
+}
+
+Result<std::string> parseOrigin(std::string_view text) {
+  if (text == "hook" || text == "cli") return std::string(text);
+  return invalidArgument("unknown origin '" + std::string(text) +
+                         "' (choose one of: hook, cli; leave it out otherwise)");
 }
 
 Result<AllocateSpec> parseSpecMap(const SpecMap& map) {

@@ -44,12 +44,20 @@ struct AllocateSpec {
   // Whether the disk the watcher hot-plugs gives freed blocks back (vocabulary/discard.h);
   // unset: the daemon's [pool] discard decides.
   std::optional<bool> discard;
+  // Who asks, for the daemon's metrics: "hook" or "cli" (parseOrigin); empty: a caller that does
+  // not say (a management tool).
+  std::string origin;
 };
+
+// The origins a request may name (spec key and ReleaseDomain option "origin"): "hook" (the
+// libvirt hook) or "cli" (virt-scratch). A fixed set, so that callers cannot grow the metrics
+// without bound; anything else is kInvalidArgument naming the value.
+Result<std::string> parseOrigin(std::string_view text);
 
 // The keys Allocate knows, comma-separated, for messages.
 inline constexpr std::string_view kAllocateKeys =
     "size, size-per-vcpu, vcpus, format, filesystem, label, uuid, partition, preallocation, "
-    "content, encryption, target, lifetime, incoming, discard";
+    "content, encryption, target, lifetime, incoming, discard, origin";
 
 // The D-Bus signature a known key takes ("t" for size, "s" for target...); empty for a key
 // Allocate does not know.

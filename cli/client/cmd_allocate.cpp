@@ -115,6 +115,7 @@ int runAllocate(std::span<char* const> argv) {
 
   auto client = client::ScratchClient::connect();
   if (!client.ok()) return failure("allocate", client.status());
+  (*spec)["origin"] = std::string("cli");
   auto allocated = (*client)->allocate(domain, *spec);
   if (!allocated.ok()) return failure("allocate", allocated.status());
   std::string output = allocated->path + "\n";

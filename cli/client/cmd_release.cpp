@@ -57,6 +57,7 @@ int runRelease(std::span<char* const> argv) {
   if (!client.ok()) return failure("release", client.status());
   client::ReleaseDomainOptions options;
   options.force = force;
+  options.origin = "cli";
   auto released = (*client)->releaseDomain(what, options);
   if (!released.ok()) return failure("release", released.status());
   std::printf("released %u image%s of %s\n", *released, *released == 1 ? "" : "s", what.c_str());

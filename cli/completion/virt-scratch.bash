@@ -30,6 +30,7 @@ _virt_scratch_spec()
                 "--lifetime= --json --help | -" ;;
         release) echo "--force --help | -" ;;
         list | status) echo "--json --help |" ;;
+        metrics) echo "--help |" ;;
         show) echo "--json --help | -" ;;
         key) echo "--output= --help | -" ;;
         enable)
@@ -109,7 +110,7 @@ _virt_scratch()
             _virt_scratch_offer "--help --version"
         else
             _virt_scratch_offer "create info export import clone resize allocate release list show
-                key status enable disable help"
+                key status metrics enable disable help"
         fi
         return
     fi

@@ -40,6 +40,13 @@ void ManagerObject::poolChanged() {
   emitPropertiesChangedSignal(Manager_adaptor::INTERFACE_NAME, {"PoolUsed", "ImageCount"});
 }
 
+void ManagerObject::spaceChanged(daemon::SpaceState state, uint64_t allocated, uint64_t available) {
+  emitPropertiesChangedSignal(Manager_adaptor::INTERFACE_NAME, {"SpaceState"});
+  if (state != daemon::SpaceState::kOk) {
+    emitSpaceLow(std::string(toString(state)), allocated, available);
+  }
+}
+
 void ManagerObject::Allocate(AllocateReply&& result, std::string domain,
                              std::map<std::string, sdbus::Variant> spec) {
   busCallAsync("Allocate", result, [&]() -> Status {
@@ -93,6 +100,10 @@ std::vector<sdbus::ObjectPath> ManagerObject::ListImages() {
     }
     return paths;
   });
+}
+
+std::string ManagerObject::Metrics() {
+  return busCall("Metrics", [&] { return tree_.metricsText(); });
 }
 
 void ManagerObject::Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
@@ -156,6 +167,23 @@ uint32_t ManagerObject::ImageCount() {
 }
 uint64_t ManagerObject::PoolTemplateBytes() {
   return busCall("PoolTemplateBytes", [&] { return service_.poolStatus().templateBytes; });
+}
+
+uint64_t ManagerObject::PoolAllocated() {
+  return busCall("PoolAllocated", [&] { return service_.poolStatus().allocated; });
+}
+
+uint64_t ManagerObject::PoolQuotaAllocated() {
+  return busCall("PoolQuotaAllocated", [&] { return service_.poolStatus().quotaAllocated; });
+}
+
+uint64_t ManagerObject::PoolHighWater() {
+  return busCall("PoolHighWater", [&] { return service_.poolStatus().highWater; });
+}
+
+std::string ManagerObject::SpaceState() {
+  return busCall("SpaceState",
+                 [&] { return std::string(toString(service_.poolStatus().spaceState)); });
 }
 
 }  // namespace virtscratch::daemon::bus

@@ -31,6 +31,8 @@ class ManagerObject final
 
   // The image count and used size changed.
   void poolChanged();
+  // A refresh found the pool in another SpaceState: PropertiesChanged, and SpaceLow when worse.
+  void spaceChanged(daemon::SpaceState state, uint64_t allocated, uint64_t available);
 
  private:
   using AllocateReply = sdbus::Result<sdbus::ObjectPath, std::string>;
@@ -40,6 +42,7 @@ class ManagerObject final
   void ReleaseDomain(sdbus::Result<uint32_t>&& result, std::string domain,
                      std::map<std::string, sdbus::Variant> options) override;
   std::vector<sdbus::ObjectPath> ListImages() override;
+  std::string Metrics() override;
   void Export(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::ObjectPath image,
               sdbus::UnixFd output, std::map<std::string, sdbus::Variant> options) override;
 
@@ -53,6 +56,10 @@ class ManagerObject final
   uint64_t PoolFree() override;
   uint32_t ImageCount() override;
   uint64_t PoolTemplateBytes() override;
+  uint64_t PoolAllocated() override;
+  uint64_t PoolQuotaAllocated() override;
+  uint64_t PoolHighWater() override;
+  std::string SpaceState() override;
 
   Service& service_;
   ObjectTree& tree_;

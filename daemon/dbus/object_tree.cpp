@@ -119,4 +119,10 @@ void ObjectTree::jobCompleted(const JobInfo& job, const Status& status) {
   });
 }
 
+void ObjectTree::spaceChanged(SpaceState state, uint64_t allocated, uint64_t available) {
+  noThrow("SpaceLow", [&] {
+    if (manager_) manager_->spaceChanged(state, allocated, available);
+  });
+}
+
 }  // namespace virtscratch::daemon::bus

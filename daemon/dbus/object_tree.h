@@ -8,6 +8,7 @@
 #include <sdbus-c++/IConnection.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,6 +50,12 @@ class ObjectTree final : public ServiceListener {
   void jobAdded(const JobInfo& job) override;
   void jobProgress(const JobInfo& job) override;
   void jobCompleted(const JobInfo& job, const Status& status) override;
+  void spaceChanged(SpaceState state, uint64_t allocated, uint64_t available) override;
+
+  // What Manager.Metrics answers (daemon/metrics_text.h); set by main, which knows the libvirt
+  // side. Unset: an empty text.
+  void setMetricsSource(std::function<std::string()> source) { metrics_ = std::move(source); }
+  std::string metricsText() const { return metrics_ ? metrics_() : std::string(); }
 
  private:
   // Makes the image's object and sends ImageAdded; nothing when it exists or no Service is
@@ -62,6 +69,7 @@ class ObjectTree final : public ServiceListener {
   std::unique_ptr<ManagerObject> manager_;
   std::map<std::string, std::unique_ptr<ImageObject>> images_;
   std::map<uint64_t, std::unique_ptr<JobObject>> jobs_;
+  std::function<std::string()> metrics_;
 };
 
 }  // namespace virtscratch::daemon::bus

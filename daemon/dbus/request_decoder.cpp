@@ -127,9 +127,15 @@ Result<ReleaseOptions> decodeRelease(const VariantMap& options, bool domain) {
       VS_ASSIGN_OR_RETURN(release.force, take<bool>("options", key, value));
     } else if (key == "lifetime" && domain) {
       VS_ASSIGN_OR_RETURN(release.lifetimes, takeLifetimes(key, value));
+    } else if (key == "origin") {
+      VS_ASSIGN_OR_RETURN(std::string origin, take<std::string>("options", key, value));
+      auto parsed = vocabulary::parseOrigin(origin);
+      if (!parsed.ok()) return parsed.status().withContext("options key 'origin'");
+      release.origin = std::move(parsed).value();
     } else {
-      return invalidArgument("unknown options key '" + key +
-                             (domain ? "'; known keys: force, lifetime" : "'; known keys: force"));
+      return invalidArgument(
+          "unknown options key '" + key +
+          (domain ? "'; known keys: force, lifetime, origin" : "'; known keys: force, origin"));
     }
   }
   return release;

@@ -82,8 +82,9 @@ cmd_contents() {
     <<<"$listing" || fail "virt-scratch has no hook link /etc/libvirt/hooks/qemu.d/virt-scratch -> /usr/libexec/virt-scratch-hook"
   # Nothing under /usr/local, and the unit starts the daemon the package ships.
   ! grep -q '^\./usr/local' <<<"$listing" || fail "virt-scratch installs into /usr/local"
-  dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/virt-scratchd.service |
-    grep -qx 'ExecStart=/usr/libexec/virt-scratchd' ||
+  # Read whole first: grep -q leaving early would give tar SIGPIPE, and pipefail a false failure.
+  unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/virt-scratchd.service)
+  grep -qx 'ExecStart=/usr/libexec/virt-scratchd' <<<"$unit" ||
     fail "the unit's ExecStart= is not /usr/libexec/virt-scratchd"
 
   conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
@@ -100,8 +101,8 @@ cmd_contents() {
     "./usr/lib/$multiarch/virt-scratch/libvirtscratch_client.a"; do
     grep -qx -- "$path" <<<"$listing" || fail "libvirtscratch-client-dev has no $path"
   done
-  dpkg-deb --fsys-tarfile "$dev" | tar -xOf - "./usr/lib/$multiarch/pkgconfig/virt-scratch-client.pc" |
-    grep -qx "libdir=\${prefix}/lib/$multiarch/virt-scratch" ||
+  pc=$(dpkg-deb --fsys-tarfile "$dev" | tar -xOf - "./usr/lib/$multiarch/pkgconfig/virt-scratch-client.pc")
+  grep -qx "libdir=\${prefix}/lib/$multiarch/virt-scratch" <<<"$pc" ||
     fail "virt-scratch-client.pc's libdir is not \${prefix}/lib/$multiarch/virt-scratch"
   echo "every file is where Debian expects it"
 }

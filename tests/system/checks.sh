@@ -238,6 +238,28 @@ else
   pass JournalFields
 fi
 
+# --- [metrics] textfile under the unit's sandbox (ProtectSystem=strict, UMask=0077): the unit's
+# ReadWritePaths= lets the daemon replace the file in node_exporter's directory on Debian, and
+# the file is readable by node_exporter's user. The directory exists before the daemon starts,
+# as prometheus-node-exporter's package makes it.
+textdir=/var/lib/prometheus/node-exporter
+mkdir -p "$textdir"
+metrics_dropin=/etc/virt-scratch/virt-scratchd.conf.d/92-test-metrics.conf
+printf '[pool]\nrefresh = 1\n[metrics]\ntextfile = %s/virt-scratch.prom\n' "$textdir" >"$metrics_dropin"
+timeout 60 systemctl restart $unit
+metrics_written() { grep -q '^virtscratch_pool_allocated_bytes ' "$textdir/virt-scratch.prom" 2>/dev/null; }
+if ! until_ 30 metrics_written; then
+  fail MetricsTextfileInTheSandbox "no metrics in $textdir/virt-scratch.prom: $(journalctl -u $unit --no-pager -o cat -p warning | tail -n 3 | tr '\n' ' ')"
+elif [ "$(stat -c %a "$textdir/virt-scratch.prom")" != 644 ]; then
+  fail MetricsTextfileInTheSandbox "the file has mode $(stat -c %a "$textdir/virt-scratch.prom"), not 644"
+elif ! diff <($vs metrics | grep -c '^virtscratch_') <(grep -c '^virtscratch_' "$textdir/virt-scratch.prom") >/dev/null; then
+  fail MetricsTextfileInTheSandbox "virt-scratch metrics and the file have different series"
+else
+  pass MetricsTextfileInTheSandbox
+fi
+rm -f "$metrics_dropin"
+timeout 60 systemctl restart $unit
+
 # --- systemd-analyze security at or below 1.5
 sec=$(systemd-analyze security --no-pager $unit 2>&1)
 echo "$sec" >"$out/security.txt"

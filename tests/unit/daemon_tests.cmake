@@ -7,6 +7,7 @@ add_executable(daemon_tests
   daemon/held_keys_test.cpp
   daemon/jobs_test.cpp
   daemon/log_test.cpp
+  daemon/metrics_text_test.cpp
   daemon/pool_test.cpp
   daemon/record_test.cpp
   daemon/service_test.cpp

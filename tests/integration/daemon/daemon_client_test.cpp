@@ -85,7 +85,7 @@ TEST_F(DaemonClient, ReleaseDomainReleasesOnlyTheLifetimesAsked) {
   ASSERT_TRUE(scratch->allocate(kDomainB, spec("vdb", Lifetime::kBoot)).ok());
 
   // As the hook does when a domain stops: the boot images only, of that domain only.
-  auto released = scratch->releaseDomain(kDomainA, {.lifetimes = {Lifetime::kBoot}});
+  auto released = scratch->releaseDomain(kDomainA, {.lifetimes = {Lifetime::kBoot}, .origin = {}});
   ASSERT_TRUE(released.ok()) << released.status().message();
   EXPECT_EQ(*released, 1u);
   EXPECT_EQ(targetsOf(*scratch), (std::vector<std::string>{"vdb", "vdc", "vdd"}));
@@ -93,7 +93,8 @@ TEST_F(DaemonClient, ReleaseDomainReleasesOnlyTheLifetimesAsked) {
   EXPECT_EQ(access((poolPath() + "/" + kDomainB + "/vdb.raw").c_str(), F_OK), 0);
 
   // Several lifetimes at once, then every image.
-  released = scratch->releaseDomain(kDomainA, {.lifetimes = {Lifetime::kBoot, Lifetime::kDomain}});
+  released = scratch->releaseDomain(
+      kDomainA, {.lifetimes = {Lifetime::kBoot, Lifetime::kDomain}, .origin = {}});
   ASSERT_TRUE(released.ok()) << released.status().message();
   EXPECT_EQ(*released, 1u);
   released = scratch->releaseDomain(kDomainA, {});

@@ -204,9 +204,9 @@ void DaemonTest::startDaemon(const DaemonConfig& config) {
   config_ = config;
   std::string conf = dir_->file("virt-scratchd.conf");
   writeText(conf, "[pool]\npath=" + poolPath() + "\nquota=" + config.quota +
-                      (config.reserve.empty() ? "" : "\nreserve=" + config.reserve) +
-                      "\n[limits]\n" + config.limits + "[templates]\nmode=" + config.templates +
-                      "\n" +
+                      (config.reserve.empty() ? "" : "\nreserve=" + config.reserve) + "\n" +
+                      config.pool + "[metrics]\n" + config.metrics + "[limits]\n" + config.limits +
+                      "[templates]\nmode=" + config.templates + "\n" +
                       (config.group.empty() ? "" : "[access]\ngroup=" + config.group + "\n") +
                       (config.contentRoot ? "[content]\nroots=" + contentPath() + ";\n" : ""));
   bool changed = true;
@@ -322,6 +322,11 @@ void ManagerClient::onImageAdded(const sdbus::ObjectPath& image, const std::stri
 void ManagerClient::onImageRemoved(const sdbus::ObjectPath& image, const std::string& domain,
                                    const std::string& reason) {
   removed.emplace_back(image, domain, reason);
+}
+
+void ManagerClient::onSpaceLow(const std::string& state, const uint64_t& allocated,
+                               const uint64_t& available) {
+  spaceLow.emplace_back(state, allocated, available);
 }
 
 ImageClient::ImageClient(sdbus::IConnection& connection, const std::string& path)

@@ -66,6 +66,8 @@ struct DaemonConfig {
   std::string reserve = "";  // [pool] reserve; empty: the daemon's default (5%)
   std::string limits = "";   // lines of [limits], e.g. "disks-per-domain=2\n"
   bool privateTmp = false;   // the daemon sees an empty /tmp of its own (private-tmp)
+  std::string pool = "";     // more lines of [pool], e.g. "refresh=1\n"
+  std::string metrics = "";  // lines of [metrics]
 };
 
 class DaemonTest : public ::testing::Test {
@@ -113,11 +115,14 @@ class ManagerClient final
 
   std::vector<std::pair<std::string, std::string>> added;                  // image, domain
   std::vector<std::tuple<std::string, std::string, std::string>> removed;  // image, domain, why
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> spaceLow;  // state, allocated, available
 
  private:
   void onImageAdded(const sdbus::ObjectPath& image, const std::string& domain) override;
   void onImageRemoved(const sdbus::ObjectPath& image, const std::string& domain,
                       const std::string& reason) override;
+  void onSpaceLow(const std::string& state, const uint64_t& allocated,
+                  const uint64_t& available) override;
   void onPropertiesChanged(const std::string&, const std::map<std::string, sdbus::Variant>&,
                            const std::vector<std::string>&) override {}
   void onInterfacesAdded(

@@ -162,6 +162,24 @@ TEST_F(HookTest, ReleaseEndRemovesBootImagesAndKeepsDomainOnes) {
   EXPECT_EQ(hook("release", "end", xml).exitCode, 0);
 }
 
+// The daemon's metrics tell the hook's requests from others' (origin hook in the spec and in the
+// release's options).
+TEST_F(HookTest, ItsRequestsAreCountedAsTheHooksInTheMetrics) {
+  startDaemon();
+  std::string xml = domainXml(kDomainA, "<scratch:disk target='vdb' size='1G'/>");
+  ASSERT_EQ(hook("prepare", "begin", xml).exitCode, 0);
+  ASSERT_EQ(hook("release", "end", xml).exitCode, 0);
+  auto metrics = cli({"metrics"});
+  ASSERT_EQ(metrics.exitCode, 0) << metrics.err;
+  for (const char* line : {"virtscratch_requests_total{method=\"allocate\",origin=\"hook\"} 1",
+                           "virtscratch_requests_total{method=\"release\",origin=\"hook\"} 1",
+                           "virtscratch_requests_total{method=\"allocate\",origin=\"bus\"} 0"}) {
+    EXPECT_NE(("\n" + metrics.out).find("\n" + std::string(line) + "\n"), std::string::npos)
+        << line << "\n"
+        << metrics.out;
+  }
+}
+
 TEST_F(HookTest, OtherOperationsReturnAtOnceWithoutReadingStdinOrTouchingTheBus) {
   // A socket that stands for the bus: any connection attempt would wait in its backlog.
   std::string socketPath = dir_->file("fake_bus");

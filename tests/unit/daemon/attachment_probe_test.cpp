@@ -69,14 +69,14 @@ class AttachmentProbeTest : public testing::ServiceOnTestDriver {
 
   Status release(bool force) {
     std::optional<Status> out;
-    service->releaseImage({}, image.id, ReleaseOptions{force, {}}, [&](Status s) { out = s; });
+    service->releaseImage({}, image.id, ReleaseOptions{force, {}, {}}, [&](Status s) { out = s; });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
     return out.value_or(Status(ErrorCode::kFailed, "no answer"));
   }
 
   Result<uint32_t> releaseDomain(bool force) {
     std::optional<Result<uint32_t>> out;
-    service->releaseDomain({}, kWeb, ReleaseOptions{force, {}},
+    service->releaseDomain({}, kWeb, ReleaseOptions{force, {}, {}},
                            [&](Result<uint32_t> r) { out = r; });
     EXPECT_TRUE(spinUntil([&] { return out.has_value(); }));
     if (!out) return Status(ErrorCode::kFailed, "no answer");

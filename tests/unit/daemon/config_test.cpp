@@ -97,6 +97,43 @@ TEST(Config, ReadsThePoolsDiscardAndNamesAnUnknownValue) {
   EXPECT_NE(bad.status().message().find("discard"), std::string::npos) << bad.status().message();
 }
 
+TEST(Config, ReadsTheSpaceAccountingKeys) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  writeText(file,
+            "[pool]\nquota-allocated = 2G\nhigh-water = 70%\nrefresh = 60\n"
+            "[metrics]\ntextfile = /var/lib/prometheus/node-exporter/virt-scratch.prom\n");
+  auto config = loadConfig(file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolQuotaAllocated, uint64_t{2} << 30);
+  EXPECT_EQ(config->poolHighWater, 0u);
+  EXPECT_EQ(config->poolHighWaterPercent, 70);
+  EXPECT_EQ(config->refreshSeconds, 60u);
+  EXPECT_EQ(config->metricsTextfile, "/var/lib/prometheus/node-exporter/virt-scratch.prom");
+  writeText(file, "[pool]\nhigh-water = 512M\n");
+  config = loadConfig(file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->poolHighWater, uint64_t{512} << 20);
+  EXPECT_LT(config->poolHighWaterPercent, 0);
+}
+
+TEST(Config, NamesABadRefreshOrMetricsFile) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  for (const char* bad :
+       {"[pool]\nrefresh = 0\n", "[pool]\nrefresh = 1s\n", "[metrics]\ntextfile = relative.prom\n",
+        "[metrics]\ntextfile = /var/lib/node/virt-scratch.txt\n", "[pool]\nhigh-water = 100%\n",
+        "[pool]\nquota-allocated = lots\n"}) {
+    writeText(file, bad);
+    auto config = loadConfig(file);
+    ASSERT_FALSE(config.ok()) << bad;
+    std::string line(bad);
+    std::string key =
+        line.substr(line.find('\n') + 1, line.find(' ', line.find('\n')) - line.find('\n') - 1);
+    EXPECT_NE(config.status().message().find(key), std::string::npos) << config.status().message();
+  }
+}
+
 TEST(Config, TakesZeroAndNoneAsNoLimitAndMillisecondTimeouts) {
   TempDir dir;
   writeText(dir.file("a.conf"), "[pool]\nquota=none\nreserve=0\n[hook]\ntimeout=250ms\n");
@@ -246,7 +283,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   ASSERT_TRUE(asShipped.ok()) << asShipped.status().message();
   int uncommented = 0;
   std::string text = test::uncommentedConfig(shipped, &uncommented);
-  EXPECT_EQ(uncommented, 15);
+  EXPECT_EQ(uncommented, 19);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -258,6 +295,11 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->poolDiscard, defaults.poolDiscard);
   EXPECT_EQ(config->poolReserve, defaults.poolReserve);
   EXPECT_EQ(config->poolReservePercent, defaults.poolReservePercent);
+  EXPECT_EQ(config->poolQuotaAllocated, defaults.poolQuotaAllocated);
+  EXPECT_EQ(config->poolHighWater, defaults.poolHighWater);
+  EXPECT_EQ(config->poolHighWaterPercent, defaults.poolHighWaterPercent);
+  EXPECT_EQ(config->refreshSeconds, defaults.refreshSeconds);
+  EXPECT_EQ(config->metricsTextfile, defaults.metricsTextfile);
   EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);
   EXPECT_EQ(config->disksPerDomain, defaults.disksPerDomain);
   EXPECT_EQ(config->concurrentExports, defaults.concurrentExports);

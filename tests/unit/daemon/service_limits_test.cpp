@@ -51,13 +51,13 @@ class ServiceLimits : public ServiceTest {
  protected:
   Status release(const std::string& id, bool force = false) {
     std::optional<Status> out;
-    service->releaseImage({}, id, ReleaseOptions{force, {}}, [&](Status s) { out = s; });
+    service->releaseImage({}, id, ReleaseOptions{force, {}, {}}, [&](Status s) { out = s; });
     EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "release never answered";
     return out.value_or(Status(ErrorCode::kFailed, "no answer"));
   }
   Result<uint32_t> releaseDomain(const std::string& domain, bool force = false) {
     std::optional<Result<uint32_t>> out;
-    service->releaseDomain({}, domain, ReleaseOptions{force, {}},
+    service->releaseDomain({}, domain, ReleaseOptions{force, {}, {}},
                            [&](Result<uint32_t> r) { out = r; });
     EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "release never answered";
     if (!out) return Status(ErrorCode::kFailed, "no answer");
