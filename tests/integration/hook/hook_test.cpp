@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,9 +76,15 @@ size_t lines(const std::string& text) { return std::count(text.begin(), text.end
 TEST_F(HookTest, PrintsItsVersionWhenAskedByHand) {
   CommandResult version = run({VIRT_SCRATCH_HOOK_BIN, "--version"});
   EXPECT_EQ(version.exitCode, 0) << version.err;
-  EXPECT_TRUE(
-      std::regex_match(version.out, std::regex("virt-scratch-hook [0-9]+\\.[0-9]+\\.[0-9]+\n")))
-      << version.out;
+  // The daemon's version, as the daemon prints it: the two are built from one project version.
+  // (No std::regex: GCC 12 warns inside it under the sanitizers, and warnings are errors.)
+  CommandResult daemon = run({VIRT_SCRATCHD_BIN, "--version"});
+  const std::string name = "virt-scratchd ";
+  ASSERT_EQ(daemon.out.rfind(name, 0), 0u) << daemon.out;
+  const std::string number = daemon.out.substr(name.size());
+  ASSERT_GE(number.size(), 6u) << daemon.out;  // "0.1.0\n"
+  EXPECT_NE(std::string("0123456789").find(number[0]), std::string::npos) << daemon.out;
+  EXPECT_EQ(version.out, "virt-scratch-hook " + number);
   CommandResult help = run({VIRT_SCRATCH_HOOK_BIN, "--help"});
   EXPECT_EQ(help.exitCode, 2) << help.out;
   EXPECT_NE(help.err.find("usage:"), std::string::npos) << help.err;

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "tests/unit/vocabulary/one_disk_domain.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/discard.h"
 #include "vocabulary/disk_xml.h"
@@ -12,14 +13,7 @@
 namespace virtscratch::vocabulary {
 namespace {
 
-constexpr const char* kUuid = "aaaaaaaa-1111-4222-8333-444444444444";
-
-std::string domainWith(const std::string& diskAttributes) {
-  return std::string("<domain type='qemu'><name>d</name><uuid>") + kUuid +
-         "</uuid><metadata><scratch:disks xmlns:scratch='http://virtscratch.org/xmlns/scratch/"
-         "1.0'><scratch:disk target='vdb' size='1G' " +
-         diskAttributes + "/></scratch:disks></metadata></domain>";
-}
+using test::domainWith;
 
 TEST(DiscardSpecKey, IsABooleanLeftOutUnlessGiven) {
   auto spec = parseSpecMap({{"size", uint64_t{1} << 30}, {"discard", false}});

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "tests/unit/vocabulary/one_disk_domain.h"
 #include "vocabulary/allocate_spec.h"
 #include "vocabulary/disk_secret.h"
 #include "vocabulary/disk_sources.h"
@@ -16,7 +17,7 @@
 namespace virtscratch::vocabulary {
 namespace {
 
-constexpr const char* kUuid = "aaaaaaaa-1111-4222-8333-444444444444";
+constexpr const char* kUuid = test::kOneDiskUuid;
 
 TEST(EncryptionSpecKey, IsReadWrittenAndCheckedLikeTheOtherNames) {
   SpecMap map{{"size", uint64_t{1} << 30}, {"encryption", std::string("luks")}};
@@ -41,12 +42,7 @@ TEST(EncryptionSpecKey, IsReadWrittenAndCheckedLikeTheOtherNames) {
       << wrongType.status().message();
 }
 
-std::string domainWith(const std::string& diskAttributes) {
-  return std::string("<domain type='qemu'><name>d</name><uuid>") + kUuid +
-         "</uuid><metadata><scratch:disks xmlns:scratch='http://virtscratch.org/xmlns/scratch/"
-         "1.0'><scratch:disk target='vdb' size='1G' " +
-         diskAttributes + "/></scratch:disks></metadata></domain>";
-}
+using test::domainWith;
 
 TEST(EncryptionMetadata, ReadsTheAttributeAndNamesABadValue) {
   auto scratch = parseDomainXml(domainWith("encryption='luks'"));
