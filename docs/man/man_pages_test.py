@@ -68,7 +68,7 @@ def macro_args(text):
 
 def unescape(text):
     text = re.sub(r"\\f(\[[^\]]*\]|\(..|.)", "", text)
-    text = text.replace("\\-", "-").replace("\\&", "").replace("\\%", "").replace("\\c", "")
+    text = text.replace("\\-", "-").replace("\\&", "").replace("\\%", "").replace("\\c", "").replace("\\:", "")
     text = text.replace("\\(aq", "'").replace("\\(em", "--").replace("\\e", "\\")
     return text
 
