@@ -68,7 +68,8 @@ def macro_args(text):
 
 def unescape(text):
     text = re.sub(r"\\f(\[[^\]]*\]|\(..|.)", "", text)
-    text = text.replace("\\-", "-").replace("\\&", "").replace("\\%", "").replace("\\c", "").replace("\\:", "")
+    for escape, plain in (("\\-", "-"), ("\\&", ""), ("\\%", ""), ("\\c", ""), ("\\:", "")):
+        text = text.replace(escape, plain)
     text = text.replace("\\(aq", "'").replace("\\(em", "--").replace("\\e", "\\")
     return text
 
