@@ -253,6 +253,7 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   r.lifetime = p.plan.lifetime;
   r.incoming = p.plan.incoming;
   r.discard = p.plan.discard;
+  if (ctx_.config.poolShared) r.host = ctx_.config.poolHost;
   r.state = ImageState::kReady;
   task.engine = &ctx_.engine;
   task.domainDir = p.domainDir;
@@ -391,6 +392,12 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
     ctx_.metrics.allocated(outcome.cold ? AllocatePath::kCold : p.path, took.count());
     ctx_.pool.insert(std::move(outcome.stored),
                      keepsTemplate ? std::move(p.templateUse) : TemplateRef());
+    if (ctx_.config.poolShared) {
+      // Nobody else can hold it: the image was made here a moment ago under a new name.
+      if (Status held = ctx_.pool.holdOwnerLock(*ctx_.pool.find(id)); !held.ok()) {
+        logLine(LogLevel::kError, "image " + id + ": " + held.message());
+      }
+    }
     const ImageRecord& record = ctx_.pool.find(id)->record;
     ctx_.listener.imageAdded(record);
     ctx_.jobs.complete(p.job->id(), {});

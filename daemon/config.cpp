@@ -20,6 +20,7 @@
 #include "base/file_io.h"
 #include "base/unique_fd.h"
 #include "daemon/glib_ptr.h"
+#include "daemon/shared_pool.h"
 #include "image/size.h"
 #include "vocabulary/discard.h"
 
@@ -257,6 +258,21 @@ const std::vector<KeySpec>& keySpecs() {
          VS_ASSIGN_OR_RETURN(c.refreshSeconds, parseCount(t, 86400));
          return {};
        })},
+      {"pool", "shared", scalar([](const std::string& t, Config& c) -> Status {
+         if (t == "yes" || t == "true") {
+           c.poolShared = true;
+         } else if (t == "no" || t == "false") {
+           c.poolShared = false;
+         } else {
+           return invalidArgument("'" + elided(t, kQuotedBytes) + "' is neither yes nor no");
+         }
+         return {};
+       })},
+      {"pool", "host", scalar([](const std::string& t, Config& c) -> Status {
+         if (!t.empty()) VS_RETURN_IF_ERROR(validateHostName(t));
+         c.poolHost = t;
+         return {};
+       })},
       {"templates", "mode", scalar([](const std::string& t, Config& c) -> Status {
          if (t == "reflink") {
            c.templateMode = TemplateMode::kReflink;
@@ -481,6 +497,12 @@ Result<Config> loadConfig(const std::string& path) {
     VS_ASSIGN_OR_RETURN(std::string text, readText(file));
     VS_RETURN_IF_ERROR(applyFile(file, text, config));
   }
+  if (config.poolShared && config.templateMode == TemplateMode::kOverlay) {
+    return invalidArgument(path +
+                           ": [pool] shared = yes and [templates] mode = overlay do not go "
+                           "together: an overlay's template is one host's and another host "
+                           "could not open it; use mode = reflink or off");
+  }
   return config;
 }
 
@@ -492,6 +514,8 @@ std::vector<std::string> keysNeedingRestart(const Config& running, const Config&
   if (running.libvirtUri != next.libvirtUri) keys.push_back("[libvirt] uri");
   if (running.queueLimit != next.queueLimit) keys.push_back("[jobs] queue");
   if (running.refreshSeconds != next.refreshSeconds) keys.push_back("[pool] refresh");
+  if (running.poolShared != next.poolShared) keys.push_back("[pool] shared");
+  if (running.poolHost != next.poolHost) keys.push_back("[pool] host");
   if (running.metricsTextfile != next.metricsTextfile) keys.push_back("[metrics] textfile");
   return keys;
 }

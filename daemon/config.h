@@ -41,6 +41,11 @@ struct Config {
   // Seconds between refreshes: the images' allocated bytes and the pool's free space are read
   // again, the reserve and the high-water mark checked and [metrics] textfile rewritten.
   uint32_t refreshSeconds = 15;
+  // The pool is on storage other hosts mount too (daemon/shared_pool.h): images are owned per
+  // host, locked by their owner and adopted by a migration's destination.
+  bool poolShared = false;
+  // This host's name in a shared pool's records; empty: the machine's host name.
+  std::string poolHost;
   // [templates]
   TemplateMode templateMode = TemplateMode::kReflink;  // reflink falls back to a data copy
   // Bytes of template files kept (allocated bytes), LRU eviction; 0: no limit. A sparse template

@@ -33,6 +33,13 @@ struct ImageRecord {
   // Whether its <disk> gives freed blocks back (vocabulary/discard.h), as the Allocate settled
   // it; the watcher hot-plugs it so. Recorded.
   bool discard = true;
+  // In a shared pool (daemon/shared_pool.h): the host that owns the image; empty in a pool of
+  // one host's own. Recorded.
+  std::string host;
+  // In memory only: the image of an incoming migration that another host owns in a shared pool;
+  // this daemon takes it over (its lock, then its record) once the domain runs here, and lets it
+  // go, untouched, if the domain does not.
+  bool adopting = false;
   // In memory only: the pool's count of claims when an Allocate last made or returned the image
   // (Pool::claim). A domain event releases only images claimed before it was seen, so an event
   // of an earlier run never takes the disk of the run that follows.

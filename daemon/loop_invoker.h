@@ -13,6 +13,12 @@ class LoopInvoker {
   virtual ~LoopInvoker() = default;
   // Thread-safe. `fn` runs later on the loop thread, never inside post().
   virtual void post(std::function<void()> fn) = 0;
+  // Thread-safe. `fn` runs on the loop thread after about `delayMs`. Loops that do not keep
+  // time (the tests' queues) run it at their next turn, as post() would.
+  virtual void postAfter(unsigned delayMs, std::function<void()> fn) {
+    (void)delayMs;
+    post(std::move(fn));
+  }
 };
 
 }  // namespace virtscratch::daemon

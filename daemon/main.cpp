@@ -62,6 +62,9 @@ class GLibLoopInvoker final : public LoopInvoker {
   void post(std::function<void()> fn) override {
     g_source_unref(runOnce(context_, 0, std::move(fn), G_PRIORITY_DEFAULT));
   }
+  void postAfter(unsigned delayMs, std::function<void()> fn) override {
+    g_source_unref(runOnce(context_, delayMs, std::move(fn), G_PRIORITY_DEFAULT));
+  }
 
  private:
   GMainContext* context_;

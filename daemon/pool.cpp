@@ -9,6 +9,7 @@
 
 #include "daemon/file_modes.h"
 #include "daemon/log.h"
+#include "daemon/shared_pool.h"
 #include "vocabulary/image_id.h"
 #include "vocabulary/pool_layout.h"
 
@@ -82,7 +83,7 @@ void Pool::removeDomainDirIfEmpty(std::string_view domainUuid) {
 }
 
 void Pool::insert(StoredRecord stored, TemplateRef templateUse) {
-  PoolEntry entry{std::move(stored), std::move(templateUse)};
+  PoolEntry entry{std::move(stored), std::move(templateUse), 0, nullptr};
   entry.record.path =
       imagePath(entry.record.domainUuid, entry.record.target, entry.record.spec.format);
   entry.record.claim = ++claims_;
@@ -159,6 +160,25 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   unlinkat(dir.get(), away.c_str(), 0);
   if (fsync(dir.get()) != 0) {
     logLine(LogLevel::kWarning, "fsync of " + path_ + "/" + r.domainUuid + " failed");
+  }
+  return forget(id);
+}
+
+Status Pool::holdOwnerLock(PoolEntry& entry) {
+  const ImageRecord& r = entry.record;
+  UniqueFd dir(openat(fd_.get(), r.domainUuid.c_str(), kDirFlags));
+  if (!dir) return errnoStatus("cannot open the directory of " + r.id, errno);
+  VS_ASSIGN_OR_RETURN(
+      UniqueFd held,
+      lockImage(dir.get(), vocabulary::imageFileName(r.target, r.spec.format), "'" + r.path + "'"));
+  entry.ownerLock = std::make_shared<UniqueFd>(std::move(held));
+  return {};
+}
+
+Result<PoolEntry> Pool::forget(std::string_view id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return Status(ErrorCode::kNotFound, "no image '" + std::string(id) + "'");
   }
   PoolEntry entry = std::move(it->second);
   entries_.erase(it);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,9 @@ namespace virtscratch::daemon {
 struct PoolEntry : StoredRecord {
   TemplateRef templateUse;
   uint64_t allocated = 0;  // host bytes of its file as the last count found (refreshAllocation)
+  // In a shared pool: the image file, open with the owner's lock (shared_pool.h) while this host
+  // owns it; the lock goes with the entry.
+  std::shared_ptr<UniqueFd> ownerLock;
 };
 
 class Pool {
@@ -62,6 +66,12 @@ class Pool {
   // point leaves either the whole image or a record-less image that start() deletes; then the
   // image and the renamed record are unlinked and the directory fsynced.
   Result<PoolEntry> remove(std::string_view id);
+  // Shared pools: opens the image and takes the owner's lock (shared_pool.h) into
+  // `entry.ownerLock`; kBusy when another host's daemon holds it.
+  Status holdOwnerLock(PoolEntry& entry);
+  // Forgets the image and leaves its files as they are: a shared pool's image that another host
+  // takes over, or was never this host's to delete.
+  Result<PoolEntry> forget(std::string_view id);
 
   // Bytes the pool's filesystem has available to the daemon (statvfs f_bavail).
   Result<uint64_t> availableBytes() const;

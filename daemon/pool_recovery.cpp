@@ -15,6 +15,7 @@
 #include "daemon/content_staging.h"
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
+#include "daemon/shared_pool.h"
 #include "image/content_copy.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/pool_layout.h"
@@ -47,8 +48,8 @@ std::pair<std::string, std::string> splitName(const std::string& name) {
 
 class DomainWalk {
  public:
-  DomainWalk(int dirFd, std::string uuid, Recovery& out)
-      : dir_(dirFd), uuid_(std::move(uuid)), out_(out) {}
+  DomainWalk(int dirFd, std::string uuid, const PoolOwner& owner, Recovery& out)
+      : dir_(dirFd), uuid_(std::move(uuid)), owner_(owner), out_(out) {}
 
   Status run() {
     VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(dir_));
@@ -56,8 +57,13 @@ class DomainWalk {
     for (const auto& [target, name] : records_) adopt(target, name);
     for (const auto& [target, files] : images_) {
       for (const std::string& file : files) {
+        if (foreign_.count(target) != 0) continue;
         if (unreadable_.count(target) != 0) {
           out_.leftAlone.push_back("'" + uuid_ + "/" + file + "' (its record is unreadable)");
+        } else if (owner_.shared) {
+          out_.leftAlone.push_back("'" + uuid_ + "/" + file +
+                                   "' (no record: in a shared pool, maybe another host's "
+                                   "allocation in progress)");
         } else if (remove(file)) {
           ++out_.halfMadeImages;
         }
@@ -76,11 +82,18 @@ class DomainWalk {
       return;
     }
     if (isTemporaryName(name)) {
-      if (remove(name)) ++out_.temporaryFiles;
+      if (owner_.shared) {
+        out_.leftAlone.push_back(shown + " (temporary: in a shared pool, maybe another host's)");
+      } else if (remove(name)) {
+        ++out_.temporaryFiles;
+      }
       return;
     }
     auto [target, suffix] = splitName(name);
-    if (!target.empty() && suffix == "record") {
+    if (!target.empty() && suffix == "adopt" && owner_.shared) {
+      // An adoption this host began and did not finish before it stopped is over.
+      removeAdoptMarker(dir_, target, owner_.host);
+    } else if (!target.empty() && suffix == "record") {
       records_[target] = name;
     } else if (!target.empty() && image::parseImageFormat(suffix).ok()) {
       images_[target].insert(name);
@@ -98,6 +111,11 @@ class DomainWalk {
       return;
     }
     const ImageRecord& r = stored->record;
+    if (owner_.shared && !r.host.empty() && r.host != owner_.host) {
+      foreign_.insert(target);
+      ++out_.otherHosts;
+      return;
+    }
     if (r.domainUuid != uuid_ || r.target != target) {
       unreadable_.insert(target);
       out_.leftAlone.push_back("'" + where + "' (it describes " + r.domainUuid + "/" + r.target +
@@ -131,10 +149,12 @@ class DomainWalk {
 
   int dir_;
   std::string uuid_;
+  const PoolOwner& owner_;
   Recovery& out_;
   std::map<std::string, std::string> records_;           // target -> record file
   std::map<std::string, std::set<std::string>> images_;  // target -> image files
   std::set<std::string> unreadable_;                     // targets whose files stay
+  std::set<std::string> foreign_;                        // targets other hosts own
 };
 
 }  // namespace
@@ -160,18 +180,22 @@ Result<std::vector<std::string>> listDirectory(int dirFd) {
   return names;
 }
 
-Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
+Result<Recovery> recoverPool(int poolFd, const std::string& poolPath, const PoolOwner& owner) {
   Recovery out;
   VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(poolFd));
   for (const std::string& name : names) {
-    if (name == ".templates") continue;
+    if (name == ".templates" || (owner.shared && isTemplatesDirName(name))) continue;
+    if (name == kStagingDirName && owner.shared) {
+      out.leftAlone.push_back("'" + name + "' (in a shared pool, other hosts may stage content)");
+      continue;
+    }
     if (name == kStagingDirName) {  // content copies of allocations that died
       if (image::removeTree(poolFd, name).ok()) ++out.temporaryFiles;
       continue;
     }
     struct stat st;
     if (fstatat(poolFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISREG(st.st_mode) && isTemporaryName(name)) {
+    if (S_ISREG(st.st_mode) && isTemporaryName(name) && !owner.shared) {
       if (unlinkat(poolFd, name.c_str(), 0) == 0) ++out.temporaryFiles;
       continue;
     }
@@ -185,10 +209,11 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath) {
       out.leftAlone.push_back("'" + name + "' (cannot open: " + std::strerror(errno) + ")");
       continue;
     }
-    Status walked = DomainWalk(dir.get(), name, out).run();
+    Status walked = DomainWalk(dir.get(), name, owner, out).run();
     if (!walked.ok()) return walked.withContext("recovering '" + poolPath + "/" + name + "'");
     dir.reset();
-    if (unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) {
+    // In a shared pool another host may be about to make an image in an empty directory.
+    if (!owner.shared && unlinkat(poolFd, name.c_str(), AT_REMOVEDIR) == 0) {
       ++out.emptyDirectories;
     } else if (auto done = tightenMode(poolFd, name, kDomainDirMode, name)) {
       out.tightened.push_back(std::move(*done));
@@ -215,6 +240,9 @@ std::string Recovery::summary() const {
   std::string line = "cleaned ";
   if (cleaned.empty()) line += "nothing";
   for (size_t i = 0; i < cleaned.size(); ++i) line += (i == 0 ? "" : ", ") + cleaned[i];
+  if (otherHosts > 0) {
+    line += "; " + plural(otherHosts, "image", "images") + " of other hosts (a shared pool)";
+  }
   if (!leftAlone.empty()) {
     line += "; left alone: ";
     for (size_t i = 0; i < leftAlone.size(); ++i) line += (i == 0 ? "" : ", ") + leftAlone[i];

@@ -5,6 +5,10 @@
 // Anything it does not recognise (symlinks, foreign files, unreadable records and their images)
 // is left alone and named in the report. <pool>/.templates is the TemplateCache's; <pool>/.staging
 // (content copies, content_staging.h) is removed whole, counted as one temporary file.
+// In a shared pool (shared_pool.h) it takes only the images whose records name this host (or no
+// host), leaves the other hosts' images, template directories and adoption markers alone without
+// naming them, and deletes nothing that may be another host's work in progress: temporary
+// files, images without a record, .staging and empty domain directories stay (named).
 #pragma once
 
 #include <string>
@@ -25,6 +29,7 @@ struct Recovery {
   // (a release that died after the image went), and is dropped by the Service.
   std::vector<std::pair<std::string, std::string>> orphanKeys;
   int emptyDirectories = 0;
+  int otherHosts = 0;                  // images of a shared pool that other hosts own
   std::vector<std::string> leftAlone;  // "'<relative path>' (why)"
   // Files and directories made before they were private (file_modes.h): "'<path>' 0644 -> 0600".
   std::vector<std::string> tightened;
@@ -33,7 +38,13 @@ struct Recovery {
   std::string summary() const;
 };
 
-Result<Recovery> recoverPool(int poolFd, const std::string& poolPath);
+// Whose pool it is: a host's own (shared false), or a shared pool's, seen by `host`.
+struct PoolOwner {
+  bool shared = false;
+  std::string host;
+};
+
+Result<Recovery> recoverPool(int poolFd, const std::string& poolPath, const PoolOwner& owner = {});
 
 // True for names of temporary files the daemon or the engine may leave after a crash:
 // ".virt-scratch-tmp-*" and "*.record.tmp*".

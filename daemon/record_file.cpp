@@ -11,6 +11,7 @@
 #include "base/temp_file.h"
 #include "daemon/file_modes.h"
 #include "daemon/glib_ptr.h"
+#include "daemon/shared_pool.h"
 #include "vocabulary/discard.h"
 #include "vocabulary/domain_uuid.h"
 #include "vocabulary/image_id.h"
@@ -96,6 +97,7 @@ std::string serializeRecord(const StoredRecord& stored) {
   if (r.incoming) g_key_file_set_string(f, kGroup, "incoming", "true");
   g_key_file_set_string(f, kGroup, "discard",
                         std::string(vocabulary::discardName(r.discard)).c_str());
+  if (!r.host.empty()) g_key_file_set_string(f, kGroup, "host", r.host.c_str());
   gsize length = 0;
   GCharPtr data(g_key_file_to_data(f, &length, nullptr));
   return std::string(data.get(), length);
@@ -164,6 +166,11 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
     auto parsed = vocabulary::parseDiscard(discard);
     if (!parsed.ok()) return reader.bad("discard", parsed.status().message());
     r.discard = *parsed;
+  }
+  // Only records of a shared pool name their owner.
+  VS_ASSIGN_OR_RETURN(r.host, reader.string("host", false));
+  if (!r.host.empty()) {
+    if (Status s = validateHostName(r.host); !s.ok()) return reader.bad("host", s.message());
   }
   r.id = vocabulary::imageIdOf(r.domainUuid, r.target);
   r.state = ImageState::kReady;

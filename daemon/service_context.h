@@ -28,14 +28,20 @@ struct ServiceContext {
   TemplateCache& templates;
   JobTable& jobs;
   WorkerPool& workers;
-  ImageEngine& engine;        // any thread
-  SecretStore*& secrets;      // the keys of encrypted images (Service::setSecretStore)
+  ImageEngine& engine;    // any thread
+  SecretStore*& secrets;  // the keys of encrypted images (Service::setSecretStore)
   Metrics& metrics;
   std::weak_ptr<void> alive;  // expires when the Service is destroyed
 
   // Any thread: runs `fn` on the loop thread, unless the Service is gone by then.
   void post(std::function<void()> fn) const {
     loop.post([alive = alive, fn = std::move(fn)] {
+      if (!alive.expired()) fn();
+    });
+  }
+  // Loop thread: runs `fn` on the loop after about `delayMs`, unless the Service is gone by then.
+  void postAfter(unsigned delayMs, std::function<void()> fn) const {
+    loop.postAfter(delayMs, [alive = alive, fn = std::move(fn)] {
       if (!alive.expired()) fn();
     });
   }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "daemon/pool_recovery.h"
+#include "daemon/shared_pool.h"
 #include "image/size.h"
 #include "vocabulary/disk_secret.h"
 
@@ -59,7 +60,11 @@ Result<std::string> Service::Impl::start() {
   if (config_.poolHighWater == 0 && config_.poolHighWaterPercent > 0) {
     VS_ASSIGN_OR_RETURN(config_.poolHighWater, shareOfPool(config_.poolHighWaterPercent));
   }
-  VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path()));
+  if (config_.poolShared) {
+    VS_ASSIGN_OR_RETURN(config_.poolHost, poolHostName(config_.poolHost));
+  }
+  VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path(),
+                                                     {config_.poolShared, config_.poolHost}));
   for (const auto& [domain, target] : recovery.orphanKeys) {
     secrets_->drop(vocabulary::secretUuidOf(domain, target));
   }
@@ -67,7 +72,9 @@ Result<std::string> Service::Impl::start() {
   for (const StoredRecord& s : recovery.images) {
     if (!s.templateName.empty()) referenced.insert(s.templateName);
   }
-  VS_ASSIGN_OR_RETURN(std::string templates, templates_.open(pool_.fd(), pool_.path(), referenced));
+  VS_ASSIGN_OR_RETURN(std::string templates,
+                      templates_.open(pool_.fd(), pool_.path(), referenced,
+                                      templatesDirName(config_.poolShared, config_.poolHost)));
   for (StoredRecord& s : recovery.images) {
     TemplateRef use;
     if (!s.templateName.empty()) {
@@ -77,7 +84,9 @@ Result<std::string> Service::Impl::start() {
                                      " is missing)");
       }
     }
+    std::string id = s.record.id;
     pool_.insert(std::move(s), std::move(use));
+    if (config_.poolShared) holdRecovered(id, recovery.leftAlone);
   }
   templates_.evict();
   started_ = true;
@@ -98,6 +107,15 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   auto plan = planAllocation(request, config_, resolver_, content_);
   if (!plan.ok()) return fail(plan.status());
   if (plan->content) plan->content->reader = caller;
+  if (config_.poolShared && plan->incoming && pool_.find(plan->id) == nullptr &&
+      !allocator_.inFlight(plan->id)) {
+    auto adopting = adoptIncoming(*plan);
+    if (!adopting.ok() || *adopting) {
+      if (!adopting.ok()) return fail(adopting.status());
+      ctx_.post([done = std::move(done), record = pool_.find(plan->id)->record] { done(record); });
+      return;
+    }
+  }
   if (PoolEntry* existing = pool_.find(plan->id)) {
     // Its bytes are not the migrating VM's: a mirror into it would be taken as a fresh copy.
     if (plan->incoming) {

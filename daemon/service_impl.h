@@ -58,6 +58,20 @@ class Service::Impl {
                         const std::function<bool(const ImageRecord&)>& which,
                         std::string_view reason, uint64_t claimedUpTo);
   void settleIncoming(std::string_view domainUuid);
+
+  // service_shared.cpp: a pool other hosts mount too (shared_pool.h).
+  // Takes the owner's lock of an image found at start, or forgets it (named in `leftAlone`).
+  void holdRecovered(const std::string& id, std::vector<std::string>& leftAlone);
+  // The incoming image another host owns in the shared pool: checked against the plan, marked
+  // for adoption and entered as `adopting`; false when the pool has no image there (it is made as
+  // on a pool of one host's own).
+  Result<bool> adoptIncoming(const AllocationPlan& plan);
+  // Takes an adopting image over once its owner has let go of its lock, trying again every
+  // kAdoptRetryMs for as many as kAdoptAttempts times.
+  void adopt(const std::string& id, unsigned attempt);
+  // Whether removeImage must leave the image's files to another host: one this host was adopting,
+  // or one another host's marker says it adopts. Then the image is forgotten, not deleted.
+  bool letGoInstead(std::string_view id, std::string_view reason);
   uint64_t claimMark() const { return pool_.lastClaim(); }
   void setAttachmentProbe(AttachmentProbe* probe) { probe_ = probe; }
   Result<UniqueFd> openKey(const Caller& caller, std::string_view id) const;

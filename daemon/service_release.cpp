@@ -10,6 +10,7 @@
 namespace virtscratch::daemon {
 
 Status Service::Impl::removeImage(std::string_view id, std::string_view reason) {
+  if (config_.poolShared && letGoInstead(id, reason)) return {};
   VS_ASSIGN_OR_RETURN(PoolEntry removed, pool_.remove(id));
   if (removed.record.spec.encryption == image::Encryption::kLuks) {
     secrets_->drop(vocabulary::secretUuidOf(removed.record.domainUuid, removed.record.target));
@@ -190,6 +191,10 @@ void Service::Impl::settleIncoming(std::string_view domainUuid) {
   for (const std::string& id : pool_.idsInDomain(uuid)) {
     PoolEntry* entry = pool_.find(id);
     if (!entry->record.incoming) continue;
+    if (entry->record.adopting) {
+      adopt(id, 0);
+      continue;
+    }
     entry->record.incoming = false;
     // Written at once, as a release is: a restart must not take the image for an unused one.
     Status status = [&]() -> Status {

@@ -33,14 +33,16 @@ std::string hex(std::string_view bytes) {
 }  // namespace
 
 Result<std::string> TemplateCache::open(int poolFd, const std::string& poolPath,
-                                        const std::set<std::string>& referenced) {
-  dirPath_ = poolPath + "/.templates";
+                                        const std::set<std::string>& referenced,
+                                        const std::string& dirName) {
+  dirName_ = dirName;
+  dirPath_ = poolPath + "/" + dirName;
   // Private until it is known whether a template may back an overlay (below).
-  bool created = mkdirat(poolFd, ".templates", kPrivateDirMode) == 0;
+  bool created = mkdirat(poolFd, dirName.c_str(), kPrivateDirMode) == 0;
   if (!created && errno != EEXIST) {
     return errnoStatus("cannot create '" + dirPath_ + "'", errno);
   }
-  dir_.reset(openat(poolFd, ".templates", kDirFlags));
+  dir_.reset(openat(poolFd, dirName.c_str(), kDirFlags));
   if (!dir_) {
     mode_ = TemplateMode::kOff;
     return "templates off: '" + dirPath_ + "' is not a directory (" + std::strerror(errno) + ")";
@@ -100,14 +102,14 @@ Result<std::vector<std::string>> TemplateCache::setModes(bool backsOverlays) {
     char modes[32];
     std::snprintf(modes, sizeof modes, " %04o -> %04o", static_cast<unsigned>(st.st_mode & 07777),
                   static_cast<unsigned>(dirMode));
-    changed.push_back("'.templates'" + std::string(modes));
+    changed.push_back("'" + dirName_ + "'" + std::string(modes));
   }
   VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(dir_.get()));
   for (const std::string& name : names) {
     if (fstatat(dir_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
       continue;
     }
-    auto done = tightenMode(dir_.get(), name, kPrivateFileMode, ".templates/" + name);
+    auto done = tightenMode(dir_.get(), name, kPrivateFileMode, dirName_ + "/" + name);
     if (done) changed.push_back(std::move(*done));
   }
   return changed;

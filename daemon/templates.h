@@ -74,11 +74,13 @@ class TemplateCache {
 
   TemplateCache(TemplateMode mode, uint64_t budget) : mode_(mode), budget_(budget) {}
 
-  // Makes and opens <pool>/.templates, keeps the templates (and their spares) whose description
-  // matches and those in `referenced` (overlays depend on them), deletes the rest, and finds out
-  // whether the filesystem can reflink. Returns a phrase for the start report.
+  // Makes and opens <pool>/<dirName> (shared_pool.h's templatesDirName), keeps the templates (and
+  // their spares) whose description matches and those in `referenced` (overlays depend on them),
+  // deletes the rest, and finds out whether the filesystem can reflink. Returns a phrase for the
+  // start report.
   Result<std::string> open(int poolFd, const std::string& poolPath,
-                           const std::set<std::string>& referenced);
+                           const std::set<std::string>& referenced,
+                           const std::string& dirName = ".templates");
 
   // The cache key of `spec`, or nothing when the spec is not cached (see above) or mode is off.
   std::optional<std::string> keyOf(const image::ImageSpec& spec) const;
@@ -139,6 +141,7 @@ class TemplateCache {
 
   TemplateMode mode_;
   uint64_t budget_;
+  std::string dirName_ = ".templates";
   std::string dirPath_;
   UniqueFd dir_;
   bool reflinks_ = false;

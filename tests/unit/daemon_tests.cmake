@@ -16,6 +16,7 @@ add_executable(daemon_tests
   daemon/service_files_test.cpp
   daemon/service_lanes_test.cpp
   daemon/service_migration_test.cpp
+  daemon/service_shared_pool_test.cpp
   daemon/service_limits_test.cpp
   daemon/service_templates_test.cpp
   daemon/template_cache_test.cpp

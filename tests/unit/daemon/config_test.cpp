@@ -97,6 +97,27 @@ TEST(Config, ReadsThePoolsDiscardAndNamesAnUnknownValue) {
   EXPECT_NE(bad.status().message().find("discard"), std::string::npos) << bad.status().message();
 }
 
+TEST(Config, ReadsTheSharedPoolKeysAndNamesWhatIsWrong) {
+  TempDir dir;
+  std::string file = dir.file("virt-scratchd.conf");
+  EXPECT_FALSE(Config().poolShared);
+  writeText(file, "[pool]\nshared = yes\nhost = hv-07.example\n");
+  auto config = loadConfig(file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->poolShared);
+  EXPECT_EQ(config->poolHost, "hv-07.example");
+  for (const auto& [text, named] : std::vector<std::pair<std::string, std::string>>{
+           {"[pool]\nshared = maybe\n", "'maybe'"},
+           {"[pool]\nhost = hv 07\n", "'hv 07'"},
+           {"[pool]\nhost = ../etc\n", "'../etc'"},
+           {"[pool]\nshared = yes\n[templates]\nmode = overlay\n", "mode = overlay"}}) {
+    writeText(file, text);
+    auto bad = loadConfig(file);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_NE(bad.status().message().find(named), std::string::npos) << bad.status().message();
+  }
+}
+
 TEST(Config, ReadsTheSpaceAccountingKeys) {
   TempDir dir;
   std::string file = dir.file("virt-scratchd.conf");
@@ -283,7 +304,7 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   ASSERT_TRUE(asShipped.ok()) << asShipped.status().message();
   int uncommented = 0;
   std::string text = test::uncommentedConfig(shipped, &uncommented);
-  EXPECT_EQ(uncommented, 19);
+  EXPECT_EQ(uncommented, 21);
   TempDir dir;
   writeText(dir.file("virt-scratchd.conf"), text);
   auto config = loadConfig(dir.file("virt-scratchd.conf"));
@@ -299,6 +320,8 @@ TEST(Config, ShippedFileStatesTheTrueDefaults) {
   EXPECT_EQ(config->poolHighWater, defaults.poolHighWater);
   EXPECT_EQ(config->poolHighWaterPercent, defaults.poolHighWaterPercent);
   EXPECT_EQ(config->refreshSeconds, defaults.refreshSeconds);
+  EXPECT_EQ(config->poolShared, defaults.poolShared);
+  EXPECT_EQ(config->poolHost, defaults.poolHost);
   EXPECT_EQ(config->metricsTextfile, defaults.metricsTextfile);
   EXPECT_EQ(config->maxImageSize, defaults.maxImageSize);
   EXPECT_EQ(config->disksPerDomain, defaults.disksPerDomain);

@@ -103,6 +103,22 @@ TEST(RecordFile, KeepsTheIncomingMarkWhileItIsSet) {
   EXPECT_NE(bad.status().message().find("'yes'"), std::string::npos) << bad.status().message();
 }
 
+// A shared pool's record names the host that owns the image; others have no such key.
+TEST(RecordFile, NamesTheOwningHostOnlyInASharedPool) {
+  StoredRecord in = sampleRecord();
+  EXPECT_EQ(serializeRecord(in).find("host="), std::string::npos);
+  in.record.host = "hv-07";
+  std::string text = serializeRecord(in);
+  auto out = parseRecord(text, "x");
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(out->record.host, "hv-07");
+  size_t at = text.find("host=hv-07");
+  ASSERT_NE(at, std::string::npos);
+  auto bad = parseRecord(text.replace(at, 10, "host=../hv"), "x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'host'"), std::string::npos) << bad.status().message();
+}
+
 TEST(RecordFile, NeverReadsThroughASymlink) {
   TempDir dir;
   UniqueFd fd(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY));

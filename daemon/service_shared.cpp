@@ -1,0 +1,163 @@
+// Service::Impl: a pool that other hosts mount too ([pool] shared = yes, shared_pool.h). Images
+// are this host's once it holds their owner's lock; a migration's destination adopts the image
+// the source lets go instead of making one.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "daemon/log.h"
+#include "daemon/service_impl.h"
+#include "daemon/shared_pool.h"
+#include "image/size.h"
+#include "vocabulary/pool_layout.h"
+
+namespace virtscratch::daemon {
+namespace {
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+// The source lets go of the image when libvirt confirms the migration there, just after the
+// domain runs here: a minute is far more than that takes.
+constexpr unsigned kAdoptRetryMs = 250;
+constexpr unsigned kAdoptAttempts = 240;
+
+}  // namespace
+
+void Service::Impl::holdRecovered(const std::string& id, std::vector<std::string>& leftAlone) {
+  PoolEntry& entry = *pool_.find(id);
+  if (Status held = pool_.holdOwnerLock(entry); !held.ok()) {
+    leftAlone.push_back("'" + id + "' (" + held.message() + ")");
+    (void)pool_.forget(id);
+    return;
+  }
+  if (!entry.record.host.empty()) return;
+  // Made before the pool was shared: this host holds it, and its record says so from now on.
+  entry.record.host = config_.poolHost;
+  UniqueFd dir(openat(pool_.fd(), entry.record.domainUuid.c_str(), kDirFlags));
+  Status written = dir ? writeRecordAt(dir.get(), entry) : errnoStatus("open its directory", errno);
+  if (!written.ok()) {
+    logLine(LogLevel::kWarning,
+            "image " + id + ": its record does not name this host yet (" + written.message() + ")");
+  }
+}
+
+Result<bool> Service::Impl::adoptIncoming(const AllocationPlan& plan) {
+  const std::string& uuid = plan.domain.uuid;
+  UniqueFd dir(openat(pool_.fd(), uuid.c_str(), kDirFlags));
+  if (!dir) {
+    if (errno == ENOENT) return false;
+    return errnoStatus("cannot open '" + pool_.path() + "/" + uuid + "'", errno);
+  }
+  std::string recordName = recordFileName(plan.target);
+  struct stat st;
+  if (fstatat(dir.get(), recordName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+    return false;
+  }
+  VS_ASSIGN_OR_RETURN(StoredRecord stored,
+                      readRecordAt(dir.get(), recordName, uuid + "/" + recordName));
+  ImageRecord& r = stored.record;
+  std::string path = pool_.imagePath(uuid, plan.target, r.spec.format);
+  if (r.domainUuid != uuid || r.target != plan.target) {
+    return failed("the shared pool's record " + uuid + "/" + recordName + " describes " +
+                  r.domainUuid + "/" + r.target + "; remove it by hand and migrate again");
+  }
+  if (r.host == config_.poolHost) {
+    return Status(ErrorCode::kAlreadyExists,
+                  "'" + path + "' is this host's (" + config_.poolHost +
+                      ") by its record, but virt-scratchd does not hold it; restart virt-scratchd "
+                      "to take it back, or release it, and migrate again");
+  }
+  if (r.spec.format != plan.spec.format || r.spec.size != plan.spec.size) {
+    return invalidArgument("the shared pool's image for " + plan.target + " of domain " + uuid +
+                           " is " + std::string(image::toString(r.spec.format)) + " of " +
+                           image::formatSize(r.spec.size) + ", the incoming domain's disk " +
+                           std::string(image::toString(plan.spec.format)) + " of " +
+                           image::formatSize(plan.spec.size) + "; make the two agree");
+  }
+  if (r.spec.encryption == image::Encryption::kLuks) {
+    return invalidArgument("'" + path + "' is encrypted under a key of host " + r.host +
+                           ", which cannot move with it; encrypted scratch disks migrate only "
+                           "with a storage copy into a pool of the destination's own");
+  }
+  if (!stored.templateName.empty()) {
+    return invalidArgument("'" + path + "' is an overlay on a template of host " + r.host +
+                           ", which this host cannot open");
+  }
+  std::string image = vocabulary::imageFileName(plan.target, r.spec.format);
+  if (fstatat(dir.get(), image.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    return failed("the shared pool has a record for " + plan.target + " of domain " + uuid +
+                  " but no image file '" + path + "'; remove the record and migrate again");
+  }
+  VS_RETURN_IF_ERROR(writeAdoptMarker(dir.get(), plan.target, config_.poolHost)
+                         .withContext("'" + path + "' cannot be marked for adoption"));
+  std::string owner = r.host.empty() ? "another host" : "host " + r.host;
+  r.incoming = true;
+  r.adopting = true;
+  pool_.insert(std::move(stored));
+  const ImageRecord& record = pool_.find(plan.id)->record;
+  listener_.imageAdded(record);
+  logLine(LogLevel::kInfo, "image " + plan.id + " is " + owner +
+                               "'s in the shared pool; it is adopted once the domain runs here");
+  return true;
+}
+
+void Service::Impl::adopt(const std::string& id, unsigned attempt) {
+  PoolEntry* entry = pool_.find(id);
+  if (entry == nullptr || !entry->record.adopting) return;
+  Status held = pool_.holdOwnerLock(*entry);
+  if (held.code() == ErrorCode::kBusy && attempt + 1 < kAdoptAttempts) {
+    ctx_.postAfter(kAdoptRetryMs, [this, id, attempt] { adopt(id, attempt + 1); });
+    return;
+  }
+  ImageRecord& r = entry->record;
+  std::string from = r.host.empty() ? "another host" : "host " + r.host;
+  if (!held.ok()) {
+    logLine(LogLevel::kError, "image " + id + " runs here but cannot be adopted from " + from +
+                                  " (" + held.message() + "); it stays " + from + "'s");
+    letGoInstead(id, "its owner did not let go of it within a minute");
+    return;
+  }
+  r.host = config_.poolHost;
+  r.incoming = false;
+  r.adopting = false;
+  UniqueFd dir(openat(pool_.fd(), r.domainUuid.c_str(), kDirFlags));
+  Status written =
+      dir ? writeRecordAt(dir.get(), *entry) : errnoStatus("open its directory", errno);
+  if (!written.ok()) {
+    logLine(LogLevel::kError, "image " + id + " is adopted from " + from +
+                                  " but its record still names it (" + written.message() +
+                                  "); a restart of virt-scratchd here would not take it back");
+    return;
+  }
+  removeAdoptMarker(dir.get(), r.target, config_.poolHost);
+  logLine(LogLevel::kInfo, "image " + id + " came by migration in the shared pool: adopted from " +
+                               from + " and runs here");
+}
+
+bool Service::Impl::letGoInstead(std::string_view id, std::string_view reason) {
+  const PoolEntry* entry = pool_.find(id);
+  if (entry == nullptr) return false;
+  const ImageRecord& r = entry->record;
+  const bool adopting = r.adopting;
+  UniqueFd dir(openat(pool_.fd(), r.domainUuid.c_str(), kDirFlags));
+  std::string to = dir ? adoptMarkerHost(dir.get(), r.target) : std::string();
+  std::string why;
+  if (adopting) {
+    if (dir) removeAdoptMarker(dir.get(), r.target, config_.poolHost);
+    why = "not adopted (" + std::string(reason) + "): it stays " +
+          (r.host.empty() ? "another host" : "host " + r.host) + "'s";
+  } else if (!to.empty() && to != config_.poolHost) {
+    why = "handed over to host " + to + " (" + std::string(reason) + ")";
+  } else {
+    return false;
+  }
+  auto forgotten = pool_.forget(id);
+  if (!forgotten.ok()) return false;
+  forgotten->record.state = ImageState::kReleasing;
+  logLine(LogLevel::kInfo, "image " + std::string(id) + " " + why + "; its files stay");
+  listener_.imageRemoved(forgotten->record, adopting ? "not-adopted" : "handed-over");
+  return true;
+}
+
+}  // namespace virtscratch::daemon
