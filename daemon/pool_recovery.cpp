@@ -55,6 +55,10 @@ class DomainWalk {
     VS_ASSIGN_OR_RETURN(std::vector<std::string> names, listDirectory(dir_));
     for (const std::string& name : names) classify(name);
     for (const auto& [target, name] : records_) adopt(target, name);
+    // An adoption this host began, and whose image is gone or is this host's now, is over.
+    for (const std::string& target : markers_) {
+      if (adopted_.count(target) == 0) removeAdoptMarker(dir_, target, owner_.host);
+    }
     for (const auto& [target, files] : images_) {
       for (const std::string& file : files) {
         if (foreign_.count(target) != 0) continue;
@@ -91,8 +95,7 @@ class DomainWalk {
     }
     auto [target, suffix] = splitName(name);
     if (!target.empty() && suffix == "adopt" && owner_.shared) {
-      // An adoption this host began and did not finish before it stopped is over.
-      removeAdoptMarker(dir_, target, owner_.host);
+      markers_.insert(target);
     } else if (!target.empty() && suffix == "record") {
       records_[target] = name;
     } else if (!target.empty() && image::parseImageFormat(suffix).ok()) {
@@ -111,9 +114,25 @@ class DomainWalk {
       return;
     }
     const ImageRecord& r = stored->record;
+    std::string adopter = markers_.count(target) != 0 ? adoptMarkerHost(dir_, target) : "";
     if (owner_.shared && !r.host.empty() && r.host != owner_.host) {
       foreign_.insert(target);
-      ++out_.otherHosts;
+      auto files = images_.find(target);
+      if (adopter == owner_.host && files != images_.end() &&
+          files->second.count(vocabulary::imageFileName(target, r.spec.format)) != 0) {
+        // This host was adopting it when it stopped: it goes on once the domain runs here.
+        adopted_.insert(target);
+        stored->record.incoming = true;
+        stored->record.adopting = true;
+        out_.images.push_back(std::move(*stored));
+      } else {
+        ++out_.otherHosts;
+      }
+      return;
+    }
+    if (owner_.shared && !adopter.empty() && adopter != owner_.host) {
+      foreign_.insert(target);
+      out_.leftAlone.push_back("'" + where + "' (being adopted by host " + adopter + ")");
       return;
     }
     if (r.domainUuid != uuid_ || r.target != target) {
@@ -155,6 +174,8 @@ class DomainWalk {
   std::map<std::string, std::set<std::string>> images_;  // target -> image files
   std::set<std::string> unreadable_;                     // targets whose files stay
   std::set<std::string> foreign_;                        // targets other hosts own
+  std::set<std::string> markers_;                        // targets with an adoption marker
+  std::set<std::string> adopted_;                        // targets this host was adopting
 };
 
 }  // namespace

@@ -8,7 +8,9 @@
 // In a shared pool (shared_pool.h) it takes only the images whose records name this host (or no
 // host), leaves the other hosts' images, template directories and adoption markers alone without
 // naming them, and deletes nothing that may be another host's work in progress: temporary
-// files, images without a record, .staging and empty domain directories stay (named).
+// files, images without a record, .staging and empty domain directories stay (named). An image
+// another host owns and this host's adoption marker names is taken as `adopting` (the adoption
+// goes on); one of this host's that another host's marker names is left alone (named).
 #pragma once
 
 #include <string>

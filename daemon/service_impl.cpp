@@ -86,7 +86,11 @@ Result<std::string> Service::Impl::start() {
     }
     std::string id = s.record.id;
     pool_.insert(std::move(s), std::move(use));
-    if (config_.poolShared) holdRecovered(id, recovery.leftAlone);
+    // An image this host was adopting is taken over once the domain runs here (the watcher's
+    // reconcile); until then its owner holds it.
+    if (config_.poolShared && !pool_.find(id)->record.adopting) {
+      holdRecovered(id, recovery.leftAlone);
+    }
   }
   templates_.evict();
   started_ = true;

@@ -18,9 +18,12 @@ namespace {
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 // The source lets go of the image when libvirt confirms the migration there, just after the
-// domain runs here: a minute is far more than that takes.
+// domain runs here: a minute is far more than that takes. After it, the daemon says so and goes
+// on trying, slower: the domain runs here on this image, and the marker keeps the source from
+// deleting it.
 constexpr unsigned kAdoptRetryMs = 250;
 constexpr unsigned kAdoptAttempts = 240;
+constexpr unsigned kAdoptSlowRetryMs = 10000;
 
 }  // namespace
 
@@ -105,17 +108,18 @@ Result<bool> Service::Impl::adoptIncoming(const AllocationPlan& plan) {
 void Service::Impl::adopt(const std::string& id, unsigned attempt) {
   PoolEntry* entry = pool_.find(id);
   if (entry == nullptr || !entry->record.adopting) return;
-  Status held = pool_.holdOwnerLock(*entry);
-  if (held.code() == ErrorCode::kBusy && attempt + 1 < kAdoptAttempts) {
-    ctx_.postAfter(kAdoptRetryMs, [this, id, attempt] { adopt(id, attempt + 1); });
-    return;
-  }
   ImageRecord& r = entry->record;
   std::string from = r.host.empty() ? "another host" : "host " + r.host;
+  Status held = pool_.holdOwnerLock(*entry);
   if (!held.ok()) {
-    logLine(LogLevel::kError, "image " + id + " runs here but cannot be adopted from " + from +
-                                  " (" + held.message() + "); it stays " + from + "'s");
-    letGoInstead(id, "its owner did not let go of it within a minute");
+    if (attempt + 1 == kAdoptAttempts) {
+      logLine(LogLevel::kError,
+              "image " + id + " runs here but cannot be adopted from " + from + " yet (" +
+                  held.message() + "); virt-scratchd tries again every 10 s, and " + from +
+                  " lets it go rather than delete it while the adoption marker names this host");
+    }
+    ctx_.postAfter(attempt + 1 < kAdoptAttempts ? kAdoptRetryMs : kAdoptSlowRetryMs,
+                   [this, id, attempt] { adopt(id, attempt + 1); });
     return;
   }
   r.host = config_.poolHost;

@@ -67,22 +67,26 @@ bool isTemplatesDirName(std::string_view name) {
 }
 
 Result<UniqueFd> lockImage(int dirFd, const std::string& name, const std::string& shown) {
-  UniqueFd fd(openat(dirFd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  // Read-only: libvirt hands a running domain's image to the qemu user (0600), and the daemon
+  // may read, not write, what it does not own (CAP_DAC_READ_SEARCH). So the lock is QEMU's own
+  // scheme: every holder takes a shared lock on the byte, then asks whether anyone else holds
+  // one; two that meet both let go, so at most one ever keeps it.
+  UniqueFd fd(openat(dirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return errnoStatus("open " + shown + " to lock it", errno);
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return errnoStatus("stat " + shown, errno);
   if (!S_ISREG(st.st_mode)) return failed(shown + " is not a file");
   struct flock lock = {};
-  lock.l_type = F_WRLCK;
+  lock.l_type = F_RDLCK;
   lock.l_whence = SEEK_SET;
   lock.l_start = kOwnerLockByte;
   lock.l_len = 1;
-  if (fcntl(fd.get(), F_OFD_SETLK, &lock) != 0) {
-    if (errno == EAGAIN || errno == EACCES) {
-      return Status(ErrorCode::kBusy,
-                    shown + " is held by another virt-scratchd (its owner's lock)");
-    }
-    return errnoStatus("lock " + shown, errno);
+  if (fcntl(fd.get(), F_OFD_SETLK, &lock) != 0) return errnoStatus("lock " + shown, errno);
+  struct flock other = lock;
+  other.l_type = F_WRLCK;
+  if (fcntl(fd.get(), F_OFD_GETLK, &other) != 0) return errnoStatus("lock " + shown, errno);
+  if (other.l_type != F_UNLCK) {
+    return Status(ErrorCode::kBusy, shown + " is held by another virt-scratchd (its owner's lock)");
   }
   return fd;
 }

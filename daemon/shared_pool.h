@@ -3,9 +3,9 @@
 //  - Each image's record names its owner (`host`, [pool] host or the machine's host name); a
 //    daemon recovers, lists and releases only its own images and never cleans up what may be
 //    another host's work in progress.
-//  - The owning daemon holds an OFD write lock on one byte of the image file far past any data
-//    (QEMU's own image locks use bytes 100-299), for as long as it owns the image: NFS carries it
-//    to the other hosts, and it goes when the daemon's file descriptor does, crash included.
+//  - The owning daemon holds an OFD lock on one byte of the image file far past any data (QEMU's
+//    own image locks use bytes 100-299), for as long as it owns the image: NFS carries it to the
+//    other hosts, and it goes when the daemon's file descriptor does, crash included.
 //  - A destination that is asked for an incoming image which the pool already has writes an
 //    adoption marker `<target>.adopt` naming itself; the source, when the domain leaves it, lets
 //    the image go instead of deleting it, and the destination takes the lock once it is free.

@@ -14,7 +14,8 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 
-from cluster_host import CONSOLE_DIR, BOOT_DIR, wait_until
+from cluster_host import CONSOLE_DIR, BOOT_DIR, SHARED_DIR, wait_until
+import nspawn_host
 
 GUEST_BOOT_S = 120
 MIGRATE_S = 180
@@ -29,7 +30,9 @@ CHECKS = [
     "Cluster.ScratchDiskFollowsMigrationBack",
     "Cluster.EncryptedScratchDiskFollowsLiveMigration",
     "Cluster.OfflineMigrationStartsWithFreshScratchDisks",
+    "Cluster.SharedPoolHandsTheImageOver",
 ]
+SHARED_POOL = SHARED_DIR + "/pool"
 
 
 class CheckFailed(Exception):
@@ -295,28 +298,28 @@ class Checks:
         self.wait_reads(a, guest, before)
         return "libvirt said: " + said
 
-    def cancelled_midway(self, guest):
-        self.need(guest)
-        a, b = self.a, self.b
+    def abort_migration(self, src, dst, guest, copy_storage=True, extra=()):
+        """Starts migrating GUEST from SRC to DST and aborts it midway; what libvirt said and how
+        far it had come."""
         out = {}
         # 1 MiB/s: the storage copy and 128 MiB of memory take minutes, so the job is surely
         # still running when the abort comes.
         mover = threading.Thread(target=lambda: out.update(
-            r=self.migrate(a, b, guest, extra=["--bandwidth", "1"])))
+            r=self.migrate(src, dst, guest, copy_storage, list(extra) + ["--bandwidth", "1"])))
         mover.start()
         try:
             def running():
-                info = a.virsh("domjobinfo", guest.name, timeout=30, quiet=True).stdout
+                info = src.virsh("domjobinfo", guest.name, timeout=30, quiet=True).stdout
                 # The destination's QEMU waits paused for the incoming state: it is prepared.
-                return "Unbounded" in info and self.state(b, guest) == "paused"
+                return "Unbounded" in info and self.state(dst, guest) == "paused"
             if not wait_until(running, 60, interval=0.2):
-                raise CheckFailed("the migration was not seen running (A's job: %s; on B: %s)" % (
-                    a.virsh("domjobinfo", guest.name, quiet=True).stdout.strip(),
-                    self.state(b, guest)))
-            progress = a.virsh("domjobinfo", guest.name).stdout
-            r = a.virsh("domjobabort", guest.name)
+                raise CheckFailed("the migration was not seen running (%s's job: %s; on %s: %s)" % (
+                    src.name, src.virsh("domjobinfo", guest.name, quiet=True).stdout.strip(),
+                    dst.name, self.state(dst, guest)))
+            progress = src.virsh("domjobinfo", guest.name).stdout
+            r = src.virsh("domjobabort", guest.name)
             if r.returncode != 0:
-                raise CheckFailed("virsh domjobabort on A failed: " + r.stderr.strip())
+                raise CheckFailed("virsh domjobabort on %s failed: %s" % (src.name, r.stderr.strip()))
         finally:
             mover.join(MIGRATE_S + 30)
         r = out.get("r")
@@ -324,17 +327,22 @@ class Checks:
             raise CheckFailed("virsh migrate did not return after the abort")
         if r.returncode == 0:
             raise CheckFailed("the migration succeeded despite domjobabort")
-        said = (r.stderr or r.stdout).strip()
+        processed = re.search(r"(Data processed|File processed|Memory processed):\s*(.*)",
+                              progress)
+        return (r.stderr or r.stdout).strip(), (processed.group(0) if processed else
+                                                "an early stage")
+
+    def cancelled_midway(self, guest):
+        self.need(guest)
+        a, b = self.a, self.b
+        said, processed = self.abort_migration(a, b, guest)
         self.expect_state(a, guest, "running")
         self.expect_image(a, guest)
         self.expect_absent(b, guest)
         self.expect_no_image(b, guest, "after the cancelled migration")
         before = self.reads(a, guest)[0]
         self.wait_reads(a, guest, before)
-        processed = re.search(r"(Data processed|File processed|Memory processed):\s*(.*)",
-                              progress)
-        return "libvirt said: %s (aborted at %s)" % (
-            said, processed.group(0) if processed else "an early stage")
+        return "libvirt said: %s (aborted at %s)" % (said, processed)
 
     def follows(self, guest):
         self.need(guest)
@@ -419,6 +427,93 @@ class Checks:
         self.expect_no_image(b, guest, "undefined on B")
         return "the first start on B made a disk the guest mounts and writes"
 
+    # --- a pool both hosts mount
+    def share_pool(self):
+        """Turns both hosts' virt-scratchd to the pool in the directory they both mount, with
+        [pool] shared = yes (a drop-in each), and restarts them."""
+        for host in (self.a, self.b):
+            nspawn_host.write(host.path("/etc/virt-scratch/virt-scratchd.conf.d/60-shared.conf"),
+                              "[pool]\npath = %s\nshared = yes\n" % SHARED_POOL)
+            # As for a pool on NFS outside the state directory: the unit's file system is
+            # read-only elsewhere.
+            nspawn_host.write(
+                host.path("/etc/systemd/system/virt-scratchd.service.d/60-shared.conf"),
+                "[Service]\nReadWritePaths=%s\n" % SHARED_DIR)
+            for argv in (["systemctl", "daemon-reload"], ["systemctl", "restart", "virt-scratchd"]):
+                r = host.inside(*argv, timeout=60)
+                if r.returncode != 0:
+                    raise CheckFailed("%s on %s failed: %s" % (" ".join(argv), host.name,
+                                                              (r.stderr or r.stdout).strip()))
+
+    def owner(self, guest):
+        """The host the shared pool's record of GUEST's disk names, and whether an adoption
+        marker is there."""
+        try:
+            with open(self.a.path(os.path.join(guest.domain_dir, TARGET + ".record"))) as f:
+                found = re.search(r"^host=(.*)$", f.read(), re.M)
+        except OSError:
+            found = None
+        marker = os.path.exists(self.a.path(os.path.join(guest.domain_dir, TARGET + ".adopt")))
+        return (found.group(1) if found else None), marker
+
+    def expect_owner(self, guest, host):
+        if not wait_until(lambda: self.owner(guest) == (host.hostname, False), SETTLE_S):
+            raise CheckFailed("the record of %s's disk names %r (adoption marker: %s), not %s; "
+                              "A lists: %s; B lists: %s" % (
+                                  guest.name, self.owner(guest)[0], self.owner(guest)[1],
+                                  host.hostname, self.listing(self.a), self.listing(self.b)))
+        uuid = os.path.basename(guest.domain_dir)
+        for other in (self.a, self.b):
+            listed = uuid in self.listing(other)
+            if listed != (other is host):
+                raise CheckFailed("%s %s %s's disk: %s" % (
+                    other.name, "lists" if listed else "does not list", guest.name,
+                    self.listing(other)))
+
+    def shared_move(self, src, dst, guest, inode):
+        r = self.migrate(src, dst, guest, copy_storage=False, extra=["--unsafe"])
+        if r.returncode != 0:
+            raise CheckFailed("virsh migrate --unsafe %s from %s to %s failed: %s" % (
+                guest.name, src.name, dst.name, (r.stderr or r.stdout).strip()))
+        self.expect_state(dst, guest, "running")
+        reads = self.wait_reads(dst, guest, 0)
+        self.expect_absent(src, guest)
+        self.expect_owner(guest, dst)
+        if os.stat(dst.path(guest.image)).st_ino != inode:
+            raise CheckFailed("%s's disk is another file after the move" % guest.name)
+        return reads
+
+    def shared_pool(self, guest):
+        """Both hosts mount one pool ([pool] shared = yes): the migration copies nothing, the
+        destination adopts the image the source lets go, a cancelled migration leaves it the
+        source's, and the stop on the last host deletes it."""
+        a, b = self.a, self.b
+        self.share_pool()
+        why = self.define_and_start(guest)
+        if why:
+            raise CheckFailed(why)
+        if not guest.image.startswith(SHARED_POOL + "/"):
+            raise CheckFailed("the disk is %s, not in the shared pool %s" % (guest.image,
+                                                                            SHARED_POOL))
+        self.wait_reads(a, guest, -1, timeout=GUEST_BOOT_S)
+        inode = os.stat(a.path(guest.image)).st_ino
+        self.expect_owner(guest, a)
+        said, processed = self.abort_migration(a, b, guest, copy_storage=False,
+                                               extra=["--unsafe"])
+        self.expect_state(a, guest, "running")
+        self.expect_absent(b, guest)
+        self.expect_owner(guest, a)
+        self.wait_reads(a, guest, self.reads(a, guest)[0])
+        reads_b = self.shared_move(a, b, guest, inode)
+        # A's console file is what the guest printed before it left (see follows_back).
+        os.remove(a.path(guest.console))
+        reads_a = self.shared_move(b, a, guest, inode)
+        # The shared directory as A sees it is B's too: the stop on A deleted it for both.
+        self.destroy_releases(a, guest)
+        a.virsh("undefine", guest.name)
+        return ("no copy (one inode throughout); %d reads on B, %d back on A; a cancelled "
+                "migration (%s: %s) left it A's" % (reads_b, reads_a, processed, said))
+
     def run_all(self):
         plain = Guest("cluster-plain", "vs-%s-plain" % self.run_id, False)
         # lifetime domain: the hook's release end keeps it, so only the source's watcher (the
@@ -437,6 +532,9 @@ class Checks:
         offline = Guest("cluster-offline", "vs-%s-offline" % self.run_id, False)
         self.check("Cluster.OfflineMigrationStartsWithFreshScratchDisks",
                    lambda: self.offline_fresh(offline))
+        # Last: it turns both daemons to the shared pool.
+        shared = Guest("cluster-shared", "vs-%s-shared" % self.run_id, False)
+        self.check("Cluster.SharedPoolHandsTheImageOver", lambda: self.shared_pool(shared))
 
     def clean_up(self):
         """Destroys whatever guests are left, so that the hosts power off at once."""

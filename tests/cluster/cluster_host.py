@@ -31,6 +31,9 @@ BOOT_DIR = "/var/lib/libvirt/boot"
 # Where each guest's serial console goes: the same path on both hosts, since the domain's XML
 # migrates with it.
 CONSOLE_DIR = "/var/lib/libvirt/console"
+# One directory of the outer machine that both hosts mount here, as hosts mount an NFS export:
+# the shared-pool check's pool ([pool] shared = yes) is in it.
+SHARED_DIR = "/var/lib/virt-scratch/shared"
 
 
 def wait_until(predicate, timeout, interval=0.1):
@@ -73,6 +76,7 @@ def boot_hosts(hosts, build, guest_dir, work, phase):
         raise ClusterDown("port %s on 127.0.0.1 is taken: another libvirtd or cluster run holds "
                           "it" % taken)
     phase("unpacking the root filesystem and installing the build")
+    os.makedirs(os.path.join(work, "shared"))
     lower = os.path.join(work, "lower")
     nspawn_host.unpack(nspawn_host.rootfs_tarball(), lower)
     nspawn_host.install(lower, build)
@@ -165,8 +169,10 @@ migration_port_max = %d
 
     # --- running
     def boot(self, lower):
+        shared = os.path.join(os.path.dirname(self.upper), "shared")
         self.nspawn = nspawn_host.start(lower, self.console, [
-            "--overlay=+/:%s:/" % self.upper, "--hostname=" + self.hostname])
+            "--overlay=+/:%s:/" % self.upper, "--hostname=" + self.hostname,
+            "--bind=%s:%s" % (shared, SHARED_DIR)])
 
     def alive(self):
         return self.nspawn is not None and self.nspawn.poll() is None

@@ -45,6 +45,25 @@ class FakeLoop : public LoopInvoker {
     return true;
   }
 
+  // Work posted with a delay waits until the test says its time has come.
+  void postAfter(unsigned delayMs, std::function<void()> fn) override {
+    (void)delayMs;
+    std::lock_guard lock(mutex_);
+    timers_.push_back(std::move(fn));
+  }
+  // Queues every delayed item, as if its delay had passed, and runs the queue; how many fired.
+  size_t fireTimers() {
+    size_t fired = 0;
+    {
+      std::lock_guard lock(mutex_);
+      fired = timers_.size();
+      for (auto& fn : timers_) queue_.push_back(std::move(fn));
+      timers_.clear();
+    }
+    drain();
+    return fired;
+  }
+
   // Runs what is queued now, without waiting for more.
   void drain() {
     for (;;) {
@@ -63,6 +82,7 @@ class FakeLoop : public LoopInvoker {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> queue_;
+  std::deque<std::function<void()>> timers_;
 };
 
 class FakeListener : public ServiceListener {
