@@ -62,6 +62,7 @@ Result<std::string> Service::Impl::start() {
   }
   if (config_.poolShared) {
     VS_ASSIGN_OR_RETURN(config_.poolHost, poolHostName(config_.poolHost));
+    VS_RETURN_IF_ERROR(probeLocks(pool_.fd(), pool_.path(), config_.poolHost));
   }
   VS_ASSIGN_OR_RETURN(Recovery recovery, recoverPool(pool_.fd(), pool_.path(),
                                                      {config_.poolShared, config_.poolHost}));

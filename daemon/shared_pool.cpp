@@ -91,6 +91,28 @@ Result<UniqueFd> lockImage(int dirFd, const std::string& name, const std::string
   return fd;
 }
 
+Status probeLocks(int poolFd, const std::string& poolPath, std::string_view host) {
+  // A temporary name (pool_recovery.h's isTemporaryName) of this host's own.
+  std::string name = ".virt-scratch-tmp-lockprobe-" + std::string(host);
+  UniqueFd created(
+      openat(poolFd, name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, kPrivateFileMode));
+  if (!created) return errnoStatus("cannot create '" + poolPath + "/" + name + "'", errno);
+  created.reset();
+  auto held = lockImage(poolFd, name, "'" + poolPath + "/" + name + "'");
+  unlinkat(poolFd, name.c_str(), 0);
+  if (held.ok()) return {};
+  if (held.status().code() == ErrorCode::kBusy) {
+    return Status(ErrorCode::kBusy, "another virt-scratchd named itself '" + std::string(host) +
+                                        "' in the shared pool '" + poolPath +
+                                        "' at the same moment; give each host its own [pool] host");
+  }
+  return Status(held.status().code(),
+                "[pool] shared = yes needs file locks that the hosts sharing the pool all see, "
+                "and the pool's filesystem refused one (" +
+                    held.status().message() +
+                    "); mount NFS with locking (not 'nolock'), or set shared = no");
+}
+
 std::string adoptMarkerName(std::string_view target) { return std::string(target) + ".adopt"; }
 
 Status writeAdoptMarker(int dirFd, std::string_view target, std::string_view host) {

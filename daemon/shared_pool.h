@@ -36,6 +36,11 @@ bool isTemplatesDirName(std::string_view name);
 // naming `shown` when another process holds it.
 Result<UniqueFd> lockImage(int dirFd, const std::string& name, const std::string& shown);
 
+// Shared pools only work where the filesystem carries OFD locks between hosts (NFS mounted
+// without `nolock`): takes the owner's lock on a scratch file of this host's in the pool (then
+// removes it), and names what to do when the filesystem refuses.
+Status probeLocks(int poolFd, const std::string& poolPath, std::string_view host);
+
 // "<target>.adopt".
 std::string adoptMarkerName(std::string_view target);
 // Writes the marker naming `host` (fsynced, with its directory).
