@@ -76,6 +76,16 @@ Result<UniqueFd> Pool::openDomainDir(std::string_view domainUuid, bool* created)
   return dir;
 }
 
+UniqueFd Pool::domainDir(std::string_view domainUuid) const {
+  return UniqueFd(openat(fd_.get(), std::string(domainUuid).c_str(), kDirFlags));
+}
+
+Status Pool::writeRecord(const PoolEntry& entry) const {
+  UniqueFd dir = domainDir(entry.record.domainUuid);
+  if (!dir) return errnoStatus("cannot open the directory of " + entry.record.id, errno);
+  return writeRecordAt(dir.get(), entry);
+}
+
 void Pool::removeDomainDirIfEmpty(std::string_view domainUuid) {
   std::string name(domainUuid);
   // rmdir refuses a directory that holds anything, which is the check wanted.
@@ -143,7 +153,7 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
     return Status(ErrorCode::kNotFound, "no image '" + std::string(id) + "'");
   }
   const ImageRecord& r = it->second.record;
-  UniqueFd dir(openat(fd_.get(), r.domainUuid.c_str(), kDirFlags));
+  UniqueFd dir = domainDir(r.domainUuid);
   if (!dir) return errnoStatus("cannot open the directory of " + r.id, errno);
   std::string record = recordFileName(r.target);
   std::string away = record + ".tmp-release";
@@ -166,7 +176,7 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
 
 Status Pool::holdOwnerLock(PoolEntry& entry) {
   const ImageRecord& r = entry.record;
-  UniqueFd dir(openat(fd_.get(), r.domainUuid.c_str(), kDirFlags));
+  UniqueFd dir = domainDir(r.domainUuid);
   if (!dir) return errnoStatus("cannot open the directory of " + r.id, errno);
   VS_ASSIGN_OR_RETURN(
       UniqueFd held,
@@ -202,7 +212,7 @@ Result<uint64_t> Pool::totalBytes() const {
 uint64_t Pool::allocatedBytes(const ImageRecord& record) const {
   // The domain's directory is opened first: AT_SYMLINK_NOFOLLOW covers only the last name, and
   // a directory swapped for a symlink would report a file outside the pool.
-  UniqueFd dir(openat(fd_.get(), record.domainUuid.c_str(), kDirFlags));
+  UniqueFd dir = domainDir(record.domainUuid);
   if (!dir) return 0;
   std::string file = vocabulary::imageFileName(record.target, record.spec.format);
   struct stat st;

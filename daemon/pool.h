@@ -41,6 +41,11 @@ class Pool {
 
   // The domain's directory, made (0750) when missing; `created` says whether it was.
   Result<UniqueFd> openDomainDir(std::string_view domainUuid, bool* created);
+  // The domain's directory as it is (never made, never through a symlink); invalid, with errno
+  // set, when it cannot be opened.
+  UniqueFd domainDir(std::string_view domainUuid) const;
+  // Writes the entry's record again (record_file.h), as it is now in memory.
+  Status writeRecord(const PoolEntry& entry) const;
   // Removes the domain's directory if nothing is in it.
   void removeDomainDirIfEmpty(std::string_view domainUuid);
 

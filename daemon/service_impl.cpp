@@ -115,8 +115,8 @@ void Service::Impl::allocate(const Caller& caller, AllocateRequest request,
   if (config_.poolShared && plan->incoming && pool_.find(plan->id) == nullptr &&
       !allocator_.inFlight(plan->id)) {
     auto adopting = adoptIncoming(*plan);
-    if (!adopting.ok() || *adopting) {
-      if (!adopting.ok()) return fail(adopting.status());
+    if (!adopting.ok()) return fail(adopting.status());
+    if (*adopting) {
       ctx_.post([done = std::move(done), record = pool_.find(plan->id)->record] { done(record); });
       return;
     }

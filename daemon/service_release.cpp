@@ -197,11 +197,7 @@ void Service::Impl::settleIncoming(std::string_view domainUuid) {
     }
     entry->record.incoming = false;
     // Written at once, as a release is: a restart must not take the image for an unused one.
-    Status status = [&]() -> Status {
-      bool created = false;
-      VS_ASSIGN_OR_RETURN(UniqueFd dir, pool_.openDomainDir(uuid, &created));
-      return writeRecordAt(dir.get(), *entry);
-    }();
+    Status status = pool_.writeRecord(*entry);
     if (!status.ok()) {
       logLine(LogLevel::kError, "image " + id + " came by migration and runs, but its record " +
                                     "still says incoming (" + status.message() +

@@ -16,7 +16,6 @@
 namespace virtscratch::daemon {
 namespace {
 
-constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 // The source lets go of the image when libvirt confirms the migration there, just after the
 // domain runs here: a minute is far more than that takes. After it, the daemon says so and goes
 // on trying, slower: the domain runs here on this image, and the marker keeps the source from
@@ -37,9 +36,7 @@ void Service::Impl::holdRecovered(const std::string& id, std::vector<std::string
   if (!entry.record.host.empty()) return;
   // Made before the pool was shared: this host holds it, and its record says so from now on.
   entry.record.host = config_.poolHost;
-  UniqueFd dir(openat(pool_.fd(), entry.record.domainUuid.c_str(), kDirFlags));
-  Status written = dir ? writeRecordAt(dir.get(), entry) : errnoStatus("open its directory", errno);
-  if (!written.ok()) {
+  if (Status written = pool_.writeRecord(entry); !written.ok()) {
     logLine(LogLevel::kWarning,
             "image " + id + ": its record does not name this host yet (" + written.message() + ")");
   }
@@ -47,7 +44,7 @@ void Service::Impl::holdRecovered(const std::string& id, std::vector<std::string
 
 Result<bool> Service::Impl::adoptIncoming(const AllocationPlan& plan) {
   const std::string& uuid = plan.domain.uuid;
-  UniqueFd dir(openat(pool_.fd(), uuid.c_str(), kDirFlags));
+  UniqueFd dir = pool_.domainDir(uuid);
   if (!dir) {
     if (errno == ENOENT) return false;
     return errnoStatus("cannot open '" + pool_.path() + "/" + uuid + "'", errno);
@@ -125,16 +122,15 @@ void Service::Impl::adopt(const std::string& id, unsigned attempt) {
   r.host = config_.poolHost;
   r.incoming = false;
   r.adopting = false;
-  UniqueFd dir(openat(pool_.fd(), r.domainUuid.c_str(), kDirFlags));
-  Status written =
-      dir ? writeRecordAt(dir.get(), *entry) : errnoStatus("open its directory", errno);
-  if (!written.ok()) {
+  if (Status written = pool_.writeRecord(*entry); !written.ok()) {
     logLine(LogLevel::kError, "image " + id + " is adopted from " + from +
                                   " but its record still names it (" + written.message() +
                                   "); a restart of virt-scratchd here would not take it back");
     return;
   }
-  removeAdoptMarker(dir.get(), r.target, config_.poolHost);
+  if (UniqueFd dir = pool_.domainDir(r.domainUuid)) {
+    removeAdoptMarker(dir.get(), r.target, config_.poolHost);
+  }
   logLine(LogLevel::kInfo, "image " + id + " came by migration in the shared pool: adopted from " +
                                from + " and runs here");
 }
@@ -144,7 +140,7 @@ bool Service::Impl::letGoInstead(std::string_view id, std::string_view reason) {
   if (entry == nullptr) return false;
   const ImageRecord& r = entry->record;
   const bool adopting = r.adopting;
-  UniqueFd dir(openat(pool_.fd(), r.domainUuid.c_str(), kDirFlags));
+  UniqueFd dir = pool_.domainDir(r.domainUuid);
   std::string to = dir ? adoptMarkerHost(dir.get(), r.target) : std::string();
   std::string why;
   if (adopting) {

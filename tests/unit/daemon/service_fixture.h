@@ -72,9 +72,13 @@ class ServiceTest : public ::testing::Test {
   }
 
   Result<ImageRecord> allocate(AllocateRequest r, Caller caller = {}) {
+    return allocateOn(*service, std::move(r), caller);
+  }
+  // The same on another Service beside `service` (on the same loop).
+  Result<ImageRecord> allocateOn(Service& on, AllocateRequest r, Caller caller = {}) {
     std::optional<Result<ImageRecord>> out;
-    service->allocate(caller, std::move(r),
-                      [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
+    on.allocate(caller, std::move(r),
+                [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
     EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "allocate never answered";
     if (!out) return Status(ErrorCode::kFailed, "no answer");
     return *out;
@@ -95,13 +99,16 @@ class ServiceTest : public ::testing::Test {
     return Status(ErrorCode::kFailed, "no completion");
   }
 
+  // Shuts `which` down, running the loop until it has stopped, and destroys it.
+  void stopService(std::unique_ptr<Service>& which) {
+    bool stopped = false;
+    which->shutdown(true, [&] { stopped = true; });
+    EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
+    which.reset();
+  }
+
   void TearDown() override {
-    if (service) {
-      bool stopped = false;
-      service->shutdown(true, [&] { stopped = true; });
-      EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
-      service.reset();
-    }
+    if (service) stopService(service);
     if (trap_) {
       EXPECT_EQ(trap_->reached(), "") << "the fake engine's test ran a real mkfs tool";
       trap_.reset();

@@ -40,22 +40,6 @@ class SharedPoolTest : public ServiceTest {
     return other;
   }
 
-  void stop(std::unique_ptr<Service>& other) {
-    bool stopped = false;
-    other->shutdown(true, [&] { stopped = true; });
-    EXPECT_TRUE(loop.runUntil([&] { return stopped; }));
-    other.reset();
-  }
-
-  Result<ImageRecord> allocateOn(Service& on, AllocateRequest r) {
-    std::optional<Result<ImageRecord>> out;
-    on.allocate({}, std::move(r),
-                [&](Result<ImageRecord> result) { out.emplace(std::move(result)); });
-    EXPECT_TRUE(loop.runUntil([&] { return out.has_value(); })) << "allocate never answered";
-    if (!out) return Status(ErrorCode::kFailed, "no answer");
-    return *out;
-  }
-
   static AllocateRequest incomingOf(const ImageRecord& made) {
     AllocateRequest r = request(kDomainA, made.spec.size);
     r.spec.image.format = made.spec.format;
@@ -69,9 +53,7 @@ class SharedPoolTest : public ServiceTest {
   }
 
   void restartHostA() {
-    service->shutdown(true, [] {});
-    loop.drain();
-    service.reset();
+    stopService(service);
     startService(shared("host-a"));
   }
 
@@ -87,7 +69,7 @@ class SharedPoolTest : public ServiceTest {
   }
 
   void TearDown() override {
-    if (hostB) stop(hostB);
+    if (hostB) stopService(hostB);
     ServiceTest::TearDown();
   }
 
@@ -122,7 +104,7 @@ TEST_F(SharedPoolTest, TheOwnersLockKeepsASecondDaemonOffTheImage) {
   EXPECT_TRUE(second->images().empty()) << "two daemons own " << made->id;
   EXPECT_NE(report.find("held by another virt-scratchd"), std::string::npos) << report;
   EXPECT_TRUE(fileExists(made->path));
-  stop(second);
+  stopService(second);
 }
 
 TEST_F(SharedPoolTest, TheDestinationAdoptsTheImageTheSourceLetsGo) {
@@ -210,7 +192,7 @@ TEST_F(SharedPoolTest, RestartsInTheMiddleOfAnAdoptionLoseNothing) {
   ImageRecord made = twoHostsWithOneImage();
   ASSERT_TRUE(allocateOn(*hostB, incomingOf(made)).ok());
   // host-b restarts before the domain runs there: the adoption goes on.
-  stop(hostB);
+  stopService(hostB);
   std::string report;
   hostB = startOther("host-b", heardB, &report);
   const ImageRecord* again = hostB->findImage(made.id);
