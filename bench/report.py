@@ -171,11 +171,12 @@ def overlay_rows(d):
     rows = []
     for c in d["cases"]:
         peer = c["peer"]["seconds"]
-        rows.append(times_row(f"disk from a cached base {c['size']}: overlay, new UUID "
+        base = f", base by {c['base']}" if "base" in c else ""
+        rows.append(times_row(f"disk from a cached base {c['size']}{base}: overlay, new UUID "
                               "(clone --backing)", c["backing"]["seconds"], peer,
                               "qemu-img create -f qcow2 -b (shares the base's UUID)"))
-        rows.append(times_row(f"disk from a cached base {c['size']}: independent copy, new UUID "
-                              "(clone)", c["copy"]["seconds"], peer,
+        rows.append(times_row(f"disk from a cached base {c['size']}{base}: independent copy, "
+                              "new UUID (clone)", c["copy"]["seconds"], peer,
                               "qemu-img create -f qcow2 -b (shares the base's UUID)"))
     return rows
 
@@ -183,7 +184,10 @@ def overlay_rows(d):
 def allocate_rows(d, overlay):
     peers = {}
     if overlay:
-        peers = {c["size"]: c["peer"]["seconds"] for c in overlay["cases"]}
+        # The peer's overlay costs the same whichever tool made the base: the first per size.
+        peers = {}
+        for c in overlay["cases"]:
+            peers.setdefault(c["size"], c["peer"]["seconds"])
     warm = {c["size"]: c["p50_s"] for c in d["cases"] if c["kind"] == "warm"}
     rows = []
     for c in d["cases"]:

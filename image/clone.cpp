@@ -12,6 +12,7 @@
 
 #include "base/file_io.h"
 #include "base/temp_file.h"
+#include "image/clone_in_place.h"
 #include "image/disk_view.h"
 #include "image/filesystem_uuid.h"
 #include "image/guest_copy.h"
@@ -21,7 +22,8 @@
 #include "image/qcow2_layout.h"
 #include "image/qcow2_writer.h"
 
-// The clone is made in two steps. First the source's guest bytes become a raw "work" file in the
+// Most clones are the source's file with a few bytes rewritten (clone_in_place.h). The others
+// are made in two steps. First the source's guest bytes become a raw "work" file in the
 // destination directory (a reflink or a copy of the data extents for raw sources, the data read
 // through the DiskView for qcow2); the filesystems and the partition table get their new
 // identities there, with the tools that know them. Then the work file is the clone (raw), or
@@ -134,6 +136,12 @@ Status cloneInto(int srcFd, const std::string& srcPath, int dstDirFd, std::strin
   uint64_t size = view->virtualSize();
   if (size == 0) return invalidArgument("'" + srcPath + "' is empty; it is not a disk image");
 
+  VS_ASSIGN_OR_RETURN(std::optional<TempFile> quick,
+                      cloneInPlace(srcFd, *view, srcPath, dstDirFd, options));
+  if (quick) {
+    VS_RETURN_IF_ERROR(checkCancelled(options));
+    return quick->publish(dstName, options.force);
+  }
   VS_ASSIGN_OR_RETURN(TempFile work,
                       makeWorkFile(srcFd, *view, dstDirFd, options.progress, options.mode));
   VS_RETURN_IF_ERROR(checkCancelled(options));

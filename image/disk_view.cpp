@@ -30,6 +30,10 @@ class RawDiskView final : public DiskView {
     auto bytes = virtscratch::allocatedBytes(fd_.get());
     return bytes.ok() ? *bytes : 0;
   }
+  Result<std::optional<uint64_t>> plainHostOffset(uint64_t offset, uint64_t length) const override {
+    if (offset > size_ || length > size_ - offset) return std::optional<uint64_t>();
+    return std::optional<uint64_t>(offset);
+  }
 
  private:
   UniqueFd fd_;

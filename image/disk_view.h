@@ -36,6 +36,13 @@ class DiskView {
   virtual uint64_t allocatedBytes() const = 0;
   // The qcow2 backing file as written in the header; empty for raw or no backing.
   virtual std::string backingFile() const { return {}; }
+  // Where in the image file the guest bytes [offset, offset + length) are stored as they are and
+  // only for this disk, so that rewriting them there changes the guest's bytes and nothing else:
+  // raw, the same offset; qcow2, inside one allocated, uncompressed, unencrypted cluster whose
+  // refcount is one. nullopt when they are not (a hole, a zero or shared cluster, a range that
+  // crosses a cluster's end): the caller takes another way.
+  virtual Result<std::optional<uint64_t>> plainHostOffset(uint64_t offset,
+                                                          uint64_t length) const = 0;
 };
 
 // The data extents of a view in guest order, fetched a window of guest bytes at a time, so that

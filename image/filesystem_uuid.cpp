@@ -7,19 +7,17 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <initializer_list>
+#include <optional>
 #include <vector>
 
 #include "base/file_io.h"
 #include "base/process.h"
 #include "base/temp_file.h"
+#include "image/filesystem_uuid_edits.h"
 #include "image/guest_copy.h"
 
 namespace virtscratch::image {
 namespace {
-
-using UuidBytes = std::array<uint8_t, 16>;
 
 bool isExt(std::string_view type) { return type == "ext2" || type == "ext3" || type == "ext4"; }
 
@@ -31,55 +29,6 @@ void randomBytes(void* out, size_t length) {
     p += n;
     length -= static_cast<size_t>(n);
   }
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Hex digits with dashes exactly at `dashes`, two digits to a byte of `out`.
-bool parseHex(std::string_view text, std::initializer_list<size_t> dashes, size_t length,
-              std::vector<uint8_t>& out) {
-  if (text.size() != length) return false;
-  std::string digits;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = std::find(dashes.begin(), dashes.end(), i) != dashes.end();
-    if (dash != (text[i] == '-')) return false;
-    if (!dash) {
-      if (hexValue(text[i]) < 0) return false;
-      digits.push_back(text[i]);
-    }
-  }
-  out.clear();
-  for (size_t i = 0; i + 1 < digits.size(); i += 2) {
-    out.push_back(static_cast<uint8_t>(hexValue(digits[i]) * 16 + hexValue(digits[i + 1])));
-  }
-  return true;
-}
-
-bool parseUuid(std::string_view text, UuidBytes& out) {
-  std::vector<uint8_t> bytes;
-  if (!parseHex(text, {8, 13, 18, 23}, 36, bytes)) return false;
-  std::copy(bytes.begin(), bytes.end(), out.begin());
-  return true;
-}
-
-// "XXXX-XXXX" is how blkid and mkfs.fat write the 32-bit volume id, most significant first.
-bool parseVfatId(std::string_view text, uint32_t& out) {
-  std::vector<uint8_t> bytes;
-  if (!parseHex(text, {4}, 9, bytes)) return false;
-  out = 0;
-  for (uint8_t b : bytes) out = out << 8 | b;
-  return true;
-}
-
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
-uint32_t le32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 }
 
 std::string where(const FilesystemRange& fs) {
@@ -133,55 +82,6 @@ Status renewOnCopy(const FilesystemRange& fs, int scratchDirFd,
   return {};
 }
 
-Status renewVfat(const FilesystemRange& fs, uint32_t id) {
-  uint8_t boot[512];
-  VS_RETURN_IF_ERROR(readAll(fs.fd, boot, sizeof boot, fs.offset));
-  // FAT32 has no 16-bit FAT size and keeps its extended boot record further out.
-  bool fat32 = le16(boot + 22) == 0;
-  size_t sigAt = fat32 ? 66 : 38;
-  if (boot[sigAt] != 0x29 && boot[sigAt] != 0x28) {
-    return failed(where(fs) + " has no volume id in its boot sector (extended boot signature " +
-                  std::to_string(boot[sigAt]) + "); it cannot get a new one");
-  }
-  uint8_t serial[4] = {static_cast<uint8_t>(id), static_cast<uint8_t>(id >> 8),
-                       static_cast<uint8_t>(id >> 16), static_cast<uint8_t>(id >> 24)};
-  if (fat32) {
-    // fsck.fat compares the boot sector with its backup, so a backup that was a copy stays one.
-    uint64_t sectorSize = le16(boot + 11);
-    uint64_t backup = le16(boot + 50);
-    if (backup != 0 && backup != 0xFFFF && sectorSize >= 512 &&
-        (backup + 1) * sectorSize <= fs.size) {
-      uint8_t copy[512];
-      uint64_t at = fs.offset + backup * sectorSize;
-      VS_RETURN_IF_ERROR(readAll(fs.fd, copy, sizeof copy, at));
-      if (std::memcmp(copy, boot, 90) == 0) {
-        VS_RETURN_IF_ERROR(writeAll(fs.fd, serial, sizeof serial, at + sigAt + 1));
-      }
-    }
-  }
-  return writeAll(fs.fd, serial, sizeof serial, fs.offset + sigAt + 1);
-}
-
-// The v1 swap header: 1024 boot bytes, then version, last page, bad page count, UUID, label;
-// the signature ends the first page, whose size depends on the guest's architecture.
-Status renewSwap(const FilesystemRange& fs, const UuidBytes& uuid) {
-  constexpr uint64_t kVersionAt = 1024, kUuidAt = 1036;
-  for (uint64_t page : {4096, 8192, 16384, 65536}) {
-    if (page > fs.size) break;
-    char signature[10];
-    VS_RETURN_IF_ERROR(readAll(fs.fd, signature, sizeof signature, fs.offset + page - 10));
-    if (std::memcmp(signature, "SWAPSPACE2", 10) != 0) continue;
-    uint8_t version[4];
-    VS_RETURN_IF_ERROR(readAll(fs.fd, version, sizeof version, fs.offset + kVersionAt));
-    if (le32(version) != 1) {
-      return failed(where(fs) + " is swap version " + std::to_string(le32(version)) +
-                    ", which has no UUID; only version 1 has");
-    }
-    return writeAll(fs.fd, uuid.data(), uuid.size(), fs.offset + kUuidAt);
-  }
-  return failed(where(fs) + " has no SWAPSPACE2 signature at a page end; it cannot get a UUID");
-}
-
 }  // namespace
 
 bool canRenewUuid(std::string_view type) {
@@ -201,7 +101,7 @@ std::string randomFilesystemUuid(std::string_view type) {
     std::snprintf(text, sizeof text, "%04X-%04X", id >> 16, id & 0xFFFFu);
     return text;
   }
-  UuidBytes b;
+  std::array<uint8_t, 16> b;
   randomBytes(b.data(), b.size());
   b[6] = static_cast<uint8_t>((b[6] & 0x0F) | 0x40);  // version 4: random
   b[8] = static_cast<uint8_t>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
@@ -214,13 +114,11 @@ std::string randomFilesystemUuid(std::string_view type) {
 
 Status checkFilesystemUuid(std::string_view type, std::string_view uuid) {
   if (type == "vfat") {
-    uint32_t id = 0;
-    if (parseVfatId(uuid, id)) return {};
+    if (parseVfatVolumeId(uuid)) return {};
     return invalidArgument("'" + std::string(uuid) +
                            "' is not a vfat volume id; give 8 hex digits as XXXX-XXXX");
   }
-  UuidBytes bytes;
-  if (parseUuid(uuid, bytes)) return {};
+  if (parseUuidText(uuid)) return {};
   return invalidArgument("'" + std::string(uuid) + "' is not a UUID for " + std::string(type) +
                          "; give 32 hex digits as 8-4-4-4-12");
 }
@@ -231,20 +129,20 @@ Status renewFilesystemUuid(const FilesystemRange& fs, const std::string& uuid, i
                            " cannot get a new UUID: only ext2/3/4, xfs, btrfs, vfat and swap can");
   }
   VS_RETURN_IF_ERROR(checkFilesystemUuid(fs.type, uuid));
+  VS_ASSIGN_OR_RETURN(std::optional<std::vector<ByteEdit>> edits,
+                      filesystemUuidEdits(fileReader(fs.fd), fs.offset, fs.size, fs.type, uuid));
+  if (edits) {
+    for (const ByteEdit& e : *edits) {
+      VS_RETURN_IF_ERROR(writeAll(fs.fd, e.bytes.data(), e.bytes.size(), e.offset));
+    }
+    return {};
+  }
   if (isExt(fs.type)) return renewExt(fs, uuid);
   // xfs_admin clears the log, which it refuses to do for a dirty one: the guest must have
   // unmounted cleanly, which is the clone's precondition anyway.
   if (fs.type == "xfs") return renewOnCopy(fs, scratchDirFd, {"xfs_admin", "-U", uuid});
   // -f: btrfstune otherwise asks for a confirmation on the terminal.
-  if (fs.type == "btrfs") return renewOnCopy(fs, scratchDirFd, {"btrfstune", "-f", "-U", uuid});
-  if (fs.type == "vfat") {
-    uint32_t id = 0;
-    parseVfatId(uuid, id);
-    return renewVfat(fs, id);
-  }
-  UuidBytes bytes;
-  parseUuid(uuid, bytes);
-  return renewSwap(fs, bytes);
+  return renewOnCopy(fs, scratchDirFd, {"btrfstune", "-f", "-U", uuid});
 }
 
 }  // namespace virtscratch::image

@@ -1,7 +1,8 @@
 // New UUIDs for filesystems that lie at a byte range of a raw disk file, so that a clone never
-// shares an identity with its source. The filesystems' own tools do the work where they exist
-// (tune2fs, xfs_admin, btrfstune); vfat's volume id and the swap header's UUID are single fields
-// and are written directly. Tools that cannot address an offset inside a file run on an
+// shares an identity with its source. Where the identity is a few fields (vfat's volume id, the
+// swap header's UUID, an ext* superblock whose checksums do not depend on the UUID) they are
+// written here (filesystem_uuid_edits.h); otherwise the filesystems' own tools do the work
+// (tune2fs, xfs_admin, btrfstune). Tools that cannot address an offset inside a file run on an
 // extracted copy of the filesystem's data, and only the bytes they changed are written back.
 #pragma once
 

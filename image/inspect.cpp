@@ -96,6 +96,38 @@ Result<FilesystemInfo> probeFilesystem(int fd, int partition, uint64_t offset, u
 
 }  // namespace
 
+Result<DiskLayout> probeLayout(const DiskView& view, int rawFd) {
+  // Raw images are probed in place; others (and raw LUKS) through a copy of the windows that
+  // probing reads.
+  DiskLayout layout;
+  uint64_t size = view.virtualSize();
+  std::optional<ProbeCopy> copy;
+  int guestFd = rawFd;
+  if (view.format() != ImageFormat::kRaw || rawFd < 0) {
+    VS_ASSIGN_OR_RETURN(ProbeCopy c, ProbeCopy::create(view));
+    copy.emplace(std::move(c));
+    VS_RETURN_IF_ERROR(copy->copyWindow(0, kProbeWindow));
+    uint64_t tail = std::min<uint64_t>(size, kMiB);
+    VS_RETURN_IF_ERROR(copy->copyWindow(size - tail, tail));
+    guestFd = copy->fd();
+  }
+
+  VS_ASSIGN_OR_RETURN(layout.partitionTable, readPartitionTable(guestFd, size));
+  if (layout.partitionTable.table == PartitionTable::kNone) {
+    VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, 0, 0, size));
+    if (!fs.type.empty()) layout.filesystems.push_back(std::move(fs));
+  } else {
+    for (const PartitionInfo& p : layout.partitionTable.partitions) {
+      if (p.offset >= size) continue;
+      uint64_t length = std::min(p.size, size - p.offset);
+      if (copy) VS_RETURN_IF_ERROR(copy->copyWindow(p.offset, std::min(length, kProbeWindow)));
+      VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, p.number, p.offset, length));
+      layout.filesystems.push_back(std::move(fs));
+    }
+  }
+  return layout;
+}
+
 Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& options) {
   // O_NONBLOCK: a FIFO without a writer would block open() for good; regular files ignore it.
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
@@ -120,32 +152,10 @@ Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& optio
     info.dataBytes += e->length;
   }
 
-  // Raw images are probed in place; others (and raw LUKS) through a copy of the windows that
-  // probing reads.
-  std::optional<ProbeCopy> copy;
-  int guestFd = probeFd.get();
-  if (info.format != ImageFormat::kRaw || !options.passphrase.empty()) {
-    VS_ASSIGN_OR_RETURN(ProbeCopy c, ProbeCopy::create(*view));
-    copy.emplace(std::move(c));
-    VS_RETURN_IF_ERROR(copy->copyWindow(0, kProbeWindow));
-    uint64_t tail = std::min<uint64_t>(info.virtualSize, kMiB);
-    VS_RETURN_IF_ERROR(copy->copyWindow(info.virtualSize - tail, tail));
-    guestFd = copy->fd();
-  }
-
-  VS_ASSIGN_OR_RETURN(info.partitionTable, readPartitionTable(guestFd, info.virtualSize));
-  if (info.partitionTable.table == PartitionTable::kNone) {
-    VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, 0, 0, info.virtualSize));
-    if (!fs.type.empty()) info.filesystems.push_back(std::move(fs));
-  } else {
-    for (const PartitionInfo& p : info.partitionTable.partitions) {
-      if (p.offset >= info.virtualSize) continue;
-      uint64_t size = std::min(p.size, info.virtualSize - p.offset);
-      if (copy) VS_RETURN_IF_ERROR(copy->copyWindow(p.offset, std::min(size, kProbeWindow)));
-      VS_ASSIGN_OR_RETURN(auto fs, probeFilesystem(guestFd, p.number, p.offset, size));
-      info.filesystems.push_back(std::move(fs));
-    }
-  }
+  VS_ASSIGN_OR_RETURN(DiskLayout layout,
+                      probeLayout(*view, options.passphrase.empty() ? probeFd.get() : -1));
+  info.partitionTable = std::move(layout.partitionTable);
+  info.filesystems = std::move(layout.filesystems);
   return info;
 }
 

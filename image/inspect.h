@@ -34,6 +34,16 @@ struct ImageInfo {
   std::vector<FilesystemInfo> filesystems;
 };
 
+struct DiskLayout {
+  PartitionTableInfo partitionTable;
+  std::vector<FilesystemInfo> filesystems;  // as ImageInfo::filesystems
+};
+
+// The partition table and filesystems of the guest bytes of `view`. `rawFd`, when not -1, is the
+// file of a raw, unencrypted `view`, probed in place; anything else is probed through a sparse
+// in-memory copy of the windows probing reads.
+Result<DiskLayout> probeLayout(const DiskView& view, int rawFd = -1);
+
 // Opens `path` as `options` say (the CLI: cliOpenOptions(--format)). Memory stays flat however
 // fragmented the image is: extents are counted a window at a time.
 Result<ImageInfo> inspectImage(const std::string& path, const OpenOptions& options);

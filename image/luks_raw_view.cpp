@@ -25,6 +25,10 @@ class RawLuksView final : public DiskView {
 
   ImageFormat format() const override { return ImageFormat::kRaw; }
   uint64_t virtualSize() const override { return size_; }
+  // The file holds ciphertext: no guest byte is stored as it is.
+  Result<std::optional<uint64_t>> plainHostOffset(uint64_t, uint64_t) const override {
+    return std::optional<uint64_t>();
+  }
   uint64_t allocatedBytes() const override {
     auto bytes = virtscratch::allocatedBytes(fd_.get());
     return bytes.ok() ? *bytes : 0;

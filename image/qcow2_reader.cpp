@@ -58,6 +58,7 @@ class Qcow2DiskView final : public DiskView {
   }
   Result<std::vector<Extent>> dataExtents(uint64_t from, uint64_t to) const override;
   Status read(uint64_t offset, std::span<uint8_t> out) const override;
+  Result<std::optional<uint64_t>> plainHostOffset(uint64_t offset, uint64_t length) const override;
 
  private:
   Status corrupt(const std::string& what) const {
@@ -175,6 +176,22 @@ Status Qcow2DiskView::readCompressed(const Mapping& m, uint64_t cluster,
                    ") does not decompress to a full cluster");
   }
   return {};
+}
+
+Result<std::optional<uint64_t>> Qcow2DiskView::plainHostOffset(uint64_t offset,
+                                                               uint64_t length) const {
+  std::optional<uint64_t> none;
+  if (key_ || length == 0 || offset > h_.size || length > h_.size - offset) return none;
+  uint64_t cluster = offset >> h_.clusterBits;
+  if (((offset + length - 1) >> h_.clusterBits) != cluster) return none;
+  std::vector<uint64_t> entries;
+  VS_RETURN_IF_ERROR(loadEntries(cluster, 1, entries));
+  if ((entries[0] & qcow2::kFlagCopied) == 0) return none;
+  VS_ASSIGN_OR_RETURN(Mapping m, classify(entries[0], cluster));
+  if (m.kind != Kind::kData) return none;
+  uint64_t within = offset & (h_.clusterSize - 1);
+  if (m.host + within + length > fileSize_) return none;
+  return std::optional<uint64_t>(m.host + within);
 }
 
 Status Qcow2DiskView::read(uint64_t offset, std::span<uint8_t> out) const {

@@ -100,6 +100,8 @@ CommandResult fsck(Filesystem fs, const std::string& file) {
 // /hello.txt as the filesystem's own reader tools see it (xfs has none: its listing instead).
 std::string helloIn(const TempDir& dir, Filesystem fs, const std::string& file) {
   switch (fs) {
+    case Filesystem::kExt2:
+    case Filesystem::kExt3:
     case Filesystem::kExt4:
       return run({"debugfs", "-R", "cat /hello.txt", file}).out;
     case Filesystem::kVfat:
@@ -203,6 +205,8 @@ INSTANTIATE_TEST_SUITE_P(
     Images, CloneOf,
     testing::Values(CloneCase{Filesystem::kExt4, ImageFormat::kRaw, PartitionTable::kNone},
                     CloneCase{Filesystem::kExt4, ImageFormat::kRaw, PartitionTable::kGpt},
+                    CloneCase{Filesystem::kExt2, ImageFormat::kRaw, PartitionTable::kNone},
+                    CloneCase{Filesystem::kExt3, ImageFormat::kQcow2, PartitionTable::kNone},
                     CloneCase{Filesystem::kExt4, ImageFormat::kQcow2, PartitionTable::kNone},
                     CloneCase{Filesystem::kExt4, ImageFormat::kQcow2, PartitionTable::kGpt},
                     CloneCase{Filesystem::kXfs, ImageFormat::kRaw, PartitionTable::kNone},
@@ -274,6 +278,8 @@ TEST_P(OverlayOf, HoldsOnlyTheChangedClustersAndLeavesTheSourceAlone) {
 INSTANTIATE_TEST_SUITE_P(
     Images, OverlayOf,
     testing::Values(CloneCase{Filesystem::kExt4, ImageFormat::kRaw, PartitionTable::kGpt},
+                    CloneCase{Filesystem::kExt4, ImageFormat::kQcow2, PartitionTable::kNone},
+                    CloneCase{Filesystem::kSwap, ImageFormat::kRaw, PartitionTable::kNone},
                     CloneCase{Filesystem::kXfs, ImageFormat::kRaw, PartitionTable::kNone},
                     CloneCase{Filesystem::kBtrfs, ImageFormat::kQcow2, PartitionTable::kGpt},
                     CloneCase{Filesystem::kVfat, ImageFormat::kQcow2, PartitionTable::kMbr}),
@@ -331,6 +337,72 @@ TEST(Clone, RenewsTheUuidOfExt4WithoutRewritingItsChecksums) {
   EXPECT_EQ(to["Checksum seed"], from["Checksum seed"]);
   CommandResult checked = run({"e2fsck", "-fn", dst});
   EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+}
+
+// dumpe2fs's "Filesystem UUID" of the superblock at `block` (0: the primary).
+std::string extUuid(const std::string& image, uint64_t block = 0) {
+  std::vector<std::string> argv = {"dumpe2fs", "-h"};
+  if (block != 0) {
+    argv.insert(argv.end(), {"-o", "superblock=" + std::to_string(block), "-o", "blocksize=4096"});
+  }
+  argv.push_back(image);
+  std::istringstream in(run(argv).out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Filesystem UUID:", 0) == 0) return line.substr(line.find_last_of(' ') + 1);
+  }
+  return {};
+}
+
+// A template's clone is its file with the superblocks' UUID and checksum rewritten where they
+// lie: nothing else in the file differs, and every backup superblock names the new UUID as the
+// primary does (as tune2fs leaves them).
+TEST(Clone, RewritesOnlyTheSuperblocksOfAQcow2Ext4) {
+  TempDir dir;
+  std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  ImageSpec spec;
+  spec.size = 1024 * kMiB;  // eight block groups: backups in groups 1, 3, 5 and 7
+  spec.format = ImageFormat::kQcow2;
+  spec.filesystem = Filesystem::kExt4;
+  ASSERT_TRUE(createImage(src, spec, {}).ok());
+  Status status = cloneImage(src, dst, probing());
+  ASSERT_TRUE(status.ok()) << status.message();
+
+  std::string a = test::readFile(src), b = test::readFile(dst);
+  ASSERT_EQ(a.size(), b.size());
+  size_t differing = 0;
+  for (size_t i = 0; i < a.size(); ++i) differing += a[i] != b[i];
+  EXPECT_GT(differing, 0u);
+  EXPECT_LE(differing, 5u * 20u) << "five superblocks, each a 16-byte UUID and a 4-byte checksum";
+  CommandResult check = run({"qemu-img", "check", dst});
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+
+  std::string srcRaw = guestRaw(src, dir.file("src.raw")),
+              dstRaw = guestRaw(dst, dir.file("dst.raw"));
+  std::string uuid = extUuid(dstRaw);
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_NE(uuid, extUuid(srcRaw));
+  for (uint64_t group : {1, 3, 5, 7}) EXPECT_EQ(extUuid(dstRaw, group * 32768), uuid) << group;
+  CommandResult checked = run({"e2fsck", "-fn", dstRaw});
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+}
+
+// Compressed clusters are not stored as the guest's bytes: the clone reads the guest's bytes and
+// writes a new image instead.
+TEST(Clone, RenewsACompressedQcow2ThroughItsGuestBytes) {
+  TempDir dir;
+  std::string raw = dir.file("src.raw"), src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  makeImage(dir, raw, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kNone);
+  ASSERT_EQ(run({"qemu-img", "convert", "-c", "-O", "qcow2", raw, src}).exitCode, 0);
+  Status status = cloneImage(src, dst, probing());
+  ASSERT_TRUE(status.ok()) << status.message();
+  CommandResult check = run({"qemu-img", "check", dst});
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+  std::string dstRaw = guestRaw(dst, dir.file("dst.raw"));
+  EXPECT_NE(extUuid(dstRaw), extUuid(raw));
+  EXPECT_FALSE(extUuid(dstRaw).empty());
+  CommandResult checked = run({"e2fsck", "-fn", dstRaw});
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+  EXPECT_EQ(run({"debugfs", "-R", "cat /hello.txt", dstRaw}).out, kHello);
 }
 
 // A template an older version made has no checksum seed: tune2fs rewrites every checksum, and
