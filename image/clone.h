@@ -1,10 +1,10 @@
 // Clones of images whose filesystems never share a UUID: a reflink (FICLONE) where the host
 // filesystem shares blocks, otherwise a copy of the data extents only; or, with `backing`, a
 // qcow2 overlay on the source that holds just the blocks the new UUID changed. Where the new
-// identities are a few fields (ext4 as virt-scratch makes it, ext2/3, vfat, swap; no partition
-// table) the source file itself is copied and those bytes rewritten in it (clone_in_place.h), so
-// the cost does not grow with the filesystem's size; otherwise the guest's bytes go through a raw
-// working copy on which the filesystems' tools run.
+// identities are a few fields (ext4 as virt-scratch makes it, ext2/3, vfat, swap; an MBR or GPT
+// whose copies check out) the source file itself is copied and those bytes rewritten in it
+// (clone_in_place.h), so the cost does not grow with the filesystem's size; otherwise the guest's
+// bytes go through a raw working copy on which the filesystems' tools run.
 #pragma once
 
 #include <sys/types.h>

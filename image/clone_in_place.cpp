@@ -12,6 +12,7 @@
 #include "image/filesystem_uuid_edits.h"
 #include "image/guest_copy.h"
 #include "image/inspect.h"
+#include "image/partition_id_edits.h"
 #include "image/qcow2_layout.h"
 #include "image/qcow2_writer.h"
 
@@ -21,25 +22,37 @@ namespace {
 using Edits = std::vector<ByteEdit>;
 using MaybeEdits = std::optional<Edits>;
 
-// The edits that renew every filesystem of the source, in guest offsets; nullopt when one of the
-// identities is not a few fields this process rewrites, or when there is a partition table
-// (libfdisk renews a table's identifiers, on a raw file).
+// The edits that renew the partition table's identifiers and every filesystem of the source, in
+// guest offsets; nullopt when one of them is not a few fields this process rewrites.
 Result<MaybeEdits> identityEdits(int srcFd, const DiskView& view, const CloneOptions& options) {
   VS_ASSIGN_OR_RETURN(DiskLayout layout,
                       probeLayout(view, view.format() == ImageFormat::kRaw ? srcFd : -1));
-  if (layout.partitionTable.table != PartitionTable::kNone) return MaybeEdits();
   ByteReader read = [&view](uint64_t offset, std::span<uint8_t> out) {
     return view.read(offset, out);
   };
+  const uint64_t size = view.virtualSize();
   Edits edits;
+  if (layout.partitionTable.table != PartitionTable::kNone) {
+    VS_ASSIGN_OR_RETURN(MaybeEdits table,
+                        partitionIdEdits(read, size, layout.partitionTable.table));
+    if (!table) return MaybeEdits();
+    edits = std::move(*table);
+  }
+  size_t named = 0;
+  for (const FilesystemInfo& fs : layout.filesystems) named += fs.type.empty() ? 0 : 1;
+  // One UUID asked for and several filesystems: the general way says why not.
+  if (!options.filesystemUuid.empty() && named > 1) return MaybeEdits();
   for (const FilesystemInfo& fs : layout.filesystems) {
     if (fs.type.empty()) continue;
     if (!canRenewUuid(fs.type)) return MaybeEdits();  // the general way says why not
+    uint64_t fsSize = size - fs.offset;
+    for (const PartitionInfo& p : layout.partitionTable.partitions) {
+      if (p.number == fs.partition) fsSize = std::min(p.size, size - p.offset);
+    }
     std::string uuid =
         options.filesystemUuid.empty() ? randomFilesystemUuid(fs.type) : options.filesystemUuid;
-    VS_ASSIGN_OR_RETURN(
-        MaybeEdits mine,
-        filesystemUuidEdits(read, fs.offset, view.virtualSize() - fs.offset, fs.type, uuid));
+    VS_ASSIGN_OR_RETURN(MaybeEdits mine,
+                        filesystemUuidEdits(read, fs.offset, fsSize, fs.type, uuid));
     if (!mine) return MaybeEdits();
     edits.insert(edits.end(), mine->begin(), mine->end());
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -353,24 +354,33 @@ std::string extUuid(const std::string& image, uint64_t block = 0) {
   return {};
 }
 
+// Clones a 1 GiB qcow2 + ext4 image made by the engine with `table` (src.qcow2 to dst.qcow2 in
+// `dir`) and counts the bytes in which the two files differ.
+size_t cloneQcow2Ext4AndCountChangedBytes(const TempDir& dir, PartitionTable table) {
+  std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  ImageSpec spec;
+  spec.size = 1024 * kMiB;  // eight block groups: backups in groups 1, 3, 5 and 7
+  spec.format = ImageFormat::kQcow2;
+  spec.filesystem = Filesystem::kExt4;
+  spec.partition = table;
+  Status made = createImage(src, spec, {});
+  EXPECT_TRUE(made.ok()) << made.message();
+  Status status = cloneImage(src, dst, probing());
+  EXPECT_TRUE(status.ok()) << status.message();
+  std::string a = test::readFile(src), b = test::readFile(dst);
+  EXPECT_EQ(a.size(), b.size());
+  size_t differing = a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) differing += a[i] != b[i];
+  return differing;
+}
+
 // A template's clone is its file with the superblocks' UUID and checksum rewritten where they
 // lie: nothing else in the file differs, and every backup superblock names the new UUID as the
 // primary does (as tune2fs leaves them).
 TEST(Clone, RewritesOnlyTheSuperblocksOfAQcow2Ext4) {
   TempDir dir;
   std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
-  ImageSpec spec;
-  spec.size = 1024 * kMiB;  // eight block groups: backups in groups 1, 3, 5 and 7
-  spec.format = ImageFormat::kQcow2;
-  spec.filesystem = Filesystem::kExt4;
-  ASSERT_TRUE(createImage(src, spec, {}).ok());
-  Status status = cloneImage(src, dst, probing());
-  ASSERT_TRUE(status.ok()) << status.message();
-
-  std::string a = test::readFile(src), b = test::readFile(dst);
-  ASSERT_EQ(a.size(), b.size());
-  size_t differing = 0;
-  for (size_t i = 0; i < a.size(); ++i) differing += a[i] != b[i];
+  size_t differing = cloneQcow2Ext4AndCountChangedBytes(dir, PartitionTable::kNone);
   EXPECT_GT(differing, 0u);
   EXPECT_LE(differing, 5u * 20u) << "five superblocks, each a 16-byte UUID and a 4-byte checksum";
   CommandResult check = run({"qemu-img", "check", dst});
@@ -384,6 +394,44 @@ TEST(Clone, RewritesOnlyTheSuperblocksOfAQcow2Ext4) {
   for (uint64_t group : {1, 3, 5, 7}) EXPECT_EQ(extUuid(dstRaw, group * 32768), uuid) << group;
   CommandResult checked = run({"e2fsck", "-fn", dstRaw});
   EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+}
+
+// A GPT gets its new disk GUID and partition GUID where they lie, in both headers and both entry
+// arrays with their CRCs: in a qcow2 image's file nothing else changes but the superblocks.
+TEST(Clone, RewritesOnlyTheIdentifiersOfAGptDiskInPlace) {
+  TempDir dir;
+  std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  size_t differing = cloneQcow2Ext4AndCountChangedBytes(dir, PartitionTable::kGpt);
+  // Two 92-byte headers, a 16-byte GUID in each entry array, and the superblocks' UUIDs and
+  // checksums (fewer than eight superblocks in the partition's 1023 MiB).
+  EXPECT_GT(differing, 0u);
+  EXPECT_LE(differing, 2u * 92u + 2u * 16u + 8u * 20u);
+
+  std::string srcRaw = guestRaw(src, dir.file("src.raw")),
+              dstRaw = guestRaw(dst, dir.file("dst.raw"));
+  CommandResult verify = run({"sfdisk", "--verify", dstRaw});
+  EXPECT_EQ(verify.exitCode, 0) << verify.out << verify.err;
+  Json from = partitionTable(srcRaw), to = partitionTable(dstRaw);
+  EXPECT_NE(to["id"].str(), from["id"].str());
+  EXPECT_NE(to["partitions"][0]["uuid"].str(), from["partitions"][0]["uuid"].str());
+  FsUnderTest fs = filesystemOf(dir, dstRaw, "dst");
+  CommandResult checked = run({"e2fsck", "-fn", fs.file});
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+}
+
+// A GPT whose backup header is gone is not rewritten in place: libfdisk renews it from the
+// primary and writes both copies again.
+TEST(Clone, RenewsAGptWithADamagedBackupHeaderWithLibfdisk) {
+  TempDir dir;
+  std::string src = dir.file("src.img"), dst = dir.file("dst.img");
+  makeImage(dir, src, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kGpt);
+  test::writeFileAt(src, sizeFor(Filesystem::kExt4) - 512, std::string(512, '\0'));
+  Status status = cloneImage(src, dst, probing());
+  ASSERT_TRUE(status.ok()) << status.message();
+  CommandResult verify = run({"sfdisk", "--verify", dst});
+  EXPECT_EQ(verify.exitCode, 0) << verify.out << verify.err;
+  EXPECT_EQ(readAt(dst, sizeFor(Filesystem::kExt4) - 512, 8), "EFI PART");
+  EXPECT_NE(partitionTable(dst)["id"].str(), partitionTable(src)["id"].str());
 }
 
 // Compressed clusters are not stored as the guest's bytes: the clone reads the guest's bytes and
