@@ -39,8 +39,9 @@ class DiskView {
   // Where in the image file the guest bytes [offset, offset + length) are stored as they are and
   // only for this disk, so that rewriting them there changes the guest's bytes and nothing else:
   // raw, the same offset; qcow2, inside one allocated, uncompressed, unencrypted cluster whose
-  // refcount is one. nullopt when they are not (a hole, a zero or shared cluster, a range that
-  // crosses a cluster's end): the caller takes another way.
+  // refcount is one, of a file without internal snapshots that QEMU has not marked dirty or
+  // corrupt. nullopt when they are not (a hole, a zero or shared cluster, a range that crosses a
+  // cluster's end): the caller takes another way.
   virtual Result<std::optional<uint64_t>> plainHostOffset(uint64_t offset,
                                                           uint64_t length) const = 0;
 };

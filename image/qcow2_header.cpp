@@ -98,6 +98,7 @@ class HeaderParser {
 
   Status parseTables(const std::vector<uint8_t>& b, Header& h) const {
     h.size = load64(&b[kOffSize]);
+    h.snapshots = load32(&b[kOffNbSnapshots]);
     uint64_t l1Size = load32(&b[kOffL1Size]);
     h.l1Offset = load64(&b[kOffL1TableOffset]);
     uint64_t l2Entries = h.clusterSize / 8;

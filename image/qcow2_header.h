@@ -18,6 +18,7 @@ struct Header {
   uint64_t l1Offset = 0;
   uint64_t l1Entries = 0;  // the entries needed for `size`; the table may have more
   uint64_t incompatibleFeatures = 0;
+  uint32_t snapshots = 0;     // internal snapshots (nb_snapshots), which the reader never reads
   std::string backingFile;    // as written; empty without a backing file
   std::string backingFormat;  // from the backing format extension; empty when absent
   // QEMU's LUKS encryption (crypt_method 2): where its LUKS header lies, from the crypto header

@@ -181,7 +181,13 @@ Status Qcow2DiskView::readCompressed(const Mapping& m, uint64_t cluster,
 Result<std::optional<uint64_t>> Qcow2DiskView::plainHostOffset(uint64_t offset,
                                                                uint64_t length) const {
   std::optional<uint64_t> none;
-  if (key_ || length == 0 || offset > h_.size || length > h_.size - offset) return none;
+  // A file with internal snapshots, or marked dirty or corrupt by QEMU, holds more than this disk
+  // or may not say truly what it holds.
+  if (key_ || h_.snapshots != 0 ||
+      (h_.incompatibleFeatures & (qcow2::kIncompatDirty | qcow2::kIncompatCorrupt)) != 0) {
+    return none;
+  }
+  if (length == 0 || offset > h_.size || length > h_.size - offset) return none;
   uint64_t cluster = offset >> h_.clusterBits;
   if (((offset + length - 1) >> h_.clusterBits) != cluster) return none;
   std::vector<uint64_t> entries;

@@ -434,6 +434,26 @@ TEST(Clone, RenewsAGptWithADamagedBackupHeaderWithLibfdisk) {
   EXPECT_NE(partitionTable(dst)["id"].str(), partitionTable(src)["id"].str());
 }
 
+// A copy of the file would carry the source's internal snapshots (and in them its old UUID):
+// the clone is made from the guest's bytes and has none.
+TEST(Clone, LeavesTheSourcesInternalSnapshotsBehind) {
+  TempDir dir;
+  std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  makeImage(dir, src, ImageFormat::kQcow2, Filesystem::kExt4, PartitionTable::kNone);
+  ASSERT_EQ(run({"qemu-img", "snapshot", "-c", "before", src}).exitCode, 0);
+  ASSERT_TRUE(qemuImgInfo(src).has("snapshots"));
+  Status status = cloneImage(src, dst, probing());
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_FALSE(qemuImgInfo(dst).has("snapshots")) << run({"qemu-img", "info", dst}).out;
+  CommandResult check = run({"qemu-img", "check", dst});
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+  std::string srcRaw = guestRaw(src, dir.file("src.raw")),
+              dstRaw = guestRaw(dst, dir.file("dst.raw"));
+  EXPECT_NE(extUuid(dstRaw), extUuid(srcRaw));
+  CommandResult checked = run({"e2fsck", "-fn", dstRaw});
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+}
+
 // Compressed clusters are not stored as the guest's bytes: the clone reads the guest's bytes and
 // writes a new image instead.
 TEST(Clone, RenewsACompressedQcow2ThroughItsGuestBytes) {
