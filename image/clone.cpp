@@ -158,12 +158,8 @@ Status cloneInto(int srcFd, const std::string& srcPath, int dstDirFd, std::strin
     // An overlay holds whole clusters: a partly written one would hide the rest of the backing
     // file's cluster. The work file has every byte, so the clusters are copied from it whole.
     VS_ASSIGN_OR_RETURN(std::vector<Extent> sourceExtents, view->dataExtents());
-    const DiskView& source = *view;
-    ByteReader sourceReader = [&source](uint64_t offset, std::span<uint8_t> out) {
-      return source.read(offset, out);
-    };
     VS_ASSIGN_OR_RETURN(
-        extents, differingChunks(fileReader(work.fd()), sourceReader,
+        extents, differingChunks(fileReader(work.fd()), viewReader(*view),
                                  unionOf(extents, sourceExtents), qcow2::kWriterClusterSize, size));
     qcow2.backingFile = srcPath;
     qcow2.backingFormat = view->format();

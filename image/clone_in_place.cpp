@@ -27,9 +27,7 @@ using MaybeEdits = std::optional<Edits>;
 Result<MaybeEdits> identityEdits(int srcFd, const DiskView& view, const CloneOptions& options) {
   VS_ASSIGN_OR_RETURN(DiskLayout layout,
                       probeLayout(view, view.format() == ImageFormat::kRaw ? srcFd : -1));
-  ByteReader read = [&view](uint64_t offset, std::span<uint8_t> out) {
-    return view.read(offset, out);
-  };
+  ByteReader read = viewReader(view);
   const uint64_t size = view.virtualSize();
   Edits edits;
   if (layout.partitionTable.table != PartitionTable::kNone) {
@@ -85,13 +83,6 @@ Result<MaybeEdits> placedInFile(const DiskView& view, const Edits& edits) {
   return MaybeEdits(std::move(placed));
 }
 
-Status writeEdits(int fd, const Edits& edits) {
-  for (const ByteEdit& e : edits) {
-    VS_RETURN_IF_ERROR(writeAll(fd, e.bytes.data(), e.bytes.size(), e.offset));
-  }
-  return {};
-}
-
 // A copy of the source file with the edits written where it stores their bytes.
 Result<std::optional<TempFile>> copyEdited(int srcFd, const DiskView& view, int dstDirFd,
                                            const Edits& edits, const CloneOptions& options) {
@@ -128,11 +119,9 @@ Result<TempFile> overlayOfEdits(const DiskView& view, const std::string& srcPath
     VS_RETURN_IF_ERROR(copyGuestRange(view, e, scratch.fd(), e.offset, nullptr));
   }
   VS_RETURN_IF_ERROR(writeEdits(scratch.fd(), sorted));
-  ByteReader source = [&view](uint64_t offset, std::span<uint8_t> out) {
-    return view.read(offset, out);
-  };
-  VS_ASSIGN_OR_RETURN(std::vector<Extent> differing,
-                      differingChunks(fileReader(scratch.fd()), source, touched, cluster, size));
+  VS_ASSIGN_OR_RETURN(
+      std::vector<Extent> differing,
+      differingChunks(fileReader(scratch.fd()), viewReader(view), touched, cluster, size));
 
   Qcow2WriteOptions qcow2;
   qcow2.virtualSize = size;

@@ -128,15 +128,9 @@ Status renewFilesystemUuid(const FilesystemRange& fs, const std::string& uuid, i
     return invalidArgument(where(fs) +
                            " cannot get a new UUID: only ext2/3/4, xfs, btrfs, vfat and swap can");
   }
-  VS_RETURN_IF_ERROR(checkFilesystemUuid(fs.type, uuid));
   VS_ASSIGN_OR_RETURN(std::optional<std::vector<ByteEdit>> edits,
                       filesystemUuidEdits(fileReader(fs.fd), fs.offset, fs.size, fs.type, uuid));
-  if (edits) {
-    for (const ByteEdit& e : *edits) {
-      VS_RETURN_IF_ERROR(writeAll(fs.fd, e.bytes.data(), e.bytes.size(), e.offset));
-    }
-    return {};
-  }
+  if (edits) return writeEdits(fs.fd, *edits);
   if (isExt(fs.type)) return renewExt(fs, uuid);
   // xfs_admin clears the log, which it refuses to do for a dirty one: the guest must have
   // unmounted cleanly, which is the clone's precondition anyway.

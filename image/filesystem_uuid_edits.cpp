@@ -5,7 +5,10 @@
 #include <initializer_list>
 #include <string>
 
+#include "base/file_io.h"
+#include "base/little_endian.h"
 #include "image/crc32c.h"
+#include "image/filesystem_uuid.h"
 
 namespace virtscratch::image {
 namespace {
@@ -37,14 +40,9 @@ std::optional<std::vector<uint8_t>> parseHex(std::string_view text,
   return out;
 }
 
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
-uint32_t le32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-void storeLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
+using little_endian::load16;
+using little_endian::load32;
+using little_endian::store32;
 
 std::string where(std::string_view type, uint64_t offset) {
   return "the " + std::string(type) + " filesystem at offset " + std::to_string(offset);
@@ -88,16 +86,16 @@ bool isPowerOf(uint64_t n, uint64_t base) {
 // The groups that hold a backup copy of the superblock (e2fsprogs' ext2fs_bg_has_super).
 std::vector<uint64_t> backupGroups(const Superblock& sb, uint64_t groups) {
   std::vector<uint64_t> out;
-  if ((le32(&sb[kFeatureCompat]) & kCompatSparseSuper2) != 0) {
+  if ((load32(&sb[kFeatureCompat]) & kCompatSparseSuper2) != 0) {
     for (size_t i = 0; i < 2; ++i) {
-      uint64_t g = le32(&sb[kBackupBgs + 4 * i]);
+      uint64_t g = load32(&sb[kBackupBgs + 4 * i]);
       if (g != 0 && g < groups && std::find(out.begin(), out.end(), g) == out.end()) {
         out.push_back(g);
       }
     }
     return out;
   }
-  bool sparse = (le32(&sb[kFeatureRoCompat]) & kRoCompatSparseSuper) != 0;
+  bool sparse = (load32(&sb[kFeatureRoCompat]) & kRoCompatSparseSuper) != 0;
   for (uint64_t g = 1; g < groups; ++g) {
     if (!sparse || g == 1 || isPowerOf(g, 3) || isPowerOf(g, 5) || isPowerOf(g, 7)) {
       out.push_back(g);
@@ -110,24 +108,24 @@ std::vector<uint64_t> backupGroups(const Superblock& sb, uint64_t groups) {
 // every checksum would change with it, when the filesystem is not clean (a journal to replay
 // would bring the old superblock back), or when the superblock is not what a clean one is.
 bool uuidIsOneField(const Superblock& sb) {
-  uint32_t incompat = le32(&sb[kFeatureIncompat]), roCompat = le32(&sb[kFeatureRoCompat]);
-  if (le16(&sb[kMagic]) != kExtMagic || le32(&sb[kRevLevel]) < 1) return false;
-  uint16_t state = le16(&sb[kState]);
+  uint32_t incompat = load32(&sb[kFeatureIncompat]), roCompat = load32(&sb[kFeatureRoCompat]);
+  if (load16(&sb[kMagic]) != kExtMagic || load32(&sb[kRevLevel]) < 1) return false;
+  uint16_t state = load16(&sb[kState]);
   if ((state & kStateValid) == 0 || (state & kStateErrors) != 0) return false;
   if ((incompat & (kIncompatRecover | kIncompatJournalDev)) != 0) return false;
   if ((roCompat & kRoCompatGdtCsum) != 0) return false;  // crc16 over the UUID
   bool seeded = (incompat & kIncompatCsumSeed) != 0;
   if ((roCompat & kRoCompatMetadataCsum) != 0) {
     if (!seeded || sb[kChecksumType] != kChecksumCrc32c) return false;
-    if (le32(&sb[kChecksum]) != superblockChecksum(sb)) return false;
+    if (load32(&sb[kChecksum]) != superblockChecksum(sb)) return false;
   }
   return (incompat & kIncompatEaInode) == 0 || seeded;
 }
 
 void setUuid(Superblock& sb, const std::array<uint8_t, 16>& uuid) {
   std::copy(uuid.begin(), uuid.end(), sb.begin() + kUuid);
-  if ((le32(&sb[kFeatureRoCompat]) & kRoCompatMetadataCsum) != 0) {
-    storeLe32(&sb[kChecksum], superblockChecksum(sb));
+  if ((load32(&sb[kFeatureRoCompat]) & kRoCompatMetadataCsum) != 0) {
+    store32(&sb[kChecksum], superblockChecksum(sb));
   }
 }
 
@@ -137,12 +135,12 @@ Result<MaybeEdits> extEdits(const ByteReader& read, uint64_t offset, uint64_t si
   Superblock sb;
   VS_RETURN_IF_ERROR(read(offset + kSuperblockAt, sb));
   if (!uuidIsOneField(sb)) return MaybeEdits();
-  uint32_t logBlock = le32(&sb[kLogBlockSize]);
-  uint64_t perGroup = le32(&sb[kBlocksPerGroup]);
-  uint64_t firstData = le32(&sb[kFirstDataBlock]);
-  uint64_t blocks = le32(&sb[kBlocksCountLo]);
-  if ((le32(&sb[kFeatureIncompat]) & kIncompat64bit) != 0) {
-    blocks |= uint64_t{le32(&sb[kBlocksCountHi])} << 32;
+  uint32_t logBlock = load32(&sb[kLogBlockSize]);
+  uint64_t perGroup = load32(&sb[kBlocksPerGroup]);
+  uint64_t firstData = load32(&sb[kFirstDataBlock]);
+  uint64_t blocks = load32(&sb[kBlocksCountLo]);
+  if ((load32(&sb[kFeatureIncompat]) & kIncompat64bit) != 0) {
+    blocks |= uint64_t{load32(&sb[kBlocksCountHi])} << 32;
   }
   if (logBlock > 6 || perGroup == 0 || blocks <= firstData) return MaybeEdits();
   uint64_t blockSize = uint64_t{1024} << logBlock;
@@ -161,9 +159,9 @@ Result<MaybeEdits> extEdits(const ByteReader& read, uint64_t offset, uint64_t si
     VS_RETURN_IF_ERROR(read(offset + at, copy));
     // e2fsprogs numbers backups past group 65535 as 65535.
     uint16_t number = static_cast<uint16_t>(std::min<uint64_t>(g, 0xFFFF));
-    if (le16(&copy[kMagic]) != kExtMagic || le16(&copy[kBlockGroupNr]) != number) continue;
-    if ((le32(&copy[kFeatureRoCompat]) & kRoCompatMetadataCsum) != 0 &&
-        le32(&copy[kChecksum]) != superblockChecksum(copy)) {
+    if (load16(&copy[kMagic]) != kExtMagic || load16(&copy[kBlockGroupNr]) != number) continue;
+    if ((load32(&copy[kFeatureRoCompat]) & kRoCompatMetadataCsum) != 0 &&
+        load32(&copy[kChecksum]) != superblockChecksum(copy)) {
       continue;
     }
     setUuid(copy, uuid);
@@ -176,7 +174,7 @@ Result<MaybeEdits> extEdits(const ByteReader& read, uint64_t offset, uint64_t si
 Result<Edits> vfatEdits(const ByteReader& read, uint64_t offset, uint64_t size, uint32_t id) {
   uint8_t boot[512];
   VS_RETURN_IF_ERROR(read(offset, boot));
-  bool fat32 = le16(boot + 22) == 0;  // no 16-bit FAT size
+  bool fat32 = load16(boot + 22) == 0;  // no 16-bit FAT size
   size_t sigAt = fat32 ? 66 : 38;
   if (boot[sigAt] != 0x29 && boot[sigAt] != 0x28) {
     return failed(where("vfat", offset) +
@@ -184,12 +182,12 @@ Result<Edits> vfatEdits(const ByteReader& read, uint64_t offset, uint64_t size, 
                   std::to_string(boot[sigAt]) + "); it cannot get a new one");
   }
   uint8_t serial[4];
-  storeLe32(serial, id);
+  store32(serial, id);
   Edits edits{editOf(offset + sigAt + 1, serial, sizeof serial)};
   if (fat32) {
     // fsck.fat compares the boot sector with its backup, so a backup that was a copy stays one.
-    uint64_t sectorSize = le16(boot + 11);
-    uint64_t backup = le16(boot + 50);
+    uint64_t sectorSize = load16(boot + 11);
+    uint64_t backup = load16(boot + 50);
     if (backup != 0 && backup != 0xFFFF && sectorSize >= 512 && (backup + 1) * sectorSize <= size) {
       uint8_t copy[512];
       uint64_t at = offset + backup * sectorSize;
@@ -214,8 +212,8 @@ Result<Edits> swapEdits(const ByteReader& read, uint64_t offset, uint64_t size,
     if (std::memcmp(signature, "SWAPSPACE2", 10) != 0) continue;
     uint8_t version[4];
     VS_RETURN_IF_ERROR(read(offset + kVersionAt, version));
-    if (le32(version) != 1) {
-      return failed(where("swap", offset) + " is swap version " + std::to_string(le32(version)) +
+    if (load32(version) != 1) {
+      return failed(where("swap", offset) + " is swap version " + std::to_string(load32(version)) +
                     ", which has no UUID; only version 1 has");
     }
     return Edits{editOf(offset + kUuidAt, uuid.data(), uuid.size())};
@@ -242,28 +240,27 @@ std::optional<uint32_t> parseVfatVolumeId(std::string_view text) {
   return out;
 }
 
+Status writeEdits(int fd, const std::vector<ByteEdit>& edits) {
+  for (const ByteEdit& e : edits) {
+    VS_RETURN_IF_ERROR(writeAll(fd, e.bytes.data(), e.bytes.size(), e.offset));
+  }
+  return {};
+}
+
 Result<std::optional<std::vector<ByteEdit>>> filesystemUuidEdits(const ByteReader& read,
                                                                  uint64_t offset, uint64_t size,
                                                                  std::string_view type,
                                                                  std::string_view uuid) {
+  VS_RETURN_IF_ERROR(checkFilesystemUuid(type, uuid));
+  bool ext = type == "ext2" || type == "ext3" || type == "ext4";
+  if (!ext && type != "swap" && type != "vfat") return MaybeEdits();
   if (type == "vfat") {
-    std::optional<uint32_t> id = parseVfatVolumeId(uuid);
-    if (!id) {
-      return invalidArgument("'" + std::string(uuid) +
-                             "' is not a vfat volume id; give 8 hex digits as XXXX-XXXX");
-    }
-    VS_ASSIGN_OR_RETURN(Edits edits, vfatEdits(read, offset, size, *id));
+    VS_ASSIGN_OR_RETURN(Edits edits, vfatEdits(read, offset, size, *parseVfatVolumeId(uuid)));
     return MaybeEdits(std::move(edits));
   }
-  bool ext = type == "ext2" || type == "ext3" || type == "ext4";
-  if (!ext && type != "swap") return MaybeEdits();
-  std::optional<std::array<uint8_t, 16>> bytes = parseUuidText(uuid);
-  if (!bytes) {
-    return invalidArgument("'" + std::string(uuid) + "' is not a UUID for " + std::string(type) +
-                           "; give 32 hex digits as 8-4-4-4-12");
-  }
-  if (ext) return extEdits(read, offset, size, *bytes);
-  VS_ASSIGN_OR_RETURN(Edits edits, swapEdits(read, offset, size, *bytes));
+  std::array<uint8_t, 16> bytes = *parseUuidText(uuid);
+  if (ext) return extEdits(read, offset, size, bytes);
+  VS_ASSIGN_OR_RETURN(Edits edits, swapEdits(read, offset, size, bytes));
   return MaybeEdits(std::move(edits));
 }
 

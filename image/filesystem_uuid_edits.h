@@ -24,6 +24,9 @@ struct ByteEdit {
   std::vector<uint8_t> bytes;
 };
 
+// Writes each edit into the file `fd` at its offset.
+Status writeEdits(int fd, const std::vector<ByteEdit>& edits);
+
 // An RFC 4122 UUID written 8-4-4-4-12 in hex, as its 16 bytes; nullopt for anything else.
 std::optional<std::array<uint8_t, 16>> parseUuidText(std::string_view text);
 // A vfat volume id written XXXX-XXXX, most significant first; nullopt for anything else.
@@ -33,8 +36,9 @@ std::optional<uint32_t> parseVfatVolumeId(std::string_view text);
 // that `read` reads the identity `uuid`. nullopt where the filesystem's own tool has to do it:
 // xfs and btrfs, an ext* filesystem whose checksums would all change (metadata_csum without
 // metadata_csum_seed, uninit_bg), one that needs recovery or a check, or whose superblock's
-// checksum does not match. Fails on a `uuid` the type cannot take and on a vfat or swap
-// filesystem without the field, naming what is missing.
+// checksum does not match. Fails, whatever the type, on a `uuid` it cannot take
+// (checkFilesystemUuid), and on a vfat or swap filesystem without the field, naming what is
+// missing.
 Result<std::optional<std::vector<ByteEdit>>> filesystemUuidEdits(const ByteReader& read,
                                                                  uint64_t offset, uint64_t size,
                                                                  std::string_view type,

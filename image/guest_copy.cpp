@@ -104,6 +104,10 @@ Status zeroRange(int fd, uint64_t offset, uint64_t length) {
   return {};
 }
 
+ByteReader viewReader(const DiskView& view) {
+  return [&view](uint64_t offset, std::span<uint8_t> out) { return view.read(offset, out); };
+}
+
 ByteReader fileReader(int fd, uint64_t base) {
   return [fd, base](uint64_t offset, std::span<uint8_t> out) -> Status {
     // Past the end of the file reads as zeros, like a hole.

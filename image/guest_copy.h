@@ -40,6 +40,8 @@ using ByteReader = std::function<Status(uint64_t offset, std::span<uint8_t> out)
 
 // A ByteReader over a plain file (holes read as zeros).
 ByteReader fileReader(int fd, uint64_t base = 0);
+// A ByteReader over the guest bytes of `view`, which must outlive it.
+ByteReader viewReader(const DiskView& view);
 
 // The chunks of `unit` bytes (aligned to multiples of `unit` from offset 0, the last one clipped
 // at `limit`) that touch `regions` and hold different bytes in `a` and `b`; sorted and merged.

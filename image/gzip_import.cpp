@@ -13,11 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "base/little_endian.h"
 #include "image/gzip_sparse_io.h"
 #include "image/gzip_zeros.h"
 #include "image/size.h"
-
-// While image/CMakeLists.txt does not list it yet.
 
 namespace virtscratch::image {
 namespace {
@@ -54,11 +53,6 @@ Status endsEarly(uint64_t offset, int member) {
   return invalidArgument("the gzip stream ends early at compressed offset " +
                          std::to_string(offset) + " (member " + std::to_string(member) +
                          " is incomplete); the file is truncated, copy it again");
-}
-
-uint32_t readLe32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 }
 
 size_t trailingZeros(const uint8_t* data, size_t size) {
@@ -216,8 +210,8 @@ Status Importer::readHeader(int member) {
 Status Importer::checkTrailer(int member, uint32_t crc, uint64_t size) {
   VS_ASSIGN_OR_RETURN(bool have, in_.ensure(8, in_.offset()));
   if (!have) return endsEarly(in_.bytesRead(), member);
-  const uint32_t storedCrc = readLe32(in_.data());
-  const uint32_t storedSize = readLe32(in_.data() + 4);
+  const uint32_t storedCrc = little_endian::load32(in_.data());
+  const uint32_t storedSize = little_endian::load32(in_.data() + 4);
   in_.consume(8);
   char detail[64];
   if (storedCrc != crc) {

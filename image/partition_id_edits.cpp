@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/little_endian.h"
 #include "image/filesystem_uuid.h"
 
 namespace virtscratch::image {
@@ -17,14 +18,9 @@ using MaybeEdits = std::optional<Edits>;
 
 constexpr uint64_t kSector = 512;
 
-uint32_t le32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-uint64_t le64(const uint8_t* p) { return le32(p) | uint64_t{le32(p + 4)} << 32; }
-void storeLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
+using little_endian::load32;
+using little_endian::load64;
+using little_endian::store32;
 
 uint32_t crc32Of(const uint8_t* data, size_t length) {
   return static_cast<uint32_t>(crc32(0L, data, static_cast<uInt>(length)));
@@ -47,7 +43,7 @@ Result<MaybeEdits> mbrEdits(const ByteReader& read) {
   if (sector[510] != 0x55 || sector[511] != 0xAA) return MaybeEdits();
   std::optional<uint32_t> id = parseVfatVolumeId(randomFilesystemUuid("vfat"));
   uint8_t bytes[4];
-  storeLe32(bytes, id.value_or(1));
+  store32(bytes, id.value_or(1));
   return MaybeEdits(Edits{{440, std::vector<uint8_t>(bytes, bytes + 4)}});
 }
 
@@ -66,8 +62,8 @@ struct GptCopy {
 };
 
 void setHeaderCrc(std::vector<uint8_t>& header) {
-  storeLe32(&header[kHeaderCrc], 0);
-  storeLe32(&header[kHeaderCrc], crc32Of(header.data(), header.size()));
+  store32(&header[kHeaderCrc], 0);
+  store32(&header[kHeaderCrc], crc32Of(header.data(), header.size()));
 }
 
 // The header at `lba` and its entries, when the header says it is at `lba`, its CRC and its
@@ -77,26 +73,27 @@ Result<std::optional<GptCopy>> readGpt(const ByteReader& read, uint64_t size, ui
   if ((lba + 1) * kSector > size) return none;
   uint8_t sector[kSector];
   VS_RETURN_IF_ERROR(read(lba * kSector, sector));
-  uint32_t headerSize = le32(sector + 12);
+  uint32_t headerSize = load32(sector + 12);
   if (std::memcmp(sector, "EFI PART", 8) != 0 || headerSize < kMinHeaderSize ||
-      headerSize > kSector || le64(sector + kMyLba) != lba) {
+      headerSize > kSector || load64(sector + kMyLba) != lba) {
     return none;
   }
   GptCopy copy;
   copy.header.assign(sector, sector + headerSize);
   copy.headerLba = lba;
-  uint32_t stored = le32(&copy.header[kHeaderCrc]);
+  uint32_t stored = load32(&copy.header[kHeaderCrc]);
   setHeaderCrc(copy.header);
-  if (le32(&copy.header[kHeaderCrc]) != stored) return none;
-  uint64_t count = le32(sector + kEntryCount), entrySize = le32(sector + kEntrySize);
-  copy.entriesLba = le64(sector + kEntriesLba);
+  if (load32(&copy.header[kHeaderCrc]) != stored) return none;
+  uint64_t count = load32(sector + kEntryCount), entrySize = load32(sector + kEntrySize);
+  copy.entriesLba = load64(sector + kEntriesLba);
   if (entrySize < 128 || entrySize % 8 != 0 || count * entrySize > kMaxEntriesBytes ||
       copy.entriesLba > size / kSector || count * entrySize > size - copy.entriesLba * kSector) {
     return none;
   }
   copy.entries.resize(count * entrySize);
   VS_RETURN_IF_ERROR(read(copy.entriesLba * kSector, copy.entries));
-  if (crc32Of(copy.entries.data(), copy.entries.size()) != le32(sector + kEntriesCrc)) return none;
+  if (crc32Of(copy.entries.data(), copy.entries.size()) != load32(sector + kEntriesCrc))
+    return none;
   return std::optional<GptCopy>(std::move(copy));
 }
 
@@ -104,8 +101,9 @@ Result<MaybeEdits> gptEdits(const ByteReader& read, uint64_t size) {
   VS_ASSIGN_OR_RETURN(std::optional<GptCopy> primary, readGpt(read, size, 1));
   if (!primary) return MaybeEdits();
   VS_ASSIGN_OR_RETURN(std::optional<GptCopy> backup,
-                      readGpt(read, size, le64(&primary->header[kAlternateLba])));
-  if (!backup || le64(&backup->header[kAlternateLba]) != 1 || backup->entries != primary->entries ||
+                      readGpt(read, size, load64(&primary->header[kAlternateLba])));
+  if (!backup || load64(&backup->header[kAlternateLba]) != 1 ||
+      backup->entries != primary->entries ||
       std::memcmp(&backup->header[kDiskGuid], &primary->header[kDiskGuid], 16) != 0) {
     return MaybeEdits();
   }
@@ -113,7 +111,7 @@ Result<MaybeEdits> gptEdits(const ByteReader& read, uint64_t size) {
   // The same new identifiers in both copies: the entries (a partition in use has a type GUID)
   // and the disk GUID, then each header's CRCs.
   std::vector<uint8_t> entries = primary->entries;
-  size_t entrySize = le32(&primary->header[kEntrySize]);
+  size_t entrySize = load32(&primary->header[kEntrySize]);
   static constexpr uint8_t kUnused[16] = {};
   for (size_t at = 0; at + entrySize <= entries.size(); at += entrySize) {
     if (std::memcmp(&entries[at], kUnused, 16) == 0) continue;
@@ -125,7 +123,7 @@ Result<MaybeEdits> gptEdits(const ByteReader& read, uint64_t size) {
   Edits edits;
   for (GptCopy* copy : {&*primary, &*backup}) {
     std::copy(disk.begin(), disk.end(), copy->header.begin() + kDiskGuid);
-    storeLe32(&copy->header[kEntriesCrc], entriesCrc);
+    store32(&copy->header[kEntriesCrc], entriesCrc);
     setHeaderCrc(copy->header);
     edits.push_back({copy->entriesLba * kSector, entries});
     edits.push_back({copy->headerLba * kSector, copy->header});
