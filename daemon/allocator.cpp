@@ -30,7 +30,8 @@ void Allocator::start(AllocationPlan plan, Done done, std::string caller) {
   p.domainDir = std::make_shared<UniqueFd>(std::move(*dir));
   p.done.push_back(std::move(done));
   p.callers.push_back(std::move(caller));
-  p.job = ctx_.jobs.add("allocate");
+  // Announced on the bus only when the allocation is more than a spare's rename (see submit).
+  p.job = ctx_.jobs.add("allocate", false);
   dispatch(id);
 }
 
@@ -110,6 +111,7 @@ void Allocator::dispatch(const std::string& id) {
     if (entry == nullptr) return submit(id, nullptr);  // its name is another key's
     std::string name = entry->name;
     templateWaiters_[name].push_back(id);
+    ctx_.jobs.announce(p.job->id());
     backgroundBytes_ += cost;
     const ServiceContext& ctx = ctx_;
     // Its allocations wait for it: it is VM-start work.
@@ -132,6 +134,7 @@ void Allocator::dispatch(const std::string& id) {
   }
   if (!entry->ready) {
     templateWaiters_[entry->name].push_back(id);
+    ctx_.jobs.announce(p.job->id());
     return;
   }
   ctx_.templates.noteDemand(*entry);
@@ -151,8 +154,10 @@ void Allocator::dispatch(const std::string& id) {
     }
   }
   std::string name = entry->name;
+  bool tookSpare = !source->spareFile.empty();
   submit(id, std::move(source));
-  makeSpares(name);
+  // A spare's rename answers in a millisecond: its refill waits for the answer (Pending::refills).
+  makeSpares(name, tookSpare ? &p.refills : nullptr);
 }
 
 void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& entry) {
@@ -173,11 +178,12 @@ void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& 
       p.passphrase = std::move(spare->passphrase);
     }
   }
+  bool tookSpare = source != nullptr;
   submit(id, std::move(source));
-  makeSpares(name);
+  makeSpares(name, tookSpare ? &p.refills : nullptr);
 }
 
-void Allocator::makeSpares(const std::string& name) {
+void Allocator::makeSpares(const std::string& name, std::vector<std::function<void()>>* later) {
   TemplateCache::Entry* entry = ctx_.templates.byName(name);
   if (entry == nullptr || sparesStopped_->load()) return;
   unsigned count = ctx_.templates.spareDeficit(*entry);
@@ -209,29 +215,38 @@ void Allocator::makeSpares(const std::string& name) {
     uint64_t generation = entry->generation;
     const ServiceContext& ctx = ctx_;
     backgroundBytes_ += cost;
-    Submitted queued =
-        ctx_.workers.submit(Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name,
-                                                generation, uuid, file, templateFile, templatePath,
-                                                format, spareFormat, overlay, cost, passphrase] {
-          Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
-          if (!stopped->load()) {
-            spare = passphrase.empty()
-                        ? buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile, templatePath,
-                                     format, file, uuid, overlay)
-                        : buildEncryptedSpare(ctx.engine, ctx.templates.dirFd(), templateFile,
-                                              templatePath, file, uuid, spareFormat, passphrase);
-          }
-          ctx.post([this, &ctx, name, generation, spare, cost] {
-            backgroundBytes_ -= cost;
-            ctx.templates.spareBuilt(name, generation, spare);
-            ctx.templates.evict();
+    auto start = [this, &ctx, name, generation, uuid, file, templateFile, templatePath, format,
+                  spareFormat, overlay, cost, passphrase] {
+      Submitted queued =
+          ctx.workers.submit(Lane::kBackground, [this, &ctx, stopped = sparesStopped_, name,
+                                                 generation, uuid, file, templateFile, templatePath,
+                                                 format, spareFormat, overlay, cost, passphrase] {
+            Result<TemplateCache::Spare> spare = Status(ErrorCode::kCancelled, "shutting down");
+            if (!stopped->load()) {
+              spare = passphrase.empty()
+                          ? buildSpare(ctx.engine, ctx.templates.dirFd(), templateFile,
+                                       templatePath, format, file, uuid, overlay)
+                          : buildEncryptedSpare(ctx.engine, ctx.templates.dirFd(), templateFile,
+                                                templatePath, file, uuid, spareFormat, passphrase);
+            }
+            ctx.post([this, &ctx, name, generation, spare, cost] {
+              backgroundBytes_ -= cost;
+              ctx.templates.spareBuilt(name, generation, spare);
+              ctx.templates.evict();
+            });
           });
-        });
-    if (queued != Submitted::kQueued) {
-      backgroundBytes_ -= cost;
-      // A spare that finds no room is simply not made (kCancelled is dropped without a warning).
-      ctx_.templates.spareBuilt(name, generation,
-                                Status(ErrorCode::kCancelled, "the background lane is full"));
+      if (queued != Submitted::kQueued) {
+        backgroundBytes_ -= cost;
+        // A spare that finds no room is simply not made (kCancelled is dropped without a
+        // warning).
+        ctx.templates.spareBuilt(name, generation,
+                                 Status(ErrorCode::kCancelled, "the background lane is full"));
+      }
+    };
+    if (later != nullptr) {
+      later->push_back(std::move(start));
+    } else {
+      start();
     }
   }
 }
@@ -242,6 +257,8 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
            : source == nullptr          ? AllocatePath::kCold
            : !source->spareFile.empty() ? AllocatePath::kSpare
                                         : AllocatePath::kTemplate;
+  // A spare's rename takes a millisecond: no job object comes and goes for it on the bus.
+  if (p.path != AllocatePath::kSpare) ctx_.jobs.announce(p.job->id());
   BuildTask task;
   ImageRecord& r = task.stored.record;
   r.id = id;
@@ -416,6 +433,7 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
     for (const Done& done : p.done) done(status);
   }
   p.templateUse.reset();  // before evict, which passes over templates in use
+  for (const auto& refill : p.refills) refill();
   ctx_.templates.evict();
   if (pending_.empty() && idle_) idle_();
 }

@@ -65,6 +65,11 @@ class Allocator {
     bool keyStored = false;            // the SecretStore answered (either way)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     AllocatePath path = AllocatePath::kCold;  // as submitted; a clone that fell back is cold
+    // When it took a spare: the spares to make again (makeSpares), decided when it took it, so
+    // that the room they need is weighed beside this allocation's, but begun only once its
+    // callers have their answer, so that the refill's reads, copy and fsync do not slow down a
+    // rename. Allocations that build or clone start their refills at once.
+    std::vector<std::function<void()>> refills;
   };
 
   void dispatch(const std::string& id);
@@ -72,8 +77,9 @@ class Allocator {
   void takeEncryptedSpare(const std::string& id, TemplateCache::Entry& entry);
   void submit(const std::string& id, std::unique_ptr<TemplateSource> source);
   void templateBuilt(const std::string& name, Result<uint64_t> result);
-  // Starts building the spares the template lacks, on workers.
-  void makeSpares(const std::string& name);
+  // Starts building the spares the template lacks, on workers; with `later`, what would start
+  // them is appended there instead, to be run by the caller.
+  void makeSpares(const std::string& name, std::vector<std::function<void()>>* later = nullptr);
   void finish(const std::string& id, BuildOutcome outcome);
   // An encrypted image is made: its key goes to the SecretStore before anyone hears of it.
   void storeKey(const std::string& id, BuildOutcome outcome);

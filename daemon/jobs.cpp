@@ -57,18 +57,26 @@ std::shared_ptr<JobTable> JobTable::create(LoopInvoker& loop, ServiceListener& l
   return std::shared_ptr<JobTable>(new JobTable(loop, listener));
 }
 
-std::shared_ptr<Job> JobTable::add(std::string operation) {
+std::shared_ptr<Job> JobTable::add(std::string operation, bool announce) {
   uint64_t id = nextId_++;
   auto job = std::make_shared<Job>(id, std::move(operation), loop_, weak_from_this());
   jobs_[id] = Entry{job};
-  listener_.jobAdded(job->info());
+  if (announce) this->announce(id);
   return job;
+}
+
+void JobTable::announce(uint64_t id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.announced) return;
+  it->second.announced = true;
+  listener_.jobAdded(it->second.job->info());
 }
 
 void JobTable::complete(uint64_t id, const Status& status) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
   std::shared_ptr<Job> job = std::move(it->second.job);
+  bool announced = it->second.announced;
   jobs_.erase(it);
   JobInfo info = job->info();
   if (metrics_ != nullptr) {
@@ -76,7 +84,7 @@ void JobTable::complete(uint64_t id, const Status& status) {
                                        : status.code() == ErrorCode::kCancelled ? "cancelled"
                                                                                 : "failed");
   }
-  listener_.jobCompleted(info, status);
+  if (announced) listener_.jobCompleted(info, status);
 }
 
 std::shared_ptr<Job> JobTable::find(uint64_t id) const {
@@ -87,7 +95,9 @@ std::shared_ptr<Job> JobTable::find(uint64_t id) const {
 std::vector<JobInfo> JobTable::list() const {
   std::vector<JobInfo> out;
   out.reserve(jobs_.size());
-  for (const auto& [id, entry] : jobs_) out.push_back(entry.job->info());
+  for (const auto& [id, entry] : jobs_) {
+    if (entry.announced) out.push_back(entry.job->info());
+  }
   return out;
 }
 
@@ -97,7 +107,7 @@ void JobTable::cancelAll() {
 
 void JobTable::progressed(uint64_t id) {
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return;
+  if (it == jobs_.end() || !it->second.announced) return;
   auto now = std::chrono::steady_clock::now();
   // Posts leave workers at most every interval but may arrive bunched; the listener never
   // hears of one job twice within the interval.

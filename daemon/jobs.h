@@ -54,13 +54,17 @@ class JobTable : public std::enable_shared_from_this<JobTable> {
  public:
   static std::shared_ptr<JobTable> create(LoopInvoker& loop, ServiceListener& listener);
 
-  // A new job, announced with jobAdded.
-  std::shared_ptr<Job> add(std::string operation);
-  // Announces jobCompleted once, counts its outcome in the metrics and forgets the job.
+  // A new job, announced with jobAdded; with `announce` false the listener hears of it only if
+  // announce() is called before it completes (an allocation that turns out to be a rename has
+  // nothing to show: no object on the bus, no progress, no log line).
+  std::shared_ptr<Job> add(std::string operation, bool announce = true);
+  void announce(uint64_t id);
+  // Announces jobCompleted once (if the job was announced), counts its outcome in the metrics
+  // and forgets the job.
   void complete(uint64_t id, const Status& status);
   void setMetrics(Metrics* metrics) { metrics_ = metrics; }
   std::shared_ptr<Job> find(uint64_t id) const;
-  std::vector<JobInfo> list() const;
+  std::vector<JobInfo> list() const;  // the announced ones
   void cancelAll();
   size_t size() const { return jobs_.size(); }
 
@@ -73,6 +77,7 @@ class JobTable : public std::enable_shared_from_this<JobTable> {
   struct Entry {
     std::shared_ptr<Job> job;
     std::chrono::steady_clock::time_point lastSent{};
+    bool announced = false;
   };
   LoopInvoker& loop_;
   ServiceListener& listener_;

@@ -53,6 +53,7 @@ class FakeImageEngine final : public ImageEngine {
 
   Status clone(int srcFd, const std::string& srcPath, int dstDirFd, std::string_view dstName,
                const image::CloneOptions& options) override {
+    waitWhileHeld(Op::kClone);
     if (Status s = failure(); !s.ok()) return s;
     struct stat st;
     if (fstat(srcFd, &st) != 0) return errnoStatus("stat " + srcPath, errno);

@@ -51,6 +51,30 @@ TEST(Jobs, CompleteOnceAndDropProgressThatArrivesLater) {
   EXPECT_TRUE(table->list().empty());
 }
 
+TEST(Jobs, AJobAddedQuietlyIsHeardOfOnlyOnceAnnounced) {
+  FakeLoop loop;
+  FakeListener listener;
+  auto table = JobTable::create(loop, listener);
+  std::shared_ptr<Job> quiet = table->add("allocate", false);
+  quiet->report(1, 2);
+  loop.drain();
+  table->complete(quiet->id(), {});
+  EXPECT_TRUE(listener.jobsAdded.empty());
+  EXPECT_TRUE(listener.progress.empty());
+  EXPECT_TRUE(listener.completed.empty()) << "a job nobody heard of does not complete on the bus";
+
+  std::shared_ptr<Job> later = table->add("allocate", false);
+  EXPECT_TRUE(table->list().empty()) << "not listed before it is announced";
+  table->announce(later->id());
+  table->announce(later->id());
+  ASSERT_EQ(listener.jobsAdded.size(), 1u) << "announced once";
+  EXPECT_EQ(listener.jobsAdded[0].id, later->id());
+  ASSERT_EQ(table->list().size(), 1u);
+  table->complete(later->id(), {});
+  ASSERT_EQ(listener.completed.size(), 1u);
+  EXPECT_EQ(listener.completed[0].first.id, later->id());
+}
+
 TEST(Jobs, CancelIsSeenByTheWorkersSink) {
   FakeLoop loop;
   FakeListener listener;

@@ -5,8 +5,11 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 
+#include "daemon/templates.h"
 #include "image/size.h"
 #include "tests/support/tmpfs_mount.h"
 #include "tests/unit/daemon/service_fixture.h"
@@ -109,6 +112,60 @@ TEST_P(WarmPathLogic, AnImageWithContentIsNeverAClone) {
   for (const auto& call : fakeEngine.calls()) {
     EXPECT_FALSE(call.spec.contentDir.empty()) << call.name << " was made without its content";
   }
+}
+
+// A spare's rename is the whole allocation: it answers before the spare is made again (the
+// refill's reads, copy and fsync would otherwise run beside it), and no job comes and goes on the
+// bus for it.
+TEST_F(ServiceTest, ASpareIsTakenWithoutAJobAndMadeAgainOnlyAfterTheAnswer) {
+  Config c = baseConfig();
+  c.templateMode = TemplateMode::kReflink;
+  startService(c);
+  ASSERT_TRUE(allocate(warmRequest(kDomainA)).ok());
+  std::string templates = dir.file("pool/.templates");
+  auto spares = [&] {
+    std::vector<std::string> uuids;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(templates.c_str()), closedir);
+    while (dirent* e = d ? readdir(d.get()) : nullptr) {
+      std::string name = e->d_name;
+      if (auto at = name.find(".spare-"); at != std::string::npos) {
+        uuids.push_back(name.substr(at + 7, 36));
+      }
+    }
+    return uuids;
+  };
+  ASSERT_TRUE(loop.runUntil([&] { return spares().size() == TemplateCache::kSpares; },
+                            std::chrono::seconds(20)));
+  // A restart: the spares are ready and nothing is being made.
+  stopService(service);
+  startService(c);
+  std::vector<std::string> ready = spares();
+  size_t jobsBefore = listener.jobsAdded.size();
+  size_t completedBefore = listener.completed.size();
+
+  fakeEngine.hold(Op::kClone);
+  std::optional<Result<ImageRecord>> answer;
+  size_t refillsAtAnswer = 0;
+  service->allocate({}, warmRequest(kDomainB), [&](Result<ImageRecord> result) {
+    refillsAtAnswer = fakeEngine.waiting(Op::kClone);
+    answer.emplace(std::move(result));
+  });
+  ASSERT_TRUE(loop.runUntil([&] { return answer.has_value(); }));
+  ASSERT_TRUE(answer->ok()) << answer->status().message();
+  EXPECT_NE(std::find(ready.begin(), ready.end(), (*answer)->filesystemUuid), ready.end())
+      << "not a spare: " << (*answer)->filesystemUuid;
+  EXPECT_EQ(refillsAtAnswer, 0u) << "the spare was being made again before the answer";
+  EXPECT_EQ(listener.jobsAdded.size(), jobsBefore) << "a job object for a rename";
+  EXPECT_EQ(listener.completed.size(), completedBefore);
+  EXPECT_TRUE(fakeEngine.awaitWaiting(Op::kClone, 1)) << "the spare is never made again";
+  fakeEngine.release(Op::kClone);
+
+  // An allocation that builds (here a template's first clone with a UUID of its own) has its job.
+  AllocateRequest own = warmRequest(kDomainA, "vdc");
+  own.spec.image.uuid = "0b7e7c5a-8a2c-4c4e-9d55-3c1f3a5b6d7e";
+  ASSERT_TRUE(allocate(own).ok());
+  EXPECT_EQ(listener.jobsAdded.size(), jobsBefore + 1);
+  EXPECT_EQ(listener.completed.size(), completedBefore + 1);
 }
 
 TEST_F(ServiceTest, AColdPathIsTakenWhenTemplatesAreOff) {
