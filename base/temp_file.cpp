@@ -48,18 +48,18 @@ void unregisterName(const std::string& name) {
   }
 }
 
+bool noTmpfileSupport(int err) {
+  return err == EOPNOTSUPP || err == EISDIR || err == EINVAL || err == ENOENT;
+}
+
+}  // namespace
+
 std::string randomSuffix() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
   return buf;
 }
-
-bool noTmpfileSupport(int err) {
-  return err == EOPNOTSUPP || err == EISDIR || err == EINVAL || err == ENOENT;
-}
-
-}  // namespace
 
 Result<TempFile> TempFile::create(int dirFd, std::optional<mode_t> mode) {
   mode_t openMode = mode.value_or(0666);

@@ -44,6 +44,9 @@ class TempFile {
   bool published_ = false;
 };
 
+// 16 random hex digits, different at each call: for names in a directory that must not collide.
+std::string randomSuffix();
+
 // Async-signal-safe: unlinks the hidden named files of every live TempFile. For SIGINT/SIGTERM
 // handlers; unnamed files need nothing.
 void removeTempFilesOnSignal();

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
+#include "base/temp_file.h"
 #include "daemon/file_modes.h"
 #include "daemon/log.h"
 #include "daemon/shared_pool.h"
@@ -161,7 +163,8 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   if (renameat(dir.get(), record.c_str(), dir.get(), away.c_str()) != 0 && errno != ENOENT) {
     return errnoStatus("cannot release " + r.id + ": rename its record", errno);
   }
-  if (unlinkat(dir.get(), image.c_str(), 0) != 0 && errno != ENOENT) {
+  auto parked = deleter_ ? park(dir.get(), image) : std::nullopt;
+  if (!parked && unlinkat(dir.get(), image.c_str(), 0) != 0 && errno != ENOENT) {
     Status status = errnoStatus("cannot release " + r.id + ": delete " + r.path, errno);
     // Put the record back so that the pool still describes the image it holds.
     renameat(dir.get(), away.c_str(), dir.get(), record.c_str());
@@ -171,7 +174,29 @@ Result<PoolEntry> Pool::remove(std::string_view id) {
   if (fsync(dir.get()) != 0) {
     logLine(LogLevel::kWarning, "fsync of " + path_ + "/" + r.domainUuid + " failed");
   }
+  if (parked) {
+    parked_ += parked->second;
+    deleter_(std::move(parked->first), parked->second);
+  }
   return forget(id);
+}
+
+std::optional<std::pair<std::string, uint64_t>> Pool::park(int dir, const std::string& image) {
+  if (!releasedFd_) {
+    if (mkdirat(fd_.get(), kReleasedDirName, 0700) != 0 && errno != EEXIST) return std::nullopt;
+    releasedFd_.reset(openat(fd_.get(), kReleasedDirName, kDirFlags));
+    if (!releasedFd_) return std::nullopt;
+  }
+  struct stat st;
+  if (fstatat(dir, image.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  // A name of its own: in a shared pool the other hosts park theirs here too.
+  std::string name = randomSuffix() + "." + image;
+  if (renameat2(dir, image.c_str(), releasedFd_.get(), name.c_str(), RENAME_NOREPLACE) != 0) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(name), static_cast<uint64_t>(st.st_blocks) * 512);
 }
 
 Status Pool::holdOwnerLock(PoolEntry& entry) {
@@ -200,7 +225,7 @@ Result<PoolEntry> Pool::forget(std::string_view id) {
 Result<uint64_t> Pool::availableBytes() const {
   struct statvfs st;
   if (fstatvfs(fd_.get(), &st) != 0) return errnoStatus("statvfs '" + path_ + "'", errno);
-  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize + parked_;
 }
 
 Result<uint64_t> Pool::totalBytes() const {

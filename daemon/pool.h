@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,10 @@ struct PoolEntry : StoredRecord {
   // owns it; the lock goes with the entry.
   std::shared_ptr<UniqueFd> ownerLock;
 };
+
+// Where remove() parks an image's file until a worker deletes it (Pool::setDeleter); what a crash
+// left there is deleted when the pool is next opened (pool_recovery.h).
+inline constexpr char kReleasedDirName[] = ".released";
 
 class Pool {
  public:
@@ -69,8 +75,19 @@ class Pool {
 
   // Deletes the image's files and forgets it. The record is renamed away first, so a crash at any
   // point leaves either the whole image or a record-less image that start() deletes; then the
-  // image and the renamed record are unlinked and the directory fsynced.
+  // image is moved to .released/ under a name of its own (with a deleter; otherwise, or when it
+  // cannot be moved, unlinked), the renamed record unlinked and the directory fsynced. The image
+  // is gone from its path when remove() returns; a parked file goes to the deleter.
   Result<PoolEntry> remove(std::string_view id);
+  // Who deletes the files remove() parks, given the name in releasedFd() and the host bytes it
+  // holds; it calls parkedDeleted(bytes) on the loop thread once the file is gone. Unlinking a
+  // large file waits for the filesystem to free (with `discard`, to trim) every block of it, a
+  // second or more for a few GiB written: the Service does it on a worker, not on the loop.
+  void setDeleter(std::function<void(std::string name, uint64_t bytes)> deleter) {
+    deleter_ = std::move(deleter);
+  }
+  int releasedFd() const { return releasedFd_.get(); }
+  void parkedDeleted(uint64_t bytes) { parked_ -= std::min(bytes, parked_); }
   // Shared pools: opens the image and takes the owner's lock (shared_pool.h) into
   // `entry.ownerLock`; kBusy when another host's daemon holds it.
   Status holdOwnerLock(PoolEntry& entry);
@@ -78,7 +95,8 @@ class Pool {
   // takes over, or was never this host's to delete.
   Result<PoolEntry> forget(std::string_view id);
 
-  // Bytes the pool's filesystem has available to the daemon (statvfs f_bavail).
+  // Bytes the pool's filesystem has available to the daemon (statvfs f_bavail), and those of
+  // parked files, which are being deleted.
   Result<uint64_t> availableBytes() const;
   // The size of the pool's filesystem (statvfs f_blocks), for a reserve given as a percentage.
   Result<uint64_t> totalBytes() const;
@@ -87,7 +105,14 @@ class Pool {
 
  private:
   std::string path_;
+  // Moves `image` from `dir` into .released/ (made when missing); its new name there and its host
+  // bytes, or nothing when it cannot be moved.
+  std::optional<std::pair<std::string, uint64_t>> park(int dir, const std::string& image);
+
   UniqueFd fd_;
+  UniqueFd releasedFd_;  // .released/, opened by the first park()
+  std::function<void(std::string name, uint64_t bytes)> deleter_;
+  uint64_t parked_ = 0;  // host bytes of parked files not yet deleted
   std::map<std::string, PoolEntry, std::less<>> entries_;
   uint64_t claims_ = 0;
   // Kept by insert() and remove(), so that an Allocate does not sum the pool; an image's virtual

@@ -15,6 +15,7 @@
 #include "daemon/content_staging.h"
 #include "daemon/file_modes.h"
 #include "daemon/image_record.h"
+#include "daemon/pool.h"
 #include "daemon/shared_pool.h"
 #include "image/content_copy.h"
 #include "vocabulary/domain_uuid.h"
@@ -212,6 +213,17 @@ Result<Recovery> recoverPool(int poolFd, const std::string& poolPath, const Pool
     }
     if (name == kStagingDirName) {  // content copies of allocations that died
       if (image::removeTree(poolFd, name).ok()) ++out.temporaryFiles;
+      continue;
+    }
+    if (name == kReleasedDirName) {  // released images a crash left before they were deleted
+      // Its entries only: in a shared pool other hosts park files in it at any time.
+      UniqueFd released(openat(poolFd, name.c_str(), kDirFlags));
+      if (!released) continue;
+      auto parked = listDirectory(released.get());
+      if (!parked.ok()) continue;
+      for (const std::string& file : *parked) {
+        if (unlinkat(released.get(), file.c_str(), 0) == 0) ++out.temporaryFiles;
+      }
       continue;
     }
     struct stat st;

@@ -3,10 +3,17 @@
 // (files and records), TemplateCache, JobTable, ContentRoots, WorkerPool.
 #include "daemon/service_impl.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <set>
 #include <thread>
 
+#include "daemon/log.h"
 #include "daemon/pool_recovery.h"
 #include "daemon/shared_pool.h"
 #include "image/size.h"
@@ -54,6 +61,8 @@ Service::Impl::~Impl() {
 Result<std::string> Service::Impl::start() {
   if (started_) return failed("the pool is open already");
   VS_RETURN_IF_ERROR(pool_.open());
+  pool_.setDeleter(
+      [this](std::string name, uint64_t bytes) { deleteParked(std::move(name), bytes); });
   if (config_.poolReserve == 0 && config_.poolReservePercent >= 0) {
     VS_ASSIGN_OR_RETURN(config_.poolReserve, shareOfPool(config_.poolReservePercent));
   }
@@ -256,8 +265,53 @@ void Service::Impl::shutdown(bool cancel, std::function<void()> done) {
 }
 
 void Service::Impl::maybeFinishShutdown() {
-  if (!stopping_ || !shutdownDone_ || allocator_.active() != 0 || exportsRunning_ != 0) return;
+  if (!stopping_ || !shutdownDone_ || allocator_.active() != 0 || exportsRunning_ != 0 ||
+      !deleting_.empty()) {
+    return;
+  }
   ctx_.post(std::exchange(shutdownDone_, nullptr));
+}
+
+void Service::Impl::deleteParked(std::string name, uint64_t bytes) {
+  uint64_t number = ++deletionsBegun_;
+  deleting_.insert(number);
+  auto unlink = [dir = pool_.releasedFd(), name] {
+    if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+      logLine(LogLevel::kWarning, "cannot delete the released image file " +
+                                      std::string(kReleasedDirName) + "/" + name + " (" +
+                                      std::strerror(errno) + "); it goes at the next start");
+    }
+    // The commit that frees its blocks is made here, not by the next allocation's fsync.
+    fsync(dir);
+  };
+  const ServiceContext& ctx = ctx_;
+  Submitted queued = workers_.submit(Lane::kBackground, [this, &ctx, unlink, number, bytes] {
+    unlink();
+    ctx.post([this, number, bytes] { parkedDeleted(number, bytes); });
+  });
+  if (queued != Submitted::kQueued) {
+    unlink();
+    parkedDeleted(number, bytes);
+  }
+}
+
+void Service::Impl::parkedDeleted(uint64_t number, uint64_t bytes) {
+  pool_.parkedDeleted(bytes);
+  deleting_.erase(number);
+  uint64_t oldest = deleting_.empty() ? UINT64_MAX : *deleting_.begin();
+  std::vector<std::function<void()>> ready;
+  std::erase_if(deletionWaiters_, [&](auto& waiter) {
+    if (waiter.first >= oldest) return false;
+    ready.push_back(std::move(waiter.second));
+    return true;
+  });
+  for (auto& then : ready) then();
+  maybeFinishShutdown();  // a release's answer is part of the work in progress
+}
+
+void Service::Impl::afterDeletions(std::function<void()> then) {
+  if (deleting_.empty()) return then();
+  deletionWaiters_.emplace_back(deletionsBegun_, std::move(then));
 }
 
 }  // namespace virtscratch::daemon

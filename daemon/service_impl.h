@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,6 +112,17 @@ class Service::Impl {
     return allocator_.inFlight(id) || exporting_.count(std::string(id)) != 0;
   }
   void maybeFinishShutdown();
+  // Pool::setDeleter: unlinks a parked image file on a worker.
+  void deleteParked(std::string name, uint64_t bytes);
+  void parkedDeleted(uint64_t number, uint64_t bytes);
+  // Runs `then` once every parked file whose deletion has begun is gone: a release answers its
+  // caller when the space is back, as it did when the unlink ran on the loop.
+  void afterDeletions(std::function<void()> then);
+  template <typename T>
+  void answerAfterDeletions(T result, const std::function<void(T)>& done) {
+    if (!result.ok()) return done(std::move(result));
+    afterDeletions([done, result = std::move(result)] { done(result); });
+  }
   uint64_t freeBytes() const;
   // A share of the pool's filesystem in bytes, for [pool] reserve and high-water given in %.
   Result<uint64_t> shareOfPool(double percent) const;
@@ -138,8 +151,12 @@ class Service::Impl {
     std::shared_ptr<Job> job;
   };
   std::map<std::string, int> exporting_;  // image id -> exports not ended (running or waiting)
-  size_t exportsRunning_ = 0;             // exports not ended
-  size_t exportsActive_ = 0;              // exports on a worker
+  // Parked files being deleted, by number, and who waits for those begun before it asked.
+  uint64_t deletionsBegun_ = 0;
+  std::set<uint64_t> deleting_;
+  std::vector<std::pair<uint64_t, std::function<void()>>> deletionWaiters_;
+  size_t exportsRunning_ = 0;  // exports not ended
+  size_t exportsActive_ = 0;   // exports on a worker
   std::deque<WaitingExport> exportsWaiting_;
   bool started_ = false;
   bool stopping_ = false;

@@ -100,10 +100,12 @@ void Service::Impl::releaseImage(std::string_view id, ReleaseOptions options,
                                  std::function<void(Status)> done) {
   metrics_.request("release", options.origin.empty() ? kOriginBus : options.origin);
   if (Status s = checkReleasable(id); !s.ok()) return done(s);
-  if (options.force || probe_ == nullptr) return done(releaseImage(id, "released"));
+  if (options.force || probe_ == nullptr)
+    return answerAfterDeletions(releaseImage(id, "released"), done);
   const ImageRecord& record = pool_.find(id)->record;
-  askThenRelease(record.domainUuid, {record.path}, done,
-                 [this, id = std::string(id), done] { done(releaseImage(id, "released")); });
+  askThenRelease(record.domainUuid, {record.path}, done, [this, id = std::string(id), done] {
+    answerAfterDeletions(releaseImage(id, "released"), done);
+  });
 }
 
 void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions options,
@@ -116,12 +118,12 @@ void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions option
     paths.push_back(pool_.find(id)->record.path);
   }
   if (options.force || probe_ == nullptr || paths.empty()) {
-    return done(releaseDomain(*uuid, "released", options.lifetimes));
+    return answerAfterDeletions(releaseDomain(*uuid, "released", options.lifetimes), done);
   }
   askThenRelease(
       *uuid, std::move(paths), [done](Status refused) { done(refused); },
       [this, uuid = *uuid, lifetimes = options.lifetimes, done] {
-        done(releaseDomain(uuid, "released", lifetimes));
+        answerAfterDeletions(releaseDomain(uuid, "released", lifetimes), done);
       });
 }
 

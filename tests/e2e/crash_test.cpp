@@ -92,6 +92,13 @@ void CrashRecovery::audit() {
       30s);
   EXPECT_EQ(problem, "") << "the pool lost or kept images";
 
+  // Released files are unlinked on a worker, after the release: let those in flight go.
+  pollUntil(
+      [&] {
+        std::error_code error;
+        return fs::is_empty(poolPath() + "/.released", error) || error;
+      },
+      30s);
   PoolAudit pool = auditPoolFiles(poolPath(), listed);
   EXPECT_TRUE(pool.unexpected.empty())
       << "unexpected names in the pool:\n  " << testing::PrintToString(pool.unexpected);

@@ -148,6 +148,14 @@ PoolAudit auditPoolFiles(const std::string& pool, const std::vector<ListedImage>
       auditTemplates(dir.path(), out);
       continue;
     }
+    if (name == ".released" && dir.is_directory(error) && !dir.is_symlink(error)) {
+      // Released image files wait here for a worker to unlink them: none may stay.
+      for (const auto& e : fs::directory_iterator(dir.path(), error)) {
+        out.unexpected.push_back(name + "/" + e.path().filename().string() +
+                                 " (a released file not deleted)");
+      }
+      continue;
+    }
     if (!dir.is_directory(error) || dir.is_symlink(error) || !isUuid(name)) {
       out.unexpected.push_back(name + " (not a domain directory)");
       continue;

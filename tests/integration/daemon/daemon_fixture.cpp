@@ -301,7 +301,8 @@ std::vector<std::string> DaemonTest::poolFiles() const {
   if (!std::filesystem::exists(poolPath())) return files;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(poolPath())) {
     std::string rel = std::filesystem::relative(entry.path(), poolPath()).string();
-    if (rel != ".templates") files.push_back(rel);
+    // The directories the daemon keeps; what is in them is listed.
+    if (rel != ".templates" && rel != ".released") files.push_back(rel);
   }
   std::sort(files.begin(), files.end());
   return files;

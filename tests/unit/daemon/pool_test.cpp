@@ -86,6 +86,22 @@ TEST_F(PoolRecovery, KeepsWholeImagesAndDeletesHalfMadeAndTemporaryFiles) {
                 std::string(kDomain) + "/vdb.qcow2' 0644 -> 0600, '" + kDomain + "' 0750 -> 0710");
 }
 
+TEST_F(PoolRecovery, DeletesReleasedFilesACrashLeftAndKeepsTheirDirectory) {
+  std::string released = pool + "/" + kReleasedDirName;
+  ASSERT_EQ(mkdir(released.c_str(), 0700), 0);
+  test::writeFileAt(released + "/0123456789abcdef.vdb.qcow2", 0, "a released image");
+  test::writeFileAt(released + "/fedcba9876543210.vdc.raw", 0, "another");
+  auto recovery = recoverPool(poolFd.get(), pool);
+  ASSERT_TRUE(recovery.ok()) << recovery.status().message();
+  EXPECT_EQ(recovery->temporaryFiles, 2);
+  EXPECT_TRUE(recovery->leftAlone.empty());
+  UniqueFd releasedFd(open(released.c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_TRUE(releasedFd) << "the directory stays: other hosts of a shared pool park files in it";
+  auto listed = listDirectory(releasedFd.get());
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+}
+
 TEST_F(PoolRecovery, LeavesSymlinksAndForeignFilesAloneAndNeverFollowsThem) {
   TempDir outside;
   test::writeFileAt(outside.file("vdb.qcow2"), 0, "precious");

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "image/size.h"
 #include "tests/unit/daemon/service_fixture.h"
@@ -113,6 +114,37 @@ TEST_F(ServiceTest, ReleaseRemovesTheFilesAndTheEmptyDomainDirectory) {
   EXPECT_EQ(listener.removed[2].second, "domain-undefined");
   EXPECT_TRUE(service->images().empty());
   EXPECT_EQ(*service->releaseDomain({}, kDomainB), 0u);
+}
+
+// Unlinking a large image waits for the filesystem to free (with `discard`, to trim) each of its
+// blocks: a second or more for a few GiB written. The file leaves its path at once and is deleted
+// on a worker, so the loop serves everyone else meanwhile; the caller of Release has its answer
+// once the file is gone, as before.
+TEST_F(ServiceTest, AReleaseAnswersOnceItsFileIsDeletedOffTheLoop) {
+  startService();
+  ReleaseOptions force;
+  force.force = true;
+  auto a = allocate(request(kDomainA, 64 * kMiB));
+  auto b = allocate(request(kDomainB, 64 * kMiB));
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::optional<Status> one;
+  service->releaseImage({}, a->id, force, [&](Status s) { one = s; });
+  EXPECT_FALSE(one.has_value()) << "answered before a worker deleted the file";
+  EXPECT_FALSE(fileExists(a->path)) << "still at its path";
+  ASSERT_TRUE(loop.runUntil([&] { return one.has_value(); }));
+  EXPECT_TRUE(one->ok()) << one->message();
+  std::optional<Result<uint32_t>> domain;
+  service->releaseDomain({}, kDomainB, force, [&](Result<uint32_t> r) { domain = r; });
+  ASSERT_TRUE(loop.runUntil([&] { return domain.has_value(); }));
+  ASSERT_TRUE(domain->ok()) << domain->status().message();
+  EXPECT_EQ(**domain, 1u);
+  auto parked = run({"ls", "-A", dir.file("pool/.released")});
+  EXPECT_EQ(parked.out, "") << "left in .released";
+  // A refused release answers at once, and nothing waits for deletions that never began.
+  std::optional<Status> refused;
+  service->releaseImage({}, a->id, force, [&](Status s) { refused = s; });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(), ErrorCode::kNotFound);
 }
 
 TEST_F(ServiceTest, ReleasesByLifetimeOnlyTheImagesAskedFor) {
