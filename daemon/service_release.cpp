@@ -100,8 +100,9 @@ void Service::Impl::releaseImage(std::string_view id, ReleaseOptions options,
                                  std::function<void(Status)> done) {
   metrics_.request("release", options.origin.empty() ? kOriginBus : options.origin);
   if (Status s = checkReleasable(id); !s.ok()) return done(s);
-  if (options.force || probe_ == nullptr)
+  if (options.force || probe_ == nullptr) {
     return answerAfterDeletions(releaseImage(id, "released"), done);
+  }
   const ImageRecord& record = pool_.find(id)->record;
   askThenRelease(record.domainUuid, {record.path}, done, [this, id = std::string(id), done] {
     answerAfterDeletions(releaseImage(id, "released"), done);
