@@ -28,6 +28,9 @@ unsigned workerCount() {
   return std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
 }
 
+// Released files waiting for a deletion thread; past this many a release unlinks on the loop.
+constexpr size_t kDeletionQueue = 4096;
+
 }  // namespace
 
 Status shuttingDown() { return {ErrorCode::kBusy, "the daemon is shutting down"}; }
@@ -44,6 +47,7 @@ Service::Impl::Impl(Config config, LoopInvoker& loop, ServiceListener& listener,
       jobs_(JobTable::create(loop, listener)),
       content_(config_.contentRoots),
       workers_(workerCount(), config_.queueLimit),
+      deletions_(2, kDeletionQueue),
       memorySecrets_(loop),
       ctx_{config_,  loop,    listener, pool_,    templates_, *jobs_,
            workers_, engine_, secrets_, metrics_, alive_},
@@ -56,6 +60,7 @@ Service::Impl::~Impl() {
   allocator_.stopSpares();
   jobs_->cancelAll();
   workers_.stop();
+  deletions_.stop();
 }
 
 Result<std::string> Service::Impl::start() {
@@ -285,7 +290,8 @@ void Service::Impl::deleteParked(std::string name, uint64_t bytes) {
     fsync(dir);
   };
   const ServiceContext& ctx = ctx_;
-  Submitted queued = workers_.submit(Lane::kBackground, [this, &ctx, unlink, number, bytes] {
+  // deletions_ has one lane's use: its first, which any of its threads takes.
+  Submitted queued = deletions_.submit(Lane::kVmStart, [this, &ctx, unlink, number, bytes] {
     unlink();
     ctx.post([this, number, bytes] { parkedDeleted(number, bytes); });
   });
@@ -298,20 +304,21 @@ void Service::Impl::deleteParked(std::string name, uint64_t bytes) {
 void Service::Impl::parkedDeleted(uint64_t number, uint64_t bytes) {
   pool_.parkedDeleted(bytes);
   deleting_.erase(number);
-  uint64_t oldest = deleting_.empty() ? UINT64_MAX : *deleting_.begin();
   std::vector<std::function<void()>> ready;
-  std::erase_if(deletionWaiters_, [&](auto& waiter) {
-    if (waiter.first >= oldest) return false;
-    ready.push_back(std::move(waiter.second));
+  std::erase_if(deletionWaiters_, [&](DeletionWaiter& waiter) {
+    auto pending = deleting_.lower_bound(waiter.first);
+    if (pending != deleting_.end() && *pending <= waiter.last) return false;
+    ready.push_back(std::move(waiter.then));
     return true;
   });
   for (auto& then : ready) then();
   maybeFinishShutdown();  // a release's answer is part of the work in progress
 }
 
-void Service::Impl::afterDeletions(std::function<void()> then) {
-  if (deleting_.empty()) return then();
-  deletionWaiters_.emplace_back(deletionsBegun_, std::move(then));
+void Service::Impl::afterDeletions(uint64_t first, std::function<void()> then) {
+  auto pending = deleting_.lower_bound(first);
+  if (pending == deleting_.end()) return then();  // numbers past deletionsBegun_ never exist
+  deletionWaiters_.push_back({first, deletionsBegun_, std::move(then)});
 }
 
 }  // namespace virtscratch::daemon

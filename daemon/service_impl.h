@@ -112,16 +112,21 @@ class Service::Impl {
     return allocator_.inFlight(id) || exporting_.count(std::string(id)) != 0;
   }
   void maybeFinishShutdown();
-  // Pool::setDeleter: unlinks a parked image file on a worker.
+  // Pool::setDeleter: unlinks a parked image file on a deletion thread.
   void deleteParked(std::string name, uint64_t bytes);
   void parkedDeleted(uint64_t number, uint64_t bytes);
-  // Runs `then` once every parked file whose deletion has begun is gone: a release answers its
-  // caller when the space is back, as it did when the unlink ran on the loop.
-  void afterDeletions(std::function<void()> then);
+  // Runs `then` once the parked files numbered `first` and after, up to the last begun, are
+  // deleted.
+  void afterDeletions(uint64_t first, std::function<void()> then);
+  // Runs `release` (on the loop) and answers `done` with its result once the files it parked are
+  // deleted: the caller has its answer when the space is back, as when the unlink ran on the
+  // loop, and waits for no other release's files.
   template <typename T>
-  void answerAfterDeletions(T result, const std::function<void(T)>& done) {
+  void releaseAndAnswer(const std::function<T()>& release, const std::function<void(T)>& done) {
+    uint64_t first = deletionsBegun_ + 1;
+    T result = release();
     if (!result.ok()) return done(std::move(result));
-    afterDeletions([done, result = std::move(result)] { done(result); });
+    afterDeletions(first, [done, result = std::move(result)] { done(result); });
   }
   uint64_t freeBytes() const;
   // A share of the pool's filesystem in bytes, for [pool] reserve and high-water given in %.
@@ -139,6 +144,9 @@ class Service::Impl {
   AttachmentProbe* probe_ = nullptr;
   ContentRoots content_;
   WorkerPool workers_;
+  // Unlinks of released image files (deleteParked): threads of their own, so that a deletion
+  // never waits behind an export nor takes the thread a VM start needs.
+  WorkerPool deletions_;
   MemorySecretStore memorySecrets_;
   SecretStore* secrets_ = &memorySecrets_;
   Metrics metrics_;
@@ -151,10 +159,14 @@ class Service::Impl {
     std::shared_ptr<Job> job;
   };
   std::map<std::string, int> exporting_;  // image id -> exports not ended (running or waiting)
-  // Parked files being deleted, by number, and who waits for those begun before it asked.
+  // Parked files being deleted, by number, and who waits for which (afterDeletions).
+  struct DeletionWaiter {
+    uint64_t first, last;
+    std::function<void()> then;
+  };
   uint64_t deletionsBegun_ = 0;
   std::set<uint64_t> deleting_;
-  std::vector<std::pair<uint64_t, std::function<void()>>> deletionWaiters_;
+  std::vector<DeletionWaiter> deletionWaiters_;
   size_t exportsRunning_ = 0;  // exports not ended
   size_t exportsActive_ = 0;   // exports on a worker
   std::deque<WaitingExport> exportsWaiting_;

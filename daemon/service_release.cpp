@@ -101,11 +101,11 @@ void Service::Impl::releaseImage(std::string_view id, ReleaseOptions options,
   metrics_.request("release", options.origin.empty() ? kOriginBus : options.origin);
   if (Status s = checkReleasable(id); !s.ok()) return done(s);
   if (options.force || probe_ == nullptr) {
-    return answerAfterDeletions(releaseImage(id, "released"), done);
+    return releaseAndAnswer<Status>([&] { return releaseImage(id, "released"); }, done);
   }
   const ImageRecord& record = pool_.find(id)->record;
   askThenRelease(record.domainUuid, {record.path}, done, [this, id = std::string(id), done] {
-    answerAfterDeletions(releaseImage(id, "released"), done);
+    releaseAndAnswer<Status>([&] { return releaseImage(id, "released"); }, done);
   });
 }
 
@@ -119,12 +119,14 @@ void Service::Impl::releaseDomain(std::string_view domain, ReleaseOptions option
     paths.push_back(pool_.find(id)->record.path);
   }
   if (options.force || probe_ == nullptr || paths.empty()) {
-    return answerAfterDeletions(releaseDomain(*uuid, "released", options.lifetimes), done);
+    return releaseAndAnswer<Result<uint32_t>>(
+        [&] { return releaseDomain(*uuid, "released", options.lifetimes); }, done);
   }
   askThenRelease(
       *uuid, std::move(paths), [done](Status refused) { done(refused); },
       [this, uuid = *uuid, lifetimes = options.lifetimes, done] {
-        answerAfterDeletions(releaseDomain(uuid, "released", lifetimes), done);
+        releaseAndAnswer<Result<uint32_t>>(
+            [&] { return releaseDomain(uuid, "released", lifetimes); }, done);
       });
 }
 
