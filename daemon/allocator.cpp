@@ -154,10 +154,8 @@ void Allocator::dispatch(const std::string& id) {
     }
   }
   std::string name = entry->name;
-  bool tookSpare = !source->spareFile.empty();
   submit(id, std::move(source));
-  // A spare's rename answers in a millisecond: its refill waits for the answer (Pending::refills).
-  makeSpares(name, tookSpare ? &p.refills : nullptr);
+  refillAfter(p, name);
 }
 
 void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& entry) {
@@ -178,9 +176,13 @@ void Allocator::takeEncryptedSpare(const std::string& id, TemplateCache::Entry& 
       p.passphrase = std::move(spare->passphrase);
     }
   }
-  bool tookSpare = source != nullptr;
   submit(id, std::move(source));
-  makeSpares(name, tookSpare ? &p.refills : nullptr);
+  refillAfter(p, name);
+}
+
+void Allocator::refillAfter(Pending& p, const std::string& name) {
+  // A spare's rename answers in a millisecond: its refill waits for the answer (Pending::refills).
+  makeSpares(name, p.path == AllocatePath::kSpare ? &p.refills : nullptr);
 }
 
 void Allocator::makeSpares(const std::string& name, std::vector<std::function<void()>>* later) {

@@ -80,6 +80,9 @@ class Allocator {
   // Starts building the spares the template lacks, on workers; with `later`, what would start
   // them is appended there instead, to be run by the caller.
   void makeSpares(const std::string& name, std::vector<std::function<void()>>* later = nullptr);
+  // After submit(): makes the template's spares again, once `p` has answered if it took a spare
+  // (its path, set by submit, says so), at once otherwise.
+  void refillAfter(Pending& p, const std::string& name);
   void finish(const std::string& id, BuildOutcome outcome);
   // An encrypted image is made: its key goes to the SecretStore before anyone hears of it.
   void storeKey(const std::string& id, BuildOutcome outcome);

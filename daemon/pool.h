@@ -3,6 +3,7 @@
 // is never followed. Loop thread, except fd(), path() and imagePath(), which workers may read.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
