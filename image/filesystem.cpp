@@ -80,7 +80,16 @@ std::vector<std::string> extArgs(const MkfsRequest& r) {
   // instead, giving a clone its own UUID is one superblock write whatever the size (tune2fs -U:
   // 0.01 s instead of 0.17 s at 1 TiB, and no e2fsck -f first on a filesystem a guest mounted).
   // Linux reads it since 4.4, e2fsprogs since 1.43. ext2 and ext3 have no metadata checksums.
-  if (r.filesystem == Filesystem::kExt4) argv.insert(argv.end(), {"-O", "metadata_csum_seed"});
+  // meta_bg keeps three copies of each block of group descriptors (one per 64 groups' worth)
+  // instead of one in every group that holds a backup superblock, and the reserved blocks of
+  // resize_inode go with it (meta_bg is how ext4 grows without them, online since Linux 3.7):
+  // at 1 TiB the data a new filesystem holds, and so what every clone copies, goes from 16 MiB
+  // to under 4 MiB. Every backup superblock stays. Flex groups of 64 (mke2fs makes 16) match
+  // the meta groups, so the bitmaps mke2fs writes, one set per flex group, fall in half as many
+  // places: under 3 MiB at 1 TiB, in half the qcow2 L2 tables.
+  if (r.filesystem == Filesystem::kExt4) {
+    argv.insert(argv.end(), {"-O", "metadata_csum_seed,meta_bg,^resize_inode", "-G", "64"});
+  }
   if (!r.label.empty()) argv.insert(argv.end(), {"-L", r.label});
   if (!r.uuid.empty()) argv.insert(argv.end(), {"-U", r.uuid});
   // mke2fs -d copies everything: files, directories, symlinks, hard links, device files, fifos,

@@ -286,6 +286,25 @@ TEST(MakeFilesystem, MarksExt4InodeTablesZeroedSoTheGuestDoesNotWriteThem) {
   EXPECT_LT(test::allocatedBytesOf(r.devicePath), 80 * kMiB);
 }
 
+TEST(MakeFilesystem, KeepsExt4GroupDescriptorsInMetaGroupsSoA1TiBHoldsUnder3MiB) {
+  TempDir dir;
+  MkfsRequest r = requestFor(Filesystem::kExt4, dir, 1024 * kGiB);
+  ASSERT_TRUE(makeFilesystem(r).ok());
+  std::string header = test::run({"dumpe2fs", "-h", r.devicePath}).out;
+  size_t at = header.find("Filesystem features:");
+  ASSERT_NE(at, std::string::npos) << header;
+  std::string features = header.substr(at, header.find('\n', at) - at);
+  EXPECT_NE(features.find(" meta_bg"), std::string::npos) << features;
+  EXPECT_EQ(features.find("resize_inode"), std::string::npos) << features;
+  EXPECT_NE(features.find("metadata_csum_seed"), std::string::npos) << features;
+  EXPECT_NE(header.find("Flex block group size:    64\n"), std::string::npos) << header;
+  // With a descriptor block in every group that has a backup superblock, resize_inode's
+  // reserved blocks and flex groups of 16, a new 1 TiB ext4 holds 16 MiB: what every clone of it
+  // copies.
+  EXPECT_LT(test::allocatedBytesOf(r.devicePath), 3 * kMiB);
+  EXPECT_EQ(fsck(Filesystem::kExt4, r.devicePath), 0);
+}
+
 TEST(FilesystemContent, FillsExt4KeepingModesTimesAndSymlinks) {
   TempDir dir;
   MkfsRequest r = requestFor(Filesystem::kExt4, dir, 16 * kMiB);
