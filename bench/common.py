@@ -90,6 +90,9 @@ def write_json(path, data):
 
 
 def fmt_ms(seconds):
+    # Tenths of a millisecond below 10 ms, where targets of a few milliseconds are judged.
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
