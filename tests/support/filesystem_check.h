@@ -1,6 +1,7 @@
 // Each filesystem's own checker, read-only, as the tests run it on a guest's bytes.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "tests/support/test_util.h"
@@ -11,5 +12,9 @@ namespace virtscratch::test {
 // filesystem's name (ext2 ... swap, as the command line names them). swap and none have no
 // checker: exit code 0 and nothing said (blkid judges them).
 CommandResult checkFilesystem(const std::string& filesystem, const std::string& file);
+
+// The superblock of the ext2/3/4 filesystem in `file` as `dumpe2fs -h` prints it: each field's
+// name ("Block count", "Filesystem features") to its value, without the padding between them.
+std::map<std::string, std::string> ext2Header(const std::string& file);
 
 }  // namespace virtscratch::test

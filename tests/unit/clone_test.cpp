@@ -316,24 +316,13 @@ TEST(Clone, RenewsTheUuidOfExt4WithoutRewritingItsChecksums) {
   TempDir dir;
   std::string src = dir.file("src.img"), dst = dir.file("dst.img");
   makeImage(dir, src, ImageFormat::kRaw, Filesystem::kExt4, PartitionTable::kNone);
-  auto header = [](const std::string& image) {
-    std::map<std::string, std::string> fields;
-    std::istringstream in(run({"dumpe2fs", "-h", image}).out);
-    for (std::string line; std::getline(in, line);) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      auto value = line.find_first_not_of(' ', colon + 1);
-      fields[line.substr(0, colon)] = value == std::string::npos ? "" : line.substr(value);
-    }
-    return fields;
-  };
-  auto from = header(src);
+  auto from = test::ext2Header(src);
   ASSERT_NE(from["Filesystem features"].find("metadata_csum_seed"), std::string::npos)
       << from["Filesystem features"];
   ASSERT_FALSE(from["Checksum seed"].empty());
   Status status = cloneImage(src, dst, probing());
   ASSERT_TRUE(status.ok()) << status.message();
-  auto to = header(dst);
+  auto to = test::ext2Header(dst);
   EXPECT_NE(to["Filesystem UUID"], from["Filesystem UUID"]);
   EXPECT_EQ(to["Checksum seed"], from["Checksum seed"]);
   CommandResult checked = run({"e2fsck", "-fn", dst});

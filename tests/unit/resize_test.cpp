@@ -4,13 +4,13 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "image/clone.h"
 #include "image/creator.h"
 #include "image/spec.h"
+#include "tests/support/filesystem_check.h"
 #include "tests/support/json_value.h"
 #include "tests/support/qemu_img.h"
 #include "tests/support/test_util.h"
@@ -82,23 +82,6 @@ Placed checkedFilesystemOf(const TempDir& dir, const std::string& raw, Partition
   return fs;
 }
 
-std::map<std::string, std::string> dumpe2fs(const std::string& file) {
-  std::map<std::string, std::string> values;
-  std::string out = run({"dumpe2fs", "-h", file}).out;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t eol = out.find('\n', pos);
-    std::string line = out.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-    size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      size_t v = line.find_first_not_of(' ', colon + 1);
-      values[line.substr(0, colon)] = v == std::string::npos ? "" : line.substr(v);
-    }
-    pos = eol == std::string::npos ? out.size() : eol + 1;
-  }
-  return values;
-}
-
 struct GrowCase {
   ImageFormat format;
   PartitionTable table;
@@ -134,7 +117,7 @@ TEST_P(ResizeOfExt4, GrowsTheImageThePartitionAndTheFilesystem) {
   EXPECT_GT(fs.size, 150 * kMiB);
   CommandResult fsck = run({"e2fsck", "-fn", fs.file});
   EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
-  auto header = dumpe2fs(fs.file);
+  auto header = test::ext2Header(fs.file);
   uint64_t blockSize = std::stoull(header["Block size"]);
   EXPECT_EQ(std::stoull(header["Block count"]), fs.size / blockSize);
   auto blkid = test::parseExport(run({"blkid", "-p", "-o", "export", fs.file}).out);
@@ -196,7 +179,7 @@ TEST(Resize, GivesARawImageExactlyTheSizeAskedForEvenBetweenBlocks) {
   EXPECT_EQ(std::filesystem::file_size(image), kOdd);
   CommandResult fsck = run({"e2fsck", "-fn", image});
   EXPECT_EQ(fsck.exitCode, 0) << fsck.out << fsck.err;
-  auto header = dumpe2fs(image);
+  auto header = test::ext2Header(image);
   EXPECT_EQ(std::stoull(header["Block count"]), kOdd / std::stoull(header["Block size"]));
 }
 
