@@ -103,7 +103,7 @@ TempFile::~TempFile() {
 
 std::string TempFile::path() const { return procPathOf(fd_.get()); }
 
-Status TempFile::publish(std::string_view name, bool overwrite) {
+Status TempFile::publish(std::string_view name, bool overwrite, bool syncName) {
   std::string target(name);
   if (fsync(fd_.get()) != 0) return errnoStatus("fsync", errno);
   if (name_.empty()) {
@@ -133,7 +133,7 @@ Status TempFile::publish(std::string_view name, bool overwrite) {
     unregisterName(name_);
   }
   published_ = true;
-  if (fsync(dirFd_) != 0) return errnoStatus("fsync directory", errno);
+  if (syncName && fsync(dirFd_) != 0) return errnoStatus("fsync directory", errno);
   return {};
 }
 

@@ -34,7 +34,10 @@ class TempFile {
 
   // fsyncs the file and gives it `name` in the directory. Without `overwrite`, an existing `name`
   // is never replaced (kAlreadyExists), even if it appeared while the file was being built.
-  Status publish(std::string_view name, bool overwrite);
+  // With `syncName` the directory is fsynced too, so the name survives a host crash; without it
+  // the name reaches the disk with the filesystem's next commit, and a host crash before that
+  // may lose the name but never leaves it on a partial file (the content is fsynced first).
+  Status publish(std::string_view name, bool overwrite, bool syncName = true);
 
  private:
   TempFile(int dirFd, UniqueFd fd, std::string name);

@@ -282,10 +282,14 @@ def vmstart_rows(d):
                      f"{ms(abs(added))}", "adds at most 25 ms", verdict(added <= 0.025)])
     # The hook runs synchronously in the start path, so its own time is what it adds; timed
     # alone it is the steady measure on a busy machine.
-    for key, what in (("hook_alone_s", "no scratch disk"),
-                      ("hook_alone_disk_s", "one boot scratch disk (an Allocate)")):
-        rows.append([f"the hook alone at prepare, {what}", ms(d[key]), "-", "-", "-",
-                     "adds at most 25 ms", verdict(d[key] <= 0.025)])
+    rows.append(["the hook alone at prepare, no scratch disk", ms(d["hook_alone_s"]), "-", "-",
+                 "-", "adds at most 25 ms", verdict(d["hook_alone_s"] <= 0.025)])
+    for key, what in (("hook_alone_disk_s", "runs back to back"),
+                      ("hook_alone_disk_settled_s", "the daemon idle before each run")):
+        if d.get(key) is None:
+            continue
+        rows.append([f"the hook alone at prepare, one boot scratch disk (an Allocate), {what}",
+                     ms(d[key]), "-", "-", "-", "at most 5 ms", verdict(d[key] <= 0.005)])
     return rows
 
 

@@ -283,6 +283,8 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.poolFd = ctx_.pool.fd();
   task.maxSize = ctx_.config.maxImageSize;
   task.progress = p.job.get();
+  task.durableRecordName = needsDurableRecordName(p.plan.lifetime, ctx_.config.poolShared,
+                                                  p.plan.incoming, p.plan.spec.encryption);
   if (p.plan.spec.encryption == image::Encryption::kLuks) {
     if (p.passphrase.empty()) {
       auto passphrase = newPassphrase();
@@ -417,11 +419,14 @@ void Allocator::finish(const std::string& id, BuildOutcome outcome) {
         logLine(LogLevel::kError, "image " + id + ": " + held.message());
       }
     }
-    const ImageRecord& record = ctx_.pool.find(id)->record;
-    ctx_.listener.imageAdded(record);
-    ctx_.jobs.complete(p.job->id(), {});
-    ImageRecord copy = record;
+    // The answers first, then the signals: the hook (and libvirt behind it) waits for the answer,
+    // and the bus delivers one sender's messages in order. Nobody can see the difference: the
+    // image object is published, and the job completed, before this loop thread reads the next
+    // message, so a call on the answer's object path finds them.
+    ImageRecord copy = ctx_.pool.find(id)->record;
     for (const Done& done : p.done) done(copy);
+    if (const PoolEntry* entry = ctx_.pool.find(id)) ctx_.listener.imageAdded(entry->record);
+    ctx_.jobs.complete(p.job->id(), {});
   } else {
     Status status = outcome.status.withContext("image " + p.plan.domain.uuid + "/" + p.plan.target +
                                                " was not created");

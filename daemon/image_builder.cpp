@@ -78,6 +78,12 @@ Status noSpaceAsSuch(Status status) {
 
 }  // namespace
 
+bool needsDurableRecordName(vocabulary::Lifetime lifetime, bool poolShared, bool incoming,
+                            image::Encryption encryption) {
+  return lifetime != vocabulary::Lifetime::kBoot || poolShared || incoming ||
+         encryption != image::Encryption::kNone;
+}
+
 BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
   BuildOutcome out;
   bool adopted = false;
@@ -123,7 +129,7 @@ BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
     if (!out.status.ok()) return out;
   }
   task.stored.record.createdUs = nowUs();
-  out.status = writeRecordAt(task.domainDir->get(), task.stored);
+  out.status = writeRecordAt(task.domainDir->get(), task.stored, task.durableRecordName);
   if (!out.status.ok()) {
     // Neither half may stay: the record has its name already when only the fsync of the
     // directory failed. Any record of this target that was there is one that would have been

@@ -177,12 +177,12 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where) 
   return stored;
 }
 
-Status writeRecordAt(int dirFd, const StoredRecord& stored) {
+Status writeRecordAt(int dirFd, const StoredRecord& stored, bool durableName) {
   std::string text = serializeRecord(stored);
   Status status = [&]() -> Status {
     VS_ASSIGN_OR_RETURN(TempFile file, TempFile::create(dirFd, kPrivateFileMode));
     VS_RETURN_IF_ERROR(writeAll(file.fd(), text.data(), text.size(), 0));
-    return file.publish(recordFileName(stored.record.target), true);
+    return file.publish(recordFileName(stored.record.target), true, durableName);
   }();
   return status.withContext("writing the record of " + stored.record.id);
 }

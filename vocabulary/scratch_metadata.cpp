@@ -41,21 +41,21 @@ Result<uint32_t> parseVcpus(std::string_view raw) {
 }
 
 // The attributes of one <scratch:disk>, each checked on its own, then together.
-Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
+Result<ScratchDisk> parseDisk(const XmlNode& node, size_t number) {
   static constexpr std::array<std::string_view, 11> kKnown = {
       "target",   "size",   "size-per-vcpu", "format",     "filesystem", "partition",
       "lifetime", "attach", "label",         "encryption", "discard"};
   std::map<std::string, std::string, std::less<>> attributes;
   std::string where = "scratch disk number " + std::to_string(number);
-  for (const xmlAttr* a = node->properties; a != nullptr; a = a->next) {
+  for (const XmlAttribute& a : node.attributes) {
     std::string name = attributeName(a);
-    std::string value = attributeValue(a);
-    if (a->ns != nullptr || std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
+    const std::string& value = a.value;
+    if (!a.ns.empty() || std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
       return invalidArgument(where + " has the unknown attribute " + name + "='" + value +
                              "' (known: target, size, size-per-vcpu, format, filesystem, label, "
                              "partition, lifetime, attach, encryption, discard)");
     }
-    attributes.emplace(std::move(name), std::move(value));
+    attributes.emplace(std::move(name), value);
   }
   ScratchDisk disk;
   if (auto it = attributes.find("target"); it != attributes.end()) {
@@ -122,20 +122,20 @@ Result<ScratchDisk> parseDisk(const xmlNode* node, size_t number) {
 }
 
 // <scratch:disks>: only <scratch:disk> elements, no attributes, targets unique.
-Result<std::vector<ScratchDisk>> parseDisks(const xmlNode* disks) {
-  if (disks->properties != nullptr) {
+Result<std::vector<ScratchDisk>> parseDisks(const XmlNode& disks) {
+  if (!disks.attributes.empty()) {
+    const XmlAttribute& first = disks.attributes.front();
     return invalidArgument("<" + qualifiedName(disks) + "> has the unknown attribute " +
-                           attributeName(disks->properties) + "='" +
-                           attributeValue(disks->properties) + "' (it takes none)");
+                           attributeName(first) + "='" + first.value + "' (it takes none)");
   }
   std::vector<ScratchDisk> out;
   std::set<std::string> targets;
-  for (const xmlNode* child = disks->children; child != nullptr; child = child->next) {
-    if (child->type == XML_TEXT_NODE && trimmed(textOf(child)).empty()) continue;
-    if (child->type == XML_COMMENT_NODE) continue;
+  for (const XmlNode& child : disks.children) {
+    if (child.kind == XmlNode::Kind::kText && trimmed(child.text).empty()) continue;
     if (!isElement(child, "disk", kNamespace)) {
-      std::string what =
-          child->type == XML_ELEMENT_NODE ? "the element <" + qualifiedName(child) + ">" : "text";
+      std::string what = child.kind == XmlNode::Kind::kElement
+                             ? "the element <" + qualifiedName(child) + ">"
+                             : "text";
       return invalidArgument("<" + qualifiedName(disks) + "> holds " + what +
                              "; it may hold only <disk> elements in its namespace " +
                              std::string(kNamespace));
@@ -151,12 +151,10 @@ Result<std::vector<ScratchDisk>> parseDisks(const xmlNode* disks) {
 }
 
 // The one <disks> element of our namespace in <metadata>, whatever its prefix, or null.
-Result<const xmlNode*> findDisks(const xmlNode* metadata) {
-  const xmlNode* found = nullptr;
-  for (const xmlNode* child = metadata->children; child != nullptr; child = child->next) {
-    bool ours = child->type == XML_ELEMENT_NODE && child->ns != nullptr &&
-                child->ns->href != nullptr &&
-                std::string_view(reinterpret_cast<const char*>(child->ns->href)) == kNamespace;
+Result<const XmlNode*> findDisks(const XmlNode& metadata) {
+  const XmlNode* found = nullptr;
+  for (const XmlNode& child : metadata.children) {
+    bool ours = child.kind == XmlNode::Kind::kElement && child.ns == kNamespace;
     if (!ours) continue;
     if (!isElement(child, "disks", kNamespace)) {
       return invalidArgument("<metadata> holds <" + qualifiedName(child) + "> in namespace " +
@@ -166,7 +164,7 @@ Result<const xmlNode*> findDisks(const xmlNode* metadata) {
       return invalidArgument("<metadata> holds more than one <" + qualifiedName(child) +
                              "> of namespace " + std::string(kNamespace) + "; keep one");
     }
-    found = child;
+    found = &child;
   }
   return found;
 }
@@ -185,19 +183,18 @@ std::string sizeText(uint64_t bytes) {
 }  // namespace
 
 Result<DomainScratch> parseDomainXml(std::string_view xml) {
-  VS_ASSIGN_OR_RETURN(XmlDocPtr doc, readXml(xml, kDefinition));
-  const xmlNode* root = xmlDocGetRootElement(doc.get());
+  VS_ASSIGN_OR_RETURN(XmlNode root, readXml(xml, kDefinition));
   if (!isElement(root, "domain")) {
     return invalidArgument(std::string(kDefinition) + " has the root element <" +
                            qualifiedName(root) + ">, not <domain>");
   }
   DomainScratch out;
-  const xmlNode* metadata = nullptr;
+  const XmlNode* metadata = nullptr;
   bool haveName = false;
   // libvirt writes each of these once; a second one would let the hook and libvirt disagree on
   // which is meant (libvirt reads the first <metadata>, a careless reader the last <vcpu>).
   std::map<std::string, int> seen;
-  for (const xmlNode* child = root->children; child != nullptr; child = child->next) {
+  for (const XmlNode& child : root.children) {
     for (const char* once : {"uuid", "name", "vcpu", "metadata"}) {
       if (isElement(child, once) && ++seen[once] > 1) {
         return invalidArgument(std::string(kDefinition) + " has more than one <" + once +
@@ -216,15 +213,15 @@ Result<DomainScratch> parseDomainXml(std::string_view xml) {
     } else if (isElement(child, "vcpu")) {
       VS_ASSIGN_OR_RETURN(out.vcpus, parseVcpus(textOf(child)));
     } else if (isElement(child, "metadata") && metadata == nullptr) {
-      metadata = child;
+      metadata = &child;
     }
   }
   if (out.uuid.empty()) return invalidArgument(std::string(kDefinition) + " has no <uuid>");
   if (out.name.empty()) return invalidArgument(std::string(kDefinition) + " has no <name>");
   if (metadata != nullptr) {
-    VS_ASSIGN_OR_RETURN(const xmlNode* disks, findDisks(metadata));
+    VS_ASSIGN_OR_RETURN(const XmlNode* disks, findDisks(*metadata));
     if (disks != nullptr) {
-      VS_ASSIGN_OR_RETURN(out.disks, parseDisks(disks));
+      VS_ASSIGN_OR_RETURN(out.disks, parseDisks(*disks));
     }
   }
   return out;

@@ -11,8 +11,8 @@
 // `size-per-vcpu='5G'` instead of `size` sizes the disk by the domain's vCPU count. Without
 // `encryption`, a boot disk is not encrypted (its <disk> element, which `enable` wrote, says how
 // QEMU opens it) and a hot-plugged disk is what the daemon's [pool] encryption says. Reading is
-// done with libxml2 with network access, entity expansion and DTD loading off, so a hostile
-// definition cannot reach files or the network. Pure functions, callable from any thread. Used
+// done with expat with any DOCTYPE refused (xml_document.h), so a hostile definition can neither
+// expand entities nor reach files or the network. Pure functions, callable from any thread. Used
 // by the hook (plugin/), the CLI's enable/disable and the daemon's libvirt watcher.
 #pragma once
 

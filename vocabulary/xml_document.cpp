@@ -1,99 +1,237 @@
 #include "vocabulary/xml_document.h"
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
+#include <expat.h>
 
-#include <mutex>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "base/utf8.h"
 
 namespace virtscratch::vocabulary {
 namespace {
 
-struct ParserCtxtFree {
-  void operator()(xmlParserCtxt* ctxt) const { xmlFreeParserCtxt(ctxt); }
-};
-using ParserCtxtPtr = std::unique_ptr<xmlParserCtxt, ParserCtxtFree>;
+// Names come from expat as "uri\1local\1prefix", "uri\1local" or "local" (XML_ParserCreateNS
+// with kSeparator and XML_SetReturnNSTriplet): \1 cannot occur in an XML name or URI.
+constexpr char kSeparator = '\x01';
 
-// What the SAX hooks saw; reached through the context's _private, which libxml2 leaves alone.
+struct ParserFree {
+  void operator()(XML_ParserStruct* parser) const { XML_ParserFree(parser); }
+};
+using ParserPtr = std::unique_ptr<XML_ParserStruct, ParserFree>;
+
+// What the handlers build and saw; reached through expat's user data.
 struct ParseState {
+  XML_Parser parser = nullptr;
+  XmlNode root;
+  bool haveRoot = false;
+  std::vector<XmlNode*> open;  // the elements being read, innermost last
+  size_t nodes = 0;
   bool doctype = false;
   bool tooDeep = false;
-  int depth = 0;
-  std::string firstError;
-  int firstErrorLine = 0;
+  bool tooMany = false;
+  bool outOfMemory = false;
 };
 
-ParseState& stateOf(void* ctx) {
-  return *static_cast<ParseState*>(static_cast<xmlParserCtxt*>(ctx)->_private);
+void splitName(const XML_Char* raw, std::string& ns, std::string& local, std::string& prefix) {
+  std::string_view name(raw);
+  size_t first = name.find(kSeparator);
+  if (first == std::string_view::npos) {
+    local = name;
+    return;
+  }
+  ns = name.substr(0, first);
+  std::string_view rest = name.substr(first + 1);
+  size_t second = rest.find(kSeparator);
+  local = rest.substr(0, second);
+  if (second != std::string_view::npos) prefix = rest.substr(second + 1);
+}
+
+// The node new content goes into: the innermost open element's children.
+std::vector<XmlNode>* currentChildren(ParseState& state) {
+  return state.open.empty() ? nullptr : &state.open.back()->children;
+}
+
+// Handlers run inside expat's C frames: nothing may be thrown through them (only an allocation
+// can throw here).
+template <typename Fn>
+void guarded(ParseState& state, Fn&& fn) {
+  try {
+    fn();
+  } catch (...) {
+    state.outOfMemory = true;
+    XML_StopParser(state.parser, XML_FALSE);
+  }
+}
+
+// Counts a new node; false (and the parser stopped) past kMaxXmlNodes.
+bool countNode(ParseState& state) {
+  if (++state.nodes <= kMaxXmlNodes) return true;
+  state.tooMany = true;
+  XML_StopParser(state.parser, XML_FALSE);
+  return false;
+}
+
+void XMLCALL onStart(void* data, const XML_Char* name, const XML_Char** attributes) {
+  auto& state = *static_cast<ParseState*>(data);
+  if (static_cast<int>(state.open.size()) >= kMaxXmlDepth) {
+    state.tooDeep = true;
+    XML_StopParser(state.parser, XML_FALSE);
+    return;
+  }
+  if (!countNode(state)) return;
+  guarded(state, [&] {
+    XmlNode element;
+    splitName(name, element.ns, element.name, element.prefix);
+    for (const XML_Char** a = attributes; a[0] != nullptr; a += 2) {
+      XmlAttribute attribute;
+      splitName(a[0], attribute.ns, attribute.name, attribute.prefix);
+      attribute.value = a[1];
+      element.attributes.push_back(std::move(attribute));
+    }
+    XmlNode* placed = nullptr;
+    if (std::vector<XmlNode>* siblings = currentChildren(state)) {
+      siblings->push_back(std::move(element));
+      placed = &siblings->back();
+    } else {
+      state.root = std::move(element);
+      state.haveRoot = true;
+      placed = &state.root;
+    }
+    state.open.push_back(placed);
+  });
+}
+
+void XMLCALL onEnd(void* data, const XML_Char*) {
+  auto& state = *static_cast<ParseState*>(data);
+  if (!state.open.empty()) state.open.pop_back();
+}
+
+void XMLCALL onText(void* data, const XML_Char* text, int length) {
+  auto& state = *static_cast<ParseState*>(data);
+  std::vector<XmlNode>* siblings = currentChildren(state);
+  if (siblings == nullptr) return;
+  guarded(state, [&] {
+    if (siblings->empty() || siblings->back().kind != XmlNode::Kind::kText) {
+      if (!countNode(state)) return;
+      XmlNode node;
+      node.kind = XmlNode::Kind::kText;
+      siblings->push_back(std::move(node));
+    }
+    siblings->back().text.append(text, static_cast<size_t>(length));
+  });
+}
+
+void XMLCALL onInstruction(void* data, const XML_Char* target, const XML_Char*) {
+  auto& state = *static_cast<ParseState*>(data);
+  std::vector<XmlNode>* siblings = currentChildren(state);
+  if (siblings == nullptr || !countNode(state)) return;
+  guarded(state, [&] {
+    XmlNode node;
+    node.kind = XmlNode::Kind::kInstruction;
+    node.name = target;
+    siblings->push_back(std::move(node));
+  });
 }
 
 // A DOCTYPE is where entities and external subsets are declared: stop before reading any of it.
-void onDoctype(void* ctx, const xmlChar*, const xmlChar*, const xmlChar*) {
-  stateOf(ctx).doctype = true;
-  xmlStopParser(static_cast<xmlParserCtxt*>(ctx));
+void XMLCALL onDoctype(void* data, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+  auto& state = *static_cast<ParseState*>(data);
+  state.doctype = true;
+  XML_StopParser(state.parser, XML_FALSE);
 }
 
-void onStartElement(void* ctx, const xmlChar* localname, const xmlChar* prefix, const xmlChar* uri,
-                    int nbNamespaces, const xmlChar** namespaces, int nbAttributes, int nbDefaulted,
-                    const xmlChar** attributes) {
-  ParseState& state = stateOf(ctx);
-  if (++state.depth > kMaxXmlDepth) {
-    state.tooDeep = true;
-    xmlStopParser(static_cast<xmlParserCtxt*>(ctx));
-    return;
+// Line and column (both from 1) of byte `offset` of `text`.
+std::pair<size_t, size_t> lineAndColumn(std::string_view text, size_t offset) {
+  size_t line = 1;
+  size_t lineStart = 0;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      lineStart = i + 1;
+    }
   }
-  xmlSAX2StartElementNs(ctx, localname, prefix, uri, nbNamespaces, namespaces, nbAttributes,
-                        nbDefaulted, attributes);
+  return {line, offset - lineStart + 1};
 }
 
-void onEndElement(void* ctx, const xmlChar* localname, const xmlChar* prefix, const xmlChar* uri) {
-  --stateOf(ctx).depth;
-  xmlSAX2EndElementNs(ctx, localname, prefix, uri);
-}
-
-// Keeps the first error (the later ones follow from it); prints nothing.
-void onError(void* ctx, xmlError* error) {
-  ParseState& state = stateOf(ctx);
-  if (!state.firstError.empty() || error == nullptr || error->message == nullptr) return;
-  state.firstError = error->message;
-  while (!state.firstError.empty() &&
-         (state.firstError.back() == '\n' || state.firstError.back() == ' ')) {
-    state.firstError.pop_back();
+// What the document holds from byte `offset`, for an error to quote: to the end of its line, at
+// most 40 bytes, never cutting a UTF-8 character (the document is valid UTF-8 by then).
+std::string excerptAt(std::string_view text, size_t offset) {
+  if (offset >= text.size()) return {};
+  std::string_view rest = text.substr(offset, 40);
+  rest = rest.substr(0, rest.find_first_of("\r\n"));
+  // A byte 10xxxxxx continues the character before it: cut before that character instead.
+  while (!rest.empty() && offset + rest.size() < text.size() &&
+         (static_cast<unsigned char>(text[offset + rest.size()]) & 0xC0) == 0x80) {
+    rest.remove_suffix(1);
   }
-  state.firstErrorLine = error->line;
+  return std::string(rest);
 }
 
-std::string takeString(xmlChar* text) {
-  if (text == nullptr) return {};
-  std::string out(reinterpret_cast<const char*>(text));
-  xmlFree(text);
-  return out;
+// The first reference to an entity other than XML's five ("&name;") from byte `offset` on: expat
+// points at the token that holds it (the start tag, for one in an attribute), not at the name.
+std::string undefinedReference(std::string_view text, size_t offset) {
+  for (size_t amp = text.find('&', offset); amp != std::string_view::npos;
+       amp = text.find('&', amp + 1)) {
+    size_t semicolon = text.find(';', amp);
+    if (semicolon == std::string_view::npos || semicolon - amp > 64) continue;
+    std::string_view entity = text.substr(amp + 1, semicolon - amp - 1);
+    if (entity.empty() || entity.front() == '#' ||
+        entity.find_first_of(" \t\r\n<>&'\"") != std::string_view::npos) {
+      continue;
+    }
+    if (entity == "lt" || entity == "gt" || entity == "amp" || entity == "apos" ||
+        entity == "quot") {
+      continue;
+    }
+    return std::string(text.substr(amp, semicolon - amp + 1));
+  }
+  return excerptAt(text, offset);
+}
+
+void appendText(const XmlNode& node, std::string& out) {
+  if (node.kind == XmlNode::Kind::kText) out += node.text;
+  for (const XmlNode& child : node.children) appendText(child, out);
 }
 
 }  // namespace
 
-Result<XmlDocPtr> readXml(std::string_view xml, std::string_view what) {
+Result<XmlNode> readXml(std::string_view xml, std::string_view what) {
   const std::string name(what);
   if (xml.size() > kMaxXmlBytes) {
     return invalidArgument(name + " is " + std::to_string(xml.size()) + " bytes, more than the " +
                            std::to_string(kMaxXmlBytes) + " bytes accepted");
   }
-  static std::once_flag initOnce;
-  std::call_once(initOnce, [] { xmlInitParser(); });
-
-  ParserCtxtPtr ctxt(xmlNewParserCtxt());
-  if (!ctxt || ctxt->sax == nullptr) return failed("cannot make an XML parser (out of memory)");
+  // Checked first, so that the error can say so: expat calls any byte that does not begin a
+  // character an "invalid token".
+  if (std::optional<size_t> bad = firstInvalidUtf8(xml)) {
+    auto [line, column] = lineAndColumn(xml, *bad);
+    auto byte = static_cast<unsigned char>(xml[*bad]);
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", byte);
+    std::string where = " at line " + std::to_string(line) + ", column " + std::to_string(column);
+    return invalidArgument(
+        name + " is not valid XML: " +
+        (byte == 0 ? "it holds a NUL byte" + where
+                   : "it is not UTF-8 (byte " + std::string(hex) + where +
+                         " does not begin a character; libvirt writes definitions in UTF-8)"));
+  }
+  // "UTF-8" here overrides whatever encoding the document declares.
+  ParserPtr parser(XML_ParserCreateNS("UTF-8", kSeparator));
+  if (!parser) return failed("cannot make an XML parser (out of memory)");
   ParseState state;
-  ctxt->_private = &state;
-  ctxt->sax->internalSubset = onDoctype;
-  ctxt->sax->startElementNs = onStartElement;
-  ctxt->sax->endElementNs = onEndElement;
-  ctxt->sax->serror = onError;
-  // Deliberately absent: XML_PARSE_NOENT (substitute entities), XML_PARSE_DTDLOAD,
-  // XML_PARSE_DTDATTR, XML_PARSE_XINCLUDE and XML_PARSE_HUGE (lifts libxml2's own limits).
-  constexpr int kOptions = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
-  XmlDocPtr doc(xmlCtxtReadMemory(ctxt.get(), xml.data(), static_cast<int>(xml.size()), nullptr,
-                                  "UTF-8", kOptions));
-  // xmlStopParser does not always mark the document malformed: check what stopped it first.
+  state.parser = parser.get();
+  XML_SetReturnNSTriplet(parser.get(), XML_TRUE);
+  XML_SetUserData(parser.get(), &state);
+  XML_SetElementHandler(parser.get(), onStart, onEnd);
+  XML_SetCharacterDataHandler(parser.get(), onText);
+  XML_SetProcessingInstructionHandler(parser.get(), onInstruction);
+  XML_SetStartDoctypeDeclHandler(parser.get(), onDoctype);
+  // No external entity handler: expat then never opens a file or a URL; parameter entities stay
+  // unparsed (the default, said again here).
+  XML_SetParamEntityParsing(parser.get(), XML_PARAM_ENTITY_PARSING_NEVER);
+  XML_Status status = XML_Parse(parser.get(), xml.data(), static_cast<int>(xml.size()), XML_TRUE);
   if (state.doctype) {
     return invalidArgument(name +
                            " has a <!DOCTYPE>, which is refused: DTDs and entities could make "
@@ -103,49 +241,62 @@ Result<XmlDocPtr> readXml(std::string_view xml, std::string_view what) {
     return invalidArgument(name + " nests elements deeper than " + std::to_string(kMaxXmlDepth) +
                            " levels, which is refused");
   }
-  if (!doc || !ctxt->wellFormed) {
-    std::string why = state.firstError.empty() ? "it is not well-formed" : state.firstError;
+  if (state.tooMany) {
+    return invalidArgument(name + " holds more than " + std::to_string(kMaxXmlNodes) +
+                           " elements and runs of text, which is refused");
+  }
+  if (state.outOfMemory) return failed("cannot read " + name + " (out of memory)");
+  if (status != XML_STATUS_OK) {
+    XML_Error code = XML_GetErrorCode(parser.get());
+    if (code == XML_ERROR_NO_MEMORY) return failed("cannot read " + name + " (out of memory)");
+    const XML_LChar* why = XML_ErrorString(code);
+    XML_Index at = XML_GetCurrentByteIndex(parser.get());
+    std::string excerpt;
+    if (at >= 0 && code == XML_ERROR_UNDEFINED_ENTITY) {
+      excerpt = undefinedReference(xml, static_cast<size_t>(at));
+    } else if (at >= 0) {
+      excerpt = excerptAt(xml, static_cast<size_t>(at));
+    }
     return invalidArgument(name + " is not valid XML (line " +
-                           std::to_string(state.firstErrorLine) + "): " + why);
+                           std::to_string(XML_GetCurrentLineNumber(parser.get())) + ", column " +
+                           std::to_string(XML_GetCurrentColumnNumber(parser.get()) + 1) +
+                           "): " + (why != nullptr ? why : "it is not well-formed") +
+                           (excerpt.empty() ? std::string() : ", at '" + excerpt + "'"));
   }
-  if (xmlDocGetRootElement(doc.get()) == nullptr) {
-    return invalidArgument(name + " has no root element");
-  }
-  return doc;
+  if (!state.haveRoot) return invalidArgument(name + " has no root element");
+  return std::move(state.root);
 }
 
-bool isElement(const xmlNode* node, std::string_view name, std::string_view href) {
-  if (node == nullptr || node->type != XML_ELEMENT_NODE) return false;
-  if (std::string_view(reinterpret_cast<const char*>(node->name)) != name) return false;
-  if (href.empty()) return node->ns == nullptr;
-  return node->ns != nullptr && node->ns->href != nullptr &&
-         std::string_view(reinterpret_cast<const char*>(node->ns->href)) == href;
+bool isElement(const XmlNode& node, std::string_view name, std::string_view href) {
+  return node.kind == XmlNode::Kind::kElement && node.name == name && node.ns == href;
 }
 
-std::string qualifiedName(const xmlNode* node) {
+std::string qualifiedName(const XmlNode& node) {
+  return node.prefix.empty() ? node.name : node.prefix + ":" + node.name;
+}
+
+std::string attributeName(const XmlAttribute& attr) {
+  return attr.prefix.empty() ? attr.name : attr.prefix + ":" + attr.name;
+}
+
+std::string textOf(const XmlNode& node) {
   std::string out;
-  if (node->ns != nullptr && node->ns->prefix != nullptr) {
-    out = reinterpret_cast<const char*>(node->ns->prefix);
-    out += ':';
-  }
-  out += reinterpret_cast<const char*>(node->name);
+  appendText(node, out);
   return out;
 }
 
-std::string attributeName(const xmlAttr* attr) {
-  std::string out;
-  if (attr->ns != nullptr && attr->ns->prefix != nullptr) {
-    out = reinterpret_cast<const char*>(attr->ns->prefix);
-    out += ':';
+const XmlNode* childElement(const XmlNode& parent, std::string_view name) {
+  for (const XmlNode& child : parent.children) {
+    if (isElement(child, name)) return &child;
   }
-  out += reinterpret_cast<const char*>(attr->name);
-  return out;
+  return nullptr;
 }
 
-std::string attributeValue(const xmlAttr* attr) {
-  return takeString(xmlNodeListGetString(attr->doc, attr->children, 1));
+std::string attributeOf(const XmlNode& node, std::string_view name) {
+  for (const XmlAttribute& a : node.attributes) {
+    if (a.ns.empty() && a.name == name) return a.value;
+  }
+  return {};
 }
-
-std::string textOf(const xmlNode* node) { return takeString(xmlNodeGetContent(node)); }
 
 }  // namespace virtscratch::vocabulary

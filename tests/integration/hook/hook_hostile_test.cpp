@@ -52,6 +52,8 @@ std::vector<BadXml> badDefinitions(const std::string& secret) {
   const std::string ok = disk("target='vdb' size='1G'");
   const std::string ns = std::string("xmlns:scratch='") + kNamespace + "'";
   const std::string huge(3 << 20, 'L');
+  std::string many;
+  for (int i = 0; i < 100001; ++i) many += "<e/>";
   return {
       // Entities and DTDs: refused before anything is expanded or read.
       {"the billion laughs",
@@ -77,6 +79,8 @@ std::vector<BadXml> badDefinitions(const std::string& secret) {
       // Nesting and size.
       {"65 levels of nesting", domainXml(ok, nested(64)), "deeper than 64"},
       {"100000 levels of nesting", domainXml(ok, nested(100000)), "deeper than 64"},
+      {"100001 elements", domainXml(ok, "<description>" + many + "</description>\n"),
+       "more than 100000"},
       {"a label of 3 MiB", domainXml(disk("target='vdb' size='1G' label='" + huge + "'")),
        "LLLLLLLL"},
       {"a target of 3 MiB", domainXml(disk("target='" + huge + "' size='1G'")), "target='LLLL"},

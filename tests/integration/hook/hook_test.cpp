@@ -90,6 +90,20 @@ TEST_F(HookTest, PrintsItsVersionWhenAskedByHand) {
   EXPECT_NE(help.err.find("usage:"), std::string::npos) << help.err;
 }
 
+// libvirt waits for the hook at every step of every domain, and most of a run is the loader's:
+// no library that only the daemon or the CLI needs may come in, directly or through another
+// (libxml2 alone would bring ICU and two compressors; the definition is read with expat).
+TEST(HookBinary, LoadsNoLibraryOnlyTheDaemonOrTheCliNeeds) {
+  CommandResult ldd = run({"ldd", VIRT_SCRATCH_HOOK_BIN});
+  ASSERT_EQ(ldd.exitCode, 0) << ldd.err;
+  EXPECT_NE(ldd.out.find("libexpat.so"), std::string::npos) << ldd.out;
+  EXPECT_NE(ldd.out.find("libsdbus-c++.so"), std::string::npos) << ldd.out;
+  for (const char* unwanted : {"libxml2.so", "libicuuc.so", "libvirt.so", "libglib-2.0.so",
+                               "libcrypto.so", "libfdisk.so", "libblkid.so", "libz.so"}) {
+    EXPECT_EQ(ldd.out.find(unwanted), std::string::npos) << unwanted << " in\n" << ldd.out;
+  }
+}
+
 TEST_F(HookTest, PrepareBeginMakesTheBootDisksAtTheirPoolPaths) {
   startDaemon();
   std::string vdb = imagePath(kDomainA, "vdb.raw");

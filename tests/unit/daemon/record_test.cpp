@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "base/unique_fd.h"
+#include "daemon/image_builder.h"
 #include "daemon/image_record.h"
 #include "daemon/record_file.h"
 #include "image/filesystem_uuid.h"
@@ -75,6 +76,30 @@ TEST(RecordFile, ReplacesAnOldRecordWholly) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->record.lifetime, vocabulary::Lifetime::kManual);
   EXPECT_EQ(out->templateName, "");
+}
+
+// A boot image's record is written without the directory's fsync, and is the same record.
+TEST(RecordFile, IsTheSameRecordWhenItsNameIsNotSynced) {
+  TempDir dir;
+  UniqueFd fd(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY));
+  StoredRecord in = sampleRecord();
+  ASSERT_TRUE(writeRecordAt(fd.get(), in, false).ok());
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"vdc.record"});
+  auto out = readRecordAt(fd.get(), "vdc.record", "vdc.record");
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(serializeRecord(*out), serializeRecord(in));
+}
+
+// Only a plain boot image of this host's own pool may lose its record in a host crash.
+TEST(RecordFile, OnlyAPlainBootImageOfAnOwnPoolSkipsTheFsyncOfItsName) {
+  using vocabulary::Lifetime;
+  constexpr auto kNone = image::Encryption::kNone;
+  EXPECT_FALSE(needsDurableRecordName(Lifetime::kBoot, false, false, kNone));
+  EXPECT_TRUE(needsDurableRecordName(Lifetime::kDomain, false, false, kNone));
+  EXPECT_TRUE(needsDurableRecordName(Lifetime::kManual, false, false, kNone));
+  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, true, false, kNone));
+  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, false, true, kNone));
+  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, false, false, image::Encryption::kLuks));
 }
 
 // An incoming migration's mark is written only while it is set; a record without it (every

@@ -76,6 +76,20 @@ TEST(HostileXml, RefusesNestingDeeperThanSixtyFourLevels) {
   EXPECT_NE(message.find("deeper than 64"), std::string::npos) << message;
 }
 
+// 100001 empty elements fit in 4 MiB; the tree of them would not fit in a few tens of MiB.
+TEST(HostileXml, RefusesMoreThanAHundredThousandNodes) {
+  std::string head =
+      "<domain><name>a</name><uuid>6f2b3c1e-0d4a-4e5b-9c7d-1a2b3c4d5e6f</uuid><metadata>"
+      "<j:junk xmlns:j='urn:junk'>";
+  std::string many;
+  for (int i = 0; i < 100001; ++i) many += "<x/>";
+  std::string message = refusal(head + many + "</j:junk></metadata></domain>");
+  EXPECT_NE(message.find("more than 100000"), std::string::npos) << message;
+  // A hundred thousand less the few around them are read.
+  many.resize((100000 - 10) * 4);
+  EXPECT_TRUE(parseDomainXml(head + many + "</j:junk></metadata></domain>").ok());
+}
+
 TEST(HostileXml, AcceptsSixtyFourLevels) {
   std::string xml = "<domain><name>a</name><uuid>6f2b3c1e-0d4a-4e5b-9c7d-1a2b3c4d5e6f</uuid>";
   std::string close;
