@@ -174,8 +174,9 @@ std::string excerptAt(std::string_view text, size_t offset) {
 std::string undefinedReference(std::string_view text, size_t offset) {
   for (size_t amp = text.find('&', offset); amp != std::string_view::npos;
        amp = text.find('&', amp + 1)) {
-    size_t semicolon = text.find(';', amp);
-    if (semicolon == std::string_view::npos || semicolon - amp > 64) continue;
+    size_t semicolon = text.substr(amp, 66).find(';');  // a name of up to 64 bytes
+    if (semicolon == std::string_view::npos) continue;
+    semicolon += amp;
     std::string_view entity = text.substr(amp + 1, semicolon - amp - 1);
     if (entity.empty() || entity.front() == '#' ||
         entity.find_first_of(" \t\r\n<>&'\"") != std::string_view::npos) {
