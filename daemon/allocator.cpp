@@ -283,8 +283,6 @@ void Allocator::submit(const std::string& id, std::unique_ptr<TemplateSource> so
   task.poolFd = ctx_.pool.fd();
   task.maxSize = ctx_.config.maxImageSize;
   task.progress = p.job.get();
-  task.durableRecordName = needsDurableRecordName(p.plan.lifetime, ctx_.config.poolShared,
-                                                  p.plan.incoming, p.plan.spec.encryption);
   if (p.plan.spec.encryption == image::Encryption::kLuks) {
     if (p.passphrase.empty()) {
       auto passphrase = newPassphrase();

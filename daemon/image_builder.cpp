@@ -78,10 +78,9 @@ Status noSpaceAsSuch(Status status) {
 
 }  // namespace
 
-bool needsDurableRecordName(vocabulary::Lifetime lifetime, bool poolShared, bool incoming,
-                            image::Encryption encryption) {
-  return lifetime != vocabulary::Lifetime::kBoot || poolShared || incoming ||
-         encryption != image::Encryption::kNone;
+bool needsDurableRecordName(const ImageRecord& r) {
+  return r.lifetime != vocabulary::Lifetime::kBoot || !r.host.empty() || r.incoming ||
+         r.spec.encryption != image::Encryption::kNone;
 }
 
 BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
@@ -129,7 +128,7 @@ BuildOutcome buildImage(BuildTask task, const TemplateSource* source) {
     if (!out.status.ok()) return out;
   }
   task.stored.record.createdUs = nowUs();
-  out.status = writeRecordAt(task.domainDir->get(), task.stored, task.durableRecordName);
+  out.status = writeRecordAt(task.domainDir->get(), task.stored, needsDurableRecordName(r));
   if (!out.status.ok()) {
     // Neither half may stay: the record has its name already when only the fsync of the
     // directory failed. Any record of this target that was there is one that would have been

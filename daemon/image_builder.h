@@ -46,19 +46,16 @@ struct BuildTask {
   std::shared_ptr<const OpenedContent> content;
   int poolFd = -1;
   std::string passphrase;  // spec.encryption luks: the key of the image's only key slot
-  // See needsDurableRecordName.
-  bool durableRecordName = true;
 };
 
-// Whether an image's record is written with the directory's fsync. Not for a plain boot-lifetime
-// image in a pool of this host's own: one journal commit less in the hook's wait. A host crash
-// may then lose its record, never leave half of one (the content is fsynced before it is named),
-// and that costs nothing: the crash stopped the domain, whose boot images are released anyway,
-// and recovery deletes an image without a record. Always for the rest: an encrypted image's key,
-// kept after its record, would outlive a lost record; an incoming image is a migration's; another
-// host leaves a shared pool's recordless image alone.
-bool needsDurableRecordName(vocabulary::Lifetime lifetime, bool poolShared, bool incoming,
-                            image::Encryption encryption);
+// Whether the record `r` is written with the directory's fsync. Not for a plain boot-lifetime
+// image in a pool of this host's own (no `host`): one journal commit less in the hook's wait. A
+// host crash may then lose its record, never leave half of one (the content is fsynced before it is
+// named), and that costs nothing: the crash stopped the domain, whose boot images are released
+// anyway, and recovery deletes an image without a record. Always for the rest: an encrypted image's
+// key, kept after its record, would outlive a lost record; an incoming image is a migration's;
+// another host leaves a shared pool's recordless image alone.
+bool needsDurableRecordName(const ImageRecord& r);
 
 struct BuildOutcome {
   Status status;

@@ -31,7 +31,7 @@ Result<StoredRecord> parseRecord(std::string_view text, std::string_view where);
 // Writes `<target>.record` in the domain directory `dirFd` atomically (replacing an old one).
 // Its content is on disk before it has its name; with `durableName` false the name itself may
 // be lost in a host crash (TempFile::publish), which only a record that recovery may miss can
-// afford: see BuildTask::durableRecordName.
+// afford: see needsDurableRecordName (image_builder.h).
 Status writeRecordAt(int dirFd, const StoredRecord& stored, bool durableName = true);
 // Reads a record file (a regular file, never through a symlink).
 Result<StoredRecord> readRecordAt(int dirFd, std::string_view name, std::string_view where);

@@ -25,7 +25,6 @@ using ParserPtr = std::unique_ptr<XML_ParserStruct, ParserFree>;
 struct ParseState {
   XML_Parser parser = nullptr;
   XmlNode root;
-  bool haveRoot = false;
   std::vector<XmlNode*> open;  // the elements being read, innermost last
   size_t nodes = 0;
   bool doctype = false;
@@ -96,7 +95,6 @@ void XMLCALL onStart(void* data, const XML_Char* name, const XML_Char** attribut
       placed = &siblings->back();
     } else {
       state.root = std::move(element);
-      state.haveRoot = true;
       placed = &state.root;
     }
     state.open.push_back(placed);
@@ -264,7 +262,8 @@ Result<XmlNode> readXml(std::string_view xml, std::string_view what) {
                            "): " + (why != nullptr ? why : "it is not well-formed") +
                            (excerpt.empty() ? std::string() : ", at '" + excerpt + "'"));
   }
-  if (!state.haveRoot) return invalidArgument(name + " has no root element");
+  // expat fails a document without an element ("no element found"): a parse that succeeded has
+  // its root.
   return std::move(state.root);
 }
 

@@ -93,13 +93,26 @@ TEST(RecordFile, IsTheSameRecordWhenItsNameIsNotSynced) {
 // Only a plain boot image of this host's own pool may lose its record in a host crash.
 TEST(RecordFile, OnlyAPlainBootImageOfAnOwnPoolSkipsTheFsyncOfItsName) {
   using vocabulary::Lifetime;
-  constexpr auto kNone = image::Encryption::kNone;
-  EXPECT_FALSE(needsDurableRecordName(Lifetime::kBoot, false, false, kNone));
-  EXPECT_TRUE(needsDurableRecordName(Lifetime::kDomain, false, false, kNone));
-  EXPECT_TRUE(needsDurableRecordName(Lifetime::kManual, false, false, kNone));
-  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, true, false, kNone));
-  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, false, true, kNone));
-  EXPECT_TRUE(needsDurableRecordName(Lifetime::kBoot, false, false, image::Encryption::kLuks));
+  ImageRecord plain = sampleRecord().record;
+  plain.lifetime = Lifetime::kBoot;
+  plain.host.clear();
+  plain.incoming = false;
+  plain.spec.encryption = image::Encryption::kNone;
+  EXPECT_FALSE(needsDurableRecordName(plain));
+  ImageRecord r = plain;
+  r.lifetime = Lifetime::kDomain;
+  EXPECT_TRUE(needsDurableRecordName(r));
+  r.lifetime = Lifetime::kManual;
+  EXPECT_TRUE(needsDurableRecordName(r));
+  r = plain;
+  r.host = "host-a";  // a shared pool's
+  EXPECT_TRUE(needsDurableRecordName(r));
+  r = plain;
+  r.incoming = true;
+  EXPECT_TRUE(needsDurableRecordName(r));
+  r = plain;
+  r.spec.encryption = image::Encryption::kLuks;
+  EXPECT_TRUE(needsDurableRecordName(r));
 }
 
 // An incoming migration's mark is written only while it is set; a record without it (every
