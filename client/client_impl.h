@@ -2,33 +2,31 @@
 // client library; same thread rules as ScratchClient.
 #pragma once
 
-#include <sdbus-c++/sdbus-c++.h>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
 
-#include <memory>
-#include <utility>
-
-#include "client/bus_error.h"
+#include "client/bus_connection.h"
+#include "client/message_reader.h"
 #include "client/scratch_client.h"
 
 namespace virtscratch::client {
 
 struct ScratchClient::Impl {
-  std::unique_ptr<sdbus::IConnection> connection;
+  BusConnection bus;
   ConnectOptions options;
 
-  // Gives the next call its timeout: the per-call one, or what is left of the deadline.
-  Status armTimeout();
-
-  // Runs `body` after arming the timeout, turning a thrown sdbus::Error into its Status.
-  template <typename F>
-  auto call(F&& body) -> decltype(body()) {
-    try {
-      VS_RETURN_IF_ERROR(armTimeout());
-      return body();
-    } catch (const sdbus::Error& e) {
-      return statusFromBusError(e.getName(), e.getMessage());
-    }
-  }
+  // The next call's timeout: the per-call one, or what is left of the deadline.
+  Result<uint64_t> timeoutUs() const;
+  // Calls `method` on `path` with the arguments `append` writes, and returns the reply, whose
+  // signature is the method's.
+  Result<MessagePtr> call(const BusMethod& method, std::string_view path,
+                          const std::function<Status(sd_bus_message*)>& append = {});
+  // Properties.GetAll of `interface` on `path`, and Properties.Get of one.
+  Result<PropertyMap> properties(std::string_view path, const std::string& interface);
+  Result<PropertyValue> property(std::string_view path, const std::string& interface,
+                                 const std::string& name);
 };
 
 }  // namespace virtscratch::client

@@ -1,59 +1,60 @@
 #include "client/scratch_client.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
-#include <tuple>
+#include <cerrno>
+#include <utility>
 
 #include "client/client_impl.h"
-#include "client/proxies.h"
-#include "client/spec_variant.h"
+#include "client/message_reader.h"
+#include "client/message_writer.h"
 #include "client/utf8.h"
 #include "vocabulary/bus_names.h"
 
 namespace virtscratch::client {
 namespace {
 
-template <typename T>
-T prop(const PropertyMap& props, const std::string& name) {
-  auto it = props.find(name);
-  if (it == props.end() || !it->second.containsValueOfType<T>()) return T{};
-  return it->second.get<T>();
-}
+constexpr BusMethod kGetAll{"org.freedesktop.DBus.Properties", "GetAll", "s", "a{sv}"};
+constexpr BusMethod kGet{"org.freedesktop.DBus.Properties", "Get", "ss", "v"};
+constexpr BusMethod kGetManagedObjects{"org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                                       "", "a{oa{sa{sv}}}"};
 
 ImageInfo imageInfo(std::string object, const PropertyMap& p) {
   ImageInfo info;
   info.object = std::move(object);
-  info.id = prop<std::string>(p, "Id");
-  info.path = prop<std::string>(p, "Path");
-  info.domain = prop<std::string>(p, "Domain");
-  info.domainName = prop<std::string>(p, "DomainName");
-  info.target = prop<std::string>(p, "Target");
-  info.state = prop<std::string>(p, "State");
-  info.lifetime = prop<std::string>(p, "Lifetime");
-  info.encryption = prop<std::string>(p, "Encryption");
-  info.format = prop<std::string>(p, "Format");
-  info.filesystem = prop<std::string>(p, "Filesystem");
-  info.label = prop<std::string>(p, "Label");
-  info.filesystemUuid = prop<std::string>(p, "FilesystemUuid");
-  info.virtualSize = prop<uint64_t>(p, "VirtualSize");
-  info.allocatedSize = prop<uint64_t>(p, "AllocatedSize");
-  info.createdUs = prop<uint64_t>(p, "Created");
+  info.id = propertyOr<std::string>(p, "Id");
+  info.path = propertyOr<std::string>(p, "Path");
+  info.domain = propertyOr<std::string>(p, "Domain");
+  info.domainName = propertyOr<std::string>(p, "DomainName");
+  info.target = propertyOr<std::string>(p, "Target");
+  info.state = propertyOr<std::string>(p, "State");
+  info.lifetime = propertyOr<std::string>(p, "Lifetime");
+  info.encryption = propertyOr<std::string>(p, "Encryption");
+  info.format = propertyOr<std::string>(p, "Format");
+  info.filesystem = propertyOr<std::string>(p, "Filesystem");
+  info.label = propertyOr<std::string>(p, "Label");
+  info.filesystemUuid = propertyOr<std::string>(p, "FilesystemUuid");
+  info.virtualSize = propertyOr<uint64_t>(p, "VirtualSize");
+  info.allocatedSize = propertyOr<uint64_t>(p, "AllocatedSize");
+  info.createdUs = propertyOr<uint64_t>(p, "Created");
   return info;
 }
 
-PropertyMap getAll(sdbus::IConnection& connection, const std::string& path,
-                   const std::string& interface) {
-  auto proxy = sdbus::createProxy(connection, vocabulary::kBusName, path);
-  PropertyMap props;
-  proxy->callMethod("GetAll")
-      .onInterface("org.freedesktop.DBus.Properties")
-      .withArguments(interface)
-      .storeResultsTo(props);
-  return props;
+Status appendString(sd_bus_message* message, char type, const std::string& value) {
+  int r = sd_bus_message_append_basic(message, type, value.c_str());
+  if (r < 0) return busFailure("writing the call's arguments", r);
+  return {};
+}
+
+// No object there: the image was never made or is gone already.
+bool noSuchObject(const Status& status) {
+  return status.code() == ErrorCode::kNotFound && status.message().starts_with("no such object");
 }
 
 }  // namespace
 
-Status ScratchClient::Impl::armTimeout() {
+Result<uint64_t> ScratchClient::Impl::timeoutUs() const {
   auto timeout = options.callTimeout;
   if (options.deadline) {
     auto left =
@@ -61,21 +62,23 @@ Status ScratchClient::Impl::armTimeout() {
     if (left.count() <= 0) return failed("virt-scratchd did not answer before the deadline");
     timeout = std::min(timeout, left);
   }
-  connection->setMethodCallTimeout(static_cast<uint64_t>(timeout.count()));
-  return {};
+  return static_cast<uint64_t>(timeout.count());
+}
+
+Result<MessagePtr> ScratchClient::Impl::call(const BusMethod& method, std::string_view path,
+                                             const std::function<Status(sd_bus_message*)>& append) {
+  VS_ASSIGN_OR_RETURN(uint64_t timeout, timeoutUs());
+  VS_ASSIGN_OR_RETURN(MessagePtr message, bus.newCall(method, path));
+  if (append) VS_RETURN_IF_ERROR(append(message.get()));
+  return bus.call(std::move(message), method.out, timeout);
 }
 
 ScratchClient::ScratchClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ScratchClient::~ScratchClient() = default;
 
 Result<std::unique_ptr<ScratchClient>> ScratchClient::connect(const ConnectOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  try {
-    impl->connection = sdbus::createSystemBusConnection();
-  } catch (const sdbus::Error& e) {
-    return failed("cannot connect to the system bus: " + e.getMessage());
-  }
+  VS_ASSIGN_OR_RETURN(BusConnection bus, BusConnection::openSystem());
+  auto impl = std::unique_ptr<Impl>(new Impl{std::move(bus), options});
   return std::unique_ptr<ScratchClient>(new ScratchClient(std::move(impl)));
 }
 
@@ -93,134 +96,156 @@ Result<Allocated> ScratchClient::allocate(const std::string& domain,
       VS_RETURN_IF_ERROR(requireUtf8("spec key '" + key + "'", *text));
     }
   }
-  return impl_->call([&]() -> Result<Allocated> {
-    ManagerProxy manager(*impl_->connection);
-    auto [object, path] = manager.Allocate(domain, toVariantMap(spec));
-    return Allocated{std::move(object), std::move(path)};
-  });
+  VS_ASSIGN_OR_RETURN(MessagePtr reply,
+                      impl_->call(kAllocate, vocabulary::kManagerPath, [&](sd_bus_message* m) {
+                        VS_RETURN_IF_ERROR(appendString(m, 's', domain));
+                        return appendOptionMap(m, toOptionMap(spec));
+                      }));
+  Allocated allocated;
+  VS_ASSIGN_OR_RETURN(allocated.object, readString(reply.get(), 'o'));
+  VS_ASSIGN_OR_RETURN(allocated.path, readString(reply.get(), 's'));
+  return allocated;
 }
 
 Result<UniqueFd> ScratchClient::openKey(std::string_view idOrPath) {
   VS_ASSIGN_OR_RETURN(std::string path, imagePathFor(idOrPath));
-  return impl_->call([&]() -> Result<UniqueFd> {
-    try {
-      ImageProxy image(*impl_->connection, path);
-      sdbus::UnixFd key = image.OpenKey();
-      return UniqueFd(key.release());
-    } catch (const sdbus::Error& e) {
-      if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject") {
-        return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
-      }
-      throw;
+  auto reply = impl_->call(kOpenKey, path);
+  if (!reply.ok()) {
+    if (noSuchObject(reply.status())) {
+      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
     }
-  });
+    return reply.status();
+  }
+  int fd = -1;
+  int r = sd_bus_message_read_basic(reply->get(), SD_BUS_TYPE_UNIX_FD, &fd);
+  if (r < 0) return busFailure("reading the key's descriptor", r);
+  // The message owns the descriptor it carries.
+  UniqueFd key(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!key) return errnoStatus("cannot keep the key's descriptor", errno);
+  return key;
 }
 
 Status ScratchClient::releaseImage(std::string_view idOrPath, bool force) {
   VS_ASSIGN_OR_RETURN(std::string path, imagePathFor(idOrPath));
-  return impl_->call([&]() -> Status {
-    try {
-      ImageProxy image(*impl_->connection, path);
-      PropertyMap options;
-      if (force) options["force"] = sdbus::Variant(true);
-      image.Release(options);
-    } catch (const sdbus::Error& e) {
-      // No object there: the image was never made or is gone already.
-      if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
-          e.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
-        return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
-      }
-      throw;
+  OptionMap options;
+  if (force) options["force"] = true;
+  auto reply =
+      impl_->call(kRelease, path, [&](sd_bus_message* m) { return appendOptionMap(m, options); });
+  if (!reply.ok()) {
+    if (noSuchObject(reply.status()) ||
+        reply.status().message().starts_with("org.freedesktop.DBus.Error.UnknownMethod")) {
+      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
     }
-    return {};
-  });
+    return reply.status();
+  }
+  return {};
 }
 
 Result<uint32_t> ScratchClient::releaseDomain(const std::string& domain,
                                               const ReleaseDomainOptions& options) {
   VS_RETURN_IF_ERROR(requireUtf8("the domain", domain));
-  return impl_->call([&]() -> Result<uint32_t> {
-    PropertyMap map;
-    if (options.force) map["force"] = sdbus::Variant(true);
-    if (!options.lifetimes.empty()) {
-      std::vector<std::string> names;
-      for (vocabulary::Lifetime lifetime : options.lifetimes) {
-        names.emplace_back(vocabulary::toString(lifetime));
-      }
-      map["lifetime"] = sdbus::Variant(names);
+  OptionMap map;
+  if (options.force) map["force"] = true;
+  if (!options.lifetimes.empty()) {
+    std::vector<std::string> names;
+    for (vocabulary::Lifetime lifetime : options.lifetimes) {
+      names.emplace_back(vocabulary::toString(lifetime));
     }
-    if (!options.origin.empty()) map["origin"] = sdbus::Variant(options.origin);
-    ManagerProxy manager(*impl_->connection);
-    return manager.ReleaseDomain(domain, map);
-  });
+    map["lifetime"] = std::move(names);
+  }
+  if (!options.origin.empty()) map["origin"] = options.origin;
+  VS_ASSIGN_OR_RETURN(MessagePtr reply,
+                      impl_->call(kReleaseDomain, vocabulary::kManagerPath, [&](sd_bus_message* m) {
+                        VS_RETURN_IF_ERROR(appendString(m, 's', domain));
+                        return appendOptionMap(m, map);
+                      }));
+  uint32_t released = 0;
+  int r = sd_bus_message_read_basic(reply.get(), SD_BUS_TYPE_UINT32, &released);
+  if (r < 0) return busFailure("reading ReleaseDomain's answer", r);
+  return released;
 }
 
 Result<std::vector<ImageInfo>> ScratchClient::listImages() {
-  return impl_->call([&]() -> Result<std::vector<ImageInfo>> {
-    auto proxy =
-        sdbus::createProxy(*impl_->connection, vocabulary::kBusName, vocabulary::kManagerPath);
-    std::map<sdbus::ObjectPath, std::map<std::string, PropertyMap>> objects;
-    proxy->callMethod("GetManagedObjects")
-        .onInterface("org.freedesktop.DBus.ObjectManager")
-        .storeResultsTo(objects);
-    std::vector<ImageInfo> images;
-    for (const auto& [path, interfaces] : objects) {
-      auto it = interfaces.find(vocabulary::kImageInterface);
-      if (it != interfaces.end()) images.push_back(imageInfo(path, it->second));
-    }
-    return images;
-  });
+  VS_ASSIGN_OR_RETURN(MessagePtr reply, impl_->call(kGetManagedObjects, vocabulary::kManagerPath));
+  VS_ASSIGN_OR_RETURN(ObjectTree objects, readObjectTree(reply.get()));
+  std::vector<ImageInfo> images;
+  for (const auto& [path, interfaces] : objects) {
+    auto it = interfaces.find(vocabulary::kImageInterface);
+    if (it != interfaces.end()) images.push_back(imageInfo(path, it->second));
+  }
+  return images;
+}
+
+Result<PropertyMap> ScratchClient::Impl::properties(std::string_view path,
+                                                    const std::string& interface) {
+  VS_ASSIGN_OR_RETURN(MessagePtr reply, call(kGetAll, path, [&](sd_bus_message* m) {
+                        return appendString(m, 's', interface);
+                      }));
+  return readPropertyMap(reply.get());
+}
+
+Result<PropertyValue> ScratchClient::Impl::property(std::string_view path,
+                                                    const std::string& interface,
+                                                    const std::string& name) {
+  VS_ASSIGN_OR_RETURN(MessagePtr reply, call(kGet, path, [&](sd_bus_message* m) {
+                        VS_RETURN_IF_ERROR(appendString(m, 's', interface));
+                        return appendString(m, 's', name);
+                      }));
+  return readVariant(reply.get());
 }
 
 Result<ImageInfo> ScratchClient::image(std::string_view idOrPath) {
   VS_ASSIGN_OR_RETURN(std::string path, imagePathFor(idOrPath));
-  auto info = impl_->call([&]() -> Result<ImageInfo> {
-    return imageInfo(path, getAll(*impl_->connection, path, vocabulary::kImageInterface));
-  });
-  if (!info.ok() && info.status().code() == ErrorCode::kNotFound) {
-    return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+  auto props = impl_->properties(path, vocabulary::kImageInterface);
+  if (!props.ok()) {
+    if (props.status().code() == ErrorCode::kNotFound) {
+      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+    }
+    return props.status();
   }
-  return info;
+  return imageInfo(path, *props);
 }
 
 Result<PoolInfo> ScratchClient::status() {
-  return impl_->call([&]() -> Result<PoolInfo> {
-    PropertyMap p =
-        getAll(*impl_->connection, vocabulary::kManagerPath, vocabulary::kManagerInterface);
-    PoolInfo info;
-    info.interfaceVersion = prop<uint32_t>(p, "InterfaceVersion");
-    info.version = prop<std::string>(p, "Version");
-    info.path = prop<std::string>(p, "PoolPath");
-    info.quota = prop<uint64_t>(p, "PoolQuota");
-    info.used = prop<uint64_t>(p, "PoolUsed");
-    info.free = prop<uint64_t>(p, "PoolFree");
-    info.imageCount = prop<uint32_t>(p, "ImageCount");
-    info.templateBytes = prop<uint64_t>(p, "PoolTemplateBytes");
-    info.defaultEncryption = prop<std::string>(p, "DefaultEncryption");
-    info.defaultDiscard = prop<std::string>(p, "DefaultDiscard");
-    info.allocated = prop<uint64_t>(p, "PoolAllocated");
-    info.quotaAllocated = prop<uint64_t>(p, "PoolQuotaAllocated");
-    info.highWater = prop<uint64_t>(p, "PoolHighWater");
-    info.spaceState = prop<std::string>(p, "SpaceState");
-    return info;
-  });
+  VS_ASSIGN_OR_RETURN(PropertyMap p,
+                      impl_->properties(vocabulary::kManagerPath, vocabulary::kManagerInterface));
+  PoolInfo info;
+  info.interfaceVersion = propertyOr<uint32_t>(p, "InterfaceVersion");
+  info.version = propertyOr<std::string>(p, "Version");
+  info.path = propertyOr<std::string>(p, "PoolPath");
+  info.quota = propertyOr<uint64_t>(p, "PoolQuota");
+  info.used = propertyOr<uint64_t>(p, "PoolUsed");
+  info.free = propertyOr<uint64_t>(p, "PoolFree");
+  info.imageCount = propertyOr<uint32_t>(p, "ImageCount");
+  info.templateBytes = propertyOr<uint64_t>(p, "PoolTemplateBytes");
+  info.defaultEncryption = propertyOr<std::string>(p, "DefaultEncryption");
+  info.defaultDiscard = propertyOr<std::string>(p, "DefaultDiscard");
+  info.allocated = propertyOr<uint64_t>(p, "PoolAllocated");
+  info.quotaAllocated = propertyOr<uint64_t>(p, "PoolQuotaAllocated");
+  info.highWater = propertyOr<uint64_t>(p, "PoolHighWater");
+  info.spaceState = propertyOr<std::string>(p, "SpaceState");
+  return info;
 }
 
 Result<std::string> ScratchClient::metrics() {
-  return impl_->call(
-      [&]() -> Result<std::string> { return ManagerProxy(*impl_->connection).Metrics(); });
+  VS_ASSIGN_OR_RETURN(MessagePtr reply, impl_->call(kMetrics, vocabulary::kManagerPath));
+  return readString(reply.get(), 's');
 }
 
 Result<uint32_t> ScratchClient::checkInterfaceVersion() {
-  VS_ASSIGN_OR_RETURN(uint32_t version, impl_->call([&]() -> Result<uint32_t> {
-    return ManagerProxy(*impl_->connection).InterfaceVersion();
-  }));
-  if (version > kInterfaceVersion) {
-    return failed("virt-scratchd speaks interface version " + std::to_string(version) +
+  VS_ASSIGN_OR_RETURN(
+      PropertyValue value,
+      impl_->property(vocabulary::kManagerPath, vocabulary::kManagerInterface, "InterfaceVersion"));
+  const uint32_t* version = std::get_if<uint32_t>(&value);
+  if (version == nullptr) {
+    return failed("virt-scratchd's InterfaceVersion is not a uint32: is it of another version?");
+  }
+  if (*version > kInterfaceVersion) {
+    return failed("virt-scratchd speaks interface version " + std::to_string(*version) +
                   ", newer than version " + std::to_string(kInterfaceVersion) +
                   " this client knows; update the client");
   }
-  return version;
+  return *version;
 }
 
 Result<std::string> imagePathFor(std::string_view idOrPath) {

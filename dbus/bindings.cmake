@@ -1,5 +1,6 @@
 # sdbus-c++ bindings generated at build time from dbus/org.virtscratch.Scratch1.xml, the single
-# source of truth: the proxies for client/, the adaptors for daemon/dbus/.
+# source of truth: the adaptors for daemon/dbus/, and proxies for the daemon's integration tests.
+# (The client library speaks sd-bus directly; a unit test holds its signatures to the same XML.)
 find_package(sdbus-c++ REQUIRED)
 find_package(sdbus-c++-tools QUIET)
 if(TARGET SDBusCpp::sdbus-c++-xml2cpp)

@@ -57,9 +57,10 @@ int failAsConfigured(const HookConfig& config, std::string_view line) {
   return kExitOk;
 }
 
-// What the watchdog says and returns if the bus itself hangs (sd-bus does not time out while
-// connecting): the same as a daemon that does not answer. A little after the calls' own
-// deadline, so that their more precise errors win when they can.
+// What the watchdog says and returns if anything still hangs past the deadline (the client library
+// holds every call, the bus's authentication included, to it; this is the last resort): the same
+// as a daemon that does not answer. A little after the calls' own deadline, so that their more
+// precise errors win.
 void armWatchdogFor(const HookConfig& config, const std::string& what,
                     const std::string& configFile) {
   constexpr auto kGrace = std::chrono::milliseconds(250);

@@ -1,0 +1,47 @@
+// One connection to the system bus through sd-bus, and the calls made on it. A call is sent at
+// once, even before the bus has answered the connection's Hello, and the connection is then
+// processed until its reply: the hook's one Allocate costs one wait, not two. While waiting, the
+// signals that arrive go to the matches added here. Internal to the client library; used from one
+// thread at a time, never from within a match's handler.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "client/bus_methods.h"
+#include "client/sd_bus_handles.h"
+
+namespace virtscratch::client {
+
+class BusConnection {
+ public:
+  // The system bus (sd-bus honours DBUS_SYSTEM_BUS_ADDRESS). Only the socket is connected here.
+  static Result<BusConnection> openSystem();
+
+  // A call of `method` on the daemon's object `path`, for the caller to append the arguments.
+  Result<MessagePtr> newCall(const BusMethod& method, std::string_view path);
+  // Sends `call` and processes the connection until its reply or `timeoutUs`. An error reply
+  // comes back as its Status (statusFromBusError); a reply whose signature is not `expected` as
+  // kFailed naming both.
+  Result<MessagePtr> call(MessagePtr call, std::string_view expected, uint64_t timeoutUs);
+
+  // Calls `handler(message, userdata)` for each signal matching `rule` until the slot goes.
+  Result<SlotPtr> addMatch(const std::string& rule, sd_bus_message_handler_t handler,
+                           void* userdata);
+  // Handles everything that has arrived (signals to their matches), then waits at most `waitUs`
+  // for more.
+  Status processThenWait(uint64_t waitUs);
+
+ private:
+  explicit BusConnection(BusPtr bus) : bus_(std::move(bus)) {}
+  Status dispatch();
+
+  BusPtr bus_;
+};
+
+// A failure of sd-bus itself (-errno `r`) while doing `what`.
+Status busFailure(std::string_view what, int r);
+
+}  // namespace virtscratch::client
