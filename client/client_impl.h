@@ -25,8 +25,8 @@ struct ScratchClient::Impl {
                           const std::function<Status(sd_bus_message*)>& append = {});
   // Properties.GetAll of `interface` on `path`, and Properties.Get of one.
   Result<PropertyMap> properties(std::string_view path, const std::string& interface);
-  Result<PropertyValue> property(std::string_view path, const std::string& interface,
-                                 const std::string& name);
+  Status property(std::string_view path, const std::string& interface, const std::string& name,
+                  PropertyValue& out);
 };
 
 }  // namespace virtscratch::client

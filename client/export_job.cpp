@@ -78,8 +78,8 @@ Status ScratchClient::exportImage(std::string_view idOrPath, int fd, const Expor
                           "DBus',member='NameOwnerChanged',arg0='" +
                               std::string(vocabulary::kBusName) + "'",
                           onOwnerChanged, &events));
-  VS_ASSIGN_OR_RETURN(PropertyValue size,
-                      impl_->property(imagePath, vocabulary::kImageInterface, "VirtualSize"));
+  PropertyValue size;
+  VS_RETURN_IF_ERROR(impl_->property(imagePath, vocabulary::kImageInterface, "VirtualSize", size));
   const uint64_t* totalValue = std::get_if<uint64_t>(&size);
   uint64_t total = totalValue != nullptr ? *totalValue : 0;
   OptionMap map;

@@ -25,20 +25,6 @@ Status leave(sd_bus_message* message, std::string_view what) {
   return {};
 }
 
-template <typename T>
-Result<PropertyValue> readBasic(sd_bus_message* message, char type, const char* contents) {
-  T value{};
-  int r = sd_bus_message_read_basic(message, type, &value);
-  if (r < 0) return malformed(contents, r);
-  if constexpr (std::is_same_v<T, int>) {
-    return PropertyValue(value != 0);
-  } else if constexpr (std::is_same_v<T, const char*>) {
-    return PropertyValue(std::string(value != nullptr ? value : ""));
-  } else {
-    return PropertyValue(value);
-  }
-}
-
 }  // namespace
 
 Result<std::string> readString(sd_bus_message* message, char type) {
@@ -48,7 +34,8 @@ Result<std::string> readString(sd_bus_message* message, char type) {
   return std::string(value != nullptr ? value : "");
 }
 
-Result<PropertyValue> readVariant(sd_bus_message* message) {
+Status readVariant(sd_bus_message* message, PropertyValue& out) {
+  out = std::monostate();
   char type = 0;
   const char* contents = nullptr;
   int r = sd_bus_message_peek_type(message, &type, &contents);
@@ -59,35 +46,50 @@ Result<PropertyValue> readVariant(sd_bus_message* message) {
   if (inner.size() != 1 || std::strchr("sotubd", inner[0]) == nullptr) {
     r = sd_bus_message_skip(message, "v");
     if (r < 0) return malformed("a variant", r);
-    return PropertyValue();
+    return {};
   }
   VS_ASSIGN_OR_RETURN(bool entered,
                       enter(message, SD_BUS_TYPE_VARIANT, inner.c_str(), "a variant"));
   if (!entered) return malformed("a variant", -EBADMSG);
-  Result<PropertyValue> value = PropertyValue();
+  // Each value is read into a plain local and only then stored (GCC 12 sees a variant moved
+  // out of a Result as maybe uninitialized).
   switch (inner[0]) {
     case 's':
-    case 'o':
-      value = readBasic<const char*>(message, inner[0], "a string");
+    case 'o': {
+      const char* text = nullptr;
+      r = sd_bus_message_read_basic(message, inner[0], &text);
+      if (r >= 0) out = std::string(text != nullptr ? text : "");
       break;
-    case 't':
-      value = readBasic<uint64_t>(message, 't', "a uint64");
+    }
+    case 't': {
+      uint64_t number = 0;
+      r = sd_bus_message_read_basic(message, 't', &number);
+      if (r >= 0) out = number;
       break;
-    case 'u':
-      value = readBasic<uint32_t>(message, 'u', "a uint32");
+    }
+    case 'u': {
+      uint32_t number = 0;
+      r = sd_bus_message_read_basic(message, 'u', &number);
+      if (r >= 0) out = number;
       break;
-    case 'b':
-      value = readBasic<int>(message, 'b', "a boolean");
+    }
+    case 'b': {
+      int flag = 0;
+      r = sd_bus_message_read_basic(message, 'b', &flag);
+      if (r >= 0) out = flag != 0;
       break;
-    case 'd':
-      value = readBasic<double>(message, 'd', "a double");
+    }
+    case 'd': {
+      double number = 0;
+      r = sd_bus_message_read_basic(message, 'd', &number);
+      if (r >= 0) out = number;
       break;
+    }
     default:
       break;
   }
-  if (!value.ok()) return value;
-  VS_RETURN_IF_ERROR(leave(message, "a variant"));
-  return value;
+  if (r < 0) return malformed("a variant's value", r);
+  return leave(message, "a variant");
 }
 
 Result<PropertyMap> readPropertyMap(sd_bus_message* message) {
@@ -98,9 +100,8 @@ Result<PropertyMap> readPropertyMap(sd_bus_message* message) {
     VS_ASSIGN_OR_RETURN(bool more, enter(message, SD_BUS_TYPE_DICT_ENTRY, "sv", "{sv}"));
     if (!more) break;
     VS_ASSIGN_OR_RETURN(std::string name, readString(message, 's'));
-    VS_ASSIGN_OR_RETURN(PropertyValue value, readVariant(message));
+    VS_RETURN_IF_ERROR(readVariant(message, map[name]));
     VS_RETURN_IF_ERROR(leave(message, "{sv}"));
-    map[std::move(name)] = std::move(value);
   }
   VS_RETURN_IF_ERROR(leave(message, "a{sv}"));
   return map;

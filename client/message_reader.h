@@ -23,8 +23,9 @@ using ObjectTree = std::map<std::string, std::map<std::string, PropertyMap>>;
 
 // Reads an a{sv} at the message's read position.
 Result<PropertyMap> readPropertyMap(sd_bus_message* message);
-// Reads a v holding a basic type at the message's read position.
-Result<PropertyValue> readVariant(sd_bus_message* message);
+// Reads a v holding a basic type at the message's read position into `out` (nothing when it
+// holds another type).
+Status readVariant(sd_bus_message* message, PropertyValue& out);
 // Reads an a{oa{sa{sv}}} at the message's read position.
 Result<ObjectTree> readObjectTree(sd_bus_message* message);
 // Reads one s or o at the message's read position.

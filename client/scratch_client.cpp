@@ -184,14 +184,13 @@ Result<PropertyMap> ScratchClient::Impl::properties(std::string_view path,
   return readPropertyMap(reply.get());
 }
 
-Result<PropertyValue> ScratchClient::Impl::property(std::string_view path,
-                                                    const std::string& interface,
-                                                    const std::string& name) {
+Status ScratchClient::Impl::property(std::string_view path, const std::string& interface,
+                                     const std::string& name, PropertyValue& out) {
   VS_ASSIGN_OR_RETURN(MessagePtr reply, call(kGet, path, [&](sd_bus_message* m) {
                         VS_RETURN_IF_ERROR(appendString(m, 's', interface));
                         return appendString(m, 's', name);
                       }));
-  return readVariant(reply.get());
+  return readVariant(reply.get(), out);
 }
 
 Result<ImageInfo> ScratchClient::image(std::string_view idOrPath) {
@@ -233,9 +232,9 @@ Result<std::string> ScratchClient::metrics() {
 }
 
 Result<uint32_t> ScratchClient::checkInterfaceVersion() {
-  VS_ASSIGN_OR_RETURN(
-      PropertyValue value,
-      impl_->property(vocabulary::kManagerPath, vocabulary::kManagerInterface, "InterfaceVersion"));
+  PropertyValue value;
+  VS_RETURN_IF_ERROR(impl_->property(vocabulary::kManagerPath, vocabulary::kManagerInterface,
+                                     "InterfaceVersion", value));
   const uint32_t* version = std::get_if<uint32_t>(&value);
   if (version == nullptr) {
     return failed("virt-scratchd's InterfaceVersion is not a uint32: is it of another version?");
