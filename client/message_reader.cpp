@@ -1,5 +1,6 @@
 #include "client/message_reader.h"
 
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
