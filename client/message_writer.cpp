@@ -1,8 +1,5 @@
 #include "client/message_writer.h"
 
-#include <cstring>
-#include <type_traits>
-
 #include "client/bus_connection.h"
 
 namespace virtscratch::client {
