@@ -63,19 +63,23 @@ Result<MessagePtr> BusConnection::newCall(const BusMethod& method, std::string_v
   return MessagePtr(raw);
 }
 
-Status BusConnection::dispatch() {
+Status BusConnection::dispatch(std::string_view what) {
   while (true) {
     int r = sd_bus_process(bus_.get(), nullptr);
-    if (r < 0) return busFailure("reading from the bus", r);
+    if (r < 0) return busFailure(what, r);
     if (r == 0) return {};
   }
 }
 
-Status BusConnection::processThenWait(uint64_t waitUs) {
-  VS_RETURN_IF_ERROR(dispatch());
+Status BusConnection::wait(uint64_t waitUs, std::string_view what) {
   int r = sd_bus_wait(bus_.get(), waitUs);
-  if (r < 0 && r != -EINTR) return busFailure("waiting on the bus", r);
+  if (r < 0 && r != -EINTR) return busFailure(what, r);
   return {};
+}
+
+Status BusConnection::processThenWait(uint64_t waitUs) {
+  VS_RETURN_IF_ERROR(dispatch("reading from the bus"));
+  return wait(waitUs, "waiting on the bus");
 }
 
 Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expected,
@@ -88,10 +92,10 @@ Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expecte
   SlotPtr slot(rawSlot);
   call.reset();
   const uint64_t until = monotonicUs() + timeoutUs;
-  while (!pending.done) {
-    r = sd_bus_process(bus_.get(), nullptr);
-    if (r < 0) return busFailure("waiting for the answer to " + member, r);
-    if (r > 0) continue;
+  const std::string waiting = "waiting for the answer to " + member;
+  while (true) {
+    VS_RETURN_IF_ERROR(dispatch(waiting));
+    if (pending.done) break;
     uint64_t now = monotonicUs();
     // sd-bus times out a call only once the bus has taken the connection; a bus that never
     // answers its authentication would be waited for far longer.
@@ -99,8 +103,7 @@ Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expecte
       if (sd_bus_is_ready(bus_.get()) <= 0) return busTimedOut();
       return failed("virt-scratchd did not answer " + member + " in time");
     }
-    r = sd_bus_wait(bus_.get(), until - now);
-    if (r < 0 && r != -EINTR) return busFailure("waiting for the answer to " + member, r);
+    VS_RETURN_IF_ERROR(wait(until - now, waiting));
   }
   sd_bus_message* reply = pending.reply.get();
   if (sd_bus_message_is_method_error(reply, nullptr) != 0) {

@@ -37,7 +37,10 @@ class BusConnection {
 
  private:
   explicit BusConnection(BusPtr bus) : bus_(std::move(bus)) {}
-  Status dispatch();
+  // Handles every message that has arrived; `what` names the step in an error.
+  Status dispatch(std::string_view what);
+  // Waits at most `waitUs` for the connection to have work.
+  Status wait(uint64_t waitUs, std::string_view what);
 
   BusPtr bus_;
 };

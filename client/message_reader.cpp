@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <string_view>
 
 namespace virtscratch::client {
@@ -24,6 +26,23 @@ Status leave(sd_bus_message* message, std::string_view what) {
   int r = sd_bus_message_exit_container(message);
   if (r < 0) return malformed(what, r);
   return {};
+}
+
+// Reads an array of dict entries of `entry` ("sv", "oa{sa{sv}}"): each entry's key (of type
+// entry[0]) goes to `value`, which reads the rest of the entry.
+Status readDict(sd_bus_message* message, const std::string& entry, std::string_view what,
+                const std::function<Status(const std::string& key)>& value) {
+  std::string array = "{" + entry + "}";
+  VS_ASSIGN_OR_RETURN(bool entered, enter(message, SD_BUS_TYPE_ARRAY, array.c_str(), what));
+  if (!entered) return malformed(what, -EBADMSG);
+  while (true) {
+    VS_ASSIGN_OR_RETURN(bool more, enter(message, SD_BUS_TYPE_DICT_ENTRY, entry.c_str(), what));
+    if (!more) break;
+    VS_ASSIGN_OR_RETURN(std::string key, readString(message, entry[0]));
+    VS_RETURN_IF_ERROR(value(key));
+    VS_RETURN_IF_ERROR(leave(message, what));
+  }
+  return leave(message, what);
 }
 
 }  // namespace
@@ -95,42 +114,21 @@ Status readVariant(sd_bus_message* message, PropertyValue& out) {
 
 Result<PropertyMap> readPropertyMap(sd_bus_message* message) {
   PropertyMap map;
-  VS_ASSIGN_OR_RETURN(bool entered, enter(message, SD_BUS_TYPE_ARRAY, "{sv}", "a{sv}"));
-  if (!entered) return malformed("a{sv}", -EBADMSG);
-  while (true) {
-    VS_ASSIGN_OR_RETURN(bool more, enter(message, SD_BUS_TYPE_DICT_ENTRY, "sv", "{sv}"));
-    if (!more) break;
-    VS_ASSIGN_OR_RETURN(std::string name, readString(message, 's'));
-    VS_RETURN_IF_ERROR(readVariant(message, map[name]));
-    VS_RETURN_IF_ERROR(leave(message, "{sv}"));
-  }
-  VS_RETURN_IF_ERROR(leave(message, "a{sv}"));
+  VS_RETURN_IF_ERROR(readDict(message, "sv", "a{sv}", [&](const std::string& name) {
+    return readVariant(message, map[name]);
+  }));
   return map;
 }
 
 Result<ObjectTree> readObjectTree(sd_bus_message* message) {
   ObjectTree tree;
-  VS_ASSIGN_OR_RETURN(bool entered, enter(message, SD_BUS_TYPE_ARRAY, "{oa{sa{sv}}}", "objects"));
-  if (!entered) return malformed("objects", -EBADMSG);
-  while (true) {
-    VS_ASSIGN_OR_RETURN(bool more, enter(message, SD_BUS_TYPE_DICT_ENTRY, "oa{sa{sv}}", "object"));
-    if (!more) break;
-    VS_ASSIGN_OR_RETURN(std::string path, readString(message, 'o'));
+  VS_RETURN_IF_ERROR(readDict(message, "oa{sa{sv}}", "objects", [&](const std::string& path) {
     auto& interfaces = tree[path];
-    VS_ASSIGN_OR_RETURN(bool hasInterfaces,
-                        enter(message, SD_BUS_TYPE_ARRAY, "{sa{sv}}", "interfaces"));
-    if (!hasInterfaces) return malformed("interfaces", -EBADMSG);
-    while (true) {
-      VS_ASSIGN_OR_RETURN(bool next, enter(message, SD_BUS_TYPE_DICT_ENTRY, "sa{sv}", "interface"));
-      if (!next) break;
-      VS_ASSIGN_OR_RETURN(std::string interface, readString(message, 's'));
+    return readDict(message, "sa{sv}", "interfaces", [&](const std::string& interface) -> Status {
       VS_ASSIGN_OR_RETURN(interfaces[interface], readPropertyMap(message));
-      VS_RETURN_IF_ERROR(leave(message, "interface"));
-    }
-    VS_RETURN_IF_ERROR(leave(message, "interfaces"));
-    VS_RETURN_IF_ERROR(leave(message, "object"));
-  }
-  VS_RETURN_IF_ERROR(leave(message, "objects"));
+      return {};
+    });
+  }));
   return tree;
 }
 

@@ -47,6 +47,10 @@ Status appendString(sd_bus_message* message, char type, const std::string& value
   return {};
 }
 
+Status noImage(std::string_view idOrPath) {
+  return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+}
+
 // No object there: the image was never made or is gone already.
 bool noSuchObject(const Status& status) {
   return status.code() == ErrorCode::kNotFound && status.message().starts_with("no such object");
@@ -112,7 +116,7 @@ Result<UniqueFd> ScratchClient::openKey(std::string_view idOrPath) {
   auto reply = impl_->call(kOpenKey, path);
   if (!reply.ok()) {
     if (noSuchObject(reply.status())) {
-      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+      return noImage(idOrPath);
     }
     return reply.status();
   }
@@ -134,7 +138,7 @@ Status ScratchClient::releaseImage(std::string_view idOrPath, bool force) {
   if (!reply.ok()) {
     if (noSuchObject(reply.status()) ||
         reply.status().message().starts_with("org.freedesktop.DBus.Error.UnknownMethod")) {
-      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+      return noImage(idOrPath);
     }
     return reply.status();
   }
@@ -198,7 +202,7 @@ Result<ImageInfo> ScratchClient::image(std::string_view idOrPath) {
   auto props = impl_->properties(path, vocabulary::kImageInterface);
   if (!props.ok()) {
     if (props.status().code() == ErrorCode::kNotFound) {
-      return Status(ErrorCode::kNotFound, "no image '" + std::string(idOrPath) + "'");
+      return noImage(idOrPath);
     }
     return props.status();
   }
