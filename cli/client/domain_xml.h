@@ -1,7 +1,8 @@
 // The <disk> elements of a libvirt domain definition, read and edited with libxml2 (no network,
-// no entity expansion, no DTD). For enable/disable, which find the scratch disk they wrote (by
-// its target and serial) and, on drivers without device hot-plug into the definition, rewrite
-// the definition themselves. Pure functions, any thread.
+// no entity expansion; a document with a DOCTYPE is refused before its declarations are read).
+// For enable/disable, which find the scratch disk they wrote (by its target and serial) and, on
+// drivers without device hot-plug into the definition, rewrite the definition themselves. Pure
+// functions, any thread.
 #pragma once
 
 #include <string>
