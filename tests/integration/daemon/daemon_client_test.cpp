@@ -1,11 +1,16 @@
 // The client library (client/scratch_client.h) against the real daemon on the private bus:
 // Allocate's path in the reply, the image listing, ReleaseDomain's lifetime filter, the interface
-// version, and the daemon's named errors coming back as their ErrorCode.
+// version, the daemon's named errors coming back as their ErrorCode, and the bus's daemon dying
+// under a call.
+#include <signal.h>
+#include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 
 #include "client/scratch_client.h"
+#include "client/sd_bus_handles.h"
 #include "tests/integration/daemon/daemon_fixture.h"
 #include "vocabulary/image_id.h"
 
@@ -211,6 +216,67 @@ TEST_F(DaemonClient, SaysHowToStartTheDaemonWhenItIsNotRunning) {
   EXPECT_EQ(made.status().code(), ErrorCode::kFailed);
   EXPECT_NE(made.status().message().find("systemctl start virt-scratchd"), std::string::npos)
       << made.status().message();
+}
+
+// dbus-daemon is killed while a call waits for its answer: the call ends at once saying the
+// connection was lost, not at its timeout as "did not answer". The test itself owns the
+// daemon's name on the real bus and takes the Allocate without answering it, so the call is
+// known to be pending when the bus dies.
+TEST_F(DaemonClient, SaysTheConnectionWasLostWhenTheBusDiesUnderAPendingCall) {
+  sd_bus* raw = nullptr;
+  ASSERT_GE(sd_bus_open_system(&raw), 0);
+  client::BusPtr service(raw);
+  ASSERT_GE(sd_bus_request_name(service.get(), "org.virtscratch.Scratch1", 0), 0);
+  uint32_t busPid = 0;
+  {
+    sd_bus_message* reply = nullptr;
+    ASSERT_GE(sd_bus_call_method(service.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                 "org.freedesktop.DBus", "GetConnectionUnixProcessID", nullptr,
+                                 &reply, "s", "org.freedesktop.DBus"),
+              0);
+    client::MessagePtr owned(reply);
+    ASSERT_GE(sd_bus_message_read(reply, "u", &busPid), 0);
+  }
+  ASSERT_GT(busPid, 0u);
+  // A filter that handles the call by keeping it: no reply, not even sd-bus's UnknownMethod.
+  client::MessagePtr taken;
+  auto keep = [](sd_bus_message* m, void* userdata, sd_bus_error*) -> int {
+    if (sd_bus_message_is_method_call(m, "org.virtscratch.Scratch1.Manager", "Allocate") <= 0) {
+      return 0;
+    }
+    static_cast<client::MessagePtr*>(userdata)->reset(sd_bus_message_ref(m));
+    return 1;
+  };
+  sd_bus_slot* rawSlot = nullptr;
+  ASSERT_GE(sd_bus_add_filter(service.get(), &rawSlot, keep, &taken), 0);
+  client::SlotPtr filter(rawSlot);
+
+  client::ConnectOptions options;
+  options.callTimeout = std::chrono::seconds(60);
+  auto made = client::ScratchClient::connect(options);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  std::unique_ptr<client::ScratchClient> scratch = std::move(*made);
+  auto pending = std::async(std::launch::async, [&scratch] {
+    return scratch->allocate(kDomainA, spec("vdb", Lifetime::kBoot));
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!taken && std::chrono::steady_clock::now() < until) {
+    int r = sd_bus_process(service.get(), nullptr);
+    ASSERT_GE(r, 0);
+    if (r == 0) {
+      ASSERT_GE(sd_bus_wait(service.get(), 100'000), 0);
+    }
+  }
+  ASSERT_TRUE(taken) << "the Allocate never reached the test's service";
+
+  ASSERT_EQ(kill(static_cast<pid_t>(busPid), SIGKILL), 0);
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto result = pending.get();
+  ASSERT_FALSE(result.ok());
+  const std::string expected =
+      "the connection to the system bus was lost while waiting for the answer to Allocate";
+  EXPECT_EQ(result.status().message().substr(0, expected.size()), expected)
+      << result.status().message();
 }
 
 }  // namespace
