@@ -63,12 +63,14 @@ Result<MessagePtr> BusConnection::newCall(const BusMethod& method, std::string_v
   return MessagePtr(raw);
 }
 
-Status BusConnection::dispatch(std::string_view what) {
-  while (true) {
+Status BusConnection::dispatch(std::string_view what, const std::function<bool()>& done,
+                               uint64_t untilUs) {
+  while (!done() && monotonicUs() < untilUs) {
     int r = sd_bus_process(bus_.get(), nullptr);
     if (r < 0) return busFailure(what, r);
-    if (r == 0) return {};
+    if (r == 0) break;
   }
+  return {};
 }
 
 Status BusConnection::wait(uint64_t waitUs, std::string_view what) {
@@ -77,9 +79,12 @@ Status BusConnection::wait(uint64_t waitUs, std::string_view what) {
   return {};
 }
 
-Status BusConnection::processThenWait(uint64_t waitUs) {
-  VS_RETURN_IF_ERROR(dispatch("reading from the bus"));
-  return wait(waitUs, "waiting on the bus");
+Status BusConnection::processThenWait(uint64_t waitUs, const std::function<bool()>& done) {
+  const uint64_t until = monotonicUs() + waitUs;
+  VS_RETURN_IF_ERROR(dispatch("reading from the bus", done, until));
+  uint64_t now = monotonicUs();
+  if (done() || now >= until) return {};
+  return wait(until - now, "waiting on the bus");
 }
 
 Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expected,
@@ -94,7 +99,8 @@ Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expecte
   const uint64_t until = monotonicUs() + timeoutUs;
   const std::string waiting = "waiting for the answer to " + member;
   while (true) {
-    VS_RETURN_IF_ERROR(dispatch(waiting));
+    VS_RETURN_IF_ERROR(dispatch(
+        waiting, [&pending] { return pending.done; }, until));
     if (pending.done) break;
     uint64_t now = monotonicUs();
     // sd-bus times out a call only once the bus has taken the connection; a bus that never
@@ -130,9 +136,9 @@ Result<MessagePtr> BusConnection::call(MessagePtr call, std::string_view expecte
 }
 
 Result<SlotPtr> BusConnection::addMatch(const std::string& rule, sd_bus_message_handler_t handler,
-                                        void* userdata) {
+                                        sd_bus_message_handler_t installed, void* userdata) {
   sd_bus_slot* raw = nullptr;
-  int r = sd_bus_add_match(bus_.get(), &raw, rule.c_str(), handler, userdata);
+  int r = sd_bus_add_match_async(bus_.get(), &raw, rule.c_str(), handler, installed, userdata);
   if (r < 0) return busFailure("adding the match " + rule, r);
   return SlotPtr(raw);
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,17 +29,24 @@ class BusConnection {
   // kFailed naming both.
   Result<MessagePtr> call(MessagePtr call, std::string_view expected, uint64_t timeoutUs);
 
-  // Calls `handler(message, userdata)` for each signal matching `rule` until the slot goes.
+  // Calls `handler(message, userdata)` for each signal matching `rule` until the slot goes. The
+  // bus is asked without waiting: it has the rule before anything sent after this call, and
+  // `installed(reply, userdata)` gets its answer (an error if the bus refused the rule). sd-bus
+  // checks a rule's sender only against unique names: a handler that needs the sender to be a
+  // well-known name's owner checks sd_bus_message_get_sender itself.
   Result<SlotPtr> addMatch(const std::string& rule, sd_bus_message_handler_t handler,
-                           void* userdata);
-  // Handles everything that has arrived (signals to their matches), then waits at most `waitUs`
-  // for more.
-  Status processThenWait(uint64_t waitUs);
+                           sd_bus_message_handler_t installed, void* userdata);
+  // Handles what has arrived (signals to their matches) until `done()` holds, then, unless it
+  // does, waits for more until `waitUs` has passed since the call began.
+  Status processThenWait(uint64_t waitUs, const std::function<bool()>& done);
 
  private:
   explicit BusConnection(BusPtr bus) : bus_(std::move(bus)) {}
-  // Handles every message that has arrived; `what` names the step in an error.
-  Status dispatch(std::string_view what);
+  // Handles the messages that have arrived, one by one, until `done()` holds, none is left or
+  // the monotonic clock reaches `untilUs`: a message read after the one awaited (the bus
+  // closing, say) is left for later, and a stream of messages cannot hold the caller past
+  // `untilUs`. `what` names the step in an error.
+  Status dispatch(std::string_view what, const std::function<bool()>& done, uint64_t untilUs);
   // Waits at most `waitUs` for the connection to have work.
   Status wait(uint64_t waitUs, std::string_view what);
 

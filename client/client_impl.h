@@ -25,8 +25,9 @@ struct ScratchClient::Impl {
                           const std::function<Status(sd_bus_message*)>& append = {});
   // Properties.GetAll of `interface` on `path`, and Properties.Get of one.
   Result<PropertyMap> properties(std::string_view path, const std::string& interface);
+  // `answeredBy`, when given, gets the unique name of the connection that answered.
   Status property(std::string_view path, const std::string& interface, const std::string& name,
-                  PropertyValue& out);
+                  PropertyValue& out, std::string* answeredBy = nullptr);
 };
 
 }  // namespace virtscratch::client

@@ -1,9 +1,15 @@
-// ScratchClient::exportImage: Manager.Export, then the job's signals until it ends. Signals may
-// arrive before Export's reply is read, so the matches are added first and what they say is kept
-// by job path until the job's path is known. A daemon that dies sends no Completed: its name
-// losing its owner ends the wait instead.
+// ScratchClient::exportImage: Manager.Export, then the job's signals until it ends. The matches
+// are added first, so no signal of the job is missed. A daemon that dies sends no Completed: its
+// name losing its owner ends the wait instead.
+//
+// The system bus lets any local user send a signal straight to this connection, and sd-bus
+// passes such a signal to a match that names a well-known sender. So a signal counts only when
+// dbus-daemon stamped it as sent by the connection that answers for virt-scratchd here (its
+// unique name, taken from the answer to the Get that comes before Export, and from Export's own
+// answer), and NameOwnerChanged only when dbus-daemon itself sent it.
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -18,26 +24,35 @@ namespace {
 
 // Progress is reported and the cancel check asked at least this often.
 constexpr uint64_t kTickUs = 100000;
+constexpr char kBusDriver[] = "org.freedesktop.DBus";
 
 struct JobEvents {
-  std::map<std::string, double> progress;
-  std::map<std::string, std::pair<bool, std::string>> completed;
+  std::string daemon;  // virt-scratchd's unique name; empty until known: nothing counts before
+  std::map<std::string, double> progress;                         // by job path
+  std::map<std::string, std::pair<bool, std::string>> completed;  // by job path
   bool daemonGone = false;
+  std::string matchRefused;  // the bus's answer when it refused a match rule
 };
 
-// A job's Completed or PropertiesChanged; what cannot be read is left out (the wait then goes on
-// until the daemon's name loses its owner).
+bool sentBy(sd_bus_message* message, std::string_view name) {
+  const char* sender = sd_bus_message_get_sender(message);
+  return !name.empty() && sender != nullptr && name == sender;
+}
+
+// A job's Completed or PropertiesChanged from virt-scratchd; what cannot be read is left out (the
+// wait then goes on until the daemon's name loses its owner).
 int onJobSignal(sd_bus_message* message, void* userdata, sd_bus_error* /*unused*/) {
   auto* events = static_cast<JobEvents*>(userdata);
+  if (!sentBy(message, events->daemon)) return 0;
   std::string path = sd_bus_message_get_path(message);
-  std::string_view member = sd_bus_message_get_member(message);
-  if (member == "Completed") {
+  if (sd_bus_message_is_signal(message, vocabulary::kJobInterface, "Completed") > 0) {
     int success = 0;
     const char* text = nullptr;
     if (sd_bus_message_read(message, "bs", &success, &text) >= 0) {
       events->completed[path] = {success != 0, text != nullptr ? text : ""};
     }
-  } else if (member == "PropertiesChanged") {
+  } else if (sd_bus_message_is_signal(message, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged") > 0) {
     auto interface = readString(message, 's');
     if (!interface.ok() || *interface != vocabulary::kJobInterface) return 0;
     auto changed = readPropertyMap(message);
@@ -50,15 +65,37 @@ int onJobSignal(sd_bus_message* message, void* userdata, sd_bus_error* /*unused*
   return 0;
 }
 
+// virt-scratchd's name lost the owner that runs this export, in dbus-daemon's own words.
 int onOwnerChanged(sd_bus_message* message, void* userdata, sd_bus_error* /*unused*/) {
+  auto* events = static_cast<JobEvents*>(userdata);
+  if (!sentBy(message, kBusDriver)) return 0;
   const char* name = nullptr;
   const char* oldOwner = nullptr;
   const char* newOwner = nullptr;
-  if (sd_bus_message_read(message, "sss", &name, &oldOwner, &newOwner) >= 0 &&
-      (newOwner == nullptr || *newOwner == '\0')) {
-    static_cast<JobEvents*>(userdata)->daemonGone = true;
+  if (sd_bus_message_read(message, "sss", &name, &oldOwner, &newOwner) >= 0 && name != nullptr &&
+      std::string_view(vocabulary::kBusName) == name &&
+      (newOwner == nullptr || *newOwner == '\0') && oldOwner != nullptr &&
+      !events->daemon.empty() && events->daemon == oldOwner) {
+    events->daemonGone = true;
   }
   return 0;
+}
+
+int onMatchInstalled(sd_bus_message* reply, void* userdata, sd_bus_error* /*unused*/) {
+  const sd_bus_error* error = sd_bus_message_get_error(reply);
+  if (error != nullptr) {
+    static_cast<JobEvents*>(userdata)->matchRefused =
+        std::string(error->name != nullptr ? error->name : "") + ": " +
+        (error->message != nullptr ? error->message : "");
+  }
+  return 0;
+}
+
+// Bytes done of `total` at `fraction`, whatever number the signal carried.
+uint64_t bytesDone(double fraction, uint64_t total) {
+  if (!(fraction > 0)) return 0;  // NaN included
+  if (fraction >= 1) return total;
+  return static_cast<uint64_t>(fraction * static_cast<double>(total));
 }
 
 }  // namespace
@@ -71,15 +108,21 @@ Status ScratchClient::exportImage(std::string_view idOrPath, int fd, const Expor
   VS_ASSIGN_OR_RETURN(SlotPtr jobSlot, impl_->bus.addMatch("type='signal',sender='" +
                                                                std::string(vocabulary::kBusName) +
                                                                "',path_namespace='" + jobs + "'",
-                                                           onJobSignal, &events));
-  VS_ASSIGN_OR_RETURN(
-      SlotPtr ownerSlot,
-      impl_->bus.addMatch("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop."
-                          "DBus',member='NameOwnerChanged',arg0='" +
-                              std::string(vocabulary::kBusName) + "'",
-                          onOwnerChanged, &events));
+                                                           onJobSignal, onMatchInstalled, &events));
+  VS_ASSIGN_OR_RETURN(SlotPtr ownerSlot,
+                      impl_->bus.addMatch("type='signal',sender='" + std::string(kBusDriver) +
+                                              "',interface='org.freedesktop.DBus',member='"
+                                              "NameOwnerChanged',arg0='" +
+                                              std::string(vocabulary::kBusName) + "'",
+                                          onOwnerChanged, onMatchInstalled, &events));
+  // The bus answers in order: by the time this Get is answered, so are both rules.
   PropertyValue size;
-  VS_RETURN_IF_ERROR(impl_->property(imagePath, vocabulary::kImageInterface, "VirtualSize", size));
+  VS_RETURN_IF_ERROR(
+      impl_->property(imagePath, vocabulary::kImageInterface, "VirtualSize", size, &events.daemon));
+  if (!events.matchRefused.empty()) {
+    return failed("the system bus refused to pass on the export's progress (" +
+                  events.matchRefused + ")");
+  }
   const uint64_t* totalValue = std::get_if<uint64_t>(&size);
   uint64_t total = totalValue != nullptr ? *totalValue : 0;
   OptionMap map;
@@ -92,11 +135,19 @@ Status ScratchClient::exportImage(std::string_view idOrPath, int fd, const Expor
                         return appendOptionMap(m, map);
                       }));
   VS_ASSIGN_OR_RETURN(std::string job, readString(reply.get(), 'o'));
+  // A daemon started again between the Get and Export runs the job: its signals count now. The
+  // call stopped at its reply, so none of them has been handled yet.
+  if (!sentBy(reply.get(), events.daemon)) {
+    const char* sender = sd_bus_message_get_sender(reply.get());
+    events.daemon = sender != nullptr ? sender : "";
+    events.daemonGone = false;
+  }
 
   bool cancelSent = false;
-  while (!events.completed.contains(job) && !events.daemonGone) {
+  auto ended = [&events, &job] { return events.completed.contains(job) || events.daemonGone; };
+  while (!ended()) {
     if (auto it = events.progress.find(job); progress && it != events.progress.end()) {
-      progress(static_cast<uint64_t>(it->second * static_cast<double>(total)), total);
+      progress(bytesDone(it->second, total), total);
     }
     if (cancelled && !cancelSent && cancelled()) {
       cancelSent = true;
@@ -104,7 +155,7 @@ Status ScratchClient::exportImage(std::string_view idOrPath, int fd, const Expor
       (void)impl_->call(kCancel, job);
       continue;
     }
-    VS_RETURN_IF_ERROR(impl_->bus.processThenWait(kTickUs));
+    VS_RETURN_IF_ERROR(impl_->bus.processThenWait(kTickUs, ended));
   }
   auto end = events.completed.find(job);
   if (end == events.completed.end()) {

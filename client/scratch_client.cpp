@@ -81,6 +81,10 @@ ScratchClient::ScratchClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 ScratchClient::~ScratchClient() = default;
 
 Result<std::unique_ptr<ScratchClient>> ScratchClient::connect(const ConnectOptions& options) {
+  if (options.callTimeout.count() <= 0) {
+    return invalidArgument("the call timeout must be more than zero, not " +
+                           std::to_string(options.callTimeout.count()) + " us");
+  }
   VS_ASSIGN_OR_RETURN(BusConnection bus, BusConnection::openSystem());
   auto impl = std::unique_ptr<Impl>(new Impl{std::move(bus), options});
   return std::unique_ptr<ScratchClient>(new ScratchClient(std::move(impl)));
@@ -189,11 +193,16 @@ Result<PropertyMap> ScratchClient::Impl::properties(std::string_view path,
 }
 
 Status ScratchClient::Impl::property(std::string_view path, const std::string& interface,
-                                     const std::string& name, PropertyValue& out) {
+                                     const std::string& name, PropertyValue& out,
+                                     std::string* answeredBy) {
   VS_ASSIGN_OR_RETURN(MessagePtr reply, call(kGet, path, [&](sd_bus_message* m) {
                         VS_RETURN_IF_ERROR(appendString(m, 's', interface));
                         return appendString(m, 's', name);
                       }));
+  if (answeredBy != nullptr) {
+    const char* sender = sd_bus_message_get_sender(reply.get());
+    *answeredBy = sender != nullptr ? sender : "";
+  }
   return readVariant(reply.get(), out);
 }
 

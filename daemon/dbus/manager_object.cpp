@@ -22,11 +22,15 @@ ManagerObject::ManagerObject(sdbus::IConnection& connection, Service& service, O
       authorizer_(authorizer),
       version_(std::move(version)) {
   // A caller that leaves (the hook at its timeout) cancels what only it was waiting for. The bus
-  // sends NameOwnerChanged with an empty new owner when a connection's unique name goes.
+  // sends NameOwnerChanged with an empty new owner when a connection's unique name goes. sd-bus
+  // passes a rule's well-known sender unchecked, so the sender dbus-daemon stamped is checked
+  // here: anyone may send a signal, and only the bus policy keeps other senders' signals away
+  // from this connection.
   callerGone_ = connection.addMatch(
       "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
       "member='NameOwnerChanged',arg2=''",
       [this](sdbus::Message& message) {
+        if (message.getSender() != "org.freedesktop.DBus") return;
         std::string name, oldOwner, newOwner;
         message >> name >> oldOwner >> newOwner;
         if (newOwner.empty() && name.starts_with(':')) service_.callerGone(name);
