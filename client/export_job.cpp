@@ -35,8 +35,7 @@ struct JobEvents {
 };
 
 bool sentBy(sd_bus_message* message, std::string_view name) {
-  const char* sender = sd_bus_message_get_sender(message);
-  return !name.empty() && sender != nullptr && name == sender;
+  return !name.empty() && senderOf(message) == name;
 }
 
 // A job's Completed or PropertiesChanged from virt-scratchd; what cannot be read is left out (the
@@ -138,8 +137,7 @@ Status ScratchClient::exportImage(std::string_view idOrPath, int fd, const Expor
   // A daemon started again between the Get and Export runs the job: its signals count now. The
   // call stopped at its reply, so none of them has been handled yet.
   if (!sentBy(reply.get(), events.daemon)) {
-    const char* sender = sd_bus_message_get_sender(reply.get());
-    events.daemon = sender != nullptr ? sender : "";
+    events.daemon = senderOf(reply.get());
     events.daemonGone = false;
   }
 

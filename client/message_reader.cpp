@@ -54,6 +54,11 @@ Result<std::string> readString(sd_bus_message* message, char type) {
   return std::string(value != nullptr ? value : "");
 }
 
+std::string senderOf(sd_bus_message* message) {
+  const char* sender = sd_bus_message_get_sender(message);
+  return sender != nullptr ? sender : "";
+}
+
 Status readVariant(sd_bus_message* message, PropertyValue& out) {
   out = std::monostate();
   char type = 0;

@@ -30,6 +30,9 @@ Status readVariant(sd_bus_message* message, PropertyValue& out);
 Result<ObjectTree> readObjectTree(sd_bus_message* message);
 // Reads one s or o at the message's read position.
 Result<std::string> readString(sd_bus_message* message, char type);
+// The sender dbus-daemon stamped on `message` (a unique name, or org.freedesktop.DBus for the
+// bus itself); empty when there is none.
+std::string senderOf(sd_bus_message* message);
 
 // The value of `name` in `map` when it holds a T, else T{}.
 template <typename T>

@@ -199,10 +199,7 @@ Status ScratchClient::Impl::property(std::string_view path, const std::string& i
                         VS_RETURN_IF_ERROR(appendString(m, 's', interface));
                         return appendString(m, 's', name);
                       }));
-  if (answeredBy != nullptr) {
-    const char* sender = sd_bus_message_get_sender(reply.get());
-    *answeredBy = sender != nullptr ? sender : "";
-  }
+  if (answeredBy != nullptr) *answeredBy = senderOf(reply.get());
   return readVariant(reply.get(), out);
 }
 

@@ -259,15 +259,8 @@ TEST_F(DaemonClient, SaysTheConnectionWasLostWhenTheBusDiesUnderAPendingCall) {
   auto pending = std::async(std::launch::async, [&scratch] {
     return scratch->allocate(kDomainA, spec("vdb", Lifetime::kBoot));
   });
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!taken && std::chrono::steady_clock::now() < until) {
-    int r = sd_bus_process(service.get(), nullptr);
-    ASSERT_GE(r, 0);
-    if (r == 0) {
-      ASSERT_GE(sd_bus_wait(service.get(), 100'000), 0);
-    }
-  }
-  ASSERT_TRUE(taken) << "the Allocate never reached the test's service";
+  ASSERT_TRUE(processUntil(service.get(), [&taken] { return taken != nullptr; }))
+      << "the Allocate never reached the test's service";
 
   ASSERT_EQ(kill(static_cast<pid_t>(busPid), SIGKILL), 0);
   ASSERT_EQ(pending.wait_for(std::chrono::seconds(30)), std::future_status::ready);

@@ -258,6 +258,18 @@ std::string DaemonTest::daemonLog() const {
   return dir_ && fileExists(dir_->file("daemon.log")) ? readFile(dir_->file("daemon.log")) : "";
 }
 
+bool DaemonTest::processUntil(sd_bus* bus, const std::function<bool()>& done,
+                              std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    int r = sd_bus_process(bus, nullptr);
+    if (r < 0) return false;
+    if (r == 0 && sd_bus_wait(bus, 100'000) < 0) return false;
+  }
+  return true;
+}
+
 bool DaemonTest::pumpUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
   auto end = std::chrono::steady_clock::now() + deadline;
   while (true) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <sys/types.h>
+#include <systemd/sd-bus.h>
 
 #include <chrono>
 #include <functional>
@@ -86,6 +87,9 @@ class DaemonTest : public ::testing::Test {
   sdbus::IConnection& bus() { return *connection_; }
   // Processes the connection until `done()` or the deadline; false on timeout.
   bool pumpUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 30s);
+  // The same for a test's own sd-bus connection; false on timeout or a failure of the connection.
+  static bool processUntil(sd_bus* bus, const std::function<bool()>& done,
+                           std::chrono::milliseconds deadline = 30s);
   bool nameHasOwner(const std::string& name = "org.virtscratch.Scratch1");
   pid_t nameOwnerPid();  // -1: the name has no owner
 

@@ -147,15 +147,9 @@ TEST_F(DaemonForgedSignal, AForgedNameOwnerChangedCancelsNoAllocation) {
   pingBus(forger.get());
   ASSERT_EQ(kill(daemon_->pid(), SIGCONT), 0);
 
-  const auto until = std::chrono::steady_clock::now() + seconds(60);
-  while (!reply && std::chrono::steady_clock::now() < until) {
-    int r = sd_bus_process(caller.get(), nullptr);
-    ASSERT_GE(r, 0);
-    if (r == 0) {
-      ASSERT_GE(sd_bus_wait(caller.get(), 100'000), 0);
-    }
-  }
-  ASSERT_TRUE(reply) << "no answer to the Allocate";
+  ASSERT_TRUE(processUntil(
+      caller.get(), [&reply] { return reply != nullptr; }, seconds(60)))
+      << "no answer to the Allocate";
   const sd_bus_error* error = sd_bus_message_get_error(reply.get());
   ASSERT_EQ(error, nullptr) << error->name << ": " << error->message << "\n" << daemonLog();
   const char* object = nullptr;
